@@ -1,0 +1,104 @@
+"""The base of decision-carrying modules, and ``choice`` for value decisions.
+
+A :class:`Mutable` module (LayerChoice, InputChoice, Repeat, Cell) tells the space walker three
+things: which decisions it owns, which child modules are active under which values, and how to
+turn itself into the chosen plain module given a sample. Everything else (labels from module
+paths, conditions, duplicate checks, freezing) is done once, by the walker in ``_walk.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from torch import nn
+
+from archspace.errors import SpaceDefinitionError, SpaceForwardError
+from archspace.nn._context import current_frozen
+from archspace.space.decisions import Categorical, _caller_site
+
+# (path suffix of a child module, the child, requirements [(label, allowed values), ...])
+Branch = tuple[str, nn.Module, list[tuple[str, list[Any]]]]
+FreezeChild = Callable[[str, nn.Module], nn.Module]
+
+
+class Resolver:
+    """Reads decision values from the sample being built, recording which labels were read."""
+
+    def __init__(self, sample: dict[str, Any], consumed: set[str]) -> None:
+        self.sample = sample
+        self.consumed = consumed
+
+    def value(self, decision: Categorical, place: str) -> Any:
+        """The sample's value for ``decision``, checked against its candidates."""
+        from archspace.errors import MissingLabelError
+
+        if decision.label not in self.sample:
+            raise MissingLabelError(
+                f"the sample has no value for label {decision.label!r}, which {place or 'the model'!r} "
+                f"needs (allowed values: {list(decision.values)!r})"
+            )
+        self.consumed.add(decision.label)
+        return decision.check(self.sample[decision.label])
+
+
+def check_label(label: str | None, what: str) -> str | None:
+    """Validate an explicit label (None means: derive it from the module path)."""
+    if label is not None and (not isinstance(label, str) or not label):
+        raise SpaceDefinitionError(f"{what}: label must be a non-empty string or None, got {label!r}")
+    return label
+
+
+class Mutable(nn.Module):
+    """A module that carries decisions. Subclasses implement the three walker hooks."""
+
+    def __init__(self, label: str | None = None) -> None:
+        super().__init__()
+        self.label = check_label(label, type(self).__name__)
+
+    def decisions(self, label: str) -> list[Categorical]:
+        """The decisions this module owns, given its resolved label."""
+        raise NotImplementedError
+
+    def branches(self, label: str) -> Iterator[Branch]:
+        """Every child module, with the decision values under which it is active."""
+        raise NotImplementedError
+
+    def freeze_with(self, label: str, resolver: Resolver, freeze_child: FreezeChild) -> nn.Module:
+        """The plain module this one becomes under the resolver's sample."""
+        raise NotImplementedError
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise SpaceForwardError(
+            f"{type(self).__name__} (label {self.label!r}) is part of a model space and cannot run "
+            "forward; build a model with space.freeze(sample) or archspace.fixed_arch(sample), or "
+            "train the space as a one-shot supernet"
+        )
+
+
+def choice(label: str, values: Sequence[Any]) -> Any:
+    """A categorical value decision named ``label``.
+
+    In a model space it returns a :class:`~archspace.space.Categorical` that ``archspace.nn``
+    layers, :class:`Repeat` and arithmetic (``width * 2``) accept. Under a sample
+    (``space.freeze`` or ``fixed_arch``) it returns the chosen value itself, so it can feed any
+    Python code in ``__init__``.
+
+    Example:
+        >>> import archspace as asp
+        >>> width = asp.choice("width", [16, 32, 64])
+        >>> with asp.fixed_arch({"width": 32}):
+        ...     asp.choice("width", [16, 32, 64])
+        32
+    """
+    decision = Categorical(values, label, origin=_caller_site())
+    state = current_frozen()
+    if state is None or label not in state.sample:
+        # In a space, or a label the sample leaves out (e.g. inside an unchosen candidate): stay
+        # undecided. If the module using it ends up in the model, freezing reports the label.
+        return decision
+    state.consumed.add(label)
+    return decision.check(state.sample[label])
+
+
+__all__ = ["Branch", "FreezeChild", "Mutable", "Resolver", "choice"]

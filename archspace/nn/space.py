@@ -1,0 +1,173 @@
+"""ModelSpace and fixed_arch: from a space to a plain model, by re-running its constructor.
+
+A ``ModelSpace`` subclass's ``__init__`` is wrapped (once, at class creation) so that the
+outermost constructor, when it returns, either checks the space (no sample in force) or replaces
+every decision-carrying module by its chosen plain module (a sample in force). ``freeze(sample)``
+re-runs the constructor with the recorded arguments under the sample; ``fixed_arch`` lets the user
+do the same by calling the class. Because choices resolve to plain values while ``__init__`` runs,
+ordinary Python in ``__init__`` sees the chosen architecture.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from torch import nn
+
+from archspace.errors import ArchspaceError, SpaceDefinitionError
+from archspace.nn._context import building, current_frozen, frozen_context, space_context
+from archspace.nn._walk import collect_space, explain_misuse, freeze_tree
+from archspace.nn.mutable import Resolver
+from archspace.space.samples import Sample, check_sample_shape, load_sample
+from archspace.space.search_space import SearchSpace
+
+
+def _wrap_init(init: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(init)
+    def __init__(self: ModelSpace, *args: Any, **kwargs: Any) -> None:
+        if self.__dict__.get("_asp_constructing"):  # a super().__init__() call inside the chain
+            init(self, *args, **kwargs)
+            return
+        self.__dict__["_asp_constructing"] = True
+        self.__dict__["_asp_init_args"] = (args, kwargs)
+        try:
+            with building() as outermost:
+                try:
+                    init(self, *args, **kwargs)
+                except ArchspaceError:
+                    raise
+                except Exception as exc:
+                    better = explain_misuse(exc)
+                    if better is not None:
+                        raise better from exc
+                    raise
+                if outermost:
+                    self._asp_finalize()
+        finally:
+            del self.__dict__["_asp_constructing"]
+
+    return __init__
+
+
+class ModelSpace(nn.Module):
+    """An ``nn.Module`` with decision points: subclass it and write ``__init__`` and ``forward``.
+
+    Example:
+        >>> import torch.nn as nn, archspace as asp
+        >>> class Net(asp.ModelSpace):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         width = asp.choice("width", [8, 16])
+        ...         self.fc = asp.nn.Linear(4, width)
+        ...     def forward(self, x):
+        ...         return self.fc(x)
+        >>> space = Net()
+        >>> list(space.search_space())
+        ['width']
+        >>> space.freeze({"width": 16}).fc
+        Linear(in_features=4, out_features=16, bias=True)
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _wrap_init(cls.__dict__["__init__"])  # type: ignore[method-assign]
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def _asp_finalize(self) -> None:
+        state = current_frozen()
+        if state is None:
+            self.search_space()  # fail at construction on duplicate labels or misused choices
+            return
+        freeze_tree(self, "", Resolver(state.sample, state.consumed))
+        self.__dict__["_asp_frozen_sample"] = dict(state.sample)
+        extra = set(state.sample) - state.consumed
+        if extra:
+            # Labels nothing read: inactive decisions are fine, unknown labels are a mistake.
+            args, kwargs = copy.deepcopy(self.__dict__["_asp_init_args"])
+            with space_context():
+                space = type(self)(*args, **kwargs).search_space()
+            for label in sorted(extra):
+                if label not in space:
+                    raise space._unknown(label)
+
+    # The space ------------------------------------------------------------------------------
+    @property
+    def is_frozen(self) -> bool:
+        """True for a model built under a sample (it holds no decision)."""
+        return "_asp_frozen_sample" in self.__dict__
+
+    @property
+    def frozen_sample(self) -> Sample | None:
+        """The sample this model was built under, or None for a space."""
+        sample = self.__dict__.get("_asp_frozen_sample")
+        return dict(sample) if sample is not None else None
+
+    def search_space(self) -> SearchSpace:
+        """The decisions of this space: an ordered mapping label -> decision, with conditions."""
+        return collect_space(self)
+
+    def size(self) -> int:
+        """The number of distinct architectures in the space."""
+        return self.search_space().size()
+
+    def random_sample(self, seed: int | None = None) -> Sample:
+        """A uniformly random value for each active decision."""
+        return self.search_space().random_sample(seed)
+
+    def default_sample(self) -> Sample:
+        """The first candidate of each active decision."""
+        return self.search_space().default_sample()
+
+    def validate(self, sample: Mapping[str, Any]) -> Sample:
+        """Check ``sample`` against the space; return it with inactive labels dropped."""
+        return self.search_space().validate(sample)
+
+    def freeze(self, sample: Mapping[str, Any]) -> nn.Module:
+        """Build the plain model of ``sample``: the constructor re-run under it.
+
+        The result is an instance of this class in which every LayerChoice, InputChoice, Repeat,
+        Cell and ``archspace.nn`` layer has been replaced by its chosen plain module; its weights
+        are freshly initialised.
+        """
+        if self.is_frozen:
+            raise SpaceDefinitionError("this model is already frozen; freeze the model space instead")
+        normalized = self.validate(sample)
+        args, kwargs = copy.deepcopy(self.__dict__.get("_asp_init_args", ((), {})))
+        with frozen_context(normalized):
+            return type(self)(*args, **kwargs)
+
+
+ModelSpace.__init__ = _wrap_init(ModelSpace.__init__)  # type: ignore[method-assign]
+
+
+@contextmanager
+def fixed_arch(sample: Mapping[str, Any] | str | os.PathLike[str]) -> Iterator[Sample]:
+    """Within the block, constructing a ModelSpace class builds the model of ``sample``.
+
+    Args:
+        sample: a sample dict, or the path of a JSON sample file (as written by
+            :func:`archspace.save_sample` or an experiment's export).
+
+    Example:
+        >>> import archspace as asp
+        >>> with asp.fixed_arch({"width": 32}):
+        ...     asp.choice("width", [16, 32])
+        32
+    """
+    if isinstance(sample, (str, os.PathLike)):
+        data = load_sample(sample)
+    else:
+        data = check_sample_shape(sample)
+    with frozen_context(data):
+        yield data
+
+
+__all__ = ["ModelSpace", "fixed_arch"]
