@@ -60,12 +60,14 @@ def count_flops(
         inputs: an input tensor, a tuple of them, or an input shape (batch dimension included).
         sample: the sample to count when ``model_or_space`` is a space.
     """
-    use_meta = not isinstance(inputs, torch.Tensor) and not (
+    shape_only = not isinstance(inputs, torch.Tensor) and not (
         isinstance(inputs, tuple) and inputs and isinstance(inputs[0], torch.Tensor)
     )
-    model = _model_for(model_or_space, sample, meta=use_meta)
-    if use_meta:
-        args: tuple[Any, ...] = (torch.empty(tuple(int(d) for d in inputs), device="meta"),)
+    model = _model_for(model_or_space, sample, meta=shape_only)
+    if shape_only:
+        param = next(iter(model.parameters()), None)
+        device = param.device if param is not None else torch.device("cpu")
+        args: tuple[Any, ...] = (torch.empty(tuple(int(d) for d in inputs), device=device),)
     else:
         args = inputs if isinstance(inputs, tuple) else (inputs,)
     was_training = model.training

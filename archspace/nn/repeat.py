@@ -12,11 +12,22 @@ from archspace.nn.mutable import Branch, FreezeChild, Mutable, Resolver
 from archspace.space.decisions import Categorical, ValueExpr
 
 
+def _fresh_copy(module: nn.Module) -> nn.Module:
+    """A deep copy with its own initialisation, as if the block had been written out again."""
+    block = copy.deepcopy(module)
+    for sub in block.modules():
+        reset = getattr(sub, "reset_parameters", None)
+        if callable(reset):
+            reset()
+    return block
+
+
 class Repeat(Mutable):
     """``depth`` blocks in sequence; block ``i`` is ``factory(i)`` (or a deep copy of a module).
 
     Args:
-        factory: a callable taking the block index, or a module to copy for every block.
+        factory: a callable taking the block index, or a module to copy for every block
+            (each copy re-initialised with ``reset_parameters``, like a block written out again).
         depth: an int, a ``range`` of depths (labelled by ``label`` or the module path), or a
             choice such as ``archspace.choice("depth", [1, 2, 3])``.
         label: the depth decision's label when ``depth`` is a range.
@@ -52,7 +63,7 @@ class Repeat(Mutable):
             raise SpaceDefinitionError(f"Repeat depths must be non-negative ints, got {depths!r}")
         self.depths = depths
         for i in range(max(depths)):
-            block = copy.deepcopy(factory) if isinstance(factory, nn.Module) else factory(i)
+            block = _fresh_copy(factory) if isinstance(factory, nn.Module) else factory(i)
             if not isinstance(block, nn.Module):
                 raise SpaceDefinitionError(f"Repeat factory returned {type(block).__name__} for block {i}, not an nn.Module")
             self.add_module(str(i), block)

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import nn
 
-from archspace.errors import ArchspaceError, SpaceDefinitionError
+from archspace.errors import ArchspaceError, ChoiceMisuseError, SpaceDefinitionError
 from archspace.nn._context import building, current_frozen, frozen_context, space_context
 from archspace.nn._walk import collect_space, explain_misuse, freeze_tree
 from archspace.nn.mutable import Resolver
@@ -39,12 +39,13 @@ def _wrap_init(init: Callable[..., None]) -> Callable[..., None]:
             with building() as outermost:
                 try:
                     init(self, *args, **kwargs)
-                except ArchspaceError:
-                    raise
                 except Exception as exc:
-                    better = explain_misuse(exc)
-                    if better is not None:
-                        raise better from exc
+                    # A torch layer fed a choice fails deep inside torch (or inside our generic
+                    # misuse guard): name the layer and the archspace.nn layer to use instead.
+                    if not isinstance(exc, ArchspaceError) or isinstance(exc, ChoiceMisuseError):
+                        better = explain_misuse(exc)
+                        if better is not None:
+                            raise better from exc
                     raise
                 if outermost:
                     self._asp_finalize()

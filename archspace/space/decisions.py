@@ -31,11 +31,12 @@ def value_key(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def _is_json_value(value: Any) -> bool:
+def is_decision_value(value: Any) -> bool:
+    """Whether ``value`` can be a decision's value: JSON scalars (not NaN) and lists of them."""
     if isinstance(value, JSONScalar):
         return not (isinstance(value, float) and value != value)  # NaN is not a usable candidate
     if isinstance(value, (list, tuple)):
-        return all(_is_json_value(v) for v in value)
+        return all(is_decision_value(v) for v in value)
     return False
 
 
@@ -182,7 +183,7 @@ class Categorical(ValueExpr):
             raise SpaceDefinitionError(f"decision {label!r} has no candidates; give at least one")
         keys: list[str] = []
         for v in values:
-            if not _is_json_value(v):
+            if not is_decision_value(v):
                 raise SpaceDefinitionError(
                     f"decision {label!r}: candidate {v!r} is not a JSON value; candidates must be "
                     "numbers, strings, booleans, None or lists of those (use LayerChoice for modules)"

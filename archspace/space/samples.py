@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from archspace.errors import SampleError, SampleFileError
+from archspace.space.decisions import is_decision_value
 
 Sample = dict[str, Any]
 
@@ -37,10 +38,11 @@ def check_sample_shape(sample: Any, *, source: str = "sample") -> Sample:
     for label, value in sample.items():
         if not isinstance(label, str):
             raise SampleError(f"{source}: label {label!r} is not a string")
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            raise SampleError(f"{source}: label {label!r} has value {value!r}, which is not JSON data") from None
+        if not is_decision_value(value):
+            raise SampleError(
+                f"{source}: label {label!r} has value {value!r}, which is not JSON decision data "
+                "(a number, string, boolean, null, or a list of those)"
+            )
         out[label] = list(value) if isinstance(value, tuple) else value
     return out
 

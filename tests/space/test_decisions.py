@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+
+from archspace.errors import ChoiceMisuseError, InvalidValueError, MissingLabelError, SpaceDefinitionError
+from archspace.space import Categorical
+
+
+def test_expressions_evaluate_and_enumerate() -> None:
+    width = Categorical([16, 32, 64], "width")
+    depth = Categorical([1, 2], "depth")
+    expr = width * 2 + depth
+    assert expr.evaluate({"width": 32, "depth": 2}) == 66
+    assert expr.possible_values() == sorted({w * 2 + d for w in (16, 32, 64) for d in (1, 2)})
+    assert (width // 4).max() == 16
+    assert (-width).evaluate({"width": 16}) == -16
+    assert sum([width, width]).evaluate({"width": 16}) == 32  # sum() starts from 0 + width
+    assert [leaf.label for leaf in expr.leaves()] == ["width", "depth"]
+
+
+def test_choice_refuses_to_act_as_plain_value() -> None:
+    width = Categorical([16, 32], "width")
+    for use in (bool, int, float, list, lambda w: w > 3, lambda w: range(w)):
+        with pytest.raises(ChoiceMisuseError, match="width"):
+            use(width)
+
+
+def test_check_names_label_and_allowed_values() -> None:
+    op = Categorical(["a", "b"], "op")
+    assert op.check("b") == "b"
+    with pytest.raises(InvalidValueError, match=r"'op'.*'c'.*\['a', 'b'\]"):
+        op.check("c")
+    with pytest.raises(MissingLabelError, match="'op'"):
+        op.evaluate({})
+
+
+def test_lists_and_tuples_are_the_same_value() -> None:
+    pick = Categorical([(0, 1), (0, 2)], "pick")
+    assert pick.values == ([0, 1], [0, 2])
+    assert pick.contains((0, 2)) and pick.contains([0, 2]) and not pick.contains([1, 2])
+
+
+@pytest.mark.parametrize(
+    ("values", "label", "message"),
+    [
+        ([], "x", "no candidates"),
+        ([1, 1], "x", "repeats"),
+        ([object()], "x", "not a JSON value"),
+        ("abc", "x", "list of values"),
+        ([1, 2], "", "non-empty string"),
+        ([float("nan")], "x", "not a JSON value"),
+    ],
+)
+def test_bad_decisions_are_refused(values: object, label: str, message: str) -> None:
+    with pytest.raises(SpaceDefinitionError, match=message):
+        Categorical(values, label)  # type: ignore[arg-type]
+
+
+def test_equality_is_label_and_candidates() -> None:
+    assert Categorical([1, 2], "a") == Categorical([1, 2], "a")
+    assert Categorical([1, 2], "a") != Categorical([2, 1], "a")
+    assert Categorical([1, 2], "a") != Categorical([1, 2], "b")
+    assert len({Categorical([1, 2], "a"), Categorical([1, 2], "a")}) == 1
