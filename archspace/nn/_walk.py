@@ -53,14 +53,22 @@ def _place(path: str, decision: Categorical) -> str:
     return f"{where} (written at {decision.origin})" if decision.origin and decision.origin != path else where
 
 
-def _check_plain(module: nn.Module, path: str) -> None:
-    """A plain module that stored a choice would silently use it as a value: refuse it."""
+def _attribute_choices(module: nn.Module, path: str) -> list[Categorical]:
+    """Choices a plain module stores as attributes.
+
+    A torch layer that stored one would silently use it as a value, so that is refused; the
+    user's own modules may keep choices (e.g. a rate used in ``forward``): they are decisions of
+    that module, plain values once frozen.
+    """
+    found: list[Categorical] = []
     for attr, value in vars(module).items():
         if attr.startswith("_"):
             continue
         leaves = find_leaves(value)
-        if leaves:
+        if leaves and type(module).__module__.startswith("torch."):
             raise misuse_error(module, path, attr, leaves[0])
+        found += leaves
+    return found
 
 
 def misuse_error(module: nn.Module, path: str, arg: str, leaf: Categorical) -> ChoiceMisuseError:
@@ -118,7 +126,8 @@ def collect_space(root: nn.Module) -> SearchSpace:
             for leaf in module.value_decisions():
                 collector.add(leaf, condition, _place(path, leaf))
             return
-        _check_plain(module, path)
+        for leaf in _attribute_choices(module, path):
+            collector.add(leaf, condition, _place(path, leaf))
         for name, child in module.named_children():
             walk(child, join(path, name), condition)
 

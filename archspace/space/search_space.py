@@ -154,6 +154,25 @@ class SearchSpace(Mapping[str, Categorical]):
         except Exception:
             return False
 
+    def enumerate(self) -> Iterator[Sample]:
+        """Every normalised sample exactly once, in a fixed order (inactive decisions skipped)."""
+        labels = list(self._decisions)
+
+        def walk(index: int, partial: Sample) -> Iterator[Sample]:
+            if index == len(labels):
+                yield copy.deepcopy(partial)
+                return
+            label = labels[index]
+            if not self._conditions[label].holds(partial):
+                yield from walk(index + 1, partial)
+                return
+            for value in self._decisions[label].values:
+                partial[label] = value
+                yield from walk(index + 1, partial)
+            del partial[label]
+
+        return walk(0, {})
+
     def _unknown(self, label: str) -> UnknownLabelError:
         known = list(self._decisions)
         shown = known if len(known) <= 20 else known[:20] + ["..."]

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
-from archspace.testing.spaces import TEST_SPACES, CellNet, ExampleNet, NestedNet, SharedNet, handwritten_example
+from archspace.testing.spaces import (
+    TEST_SPACES,
+    CellNet,
+    ExampleNet,
+    NestedNet,
+    SharedNet,
+    TinySpace,
+    handwritten_example,
+)
 
-__all__ = ["TEST_SPACES", "CellNet", "ExampleNet", "NestedNet", "SharedNet", "handwritten_example"]
+__all__ = ["TEST_SPACES", "CellNet", "ExampleNet", "NestedNet", "SharedNet", "TinySpace", "handwritten_example"]

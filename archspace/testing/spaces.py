@@ -175,3 +175,20 @@ TEST_SPACES: dict[str, type[asp.ModelSpace]] = {
 }
 
 __all__ = ["TEST_SPACES", "CellNet", "ExampleNet", "NestedNet", "SharedNet", "handwritten_example"]
+
+
+class TinySpace(asp.ModelSpace):
+    """Two value decisions feeding a linear layer: 8 x 2 samples, frozen in well under a millisecond."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.x = asp.choice("x", list(range(8)))
+        hidden = asp.choice("hidden", [2, 4])
+        self.fc = asp.nn.Linear(4, hidden)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.fc(inputs)
+
+
+TEST_SPACES["tiny"] = TinySpace
+__all__ += ["TinySpace"]

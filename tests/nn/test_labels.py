@@ -98,3 +98,18 @@ def test_choice_arithmetic_resolves_on_freeze() -> None:
 def test_cellnet_labels_use_explicit_prefix() -> None:
     labels = list(CellNet().search_space())
     assert "second/input_4_1" in labels and "cell1/input_4_1" in labels
+
+
+def test_user_module_may_keep_a_choice_for_forward() -> None:
+    class Dropper(asp.ModelSpace):
+        def __init__(self) -> None:
+            super().__init__()
+            self.p = asp.choice("p", [0.0, 0.5])
+            self.fc = nn.Linear(2, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return nn.functional.dropout(self.fc(x), self.p, self.training)
+
+    space = Dropper()
+    assert list(space.search_space()) == ["p"]
+    assert space.freeze({"p": 0.5}).p == 0.5

@@ -1,0 +1,114 @@
+"""The evaluator protocol: train and evaluate one frozen model, report along the way.
+
+An evaluator is called in a worker process with the frozen model and a :class:`TrialContext`;
+it returns the final metric, a float or a dict holding the primary metric under ``"default"`` (or
+the evaluator's ``primary`` key). It must be picklable: the process executor sends it to workers.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from numbers import Real
+from typing import Any
+
+from torch import nn
+
+from archspace.errors import ArchspaceError
+
+
+class MetricError(ArchspaceError, ValueError):
+    """An evaluator returned or reported something that is not a finite number."""
+
+
+def check_metric(value: Any, what: str = "metric") -> float:
+    """``value`` as a float, or :class:`MetricError` if it is not a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        try:
+            import torch
+
+            if isinstance(value, torch.Tensor) and value.numel() == 1:
+                return check_metric(value.item(), what)
+        except ImportError:  # pragma: no cover
+            pass
+        raise MetricError(f"the {what} must be a finite number, got {value!r} ({type(value).__name__})")
+    number = float(value)
+    if not math.isfinite(number):
+        raise MetricError(f"the {what} must be a finite number, got {number!r}")
+    return number
+
+
+def split_result(result: Any, primary: str = "default") -> tuple[float, dict[str, Any]]:
+    """The primary metric and the full dict of a result (a number, or a dict with ``primary``)."""
+    if isinstance(result, Mapping):
+        if primary not in result:
+            raise MetricError(
+                f"the evaluator returned a dict without the primary key {primary!r}; keys: {sorted(result)}"
+            )
+        metrics = {str(k): v for k, v in result.items()}
+        return check_metric(result[primary]), metrics
+    value = check_metric(result)
+    return value, {primary: value}
+
+
+@dataclass
+class TrialContext:
+    """What an evaluator knows about its trial, and its channel for intermediate results."""
+
+    trial_id: int
+    sample: dict[str, Any]
+    _report: Callable[[int, float], None] = field(repr=False)
+    _steps: int = 0
+
+    def report(self, value: Any, step: int | None = None) -> None:
+        """Record an intermediate result (e.g. validation accuracy after an epoch)."""
+        number = check_metric(value, "reported value")
+        self._steps = self._steps + 1 if step is None else int(step)
+        self._report(self._steps, number)
+
+
+class Evaluator(ABC):
+    """Trains and evaluates a model. Subclasses implement :meth:`evaluate`."""
+
+    #: The direction the primary metric should go, unless the experiment says otherwise.
+    direction: str = "maximize"
+    #: The key of the primary metric when :meth:`evaluate` returns a dict.
+    primary: str = "default"
+
+    @abstractmethod
+    def evaluate(self, model: nn.Module, ctx: TrialContext) -> Any:
+        """Train and evaluate ``model``; return the metric (float or dict)."""
+
+
+class FunctionalEvaluator(Evaluator):
+    """An evaluator from a function ``fn(model, ctx) -> metric``.
+
+    Args:
+        fn: a module-level function (so that worker processes can import it).
+        direction: the metric's default direction.
+        primary: the primary key when ``fn`` returns a dict.
+
+    Example:
+        >>> evaluator = FunctionalEvaluator(lambda model, ctx: 1.0)
+        >>> evaluator.direction
+        'maximize'
+    """
+
+    def __init__(self, fn: Callable[[nn.Module, TrialContext], Any], *, direction: str = "maximize",
+                 primary: str = "default") -> None:
+        if not callable(fn):
+            raise TypeError(f"FunctionalEvaluator needs a callable, got {fn!r}")
+        self.fn = fn
+        self.direction = direction
+        self.primary = primary
+
+    def evaluate(self, model: nn.Module, ctx: TrialContext) -> Any:
+        return self.fn(model, ctx)
+
+    def __repr__(self) -> str:
+        return f"FunctionalEvaluator({getattr(self.fn, '__qualname__', self.fn)!r})"
+
+
+__all__ = ["Evaluator", "FunctionalEvaluator", "MetricError", "TrialContext", "check_metric", "split_result"]

@@ -1,0 +1,308 @@
+"""Experiment: the multi-trial loop — ask, record, run, record, tell — with resume.
+
+Order of writes (each a committed SQLite transaction): a new trial is stored together with the
+strategy state after the ask that made it; a finished trial is stored before the strategy hears
+of it; the strategy state is checkpointed again after the tell, with the ids it has been told. So
+after a crash ``resume()`` restores the strategy, tells it any finished trial it missed, re-runs
+the trials that were in flight under their own ids, and carries on to the budget.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from archspace.errors import ArchspaceError, SampleError
+from archspace.evaluate.base import Evaluator
+from archspace.experiment.executor import Executor, InlineExecutor
+from archspace.experiment.process import ProcessExecutor
+from archspace.experiment.progress import Progress
+from archspace.experiment.runner import Finished, Reported, Started
+from archspace.nn.space import ModelSpace
+from archspace.space.samples import Sample, canonical_json, fingerprint
+from archspace.storage import SQLiteStorage, Storage, StorageError, TrialRecord
+from archspace.strategy.base import Strategy
+
+logger = logging.getLogger("archspace.experiment")
+EXECUTORS: dict[str, type[Executor]] = {"inline": InlineExecutor, "process": ProcessExecutor}
+DIRECTIONS = ("maximize", "minimize")
+
+
+class ExperimentError(ArchspaceError, RuntimeError):
+    """The experiment cannot run as configured."""
+
+
+class Experiment:
+    """A multi-trial architecture search.
+
+    Args:
+        space: the model space.
+        evaluator: trains and scores each frozen sample.
+        strategy: proposes samples.
+        max_trials: stop after this many trials (failed ones count).
+        max_duration: stop after this many seconds (running trials are marked interrupted).
+        concurrency: trials at once (process executor).
+        executor: ``"process"`` (default), ``"inline"``, or an :class:`Executor`.
+        directory: where ``experiment.db`` and ``experiment.log`` go; None keeps everything in memory.
+        seed: seeds the strategy.
+        direction: ``"maximize"`` or ``"minimize"``; default: the evaluator's.
+        trial_timeout: seconds after which a trial is stopped and recorded as ``timeout``.
+        progress: show a progress bar (default: when stderr is a terminal).
+    """
+
+    def __init__(self, space: ModelSpace, evaluator: Evaluator, strategy: Strategy, *,
+                 max_trials: int | None = None, max_duration: float | None = None, concurrency: int = 1,
+                 executor: str | Executor = "process", directory: str | os.PathLike[str] | None = None,
+                 seed: int = 0, direction: str | None = None, trial_timeout: float | None = None,
+                 progress: bool | None = None) -> None:
+        self.space = space
+        self.evaluator = evaluator
+        self.strategy = strategy
+        self.max_trials = max_trials
+        self.max_duration = max_duration
+        self.concurrency = concurrency
+        self.executor = executor
+        self.directory = Path(directory) if directory is not None else None
+        self.seed = seed
+        self.direction: str = direction or str(getattr(evaluator, "direction", "maximize"))
+        self.trial_timeout = trial_timeout
+        self.progress = progress
+        self.source: dict[str, str] | None = None  # set by the CLI: the file that defines this experiment
+        self._storage: Storage | None = None
+        self._enqueued: list[Sample] = []
+
+    # Public API ----------------------------------------------------------------------------------
+    def run(self) -> list[TrialRecord]:
+        """Run a new experiment to its budget; returns all trials."""
+        return self._run(resume=False)
+
+    def resume(self) -> list[TrialRecord]:
+        """Continue a stopped or crashed experiment from its directory."""
+        return self._run(resume=True)
+
+    def enqueue(self, sample: Sample) -> None:
+        """Try ``sample`` before the strategy's own proposals (validated now)."""
+        self._enqueued.append(self.space.validate(sample))
+
+    def trials(self) -> list[TrialRecord]:
+        """Every trial recorded so far, by id."""
+        return self.storage.trials()
+
+    def best(self, k: int = 1) -> list[TrialRecord]:
+        """The ``k`` best succeeded trials, best first."""
+        done = [t for t in self.storage.trials("succeeded") if t.metric is not None]
+        done.sort(key=lambda t: (t.metric if self.direction == "minimize" else -t.metric, t.id))  # type: ignore[operator]
+        return done[:k]
+
+    def export(self, path: str | os.PathLike[str], k: int = 1) -> Path:
+        """Write the best sample (loadable by ``fixed_arch``) and the top ``k`` with their metrics."""
+        top = self.best(k)
+        if not top:
+            raise ExperimentError("no trial has succeeded yet: nothing to export")
+        return write_export(Path(path), top, self.direction)
+
+    @property
+    def storage(self) -> Storage:
+        """The experiment's store (opened on first use)."""
+        if self._storage is None:
+            path = ":memory:" if self.directory is None else self.directory / "experiment.db"
+            self._storage = SQLiteStorage(path)
+        return self._storage
+
+    # The loop ------------------------------------------------------------------------------------
+    def _config(self) -> dict[str, Any]:
+        space = self.space.search_space()
+        return {
+            "space": f"{type(self.space).__module__}.{type(self.space).__qualname__}",
+            "space_fingerprint": fingerprint({label: [canonical_json({"v": v}) for v in d.values]
+                                              for label, d in space.items()}),
+            "strategy": type(self.strategy).__name__,
+            "evaluator": type(self.evaluator).__name__,
+            "direction": self.direction,
+            "seed": self.seed,
+            "max_trials": self.max_trials,
+            "source": self.source,
+        }
+
+    def _check_config(self, resume: bool) -> None:
+        ours = self._config()
+        stored = self.storage.get_config()
+        where = str(self.directory) if self.directory else "memory"
+        if stored is None:
+            if resume:
+                raise ExperimentError(f"nothing to resume in {where}: it holds no experiment")
+            self.storage.set_config({**ours, "created": time.time()})
+            return
+        identity = ("space", "space_fingerprint", "strategy", "direction", "seed")
+        diffs = [f"{key}: stored {stored.get(key)!r}, now {ours[key]!r}" for key in identity if stored.get(key) != ours[key]]
+        if diffs:
+            raise StorageError(f"{where} holds another experiment ({'; '.join(diffs)}); use another directory")
+        if not resume and self.storage.trials():
+            raise ExperimentError(f"{where} already holds this experiment's trials; call resume() to continue it")
+        self.storage.set_config({**stored, "max_trials": self.max_trials, "source": self.source or stored.get("source")})
+
+    def _make_executor(self) -> Executor:
+        if isinstance(self.executor, Executor):
+            return self.executor
+        if self.executor not in EXECUTORS:
+            raise ExperimentError(f"unknown executor {self.executor!r}; known executors: {sorted(EXECUTORS)}")
+        return EXECUTORS[self.executor](self.concurrency, self.trial_timeout)
+
+    def _run(self, resume: bool) -> list[TrialRecord]:
+        if self.direction not in DIRECTIONS:
+            raise ExperimentError(f"direction must be one of {list(DIRECTIONS)}, got {self.direction!r}")
+        if self.max_trials is None and self.max_duration is None:
+            logger.info("no max_trials or max_duration: running until the strategy is exhausted")
+        package_logger = logging.getLogger("archspace")
+        level = package_logger.level
+        log_handler = self._open_log()
+        try:
+            self._check_config(resume)
+            return self._loop(resume)
+        finally:
+            if log_handler is not None:
+                package_logger.removeHandler(log_handler)
+                package_logger.setLevel(level)
+                log_handler.close()
+
+    def _open_log(self) -> logging.Handler | None:
+        if self.directory is None:
+            return None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(self.directory / "experiment.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger("archspace")
+        root.addHandler(handler)
+        if root.level == logging.NOTSET or root.level > logging.INFO:
+            root.setLevel(logging.INFO)
+        return handler
+
+    def _restore_strategy(self, storage: Storage) -> tuple[deque[tuple[int, Sample]], set[int]]:
+        self.strategy.setup(self.space.search_space(), self.seed)
+        state, told_list = storage.load_strategy()
+        told = set(told_list)
+        if state is not None:
+            self.strategy.load_state_dict(state)
+        for trial in storage.trials():
+            if trial.finished and trial.id not in told:  # finished after the last checkpoint
+                self.strategy.tell(trial.sample, trial.metric if trial.status == "succeeded" else None)
+                told.add(trial.id)
+        requeued = storage.requeue_unfinished()
+        pending = deque((trial_id, storage.trial(trial_id).sample) for trial_id in requeued)
+        if requeued:
+            logger.info("resuming: %d interrupted trial(s) queued again: %s", len(requeued), requeued)
+        return pending, told
+
+    def _loop(self, resume: bool) -> list[TrialRecord]:
+        storage = self.storage
+        pending, told = self._restore_strategy(storage)
+        pending.extend((storage.create_trial(s, None), s) for s in self._enqueued)
+        self._enqueued = []
+        executor = self._make_executor()
+        start = time.monotonic()
+        total = len(storage.trials())
+        progress = Progress(self.max_trials, self.direction, enabled=self.progress,
+                            initial=[t for t in storage.trials() if t.finished])
+        executor.start(self.space, self.evaluator, self.source)
+        exhausted = False
+        try:
+            while True:
+                out_of_time = self.max_duration is not None and time.monotonic() - start >= self.max_duration
+                if out_of_time:
+                    self._interrupt(executor, storage, "max_duration reached")
+                    break
+                while executor.free_slots() > 0 and (pending or not exhausted):
+                    if pending:
+                        trial_id, sample = pending.popleft()
+                    else:
+                        if self.max_trials is not None and total >= self.max_trials:
+                            exhausted = True
+                            break
+                        asked = self.strategy.ask()
+                        if asked is None:
+                            exhausted = True
+                            logger.info("the strategy has no more samples to propose")
+                            break
+                        sample = self._check_sample(asked)
+                        trial_id = storage.create_trial(sample, self.strategy.state_dict())
+                        total += 1
+                    executor.submit(trial_id, sample)
+                if not executor.running():
+                    break
+                wait = 0.5 if self.max_duration is None else min(0.5, max(0.0, start + self.max_duration - time.monotonic()))
+                for event in executor.poll(wait):
+                    self._handle(event, storage, told, progress)
+        except KeyboardInterrupt:
+            self._interrupt(executor, storage, "interrupted by the user (Ctrl-C)")
+            progress.close()
+            raise
+        finally:
+            executor.shutdown()
+            progress.close()
+        trials = storage.trials()
+        counts = {s: sum(t.status == s for t in trials) for s in ("succeeded", "failed", "timeout", "interrupted")}
+        best = self.best(1)
+        logger.info("experiment finished: %d trials %s; best %s", len(trials), counts,
+                    f"trial {best[0].id} metric {best[0].metric:.4f}" if best else "none")
+        return trials
+
+    def _check_sample(self, sample: Sample) -> Sample:
+        try:
+            valid = self.space.validate(sample)
+        except SampleError as exc:
+            raise ExperimentError(f"{type(self.strategy).__name__} proposed a sample outside the space: {exc}") from exc
+        return valid
+
+    def _handle(self, event: Any, storage: Storage, told: set[int], progress: Progress) -> None:
+        if isinstance(event, Started):
+            storage.start_trial(event.trial_id, event.worker)
+            progress.started(event.trial_id)
+        elif isinstance(event, Reported):
+            storage.add_intermediate(event.trial_id, event.step, event.value)
+        elif isinstance(event, Finished):
+            storage.finish_trial(event.trial_id, event.status, event.metric, event.metrics, event.error)
+            if event.status == "succeeded":
+                logger.info("trial %d succeeded: metric %.4f", event.trial_id, event.metric)
+            else:
+                first_line = (event.error or "").splitlines()[0] if event.error else ""
+                logger.warning("trial %d %s: %s", event.trial_id, event.status, first_line)
+            sample = storage.trial(event.trial_id).sample
+            self.strategy.tell(sample, event.metric if event.status == "succeeded" else None)
+            told.add(event.trial_id)
+            storage.save_strategy(self.strategy.state_dict(), sorted(told))
+            progress.finished(event.trial_id, event.status, event.metric)
+
+    def _interrupt(self, executor: Executor, storage: Storage, why: str) -> None:
+        running = executor.running()
+        executor.shutdown()
+        storage.mark_interrupted(running)
+        storage.save_strategy(self.strategy.state_dict(), sorted(_told_ids(storage)))
+        logger.warning("%s: %d running trial(s) marked interrupted %s", why, len(running), running)
+
+    def __repr__(self) -> str:
+        return (f"Experiment(space={type(self.space).__name__}, strategy={self.strategy!r}, "
+                f"max_trials={self.max_trials}, directory={str(self.directory) if self.directory else None!r})")
+
+
+def _told_ids(storage: Storage) -> list[int]:
+    return storage.load_strategy()[1]
+
+
+def write_export(path: Path, top: list[TrialRecord], direction: str) -> Path:
+    """Write an export file: the best sample under ``"sample"`` (so ``fixed_arch`` loads it)."""
+    best = top[0]
+    data = {
+        "sample": best.sample, "metric": best.metric, "trial_id": best.id, "direction": direction,
+        "top": [{"trial_id": t.id, "sample": t.sample, "metric": t.metric, "metrics": t.metrics} for t in top],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+__all__ = ["EXECUTORS", "Experiment", "ExperimentError", "write_export"]

@@ -1,0 +1,63 @@
+"""One trial, start to end, as a worker runs it: freeze, evaluate, check the metric."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from archspace.evaluate.base import Evaluator, TrialContext, split_result
+from archspace.nn.space import ModelSpace
+
+
+@dataclass
+class Started:
+    """A trial began on a worker."""
+
+    trial_id: int
+    worker: str
+
+
+@dataclass
+class Reported:
+    """An intermediate result."""
+
+    trial_id: int
+    step: int
+    value: float
+
+
+@dataclass
+class Finished:
+    """A trial's end: status succeeded, failed or timeout (or interrupted, on shutdown)."""
+
+    trial_id: int
+    status: str
+    metric: float | None = None
+    metrics: dict[str, Any] | None = None
+    error: str | None = None
+
+
+Event = Started | Reported | Finished
+
+
+def run_trial(
+    space: ModelSpace, evaluator: Evaluator, trial_id: int, sample: dict[str, Any],
+    report: Callable[[int, float], None],
+) -> Finished:
+    """Freeze ``sample``, evaluate it, and return the outcome; exceptions become a failed trial."""
+    try:
+        import torch
+
+        torch.manual_seed(trial_id)  # a trial's initial weights depend on its id only: runs repeat
+        model = space.freeze(sample)
+        result = evaluator.evaluate(model, TrialContext(trial_id, sample, report))
+        metric, metrics = split_result(result, evaluator.primary)
+        return Finished(trial_id, "succeeded", metric, metrics)
+    except Exception as exc:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return Finished(trial_id, "failed", error=f"{type(exc).__name__}: {exc}\n\n{text}")
+
+
+__all__ = ["Event", "Finished", "Reported", "Started", "run_trial"]

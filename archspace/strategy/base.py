@@ -1,0 +1,126 @@
+"""The strategy protocol: strategies answer questions, they do not run anything.
+
+An experiment calls ``setup(space, seed)`` once, then ``ask()`` for samples (possibly several
+before any result comes back, so trials can run in parallel) and ``tell(sample, result)`` with a
+metric, or ``None`` for a failed trial. ``state_dict()`` captures everything needed to continue
+exactly where the strategy stopped; the experiment checkpoints it after every ask and tell.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from archspace.errors import ArchspaceError
+from archspace.space.samples import Sample
+from archspace.space.search_space import SearchSpace
+
+logger = logging.getLogger("archspace.strategy")
+
+SampleFilter = Callable[[Sample], bool]
+
+
+class StrategyError(ArchspaceError, RuntimeError):
+    """A strategy was used out of order, or its filter rejects everything."""
+
+
+def rng_state(rng: random.Random) -> list[Any]:
+    """A JSON-ready form of a ``random.Random`` state."""
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def set_rng_state(rng: random.Random, state: list[Any]) -> None:
+    """Restore a state made by :func:`rng_state`."""
+    version, internal, gauss = state
+    rng.setstate((version, tuple(internal), gauss))
+
+
+class Strategy(ABC):
+    """Base class of multi-trial strategies.
+
+    Args:
+        filter: a predicate on samples; a sample it rejects is never trained (e.g. a parameter
+            limit: ``filter=lambda s: asp.count_params(space, s) < 1e6``).
+        max_rejections: consecutive rejected samples after which the strategy gives up.
+    """
+
+    #: Registry name (for configs and the CLI).
+    name: str = ""
+
+    def __init__(self, *, filter: SampleFilter | None = None, max_rejections: int = 10_000) -> None:
+        self.filter = filter
+        self.max_rejections = max_rejections
+        self._space: SearchSpace | None = None
+        self.rng = random.Random(0)
+
+    # Lifecycle ---------------------------------------------------------------------------------
+    def setup(self, space: SearchSpace, seed: int | None = None) -> None:
+        """Start a run on ``space`` with a seeded generator (clears any previous run state)."""
+        self._space = space
+        self.rng = random.Random(seed)
+        self._setup()
+
+    @property
+    def space(self) -> SearchSpace:
+        """The space of the current run."""
+        if self._space is None:
+            raise StrategyError(f"{type(self).__name__} has no space yet: call setup(space, seed) first")
+        return self._space
+
+    def ask(self) -> Sample | None:
+        """The next sample to try, or None when the strategy has nothing more to propose."""
+        for _ in range(self.max_rejections):
+            sample = self._propose()
+            if sample is None:
+                return None
+            if self.filter is None or self.filter(sample):
+                return sample
+            self._rejected(sample)
+        raise StrategyError(
+            f"{type(self).__name__}: the filter rejected {self.max_rejections} samples in a row; "
+            "loosen it or raise max_rejections"
+        )
+
+    def tell(self, sample: Mapping[str, Any], result: float | None) -> None:
+        """Report the metric of ``sample`` (``None``: the trial failed)."""
+        self._observe(dict(sample), result)
+
+    # State ---------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this run exactly (JSON data)."""
+        return {"rng": rng_state(self.rng), **self._state()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue a run from :meth:`state_dict` (after ``setup`` with the same space)."""
+        set_rng_state(self.rng, state["rng"])
+        self._load_state(state)
+
+    # Hooks for subclasses ----------------------------------------------------------------------
+    def _setup(self) -> None:
+        """Reset run state for a new run (``self.space`` and ``self.rng`` are set)."""
+
+    @abstractmethod
+    def _propose(self) -> Sample | None:
+        """A candidate sample (before the filter), or None when done."""
+
+    def _rejected(self, sample: Sample) -> None:
+        """The filter rejected ``sample`` (default: nothing to remember)."""
+
+    def _observe(self, sample: Sample, result: float | None) -> None:
+        """Learn from a result (default: nothing to learn)."""
+
+    def _state(self) -> dict[str, Any]:
+        return {}
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`_state` returned."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+__all__ = ["SampleFilter", "Strategy", "StrategyError", "rng_state", "set_rng_state"]

@@ -1,0 +1,67 @@
+"""Module-level evaluators and strategies: spawned worker processes import them by name."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from torch import nn
+
+from archspace.evaluate import TrialContext
+from archspace.strategy import GridSearch
+
+
+def x_metric(model: nn.Module, ctx: TrialContext) -> float:
+    """The metric is the sample's x (a model was really built)."""
+    assert isinstance(model.fc, nn.Linear)
+    ctx.report(ctx.sample["x"] / 2, step=1)
+    return float(ctx.sample["x"])
+
+
+def faulty(model: nn.Module, ctx: TrialContext) -> Any:
+    """x=1 raises, x=2 kills its own worker, x=3 sleeps past the timeout, x=4 returns NaN,
+    x=5 returns a string; others succeed."""
+    x = ctx.sample["x"]
+    if x == 1:
+        raise ValueError("evaluator exploded on purpose")
+    if x == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if x == 3:
+        time.sleep(60)
+    if x == 4:
+        return float("nan")
+    if x == 5:
+        return "high"
+    return float(x)
+
+
+def slow_metric(model: nn.Module, ctx: TrialContext) -> float:
+    """Takes a while, so a test can kill the driver mid-run."""
+    time.sleep(0.4)
+    return float(ctx.sample["x"]) + ctx.sample["hidden"] / 10
+
+
+def noop(model: nn.Module, ctx: TrialContext) -> float:
+    """No work: measures the engine's own overhead."""
+    return 0.0
+
+
+class RecordingGrid(GridSearch):
+    """GridSearch that remembers what it was told, in its state (so tests can read the checkpoint)."""
+
+    def _setup(self) -> None:
+        super()._setup()
+        self.told: list[list[Any]] = []
+
+    def _observe(self, sample: dict[str, Any], result: float | None) -> None:
+        self.told.append([sample["x"], result])
+
+    def _state(self) -> dict[str, Any]:
+        return {**super()._state(), "told": self.told}
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        super()._load_state(state)
+        self.told = [list(t) for t in state["told"]]
