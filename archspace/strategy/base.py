@@ -73,6 +73,7 @@ class Strategy(ABC):
 
     def ask(self) -> Sample | None:
         """The next sample to try, or None when the strategy has nothing more to propose."""
+        _ = self.space  # refuse to run before setup()
         for _ in range(self.max_rejections):
             sample = self._propose()
             if sample is None:
@@ -87,6 +88,7 @@ class Strategy(ABC):
 
     def tell(self, sample: Mapping[str, Any], result: float | None) -> None:
         """Report the metric of ``sample`` (``None``: the trial failed)."""
+        _ = self.space
         self._observe(dict(sample), result)
 
     # State ---------------------------------------------------------------------------------------
