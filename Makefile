@@ -1,4 +1,4 @@
-# Two commands: `make demo` runs the main job, `make test` runs lint, types and the test suite.
+# Two commands: `make demo` runs the main job (a 30-trial search on digits), `make test` runs lint, types and the test suite.
 # Each creates .venv when it is missing. torch comes first as torch==2.13.0: on these machines that
 # is a CPU wheel on local disk, where any other request would download a multi-GB CUDA build.
 VENV ?= .venv
@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) examples/quickstart.py
+	rm -rf runs/digits
+	$(VENV)/bin/archspace run examples/digits_search.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check archspace tests examples
