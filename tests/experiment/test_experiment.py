@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import archspace as asp
-from archspace.errors import SampleError
+from archspace.errors import ArchspaceError, SampleError
 from archspace.evaluate import Classification, FunctionalEvaluator, Regression
 from archspace.experiment import Experiment, ExperimentError
 from archspace.storage import SQLiteStorage, StorageError
@@ -91,7 +91,6 @@ def test_strategy_proposing_outside_the_space(tmp_path: Path) -> None:
 def test_directory_holding_another_experiment_is_left_intact(tmp_path: Path) -> None:
     Experiment(TinySpace(), FunctionalEvaluator(x_metric), GridSearch(), max_trials=4, executor="inline",
                directory=tmp_path, progress=False).run()
-    db_before = (tmp_path / "experiment.db").read_bytes()
     other = Experiment(ExampleNet(), FunctionalEvaluator(x_metric), GridSearch(), max_trials=4, executor="inline",
                        directory=tmp_path, progress=False)
     with pytest.raises(StorageError, match=r"holds another experiment \(space: stored .*TinySpace"):
@@ -100,8 +99,16 @@ def test_directory_holding_another_experiment_is_left_intact(tmp_path: Path) -> 
                       directory=tmp_path, progress=False)
     with pytest.raises(ExperimentError, match="resume"):
         same.run()
-    assert len(SQLiteStorage(tmp_path / "experiment.db").trials()) == 4
-    del db_before
+    store = SQLiteStorage(tmp_path / "experiment.db")
+    assert len(store.trials()) == 4 and all(t.status == "succeeded" for t in store.trials())
+    assert (store.get_config() or {})["space"].endswith("TinySpace")
+
+
+def test_unpicklable_evaluator_with_process_executor() -> None:
+    experiment = Experiment(TinySpace(), FunctionalEvaluator(lambda model, ctx: 1.0), Random(), max_trials=1,
+                            progress=False)
+    with pytest.raises(ArchspaceError, match="cannot be pickled.*executor='inline'"):
+        experiment.run()
 
 
 def test_bad_settings() -> None:
