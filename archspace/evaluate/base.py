@@ -76,10 +76,14 @@ class Evaluator(ABC):
     direction: str = "maximize"
     #: The key of the primary metric when :meth:`evaluate` returns a dict.
     primary: str = "default"
+    #: False for evaluators that answer from the sample alone (tabular benchmarks): the trial
+    #: then skips building the model and passes ``None``.
+    needs_model: bool = True
 
     @abstractmethod
     def evaluate(self, model: nn.Module, ctx: TrialContext) -> Any:
         """Train and evaluate ``model``; return the metric (float or dict)."""
+
 
 
 class FunctionalEvaluator(Evaluator):

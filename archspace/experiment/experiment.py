@@ -183,7 +183,7 @@ class Experiment:
         return handler
 
     def _restore_strategy(self, storage: Storage) -> tuple[deque[tuple[int, Sample]], set[int]]:
-        self.strategy.setup(self.space.search_space(), self.seed)
+        self.strategy.setup(self.space.search_space(), self.seed, self.direction)
         state, told_list = storage.load_strategy()
         told = set(told_list)
         if state is not None:

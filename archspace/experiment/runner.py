@@ -51,8 +51,8 @@ def run_trial(
         import torch
 
         torch.manual_seed(trial_id)  # a trial's initial weights depend on its id only: runs repeat
-        model = space.freeze(sample)
-        result = evaluator.evaluate(model, TrialContext(trial_id, sample, report))
+        model = space.freeze(sample) if evaluator.needs_model else None
+        result = evaluator.evaluate(model, TrialContext(trial_id, sample, report))  # type: ignore[arg-type]
         metric, metrics = split_result(result, evaluator.primary)
         return Finished(trial_id, "succeeded", metric, metrics)
     except Exception as exc:

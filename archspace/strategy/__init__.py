@@ -6,10 +6,19 @@ from typing import Any
 
 from archspace.errors import ArchspaceError
 from archspace.strategy.base import SampleFilter, Strategy, StrategyError
+from archspace.strategy.evolution import RegularizedEvolution
 from archspace.strategy.grid import GridSearch
 from archspace.strategy.random import Random
+from archspace.strategy.rl import PolicyBasedRL
+from archspace.strategy.tpe import TPE
 
-STRATEGIES: dict[str, type[Strategy]] = {"random": Random, "grid": GridSearch}
+STRATEGIES: dict[str, type[Strategy]] = {
+    "random": Random,
+    "grid": GridSearch,
+    "evolution": RegularizedEvolution,
+    "tpe": TPE,
+    "rl": PolicyBasedRL,
+}
 
 
 class UnknownNameError(ArchspaceError, KeyError):
@@ -28,5 +37,5 @@ def create_strategy(name: str, **kwargs: Any) -> Strategy:
     return cls(**kwargs)
 
 
-__all__ = ["STRATEGIES", "GridSearch", "Random", "SampleFilter", "Strategy", "StrategyError", "UnknownNameError",
+__all__ = ["STRATEGIES", "TPE", "GridSearch", "PolicyBasedRL", "Random", "RegularizedEvolution", "SampleFilter", "Strategy", "StrategyError", "UnknownNameError",
            "create_strategy"]

@@ -58,11 +58,24 @@ class Strategy(ABC):
         self.rng = random.Random(0)
 
     # Lifecycle ---------------------------------------------------------------------------------
-    def setup(self, space: SearchSpace, seed: int | None = None) -> None:
-        """Start a run on ``space`` with a seeded generator (clears any previous run state)."""
+    def setup(self, space: SearchSpace, seed: int | None = None, direction: str = "maximize") -> None:
+        """Start a run on ``space`` with a seeded generator (clears any previous run state).
+
+        ``direction`` says whether larger metrics are better (``"maximize"``) or smaller.
+        """
+        if direction not in ("maximize", "minimize"):
+            raise StrategyError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
         self._space = space
+        self.seed = seed
+        self.direction = direction
         self.rng = random.Random(seed)
         self._setup()
+
+    def score(self, result: float | None) -> float | None:
+        """``result`` turned so that larger is better (None stays None)."""
+        if result is None:
+            return None
+        return float(result) if self.direction == "maximize" else -float(result)
 
     @property
     def space(self) -> SearchSpace:

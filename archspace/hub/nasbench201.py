@@ -1,0 +1,156 @@
+"""NAS-Bench-201: the cell space of Dong & Yang (ICLR 2020), as a trainable model space.
+
+A cell has 4 nodes; node ``k`` sums one operation on each earlier node ``j`` (6 edges), each edge
+one of ``none``, ``skip_connect``, ``nor_conv_1x1``, ``nor_conv_3x3``, ``avg_pool_3x3``: 5^6 =
+15,625 cells. The network: a 3x3 conv stem, three stages of ``num_cells`` cells (16, 32, 64
+channels by default) joined by residual reduction blocks, BN-ReLU, global pooling and a linear
+classifier. Every cell shares one genotype, so the six edge decisions are shared labels
+``edge_{k}_{j}``. The layer structure follows the benchmark's reference implementation, so the
+parameter counts equal the benchmark table's (tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+import archspace as asp
+from archspace.errors import SampleError
+
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+EDGES = tuple((k, j) for k in range(1, 4) for j in range(k))  # (to, from), in arch-string order
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU, convolution, batch norm: NB201's convolution unit."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int) -> None:
+        super().__init__(nn.ReLU(inplace=False), nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=False),
+                         nn.BatchNorm2d(c_out))
+
+
+class Zero(nn.Module):
+    """The ``none`` operation: an all-zero output of the input's shape."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mul(0.0)
+
+
+class ResidualReduction(nn.Module):
+    """NB201's ResNet basic block between stages: stride 2, channels doubled, pooled shortcut."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, 1)
+        self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1)
+        self.downsample = nn.Sequential(nn.AvgPool2d(2, 2, 0), nn.Conv2d(c_in, c_out, 1, 1, 0, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.downsample(x) + self.conv_b(self.conv_a(x))
+
+
+def make_op(name: str, channels: int) -> nn.Module:
+    """One NB201 edge operation."""
+    if name == "none":
+        return Zero()
+    if name == "skip_connect":
+        return nn.Identity()
+    if name == "nor_conv_1x1":
+        return ReLUConvBN(channels, channels, 1, 1, 0)
+    if name == "nor_conv_3x3":
+        return ReLUConvBN(channels, channels, 3, 1, 1)
+    if name == "avg_pool_3x3":
+        return nn.AvgPool2d(3, 1, 1, count_include_pad=False)
+    raise ValueError(f"unknown NB201 op {name!r}; ops are {list(OPS)}")
+
+
+class NB201Cell(nn.Module):
+    """One cell: six LayerChoice edges with the shared labels ``edge_{to}_{from}``."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.edges = nn.ModuleDict({
+            f"{k}_{j}": asp.LayerChoice({op: make_op(op, channels) for op in OPS}, label=f"edge_{k}_{j}")
+            for k, j in EDGES
+        })
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for k in range(1, 4):
+            nodes.append(sum(self.edges[f"{k}_{j}"](nodes[j]) for j in range(k)))
+        return nodes[3]
+
+
+class NasBench201(asp.ModelSpace):
+    """The NAS-Bench-201 space.
+
+    Args:
+        channels: channels of the first stage (16 in the benchmark).
+        num_cells: cells per stage (5 in the benchmark).
+        num_classes: classifier outputs (10 for CIFAR-10).
+
+    Example:
+        >>> space = NasBench201(channels=8, num_cells=1)
+        >>> space.size()
+        15625
+        >>> arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+        >>> to_arch_str(from_arch_str(arch)) == arch
+        True
+    """
+
+    def __init__(self, channels: int = 16, num_cells: int = 5, num_classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
+        layers: list[nn.Module] = []
+        c = channels
+        for stage in range(3):
+            if stage > 0:
+                layers.append(ResidualReduction(c, c * 2))
+                c *= 2
+            layers += [NB201Cell(c) for _ in range(num_cells)]
+        self.cells = nn.Sequential(*layers)
+        self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=True))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.lastact(self.cells(self.stem(x)))
+        return self.classifier(self.pool(x).flatten(1))
+
+
+def to_arch_str(sample: Mapping[str, Any]) -> str:
+    """The NB201 architecture string of a sample, e.g. ``|nor_conv_3x3~0|+|...|``."""
+    groups = []
+    for k in range(1, 4):
+        ops = []
+        for j in range(k):
+            op = sample.get(f"edge_{k}_{j}")
+            if op not in OPS:
+                raise SampleError(f"label 'edge_{k}_{j}' has value {op!r}; NB201 ops are {list(OPS)}")
+            ops.append(f"{op}~{j}")
+        groups.append("|" + "|".join(ops) + "|")
+    return "+".join(groups)
+
+
+def from_arch_str(arch: str) -> dict[str, str]:
+    """The sample of an NB201 architecture string."""
+    groups = arch.split("+")
+    if len(groups) != 3:
+        raise SampleError(f"NB201 arch string {arch!r} must have 3 '+'-separated node groups")
+    sample: dict[str, str] = {}
+    for k, group in enumerate(groups, start=1):
+        items = [item for item in group.strip("|").split("|") if item]
+        if len(items) != k:
+            raise SampleError(f"NB201 arch string {arch!r}: node {k} must list {k} edges, got {items}")
+        for j, item in enumerate(items):
+            op, _, source = item.partition("~")
+            if op not in OPS or source != str(j):
+                raise SampleError(f"NB201 arch string {arch!r}: bad edge {item!r} into node {k} (expected 'op~{j}', op in {list(OPS)})")
+            sample[f"edge_{k}_{j}"] = op
+    return sample
+
+
+__all__ = ["EDGES", "OPS", "NasBench201", "from_arch_str", "make_op", "to_arch_str"]
