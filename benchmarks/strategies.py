@@ -37,7 +37,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "random": {},
     "grid": {"shuffle": True},
     "evolution": {"population_size": 20, "sample_size": 10, "mutation_prob": 0.05},
-    "tpe": {"n_startup_trials": 10},
+    "tpe": {"n_startup_trials": 20, "n_ei_candidates": 32},
     "rl": {"batch_size": 5, "learning_rate": 0.05, "reward_scale": 0.01 * 10, "entropy_weight": 1e-3},
 }
 
@@ -64,11 +64,11 @@ def run_one(args: tuple[str, str, int, int, dict[str, Any]]) -> dict[str, Any]:
     best_valid = -math.inf
     best_test = 0.0
     curve: list[float] = []
-    spent = 0.0
+    costs: list[float] = []
     for _ in range(trials):
         start = time.perf_counter()
         sample = strategy.ask()
-        spent += time.perf_counter() - start
+        spent = time.perf_counter() - start
         if sample is None:
             break
         row = table[to_arch_str(sample)]
@@ -76,9 +76,10 @@ def run_one(args: tuple[str, str, int, int, dict[str, Any]]) -> dict[str, Any]:
             best_valid, best_test = row["cifar10_valid"], row["cifar10_test"]
         start = time.perf_counter()
         strategy.tell(sample, row["cifar10_valid"])
-        spent += time.perf_counter() - start
+        costs.append(spent + time.perf_counter() - start)
         curve.append(best_test)
-    return {"strategy": name, "seed": seed, "curve": curve, "ms_per_trial": spent / max(len(curve), 1) * 1000}
+    return {"strategy": name, "seed": seed, "curve": curve, "ms_per_trial": sum(costs) / max(len(costs), 1) * 1000,
+            "ms_per_trial_last50": sum(costs[-50:]) / max(len(costs[-50:]), 1) * 1000}
 
 
 def main() -> None:
@@ -104,7 +105,7 @@ def main() -> None:
     optimum = load_table(args.table).best("cifar10_test")
     summary: dict[str, Any] = {}
     lines = ["| strategy | " + " | ".join(f"{c} trials" for c in CHECKPOINTS if c <= args.trials)
-             + " | ask+tell per trial |", "|---" * (2 + sum(c <= args.trials for c in CHECKPOINTS)) + "|"]
+             + " | ask+tell per trial (mean; last 50) |", "|---" * (2 + sum(c <= args.trials for c in CHECKPOINTS)) + "|"]
     for name in names:
         mine = [r for r in runs if r["strategy"] == name]
         row: dict[str, Any] = {"settings": SETTINGS[name]}
@@ -117,9 +118,11 @@ def main() -> None:
             row[str(c)] = {"mean": mean, "std": std, "sem": std / math.sqrt(len(values))}
             cells.append(f"{mean:.2f} ± {std:.2f}")
         cost = statistics.median(r["ms_per_trial"] for r in mine)
+        last = statistics.median(r["ms_per_trial_last50"] for r in mine)
         row["ms_per_trial_median"] = cost
+        row["ms_per_trial_last50_median"] = last
         summary[name] = row
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {cost:.2f} ms |")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {cost:.2f} ms; {last:.2f} ms |")
     table_md = "\n".join(lines)
     print(table_md)
     print(f"optimum {optimum:.2f}; {args.seeds} seeds; {time.time() - start:.0f} s")

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from archspace.errors import ArchspaceError
+from archspace.errors import ArchspaceError, SpaceDefinitionError
 from archspace.space.samples import Sample
 from archspace.space.search_space import SearchSpace
 
@@ -69,6 +69,10 @@ class Strategy(ABC):
         self.seed = seed
         self.direction = direction
         self.rng = random.Random(seed)
+        try:
+            self.space_size: int | None = space.size()
+        except SpaceDefinitionError:  # too many controlling decisions to count: unbounded here
+            self.space_size = None
         self._setup()
 
     def score(self, result: float | None) -> float | None:

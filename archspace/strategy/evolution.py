@@ -58,17 +58,12 @@ class RegularizedEvolution(Strategy):
     def _setup(self) -> None:
         self._population: deque[tuple[Sample, float]] = deque()
         self._seen: set[str] = set()
-        self._size: int | None
-        try:
-            self._size = self.space.size()
-        except Exception:
-            self._size = None
 
     def _fresh(self, sample: Sample) -> bool:
         return not self.dedup or fingerprint(sample) not in self._seen
 
     def _propose(self) -> Sample | None:
-        if self.dedup and self._size is not None and len(self._seen) >= self._size:
+        if self.dedup and self.space_size is not None and len(self._seen) >= self.space_size:
             return None
         sample: Sample | None = None
         for _ in range(100):

@@ -39,16 +39,11 @@ class Random(Strategy):
 
     def _setup(self) -> None:
         self._seen: set[str] = set()
-        self._size: int | None = None
-        try:
-            self._size = self.space.size()
-        except Exception:  # too large to count: treat as unbounded
-            self._size = None
 
     def _propose(self) -> Sample | None:
         if not self.dedup:
             return self.space.random_sample(self.rng)
-        if self._size is not None and len(self._seen) >= self._size:
+        if self.space_size is not None and len(self._seen) >= self.space_size:
             return None
         for _ in range(64):
             sample = self.space.random_sample(self.rng)
@@ -56,7 +51,7 @@ class Random(Strategy):
             if key not in self._seen:
                 self._seen.add(key)
                 return sample
-        if self._size is None or self._size > _ENUMERATE_BELOW:
+        if self.space_size is None or self.space_size > _ENUMERATE_BELOW:
             return None  # 64 repeats in a row in a huge space: treat it as exhausted
         unseen = [s for s in self.space.enumerate() if fingerprint(s) not in self._seen]
         if not unseen:

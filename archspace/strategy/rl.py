@@ -71,14 +71,9 @@ class PolicyBasedRL(Strategy):
         self._baseline: float | None = None
         self._buffer: list[tuple[Sample, float]] = []
         self._seen: set[str] = set()
-        self._size: int | None
-        try:
-            self._size = self.space.size()
-        except Exception:
-            self._size = None
 
     def _propose(self) -> Sample | None:
-        if self.dedup and self._size is not None and len(self._seen) >= self._size:
+        if self.dedup and self.space_size is not None and len(self._seen) >= self.space_size:
             return None
         with torch.no_grad():
             for _ in range(100):

@@ -119,6 +119,15 @@ class TPE(Strategy):
             self._study.tell(number, value)
             entry.update(state="complete", value=value)
 
+    def _rejected(self, sample: Sample) -> None:
+        # The filter refused it: close its study trial as failed so the liar forgets it, and keep
+        # it known so it is not proposed again.
+        key = fingerprint(sample)
+        number = self._pending.pop(key, None)
+        self._known[key] = None
+        if number is not None and number >= 0:
+            self._finish(number, self._history[number], None)
+
     def _observe(self, sample: Sample, result: float | None) -> None:
         key = fingerprint(sample)
         number = self._pending.pop(key, None)

@@ -157,3 +157,14 @@ def test_evolution_population_ages_out_the_oldest() -> None:
 
 def test_every_strategy_is_registered() -> None:
     assert {"random", "grid", "evolution", "tpe", "rl"} <= set(STRATEGIES)
+
+
+@pytest.mark.parametrize("name", ["evolution", "tpe", "rl"])
+def test_filter_applies_to_every_strategy(name: str) -> None:
+    strategy = FACTORIES[name]()
+    strategy.filter = lambda s: s["op"] != "pool"
+    strategy.setup(conditional_space(), seed=2)
+    for _ in range(40):
+        sample = strategy.ask()
+        assert sample is not None and sample["op"] != "pool"
+        strategy.tell(sample, objective(sample))
