@@ -76,7 +76,7 @@ class PolicyBasedRL(Strategy):
         if self.dedup and self.space_size is not None and len(self._seen) >= self.space_size:
             return None
         with torch.no_grad():
-            for _ in range(100):
+            for _ in range(20):  # a sharp policy repeats itself: then explore an unseen sample
                 sample, _, _ = self.controller.sample(self.generator)
                 if not self.dedup or fingerprint(sample) not in self._seen:
                     break
