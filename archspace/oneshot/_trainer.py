@@ -188,7 +188,7 @@ class OneShotTrainer:
         return {"epoch": self.epoch, "weights": self.supernet.net.state_dict(),
                 "arch": self.supernet.arch.state_dict(), "weight_optimizer": self.weight_optimizer.state_dict(),
                 "arch_optimizer": self.arch_optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                **self.extra_state()}
+                "torch_rng": torch.get_rng_state(), **self.extra_state()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` (after :meth:`build`)."""
@@ -198,6 +198,8 @@ class OneShotTrainer:
         self.arch_optimizer.load_state_dict(state["arch_optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch = int(state["epoch"])
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"])
         self.load_extra_state(state)
 
     def extra_state(self) -> dict[str, Any]:
