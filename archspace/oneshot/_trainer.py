@@ -57,6 +57,13 @@ def broadcast_parameters(module: nn.Module) -> None:
             dist.broadcast(tensor.data, 0)
 
 
+def broadcast_buffers(module: nn.Module) -> None:
+    """Copy rank 0's buffers (e.g. batch-norm statistics) to every rank, as DDP does each step."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        for buffer in module.buffers():
+            dist.broadcast(buffer.data, 0)
+
+
 def _is_main() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
@@ -123,6 +130,7 @@ class OneShotTrainer:
         average_gradients(params)
         nn.utils.clip_grad_norm_(params, self.grad_clip)
         self.weight_optimizer.step()
+        broadcast_buffers(self.supernet)
         return float(loss.detach())
 
     def on_epoch_start(self, epoch: int) -> None:
@@ -222,4 +230,4 @@ class OneShotTrainer:
         return list(state.get("history", []))
 
 
-__all__ = ["OneShotTrainer", "average_gradients", "broadcast_parameters"]
+__all__ = ["OneShotTrainer", "average_gradients", "broadcast_buffers", "broadcast_parameters"]
