@@ -7,6 +7,7 @@ one to ``<output>/arch.json`` for ``retrain.py --arc-checkpoint``.
 
     python examples/darts/search.py --data /path/to/cifar-10-batches-py [--order 2]
     python examples/darts/search.py --smoke      # a few steps on generated CIFAR-shaped tensors
+    torchrun --nproc_per_node 2 examples/darts/search.py --data ...   # data-parallel (gloo / nccl)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,15 +66,24 @@ def main() -> None:
         if not args.data:
             parser.error("--data is required (or --smoke)")
         x, y = cifar10(args.data, train=True)
+    if "WORLD_SIZE" in os.environ:  # under torchrun: one data shard per rank, gradients averaged
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if str(args.device).startswith("cuda") else "gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if str(args.device).startswith("cuda"):
+            args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        x, y = x[rank::world], y[rank::world]
     half = len(x) // 2
     trainer = DARTS(order=args.order, epochs=args.epochs)
     space = DartsSpace(channels=args.channels, layers=args.layers, search=True)
     train = Batches(x[:half], y[:half], args.batch_size, 0, True)
     val = Batches(x[half:], y[half:], args.batch_size, 1, False)
     sample = trainer.fit(space, train, val, directory=args.output, device=args.device, resume=args.resume)
-    out = Path(args.output) / "arch.json"
-    out.write_text(json.dumps(sample, indent=2) + "\n")
-    print(f"architecture written to {out}")
+    if int(os.environ.get("RANK", 0)) == 0:
+        out = Path(args.output) / "arch.json"
+        out.write_text(json.dumps(sample, indent=2) + "\n")
+        print(f"architecture written to {out}")
 
 
 if __name__ == "__main__":

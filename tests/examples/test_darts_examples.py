@@ -73,3 +73,12 @@ def test_retrain_network_has_auxiliary_head_and_drop_path() -> None:
     assert logits.shape == aux.shape == (2, 10)
     model.eval()
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_search_smoke_under_torchrun(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(ROOT / "examples/darts/search.py"), "--smoke", "--device", "cpu",
+                           "--output", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((tmp_path / "arch.json").read_text())
+    assert done.stdout.count("architecture written") == 1  # rank 0 only

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import archspace as asp
-from archspace.hub import NasBench201
+from archspace.hub import DartsSpace, NasBench201
 from archspace.oneshot import DARTS, GumbelDARTS, OneShotTrainer, to_supernet
 from archspace.testing import TEST_SPACES
 from tests.oneshot.helpers import Smooth, Toy, toy_data
@@ -65,14 +65,16 @@ def test_second_order_gradient_matches_the_exact_unrolled_gradient() -> None:
     assert not torch.allclose(first_order, exact, rtol=1e-3)  # the second-order term matters here
 
 
-SPACES = {**TEST_SPACES, "nasbench201": lambda: NasBench201(channels=4, num_cells=1)}
+SPACES = {**TEST_SPACES, "nasbench201": lambda: NasBench201(channels=4, num_cells=1),
+          "darts": lambda: DartsSpace(channels=4, layers=5)}
+RGB = ("nasbench201", "darts")
 
 
 @pytest.mark.parametrize("name", sorted(SPACES))
 def test_supernet_of_every_space_runs_and_exports_a_buildable_sample(name: str, tmp_path: Path) -> None:
     space = SPACES[name]()
     supernet = to_supernet(space)
-    x = torch.randn(2, 3, 32, 32) if name == "nasbench201" else torch.randn(2, 1, 8, 8)
+    x = torch.randn(2, 3, 32, 32) if name in RGB else torch.randn(2, 1, 8, 8)
     out = supernet(x)
     out.sum().backward()
     assert all(p.grad is not None for p in supernet.arch_parameters())
@@ -84,7 +86,7 @@ def test_supernet_of_every_space_runs_and_exports_a_buildable_sample(name: str, 
     assert space.validate(sample) == sample
     asp.save_sample(sample, tmp_path / "arch.json")
     with asp.fixed_arch(tmp_path / "arch.json"):
-        built = type(space)() if name != "nasbench201" else NasBench201(channels=4, num_cells=1)
+        built = SPACES[name]()
     frozen = space.freeze(sample)
     assert {k: v.shape for k, v in built.state_dict().items()} == {k: v.shape for k, v in frozen.state_dict().items()}
 
