@@ -55,7 +55,7 @@ class InlineCell(nn.Module):
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         states = self.pre([s0, s1])
         offset = 0
-        for i in range(4):
+        for _node in range(4):
             states.append(sum(self.edges[offset + j](h, weights[offset + j]) for j, h in enumerate(states)))
             offset += len(states) - 1
         return torch.cat(states[2:], dim=1)
