@@ -176,6 +176,9 @@ class OneShotTrainer:
             history.append(record)
             logger.info("epoch %d: %s; sample %s", epoch,
                         ", ".join(f"{k} {v / max(steps, 1):.4f}" for k, v in totals.items()), record["sample"])
+            logger.info("epoch %d distribution (strongest candidate per decision): %s", epoch, "; ".join(
+                f"{name}={max(probs, key=probs.__getitem__)}:{max(probs.values()):.2f}"
+                for name, probs in record["distribution"].items()))
             if out is not None and _is_main():
                 (out / "arch_history.json").write_text(json.dumps(history, indent=1) + "\n")
                 (out / f"arch_epoch_{epoch}.json").write_text(json.dumps(record["sample"], indent=2) + "\n")

@@ -118,7 +118,8 @@ def test_cell_export_follows_the_darts_rule() -> None:
     assert (sample["cell1/input_4_1"], sample["cell1/op_4_1"]) == (0, "skip")
 
 
-def test_checkpoint_resume_and_architecture_log(tmp_path: Path) -> None:
+def test_checkpoint_resume_and_architecture_log(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="archspace.oneshot")
     train, val = toy_data()
     def space() -> Toy:
         torch.manual_seed(1)  # the space's own initial weights must match between the two runs
@@ -142,3 +143,4 @@ def test_checkpoint_resume_and_architecture_log(tmp_path: Path) -> None:
     assert [h["epoch"] for h in history] == [0, 1, 2, 3]
     assert set(history[-1]["distribution"]["op"]) == {"keep", "zero", "noise"}
     assert json.loads((tmp_path / "part" / "arch_epoch_3.json").read_text()) == second.supernet.export()
+    assert "epoch 3 distribution (strongest candidate per decision): op=" in caplog.text
