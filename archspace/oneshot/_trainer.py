@@ -170,7 +170,7 @@ class OneShotTrainer:
                 bar.close()
             self.scheduler.step()
             self.epoch += 1
-            record = {"epoch": epoch, "seconds": time.perf_counter() - start, "steps": steps,
+            record: dict[str, Any] = {"epoch": epoch, "seconds": time.perf_counter() - start, "steps": steps,
                       **{k: v / max(steps, 1) for k, v in totals.items()},
                       "sample": self.supernet.export(), "distribution": self.supernet.arch.distribution()}
             history.append(record)
