@@ -88,9 +88,8 @@ class Supernet(nn.Module):
         self.space = [space]  # the original, kept out of this module's parameters
         self.arch = ArchParameters()
         self.cells: list[MixedCell] = []
+        # The copy keeps the user's forward; only its decision-carrying children become mixed ops.
         self.net = _convert(copy.deepcopy(space), "", self.arch, self.cells)
-        # Bypass the user's forward in the copied space: its mutable children are now mixed ops.
-        self.net.__dict__.pop("_asp_frozen_sample", None)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         self.arch.new_pass()
