@@ -40,15 +40,36 @@ def check_metric(value: Any, what: str = "metric") -> float:
     return number
 
 
+def _plain(value: Any, key: str) -> Any:
+    """``value`` as plain JSON data (numpy and torch scalars/arrays converted), or MetricError."""
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy scalars/arrays, torch tensors
+        value = value.tolist()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, f"{key}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, key) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise MetricError(f"the evaluator's result {key!r} is {value!r} ({type(value).__name__}), which is not JSON data")
+
+
 def split_result(result: Any, primary: str = "default") -> tuple[float, dict[str, Any]]:
-    """The primary metric and the full dict of a result (a number, or a dict with ``primary``)."""
+    """The primary metric and the full dict of a result (a number, or a dict with ``primary``).
+
+    Values beside the primary metric are converted to plain JSON data (numpy and torch values
+    included; non-finite floats become null), so that storing them can never fail.
+    """
     if isinstance(result, Mapping):
         if primary not in result:
             raise MetricError(
                 f"the evaluator returned a dict without the primary key {primary!r}; keys: {sorted(result)}"
             )
-        metrics = {str(k): v for k, v in result.items()}
-        return check_metric(result[primary]), metrics
+        value = check_metric(result[primary])
+        metrics = {str(k): _plain(v, str(k)) for k, v in result.items()}
+        metrics[primary] = value
+        return value, metrics
     value = check_metric(result)
     return value, {primary: value}
 

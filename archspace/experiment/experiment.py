@@ -192,6 +192,7 @@ class Experiment:
             if trial.finished and trial.id not in told:  # finished after the last checkpoint
                 self.strategy.tell(trial.sample, trial.metric if trial.status == "succeeded" else None)
                 told.add(trial.id)
+        storage.save_strategy(self.strategy.state_dict(), sorted(told))  # the catch-up tells are durable
         requeued = storage.requeue_unfinished()
         pending = deque((trial_id, storage.trial(trial_id).sample) for trial_id in requeued)
         if requeued:
@@ -214,7 +215,7 @@ class Experiment:
             while True:
                 out_of_time = self.max_duration is not None and time.monotonic() - start >= self.max_duration
                 if out_of_time:
-                    self._interrupt(executor, storage, "max_duration reached")
+                    self._interrupt(executor, storage, told, "max_duration reached")
                     break
                 while executor.free_slots() > 0 and (pending or not exhausted):
                     if pending:
@@ -238,7 +239,7 @@ class Experiment:
                 for event in executor.poll(wait):
                     self._handle(event, storage, told, progress)
         except KeyboardInterrupt:
-            self._interrupt(executor, storage, "interrupted by the user (Ctrl-C)")
+            self._interrupt(executor, storage, told, "interrupted by the user (Ctrl-C)")
             progress.close()
             raise
         finally:
@@ -277,20 +278,16 @@ class Experiment:
             storage.save_strategy(self.strategy.state_dict(), sorted(told))
             progress.finished(event.trial_id, event.status, event.metric)
 
-    def _interrupt(self, executor: Executor, storage: Storage, why: str) -> None:
+    def _interrupt(self, executor: Executor, storage: Storage, told: set[int], why: str) -> None:
         running = executor.running()
         executor.shutdown()
         storage.mark_interrupted(running)
-        storage.save_strategy(self.strategy.state_dict(), sorted(_told_ids(storage)))
+        storage.save_strategy(self.strategy.state_dict(), sorted(told))
         logger.warning("%s: %d running trial(s) marked interrupted %s", why, len(running), running)
 
     def __repr__(self) -> str:
         return (f"Experiment(space={type(self.space).__name__}, strategy={self.strategy!r}, "
                 f"max_trials={self.max_trials}, directory={str(self.directory) if self.directory else None!r})")
-
-
-def _told_ids(storage: Storage) -> list[int]:
-    return storage.load_strategy()[1]
 
 
 def write_export(path: Path, top: list[TrialRecord], direction: str) -> Path:

@@ -55,6 +55,7 @@ def _worker_main(conn: Connection, payload: bytes, source: dict[str, str] | None
         if message is None:
             return
         trial_id, sample = message
+        conn.send(("started", trial_id))  # the driver starts the trial's clock now, not at submit
 
         def report(step: int, value: float, trial_id: int = trial_id) -> None:
             conn.send(("report", trial_id, step, value))
@@ -78,7 +79,6 @@ class ProcessExecutor(Executor):
     def __init__(self, concurrency: int = 1, trial_timeout: float | None = None) -> None:
         super().__init__(concurrency, trial_timeout)
         self._workers: list[_Worker] = []
-        self._starts: list[Event] = []
         self._spawned = 0
 
     def start(self, space: ModelSpace, evaluator: Evaluator, source: dict[str, str] | None = None) -> None:
@@ -113,17 +113,14 @@ class ProcessExecutor(Executor):
     def submit(self, trial_id: int, sample: dict[str, Any]) -> None:
         worker = next(w for w in self._workers if w.trial_id is None)
         worker.trial_id = trial_id
-        worker.deadline = now() + self.trial_timeout if self.trial_timeout else None
+        worker.deadline = None  # set when the worker says it started (it may still be booting)
         worker.conn.send((trial_id, sample))
-        self._starts.append(Started(trial_id, worker.name))
 
     def poll(self, timeout: float) -> list[Event]:
-        events, self._starts = self._starts, []
+        events: list[Event] = []
         deadlines = [w.deadline for w in self._workers if w.deadline is not None]
         if deadlines:
             timeout = max(0.0, min(timeout, min(deadlines) - now()))
-        if events:
-            timeout = 0.0
         waitables: list[Any] = [w.conn for w in self._workers] + [w.process.sentinel for w in self._workers]
         wait(waitables, timeout)
         for index, worker in enumerate(list(self._workers)):
@@ -139,6 +136,7 @@ class ProcessExecutor(Executor):
                                            error=f"trial exceeded its timeout of {self.trial_timeout} s; "
                                                  f"{worker.name} was killed and replaced"))
                     worker.trial_id = None
+                worker.conn.close()
                 self._workers[index] = self._spawn()
         return events
 
@@ -147,7 +145,10 @@ class ProcessExecutor(Executor):
         try:
             while worker.conn.poll():
                 message = worker.conn.recv()
-                if message[0] == "report":
+                if message[0] == "started":
+                    worker.deadline = now() + self.trial_timeout if self.trial_timeout else None
+                    events.append(Started(message[1], worker.name))
+                elif message[0] == "report":
                     _, trial_id, step, value = message
                     events.append(Reported(trial_id, step, value))
                 else:

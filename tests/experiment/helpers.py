@@ -65,3 +65,17 @@ class RecordingGrid(GridSearch):
     def _load_state(self, state: Mapping[str, Any]) -> None:
         super()._load_state(state)
         self.told = [list(t) for t in state["told"]]
+
+
+def numpy_extras(model: nn.Module, ctx: TrialContext) -> dict[str, Any]:
+    """A primary metric plus extras in numpy/torch types, and a non-finite value."""
+    import numpy as np
+    import torch
+
+    return {"default": float(ctx.sample["x"]), "params": np.int64(12), "curve": np.array([0.5, 0.25]),
+            "loss": torch.tensor(0.125), "nan": float("nan")}
+
+
+def unserializable(model: nn.Module, ctx: TrialContext) -> dict[str, Any]:
+    """An extra value that is not data at all."""
+    return {"default": 1.0, "model": model}
