@@ -78,7 +78,8 @@ class OneShotTrainer:
         grad_clip: gradient-norm clip of the weights (DARTS: 5).
         arch_learning_rate, arch_betas, arch_weight_decay: Adam on the logits (DARTS: 3e-4,
             (0.5, 0.999), 1e-3).
-        seed: seeds torch before the supernet is built.
+        seed: seeds torch before the supernet is built (the architecture logits and everything
+            drawn during the search; the network's initial weights are the space's, as built).
         progress: show a progress bar per epoch (default: when stderr is a terminal).
     """
 
@@ -199,7 +200,9 @@ class OneShotTrainer:
         return {"epoch": self.epoch, "weights": self.supernet.net.state_dict(),
                 "arch": self.supernet.arch.state_dict(), "weight_optimizer": self.weight_optimizer.state_dict(),
                 "arch_optimizer": self.arch_optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(), **self.extra_state()}
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                **self.extra_state()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` (after :meth:`build`)."""
@@ -210,7 +213,9 @@ class OneShotTrainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch = int(state["epoch"])
         if "torch_rng" in state:
-            torch.set_rng_state(state["torch_rng"])
+            torch.set_rng_state(state["torch_rng"].cpu())
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.load_extra_state(state)
 
     def extra_state(self) -> dict[str, Any]:
@@ -228,7 +233,7 @@ class OneShotTrainer:
 
     def load_checkpoint(self, path: Path) -> list[dict[str, Any]]:
         """Restore a checkpoint; returns the architecture history so far."""
-        state = torch.load(path, weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=False)  # modules copy to their device
         self.load_state_dict(state)
         return list(state.get("history", []))
 

@@ -163,8 +163,10 @@ def _value_probs(expr: Any, arch: ArchParameters) -> list[tuple[Any, torch.Tenso
 class MixedValueLayer(nn.Module):
     """An archspace.nn layer whose sizes are choices, on its shared largest weight."""
 
-    OUT_ARGS = ("out_channels", "out_features")
-    FREE_ARGS = ("in_channels", "in_features", "num_features", "normalized_shape", "padding", "bias",
+    # Arguments whose choice masks the output (the weighted sum of channel-sliced outputs). Norm
+    # layers mask too: normalising would otherwise bring masked channels back to full strength.
+    OUT_ARGS = ("out_channels", "out_features", "num_features", "normalized_shape")
+    FREE_ARGS = ("in_channels", "in_features", "padding", "bias",
                  "padding_mode", "device", "dtype", "eps", "momentum", "affine", "track_running_stats",
                  "elementwise_affine")
 
@@ -183,14 +185,14 @@ class MixedValueLayer(nn.Module):
                 arch.register(leaf.label, list(leaf.values))
 
     def _kernel_mask(self, expr: Any) -> torch.Tensor:
+        """The expected centred-crop mask over the kernel's spatial dimensions (1-D, 2-D, ...)."""
         weight: torch.Tensor = self.layer.weight  # type: ignore[assignment]
-        size = int(weight.shape[-1])
-        mask = torch.zeros(size, size, device=weight.device, dtype=weight.dtype)
+        spatial = tuple(int(d) for d in weight.shape[2:])
+        mask = torch.zeros(spatial, device=weight.device, dtype=weight.dtype)
         for k, p in _value_probs(expr, self._arch[0]):
             k = int(k if isinstance(k, int) else k[0])
-            lo = (size - k) // 2
-            box = torch.zeros(size, size, device=weight.device, dtype=weight.dtype)
-            box[lo:lo + k, lo:lo + k] = 1
+            box = torch.zeros(spatial, device=weight.device, dtype=weight.dtype)
+            box[tuple(slice((size - k) // 2, (size - k) // 2 + k) for size in spatial)] = 1
             mask = mask + p * box
         return mask
 
@@ -205,14 +207,24 @@ class MixedValueLayer(nn.Module):
         args = self.layer._asp_args
         layer: Any = self.layer
         kernel = args.get("kernel_size")
+        if isinstance(kernel, (tuple, list)) and find_leaves(kernel):
+            if any(k is not kernel[0] for k in kernel):
+                raise SpaceDefinitionError(
+                    f"{type(layer).__name__}: a kernel size choice must be one choice for every dimension "
+                    f"(e.g. kernel_size=k), got {kernel!r}"
+                )
+            kernel = kernel[0]
         if isinstance(layer, nn.modules.conv._ConvNd) and isinstance(kernel, ValueExpr):
             out = layer._conv_forward(x, layer.weight * self._kernel_mask(kernel), layer.bias)
         else:
             out = layer._asp_base.forward(layer, x)
         for name in self.OUT_ARGS:
             expr = args.get(name)
+            if isinstance(expr, (tuple, list)) and len(expr) == 1:
+                expr = expr[0]
             if isinstance(expr, ValueExpr):
-                dim = 1 if isinstance(layer, nn.modules.conv._ConvNd) else -1
+                channel_first = isinstance(layer, (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm))
+                dim = 1 if channel_first else -1
                 mask = self._channel_mask(expr, out.shape[dim], out)
                 shape = [1] * out.dim()
                 shape[dim] = -1

@@ -11,6 +11,7 @@ op other than ``none``, each with that op).
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -113,6 +114,16 @@ class Supernet(nn.Module):
                 sample[name] = values[int(self.arch.logits(name).detach().argmax())]
         for cell in self.cells:
             sample.update(_cell_choice(cell, self.arch))
+        # Decisions the supernet has no logits for: those inside a cell's op for terms k > 0 (the
+        # supernet trains one op per edge, term 0's) take the logits of the same op at term 0.
+        for label, decision in decisions.items():
+            if label in sample or not decisions.condition(label).holds(sample):
+                continue
+            twin = re.sub(r"\.ops\.(\d+)\.\d+\.", r".ops.\1.0.", label)
+            if twin in self.arch.names:
+                sample[label] = self.arch.names[twin][int(self.arch.logits(twin).detach().argmax())]
+            else:
+                sample[label] = decision.default
         return space.validate({k: v for k, v in sample.items() if k in decisions})
 
 

@@ -144,3 +144,70 @@ def test_checkpoint_resume_and_architecture_log(tmp_path: Path, caplog: pytest.L
     assert set(history[-1]["distribution"]["op"]) == {"keep", "zero", "noise"}
     assert json.loads((tmp_path / "part" / "arch_epoch_3.json").read_text()) == second.supernet.export()
     assert "epoch 3 distribution (strongest candidate per decision): op=" in caplog.text
+
+
+def test_batch_norm_keeps_the_channel_mask_and_width_gets_gradient() -> None:
+    space = TEST_SPACES["shared"]()  # conv2 (width * 2 channels) -> BatchNorm2d(width * 2)
+    supernet = to_supernet(space)
+    with torch.no_grad():
+        supernet.arch.logits("width").copy_(torch.tensor([20.0, -20.0]))  # width 4: 8 of 16 channels
+    supernet.train()
+    supernet(torch.randn(8, 1, 8, 8))
+    norm_out = supernet.net.norm(supernet.net.conv2(supernet.net.act1(supernet.net.conv1(torch.randn(8, 1, 8, 8)))))
+    assert norm_out[:, 8:].abs().max() < 1e-4 and norm_out[:, :8].abs().max() > 0.1
+    with torch.no_grad():
+        supernet.arch.logits("width").zero_()
+    supernet(torch.randn(8, 1, 8, 8)).sum().backward()
+    grad = supernet.arch.logits("width").grad
+    assert grad is not None and grad.abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("kernel_of", [lambda k: k, lambda k: (k,)])
+def test_kernel_choice_on_conv1d_and_as_tuple(kernel_of: object) -> None:
+    class OneD(asp.ModelSpace):
+        def __init__(self) -> None:
+            super().__init__()
+            k = asp.choice("k", [3, 5])
+            self.conv = asp.nn.Conv1d(2, 4, kernel_of(k), padding=k // 2)  # type: ignore[operator]
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(x)
+
+    supernet = to_supernet(OneD())
+    with torch.no_grad():
+        supernet.arch.logits("k").copy_(torch.tensor([30.0, -30.0]))  # kernel 3 only
+    x = torch.randn(2, 2, 16)
+    out = supernet(x)
+    conv = supernet.net.conv.layer
+    expected = torch.nn.functional.conv1d(x, conv.weight[:, :, 1:4], conv.bias, padding=1)
+    assert torch.allclose(out, expected, atol=1e-5)
+    out.sum().backward()
+    assert supernet.arch.logits("k").grad is not None
+
+
+def test_export_fills_decisions_inside_ops_of_later_terms() -> None:
+    class Nested(asp.ModelSpace):
+        def __init__(self) -> None:
+            super().__init__()
+            ops = {"conv": lambda n, k, i: torch.nn.Sequential(torch.nn.Conv2d(2, 2, 1), asp.LayerChoice(
+                       {"relu": torch.nn.ReLU(), "tanh": torch.nn.Tanh()})),
+                   "skip": torch.nn.Identity()}
+            self.cell = asp.Cell(ops, num_nodes=2, num_ops_per_node=2, num_predecessors=1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.cell(x)
+
+    space = Nested()
+    supernet = to_supernet(space)
+    with torch.no_grad():
+        for name in supernet.arch.names:
+            supernet.arch.logits(name).zero_()
+            if name.startswith("cell/edge"):
+                supernet.arch.logits(name)[0] = 3.0  # conv everywhere
+            elif name.endswith(".conv.1"):
+                supernet.arch.logits(name)[1] = 3.0  # tanh inside term-0 ops
+    sample = supernet.export()
+    assert space.validate(sample) == sample
+    nested = [label for label in sample if label.endswith(".conv.1")]
+    assert nested and all(sample[label] == "tanh" for label in nested)
+    assert any(".ops.1.1." in label for label in nested)  # a term-1 op took its term-0 twin's choice
