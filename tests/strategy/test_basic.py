@@ -1,4 +1,4 @@
-"""Random and GridSearch, and the protocol every strategy shares."""
+"""Random and GridSearch (the shared protocol is checked by test_contract.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import archspace as asp
 from archspace.errors import SpaceDefinitionError
 from archspace.evaluate import FunctionalEvaluator
 from archspace.experiment import Experiment
-from archspace.strategy import STRATEGIES, GridSearch, Random, Strategy, StrategyError
+from archspace.strategy import GridSearch, Random, Strategy, StrategyError
 from archspace.testing import ExampleNet, NestedNet, TinySpace
 from tests.experiment.helpers import x_metric
 
@@ -59,31 +59,6 @@ def test_grid_refuses_a_huge_space() -> None:
     strategy = GridSearch(max_size=100)
     with pytest.raises(SpaceDefinitionError, match="105 samples, over max_size=100"):
         strategy.setup(NestedNet().search_space(), seed=0)
-
-
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
-def test_state_dict_round_trip_continues_exactly(name: str) -> None:
-    space = NestedNet().search_space()
-    reference = STRATEGIES[name]()
-    reference.setup(space, seed=5)
-    first = [reference.ask() for _ in range(10)]
-    state = json.loads(json.dumps(reference.state_dict()))  # checkpoints are JSON
-    rest = [reference.ask() for _ in range(20)]
-    restored = STRATEGIES[name]()
-    restored.setup(space, seed=5)
-    restored.load_state_dict(state)
-    assert [restored.ask() for _ in range(20)] == rest
-    assert first[0] is not None
-
-
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
-def test_equal_seeds_give_equal_runs(name: str) -> None:
-    runs = []
-    for _ in range(2):
-        strategy = STRATEGIES[name](**({"shuffle": True} if name == "grid" else {}))
-        strategy.setup(ExampleNet().search_space(), seed=11)
-        runs.append(_drain(strategy, limit=30))
-    assert runs[0] == runs[1]
 
 
 def test_filter_keeps_rejected_samples_out_of_training() -> None:

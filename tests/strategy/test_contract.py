@@ -1,0 +1,38 @@
+"""The strategy contract (archspace.testing.contracts) over every registered strategy."""
+
+from __future__ import annotations
+
+import pytest
+
+from archspace.strategy import STRATEGIES, Random, Strategy
+from archspace.testing import contracts
+
+SETTINGS = {"grid": {"shuffle": True}, "evolution": {"population_size": 20, "sample_size": 5}}
+CHECKS = [contracts.check_stays_in_space, contracts.check_reproducible, contracts.check_resume,
+          contracts.check_parallel_asks_and_failures]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_registered_strategy_honours_the_contract(name: str, check: object) -> None:
+    check(lambda: STRATEGIES[name](**SETTINGS.get(name, {})))  # type: ignore[operator]
+
+
+def test_the_contract_catches_a_broken_strategy() -> None:
+    class Forgetful(Random):
+        """Loses its generator state on restore: resumes differently."""
+
+        def load_state_dict(self, state: object) -> None:
+            self._load_state(state)  # type: ignore[arg-type]
+
+    with pytest.raises(AssertionError, match="after restoring"):
+        contracts.check_resume(lambda: Forgetful(dedup=False))
+
+    class Repeater(Strategy):
+        dedup = True
+
+        def _propose(self) -> dict[str, object]:
+            return self.space.default_sample()
+
+    with pytest.raises(AssertionError, match="proposed twice"):
+        contracts.check_parallel_asks_and_failures(Repeater)
