@@ -22,6 +22,9 @@ from archspace.errors import (
 from archspace.hardware import count_flops, count_params
 from archspace.nn import Cell, InputChoice, LayerChoice, ModelSpace, Repeat, choice, fixed_arch
 from archspace.space import Categorical, Condition, SearchSpace, fingerprint, load_sample, save_sample
+from archspace.space.expressions import condition, to_int
+from archspace.space.expressions import maximum as max  # asp.max / asp.min shadow the builtins only inside archspace.*
+from archspace.space.expressions import minimum as min
 
 __version__ = "0.1.0"
 
@@ -46,11 +49,15 @@ __all__ = [
     "UnknownLabelError",
     "__version__",
     "choice",
+    "condition",
     "count_flops",
     "count_params",
     "fingerprint",
     "fixed_arch",
     "load_sample",
+    "max",
+    "min",
     "nn",
     "save_sample",
+    "to_int",
 ]

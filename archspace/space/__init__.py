@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from archspace.space.conditions import Condition
 from archspace.space.decisions import Categorical, Expression, ValueExpr, value_key
+from archspace.space.expressions import condition, maximum, minimum, to_float, to_int
 from archspace.space.samples import (
     Sample,
     canonical_json,
@@ -23,8 +24,13 @@ __all__ = [
     "ValueExpr",
     "canonical_json",
     "check_sample_shape",
+    "condition",
     "fingerprint",
     "load_sample",
+    "maximum",
+    "minimum",
     "save_sample",
+    "to_float",
+    "to_int",
     "value_key",
 ]

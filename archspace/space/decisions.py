@@ -1,23 +1,31 @@
-"""Decisions: the labelled dimensions of a search space, and arithmetic on them.
+"""Decisions: the labelled dimensions of a search space, and expressions built on them.
 
 A decision is pure data (a label and its candidate values); it knows nothing about torch. The
-value choices that users write with :func:`archspace.choice` are :class:`Categorical` decisions,
-and arithmetic on them (``width * 2``, ``width // 4``, ``a + b``) yields an :class:`Expression`
-that resolves once a sample gives the decisions their values. Both refuse to act as plain Python
-values (``bool``, ``int``, iteration): that mistake would silently freeze one arbitrary branch of
-the space, so it raises :class:`~archspace.errors.ChoiceMisuseError` instead.
+value choices that users write with :func:`archspace.choice` are :class:`Categorical` decisions.
+Arithmetic (``width * 2``, ``width // 4``, ``a + b``, ``k ** 2``, ``-w``, ``abs(w)``, ``round(r)``),
+indexing (``kernel_and_stride[0]``) and comparisons (``width == 32``, ``depth < 3``) on them yield
+an :class:`Expression` that resolves once a sample gives the decisions their values;
+:mod:`archspace.space.expressions` adds ``max``, ``min``, ``condition`` and ``to_int``.
+
+Decisions and expressions refuse to act as plain Python values (``bool``, ``int``, iteration):
+that mistake would silently freeze one arbitrary branch of the space (``if width == 32:`` in a
+constructor would drop a decision), so it raises :class:`~archspace.errors.ChoiceMisuseError`
+naming the labels involved. Because ``==`` builds an expression, decisions hash and compare by
+identity in dicts and sets; :meth:`Categorical.same_as` compares label and candidates.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
+import math
 import operator
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from archspace.errors import ChoiceMisuseError, InvalidValueError, SpaceDefinitionError
+from archspace.space._ops import COMPARISONS, INFIX, PREFIX, pick
 
 JSONScalar = (str, int, float, bool, type(None))
 
@@ -28,6 +36,8 @@ def value_key(value: Any) -> str:
     Values are JSON data; lists and tuples of the same items get the same key, so a sample that
     went through JSON (where tuples become lists) still matches its decision.
     """
+    if type(value) is int:  # the common case, and what json.dumps writes for an int
+        return str(value)
     return json.dumps(value, sort_keys=True)
 
 
@@ -50,8 +60,20 @@ def _caller_site() -> str:
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
+def _text(value: Any) -> str:
+    """How a value is written inside an expression's text."""
+    return value.expr_text() if isinstance(value, ValueExpr) else repr(value)
+
+
 class ValueExpr:
-    """Something whose value is decided by a sample: a decision or arithmetic on decisions."""
+    """Something whose value is decided by a sample: a decision or an expression of decisions.
+
+    Operators build :class:`Expression` objects; using one as a plain value raises
+    :class:`~archspace.errors.ChoiceMisuseError`. Hashing is by identity (``==`` builds an
+    expression, so structural equality cannot be what dicts and sets use).
+    """
+
+    __slots__ = ()
 
     def evaluate(self, sample: Mapping[str, Any]) -> Any:
         """The value under ``sample`` (which must give every decision involved a value)."""
@@ -61,8 +83,18 @@ class ValueExpr:
         """The distinct decisions this value depends on, in first-use order."""
         raise NotImplementedError
 
+    def expr_text(self) -> str:
+        """The expression written out, decisions shown as ``choice('label')``."""
+        raise NotImplementedError
+
+    def labels(self) -> list[str]:
+        """The labels of the decisions this value depends on, in first-use order."""
+        return [leaf.label for leaf in self.leaves()]
+
     def possible_values(self) -> list[Any]:
         """Every value this expression can take, sorted where the values allow it."""
+        import itertools
+
         leaves = self.leaves()
         seen: dict[str, Any] = {}
         for combo in itertools.product(*(leaf.values for leaf in leaves)):
@@ -78,57 +110,122 @@ class ValueExpr:
         """The largest value this expression can take (used to size shared weights)."""
         return max(self.possible_values())
 
-    # Arithmetic builds expressions. Comparisons are left alone so that decisions stay usable as
-    # dictionary keys and in equality tests.
-    def _binary(self, other: Any, op: Callable[[Any, Any], Any], symbol: str, swap: bool) -> Expression:
-        operands = (other, self) if swap else (self, other)
-        return Expression(op, symbol, operands)
+    def __hash__(self) -> int:
+        return object.__hash__(self)
+
+    # Operators build expressions ---------------------------------------------------------------
+    def _binary(self, other: Any, op: Callable[[Any, Any], Any], swap: bool = False) -> Expression:
+        return Expression(op, INFIX[op], (other, self) if swap else (self, other))
 
     def __add__(self, other: Any) -> Expression:
-        return self._binary(other, operator.add, "+", False)
+        return self._binary(other, operator.add)
 
     def __radd__(self, other: Any) -> Expression:
-        return self._binary(other, operator.add, "+", True)
+        return self._binary(other, operator.add, True)
 
     def __sub__(self, other: Any) -> Expression:
-        return self._binary(other, operator.sub, "-", False)
+        return self._binary(other, operator.sub)
 
     def __rsub__(self, other: Any) -> Expression:
-        return self._binary(other, operator.sub, "-", True)
+        return self._binary(other, operator.sub, True)
 
     def __mul__(self, other: Any) -> Expression:
-        return self._binary(other, operator.mul, "*", False)
+        return self._binary(other, operator.mul)
 
     def __rmul__(self, other: Any) -> Expression:
-        return self._binary(other, operator.mul, "*", True)
+        return self._binary(other, operator.mul, True)
 
     def __floordiv__(self, other: Any) -> Expression:
-        return self._binary(other, operator.floordiv, "//", False)
+        return self._binary(other, operator.floordiv)
 
     def __rfloordiv__(self, other: Any) -> Expression:
-        return self._binary(other, operator.floordiv, "//", True)
+        return self._binary(other, operator.floordiv, True)
 
     def __truediv__(self, other: Any) -> Expression:
-        return self._binary(other, operator.truediv, "/", False)
+        return self._binary(other, operator.truediv)
 
     def __rtruediv__(self, other: Any) -> Expression:
-        return self._binary(other, operator.truediv, "/", True)
+        return self._binary(other, operator.truediv, True)
 
     def __mod__(self, other: Any) -> Expression:
-        return self._binary(other, operator.mod, "%", False)
+        return self._binary(other, operator.mod)
 
     def __rmod__(self, other: Any) -> Expression:
-        return self._binary(other, operator.mod, "%", True)
+        return self._binary(other, operator.mod, True)
+
+    def __pow__(self, other: Any) -> Expression:
+        return self._binary(other, operator.pow)
+
+    def __rpow__(self, other: Any) -> Expression:
+        return self._binary(other, operator.pow, True)
+
+    # Comparisons build boolean expressions, for asp.condition; ``if width == 32:`` then fails
+    # loudly in __bool__ instead of silently choosing one branch of the space.
+    def __eq__(self, other: object) -> Expression:  # type: ignore[override]
+        return self._binary(other, operator.eq)
+
+    def __ne__(self, other: object) -> Expression:  # type: ignore[override]
+        return self._binary(other, operator.ne)
+
+    def __lt__(self, other: Any) -> Expression:
+        return self._binary(other, operator.lt)
+
+    def __le__(self, other: Any) -> Expression:
+        return self._binary(other, operator.le)
+
+    def __gt__(self, other: Any) -> Expression:
+        return self._binary(other, operator.gt)
+
+    def __ge__(self, other: Any) -> Expression:
+        return self._binary(other, operator.ge)
 
     def __neg__(self) -> Expression:
         return Expression(operator.neg, "-", (self,))
 
+    def __pos__(self) -> Expression:
+        return Expression(operator.pos, "+", (self,))
+
+    def __abs__(self) -> Expression:
+        return Expression(abs, "abs", (self,))
+
+    def __round__(self, ndigits: int | None = None) -> Expression:
+        return Expression(round, "round", (self,) if ndigits is None else (self, ndigits))
+
+    def __floor__(self) -> Expression:
+        return Expression(math.floor, "math.floor", (self,))
+
+    def __ceil__(self) -> Expression:
+        return Expression(math.ceil, "math.ceil", (self,))
+
+    def __trunc__(self) -> Expression:
+        return Expression(math.trunc, "math.trunc", (self,))
+
+    def __getitem__(self, key: Any) -> Expression:
+        return Expression(operator.getitem, "[]", (self, key))
+
+    # Refusing to be a plain value --------------------------------------------------------------
     def _misuse(self, what: str) -> NoReturn:
+        labels = ", ".join(repr(label) for label in self.labels())
+        if isinstance(self, Expression) and self.op in COMPARISONS and what == "truth value":
+            fix = (
+                "A comparison of choices is itself undecided: to pick a value by it write "
+                f"asp.condition({self.expr_text()}, value_if_true, value_if_false); to pick "
+                "modules by it, use a LayerChoice (or make the module's sizes choices)."
+            )
+        elif what == "comparison":
+            fix = "Use asp.max / asp.min / asp.condition to combine choices."
+        elif what in ("integer", "float"):
+            fix = "Use round(x) or asp.to_int(x) for an integer-valued expression of the choices."
+        else:
+            fix = (
+                "Feed it to an archspace.nn layer (archspace.nn.Conv2d, Linear, BatchNorm2d, "
+                "LayerNorm, ...), to Repeat, to other choices, or to asp.condition / asp.max / "
+                "asp.min."
+            )
         raise ChoiceMisuseError(
-            f"{self!r} was used as a plain Python {what}, but in a model space it is still "
-            "undecided. Feed it to an archspace.nn layer (archspace.nn.Conv2d, Linear, "
-            "BatchNorm2d, LayerNorm, ...), to Repeat, or to other choices; it becomes a plain "
-            "value only under a sample (space.freeze(sample) or archspace.fixed_arch(sample))."
+            f"{self!r} (labels {labels}) was used as a plain Python {what}, but in a model space "
+            f"it is still undecided. {fix} It becomes a plain value only under a sample "
+            "(space.freeze(sample) or archspace.fixed_arch(sample))."
         )
 
     def __bool__(self) -> bool:
@@ -146,17 +243,8 @@ class ValueExpr:
     def __iter__(self) -> NoReturn:
         self._misuse("iterable")
 
-    def __lt__(self, other: Any) -> bool:
-        self._misuse("comparison")
-
-    def __le__(self, other: Any) -> bool:
-        self._misuse("comparison")
-
-    def __gt__(self, other: Any) -> bool:
-        self._misuse("comparison")
-
-    def __ge__(self, other: Any) -> bool:
-        self._misuse("comparison")
+    def __contains__(self, item: Any) -> bool:
+        self._misuse("container")
 
 
 class Categorical(ValueExpr):
@@ -167,9 +255,12 @@ class Categorical(ValueExpr):
             of those); the first one is the default.
         label: the decision's name in samples.
         origin: where the decision was written (file:line or module path), for error messages.
+
+    Building, checking and sampling are linear in the number of candidates (one canonical key
+    per candidate, kept in a set).
     """
 
-    __slots__ = ("values", "label", "origin", "_keys")
+    __slots__ = ("values", "label", "origin", "_keys", "_key_list")
 
     def __init__(self, values: Sequence[Any], label: str, *, origin: str | None = None) -> None:
         if not isinstance(label, str) or not label:
@@ -189,13 +280,15 @@ class Categorical(ValueExpr):
                     "numbers, strings, booleans, None or lists of those (use LayerChoice for modules)"
                 )
             keys.append(value_key(v))
-        dupes = sorted({k for k in keys if keys.count(k) > 1})
-        if dupes:
+        key_set = frozenset(keys)
+        if len(key_set) != len(keys):
+            dupes = sorted(k for k, n in Counter(keys).items() if n > 1)
             raise SpaceDefinitionError(f"decision {label!r} repeats candidates {dupes}; they must be distinct")
         self.values: tuple[Any, ...] = tuple(values)
         self.label = label
         self.origin = origin if origin is not None else _caller_site()
-        self._keys = frozenset(keys)
+        self._keys = key_set
+        self._key_list = tuple(keys)
 
     @property
     def default(self) -> Any:
@@ -215,15 +308,22 @@ class Categorical(ValueExpr):
     def check(self, value: Any) -> Any:
         """Return ``value`` if it is a candidate, else raise :class:`InvalidValueError`."""
         if not self.contains(value):
+            shown = list(self.values) if len(self.values) <= 50 else [*self.values[:50], "..."]
             raise InvalidValueError(
-                f"label {self.label!r}: value {value!r} is not a candidate; allowed values are "
-                f"{list(self.values)!r}"
+                f"label {self.label!r}: value {value!r} is not a candidate; allowed values are {shown!r}"
             )
         return list(value) if isinstance(value, tuple) else value
 
     def same_candidates(self, other: Categorical) -> bool:
         """Whether two decisions offer the same candidates in the same order."""
-        return [value_key(v) for v in self.values] == [value_key(v) for v in other.values]
+        return self._key_list == other._key_list
+
+    def same_as(self, other: object) -> bool:
+        """Structural equality: another decision with the same label and candidates.
+
+        ``==`` cannot serve here: it builds a boolean expression of the two decisions.
+        """
+        return isinstance(other, Categorical) and self.label == other.label and self.same_candidates(other)
 
     def evaluate(self, sample: Mapping[str, Any]) -> Any:
         try:
@@ -239,45 +339,61 @@ class Categorical(ValueExpr):
     def leaves(self) -> list[Categorical]:
         return [self]
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Categorical):
-            return NotImplemented
-        return self.label == other.label and self.same_candidates(other)
-
-    def __hash__(self) -> int:
-        return hash((self.label, tuple(value_key(v) for v in self.values)))
+    def expr_text(self) -> str:
+        return f"choice({self.label!r})"
 
     def __repr__(self) -> str:
         return f"Categorical({list(self.values)!r}, label={self.label!r})"
 
 
 class Expression(ValueExpr):
-    """Arithmetic on decisions (and constants), resolved by :meth:`evaluate`."""
+    """An operation on decisions (and constants), resolved by :meth:`evaluate`.
+
+    Args:
+        op: a module-level callable (so spaces stay picklable) applied to the evaluated operands.
+        symbol: how the operation is written: an infix/prefix operator, ``"[]"`` for indexing, or
+            a function name for call form (``max(a, b)``).
+        operands: decisions, expressions and constants (constants may be lists or tuples that
+            hold expressions).
+    """
 
     __slots__ = ("op", "symbol", "operands")
 
     def __init__(self, op: Callable[..., Any], symbol: str, operands: tuple[Any, ...]) -> None:
         self.op = op
         self.symbol = symbol
-        self.operands = operands
+        self.operands = tuple(operands)
 
     def evaluate(self, sample: Mapping[str, Any]) -> Any:
-        args = [o.evaluate(sample) if isinstance(o, ValueExpr) else o for o in self.operands]
-        return self.op(*args)
+        if self.op is pick:  # condition: evaluate only the branch the predicate selects
+            predicate, if_true, if_false = self.operands
+            return resolve(if_true if resolve(predicate, sample) else if_false, sample)
+        return self.op(*(resolve(o, sample) for o in self.operands))
 
     def leaves(self) -> list[Categorical]:
         found: dict[str, Categorical] = {}
-        for operand in self.operands:
-            if isinstance(operand, ValueExpr):
-                for leaf in operand.leaves():
-                    found.setdefault(leaf.label, leaf)
+        for leaf in find_leaves(list(self.operands)):
+            found.setdefault(leaf.label, leaf)
         return list(found.values())
 
+    def expr_text(self) -> str:
+        ops = self.operands
+        if self.symbol == "[]":
+            key = ops[1]
+            if isinstance(key, slice):
+                parts = ["" if p is None else _text(p) for p in (key.start, key.stop, key.step)]
+                inner = ":".join(parts[:2] if key.step is None else parts)
+            else:
+                inner = _text(key)
+            return f"{_text(ops[0])}[{inner}]"
+        if len(ops) == 2 and INFIX.get(self.op) == self.symbol:
+            return f"({_text(ops[0])} {self.symbol} {_text(ops[1])})"
+        if len(ops) == 1 and PREFIX.get(self.op) == self.symbol:
+            return f"({self.symbol}{_text(ops[0])})"
+        return f"{self.symbol}({', '.join(_text(o) for o in ops)})"
+
     def __repr__(self) -> str:
-        if len(self.operands) == 1:
-            return f"({self.symbol}{self.operands[0]!r})"
-        left, right = self.operands
-        return f"({left!r} {self.symbol} {right!r})"
+        return f"Expression({self.expr_text()})"
 
 
 def resolve(value: Any, sample: Mapping[str, Any]) -> Any:
@@ -286,6 +402,8 @@ def resolve(value: Any, sample: Mapping[str, Any]) -> Any:
         return value.evaluate(sample)
     if isinstance(value, (list, tuple)):
         return type(value)(resolve(v, sample) for v in value)
+    if isinstance(value, slice):
+        return slice(resolve(value.start, sample), resolve(value.stop, sample), resolve(value.step, sample))
     return value
 
 
@@ -304,6 +422,8 @@ def find_leaves(value: Any) -> list[Categorical]:
         return value.leaves()
     if isinstance(value, (list, tuple)):
         return [leaf for v in value for leaf in find_leaves(v)]
+    if isinstance(value, slice):
+        return find_leaves([value.start, value.stop, value.step])
     return []
 
 

@@ -81,6 +81,21 @@ class SearchSpace(Mapping[str, Categorical]):
             lines.append(f"  {label!r}: {list(decision.values)!r}{when}")
         return "SearchSpace(\n" + "\n".join(lines) + "\n)" if lines else "SearchSpace()"
 
+    def __eq__(self, other: object) -> bool:
+        """Equal spaces: the same labels in the same order, each with the same candidates and condition.
+
+        Written out because decisions' ``==`` builds expressions (see :class:`Categorical`).
+        """
+        if not isinstance(other, SearchSpace):
+            return NotImplemented
+        return (
+            list(self._decisions) == list(other._decisions)
+            and all(d.same_as(other._decisions[label]) for label, d in self._decisions.items())
+            and self._conditions == other._conditions
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
     # Conditions -------------------------------------------------------------------------------
     def condition(self, label: str) -> Condition:
         """The condition under which ``label`` is active."""
