@@ -18,10 +18,13 @@ import torch
 from torch import nn
 
 import archspace as asp
-from archspace.errors import SampleError
+from archspace.errors import SampleError, SpaceDefinitionError
+from archspace.space.samples import Sample
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = tuple((k, j) for k in range(1, 4) for j in range(k))  # (to, from), in arch-string order
+#: A ResNet basic block as a cell (conv 3x3, conv 3x3, plus the input): the default sample.
+RESNET_CELL = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
 
 
 class ReLUConvBN(nn.Sequential):
@@ -64,7 +67,7 @@ def make_op(name: str, channels: int) -> nn.Module:
         return ReLUConvBN(channels, channels, 3, 1, 1)
     if name == "avg_pool_3x3":
         return nn.AvgPool2d(3, 1, 1, count_include_pad=False)
-    raise ValueError(f"unknown NB201 op {name!r}; ops are {list(OPS)}")
+    raise SpaceDefinitionError(f"unknown NB201 op {name!r}; ops are {list(OPS)}")
 
 
 class NB201Cell(nn.Module):
@@ -120,6 +123,24 @@ class NasBench201(asp.ModelSpace):
         x = self.lastact(self.cells(self.stem(x)))
         return self.classifier(self.pool(x).flatten(1))
 
+    def default_sample(self) -> Sample:
+        """:data:`RESNET_CELL`, a ResNet basic block written as a cell.
+
+        The first candidate of every edge (the generic default) is ``none`` everywhere: a cell cut
+        off from its input, whose network answers the same for every image.
+        """
+        return self.validate(from_arch_str(RESNET_CELL))
+
+    @classmethod
+    def small(cls) -> NasBench201:
+        """A small instance for tests and smoke runs: 4 channels, 1 cell per stage."""
+        return cls(channels=4, num_cells=1)
+
+    @staticmethod
+    def example_input(batch_size: int = 2) -> torch.Tensor:
+        """A random CIFAR-shaped batch, ``(batch_size, 3, 32, 32)``."""
+        return torch.randn(batch_size, 3, 32, 32)
+
 
 def to_arch_str(sample: Mapping[str, Any]) -> str:
     """The NB201 architecture string of a sample, e.g. ``|nor_conv_3x3~0|+|...|``."""
@@ -153,4 +174,4 @@ def from_arch_str(arch: str) -> dict[str, str]:
     return sample
 
 
-__all__ = ["EDGES", "OPS", "NasBench201", "from_arch_str", "make_op", "to_arch_str"]
+__all__ = ["EDGES", "OPS", "RESNET_CELL", "NasBench201", "from_arch_str", "make_op", "to_arch_str"]
