@@ -43,7 +43,8 @@ Example:
     >>> nni_arch = {"normal/op_2_0": "sep_conv_3x3", "normal/input_2_0": [0]}
     >>> from_nni_darts(nni_arch)
     {'normal/op_2_0': 'sep_conv_3x3', 'normal/input_2_0': 0}
-    >>> with asp.fixed_arch(DARTS_V2):
+    >>> import torch
+    >>> with torch.device("meta"), asp.fixed_arch(DARTS_V2):  # shapes only: counts in a blink
     ...     model = DartsSpace(width=36, num_cells=20, search=False)
     >>> round(asp.count_params(model) / 1e6, 2)
     3.35
@@ -176,8 +177,8 @@ class Preprocess(nn.Module):
 
 
 class AuxiliaryHead(nn.Module):
-    """The auxiliary classifier of DARTS/NASNet at 2/3 depth (8x8 inputs on CIFAR, stride 3; 14x14
-    on ImageNet, stride 2)."""
+    """The auxiliary classifier of DARTS/NASNet at 2/3 depth (8x8 maps on CIFAR, pooled with stride
+    3; 7x7 maps on 224x224 ImageNet inputs, stride 2)."""
 
     def __init__(self, channels: int, num_classes: int, stride: int = 3) -> None:
         super().__init__()

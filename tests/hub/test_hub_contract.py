@@ -28,10 +28,13 @@ def test_hub_space_passes_the_contract(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(HUB))
 def test_every_hub_space_has_a_small_form_and_an_example_input(name: str) -> None:
     cls = HUB[name]
-    assert callable(getattr(cls, "small", None)), f"hub space {name!r} has no small() constructor"
-    space = cls.small()  # type: ignore[attr-defined]
+    small = getattr(cls, "small", None)
+    assert callable(small), f"hub space {name!r} has no small() constructor"
+    space = small()
     assert isinstance(space, cls)
-    assert isinstance(space.example_input(), torch.Tensor)  # type: ignore[attr-defined]
+    example_input = getattr(space, "example_input", None)
+    assert callable(example_input), f"hub space {name!r} has no example_input()"
+    assert isinstance(example_input(), torch.Tensor)
 
 
 class _DeadDefault(ModelSpace):
