@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from archspace.benchmarks.nb201 import BenchmarkEvaluator, NB201Table, load_table
+from archspace.benchmarks.nb201 import (
+    NB201_DIRECTIONS,
+    BenchmarkEvaluator,
+    BenchmarkTableError,
+    NB201Table,
+    load_table,
+)
 
-__all__ = ["BenchmarkEvaluator", "NB201Table", "load_table"]
+__all__ = ["NB201_DIRECTIONS", "BenchmarkEvaluator", "BenchmarkTableError", "NB201Table", "load_table"]
