@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from archspace.nn.cell import Cell, FixedCell
 from archspace.nn.choices import ChosenInputs, InputChoice, LayerChoice
-from archspace.nn.layers import BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, LayerNorm, Linear, MutableLayer
+from archspace.nn.layers import (
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv1d,
+    Conv2d,
+    Conv3d,
+    Dropout,
+    Embedding,
+    GroupNorm,
+    LayerNorm,
+    Linear,
+    MixedForm,
+    MultiheadAttention,
+    MutableLayer,
+)
 from archspace.nn.mutable import Mutable, choice
 from archspace.nn.repeat import Repeat
 from archspace.nn.space import ModelSpace, fixed_arch
@@ -16,12 +30,18 @@ __all__ = [
     "ChosenInputs",
     "Conv1d",
     "Conv2d",
+    "Conv3d",
+    "Dropout",
+    "Embedding",
     "FixedCell",
+    "GroupNorm",
     "InputChoice",
     "LayerChoice",
     "LayerNorm",
     "Linear",
+    "MixedForm",
     "ModelSpace",
+    "MultiheadAttention",
     "Mutable",
     "MutableLayer",
     "Repeat",

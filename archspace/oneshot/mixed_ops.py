@@ -8,7 +8,10 @@
   edges, as in DARTS; its logits are ``{label}/edge_{node}_{input}``.
 - :class:`MixedValueLayer` (archspace.nn layers): the shared largest weight, with output channels
   masked by the expected channel count (the weighted sum of channel-sliced outputs) and kernels
-  masked by the weighted sum of centred crops.
+  masked by the weighted sum of centred crops; which arguments do what is each layer class's
+  :class:`~archspace.nn.MixedForm`. :class:`MixedPerValueLayer`: one plain layer per value
+  (Dropout). A layer without a mixed form (GroupNorm, MultiheadAttention with choices, a user's
+  layer that declares none) is refused by :func:`mixed_value_layer` with an error naming it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from archspace.errors import SpaceDefinitionError
 from archspace.nn.choices import reduce_tensors
 from archspace.nn.layers import MutableLayer
 from archspace.oneshot.arch import ArchParameters
-from archspace.space.decisions import ValueExpr, find_leaves
+from archspace.space.decisions import ValueExpr, find_leaves, resolve
 
 
 def _hard_index(weights: torch.Tensor) -> int | None:
@@ -160,26 +163,82 @@ def _value_probs(expr: Any, arch: ArchParameters) -> list[tuple[Any, torch.Tenso
     return list(probs.items())
 
 
-class MixedValueLayer(nn.Module):
-    """An archspace.nn layer whose sizes are choices, on its shared largest weight."""
+def _no_mixed_form(layer: MutableLayer, path: str, args: list[str]) -> SpaceDefinitionError:
+    cls = type(layer)
+    where = f" at {path!r}" if path else ""
+    form = layer.mixed_form
+    if form is None:
+        why = "it has no one-shot mixed form (a supernet cannot share one weight across these values)"
+    else:
+        covered = sorted({*form.masked, *([form.kernel] if form.kernel else []), *form.free})
+        why = f"its one-shot mixed form covers choices of {covered} only"
+    return SpaceDefinitionError(
+        f"{cls.__module__}.{cls.__qualname__}{where} has choices of {args}, but {why}. Fix those values, "
+        f"or use a LayerChoice of fixed {layer._asp_base.__name__} layers (each candidate gets its own weights)"
+    )
 
-    # Arguments whose choice masks the output (the weighted sum of channel-sliced outputs). Norm
-    # layers mask too: normalising would otherwise bring masked channels back to full strength.
-    OUT_ARGS = ("out_channels", "out_features", "num_features", "normalized_shape")
-    FREE_ARGS = ("in_channels", "in_features", "padding", "bias",
-                 "padding_mode", "device", "dtype", "eps", "momentum", "affine", "track_running_stats",
-                 "elementwise_affine")
+
+def mixed_value_layer(layer: MutableLayer, arch: ArchParameters, path: str = "") -> nn.Module:
+    """The mixed form of a mutable layer with choices, as its class's ``mixed_form`` describes.
+
+    Raises:
+        SpaceDefinitionError: the layer has no mixed form, or not for the arguments given choices.
+    """
+    form = layer.mixed_form
+    chosen = [name for name, value in layer._asp_args.items() if find_leaves(value)]
+    uncovered = [name for name in chosen if form is None or not form.covers(name)]
+    if uncovered:
+        raise _no_mixed_form(layer, path, uncovered)
+    assert form is not None
+    if form.per_value:
+        return MixedPerValueLayer(layer, arch)
+    return MixedValueLayer(layer, arch)
+
+
+class MixedPerValueLayer(nn.Module):
+    """A mutable layer as the weighted sum of one plain layer per combination of its choices' values.
+
+    The mixed form of parameter-free layers such as Dropout: exactly the mixed op of a LayerChoice
+    over the plain layers, its weights the products of the decisions' probabilities.
+    """
 
     def __init__(self, layer: MutableLayer, arch: ArchParameters) -> None:
         super().__init__()
-        self.layer = layer
+        self.leaves = layer.value_decisions()
+        for leaf in self.leaves:
+            arch.register(leaf.label, list(leaf.values))
+        self.combos = list(itertools.product(*(range(len(leaf.values)) for leaf in self.leaves)))
+        self.layers = nn.ModuleList(
+            layer._asp_base(**{k: resolve(v, {leaf.label: leaf.values[i] for leaf, i in zip(self.leaves, combo)})
+                               for k, v in layer._asp_args.items()})
+            for combo in self.combos
+        )
         self._arch = [arch]
-        for name, value in layer._asp_args.items():
-            if find_leaves(value) and name not in self.OUT_ARGS + self.FREE_ARGS + ("kernel_size",):
-                raise SpaceDefinitionError(
-                    f"{type(layer).__name__}: a choice of {name!r} cannot be mixed in a supernet; "
-                    "choices of channels, features and kernel size can"
-                )
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        weights = [self._arch[0].weights(leaf.label) for leaf in self.leaves]
+        out: Any = None
+        for combo, plain in zip(self.combos, self.layers):
+            p = torch.stack([w[i] for w, i in zip(weights, combo)]).prod()
+            term = p * plain(*args, **kwargs)
+            out = term if out is None else out + term
+        return out
+
+
+class MixedValueLayer(nn.Module):
+    """An archspace.nn layer whose sizes are choices, on its shared largest weight.
+
+    Which arguments mask which output dimension, and which is the kernel size, comes from the
+    layer class's :class:`~archspace.nn.MixedForm`; build it with :func:`mixed_value_layer`,
+    which checks that every choice is covered.
+    """
+
+    def __init__(self, layer: MutableLayer, arch: ArchParameters) -> None:
+        super().__init__()
+        assert layer.mixed_form is not None
+        self.layer = layer
+        self.form = layer.mixed_form
+        self._arch = [arch]
         for value in layer._asp_args.values():
             for leaf in find_leaves(value):
                 arch.register(leaf.label, list(leaf.values))
@@ -206,7 +265,7 @@ class MixedValueLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         args = self.layer._asp_args
         layer: Any = self.layer
-        kernel = args.get("kernel_size")
+        kernel = args.get(self.form.kernel) if self.form.kernel else None
         if isinstance(kernel, (tuple, list)) and find_leaves(kernel):
             if any(k is not kernel[0] for k in kernel):
                 raise SpaceDefinitionError(
@@ -218,13 +277,11 @@ class MixedValueLayer(nn.Module):
             out = layer._conv_forward(x, layer.weight * self._kernel_mask(kernel), layer.bias)
         else:
             out = layer._asp_base.forward(layer, x)
-        for name in self.OUT_ARGS:
+        for name, dim in self.form.masked.items():
             expr = args.get(name)
             if isinstance(expr, (tuple, list)) and len(expr) == 1:
                 expr = expr[0]
             if isinstance(expr, ValueExpr):
-                channel_first = isinstance(layer, (nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm))
-                dim = 1 if channel_first else -1
                 mask = self._channel_mask(expr, out.shape[dim], out)
                 shape = [1] * out.dim()
                 shape[dim] = -1
@@ -232,4 +289,5 @@ class MixedValueLayer(nn.Module):
         return out
 
 
-__all__ = ["MixedCell", "MixedInput", "MixedLayer", "MixedRepeat", "MixedValueLayer"]
+__all__ = ["MixedCell", "MixedInput", "MixedLayer", "MixedPerValueLayer", "MixedRepeat", "MixedValueLayer",
+           "mixed_value_layer"]

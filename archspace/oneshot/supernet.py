@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from archspace.errors import SpaceDefinitionError
 from archspace.nn._walk import join
 from archspace.nn.cell import Cell
 from archspace.nn.choices import InputChoice, LayerChoice
@@ -26,7 +27,7 @@ from archspace.nn.mutable import Mutable
 from archspace.nn.repeat import Repeat
 from archspace.nn.space import ModelSpace
 from archspace.oneshot.arch import ArchParameters
-from archspace.oneshot.mixed_ops import MixedCell, MixedInput, MixedLayer, MixedRepeat, MixedValueLayer
+from archspace.oneshot.mixed_ops import MixedCell, MixedInput, MixedLayer, MixedRepeat, mixed_value_layer
 from archspace.space.samples import Sample
 
 NONE_OPS = ("none", "zero")
@@ -63,9 +64,14 @@ def _convert(module: nn.Module, path: str, arch: ArchParameters, cells: list[Mix
         cells.append(cell)
         return cell
     if isinstance(module, Mutable):
-        raise TypeError(f"no mixed form for {type(module).__name__} at {path!r}")
+        cls = type(module)
+        raise SpaceDefinitionError(
+            f"{cls.__module__}.{cls.__qualname__} at {path!r} has no one-shot mixed form: supernets mix "
+            "LayerChoice, InputChoice, Repeat, Cell and archspace.nn layers; freeze this decision, or "
+            "express it with those"
+        )
     if isinstance(module, MutableLayer):
-        return MixedValueLayer(module, arch) if module.is_mutable else module
+        return mixed_value_layer(module, arch, path) if module.is_mutable else module
     for name, sub in list(module._modules.items()):
         if sub is not None:
             new = child(name, sub)
