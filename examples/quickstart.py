@@ -1,7 +1,10 @@
-"""The main demo until the experiment engine lands: build a model space, list its decisions,
-freeze a few samples, run them, and rebuild one from its exported JSON with fixed_arch.
+"""A tour of a model space, without training: build ``ExampleNet`` (archspace.testing), print
+its decisions and the number of architectures, freeze four random samples into plain
+``nn.Module``s (timing each build, counting parameters and multiply-adds, running a batch of 8x8
+images through each), then save the last sample as JSON and rebuild it with ``fixed_arch``.
 
-Run it with ``make demo`` (or ``python examples/quickstart.py``).
+Run it with ``python examples/quickstart.py`` (a few seconds). The search demo is
+``examples/digits_search.py``, which ``make demo`` runs.
 """
 
 from __future__ import annotations
