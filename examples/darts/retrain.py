@@ -2,7 +2,8 @@
 
 20 cells, 36 channels, batch 96, 600 epochs, SGD 0.025 with cosine schedule, momentum 0.9, weight
 decay 3e-4, cutout 16, drop path rising linearly to 0.2, auxiliary head weighted 0.4, gradient
-clip 5. The architecture is a sample JSON from ``search.py`` (or any experiment export).
+clip 5. The architecture is a sample JSON from ``search.py`` (or any experiment export), or an
+architecture dict of NNI's DARTS space (converted by ``archspace.hub.from_nni_darts``).
 
     python examples/darts/retrain.py --arc-checkpoint runs/darts-search/arch.json --data /path/to/cifar
     python examples/darts/retrain.py --arc-checkpoint runs/darts-search/arch.json --smoke
@@ -21,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import archspace as asp  # noqa: E402
 from archspace.evaluate.data import augment, cifar10, normalize  # noqa: E402
-from archspace.hub import DartsSpace  # noqa: E402
+from archspace.hub import DartsSpace, from_nni_darts  # noqa: E402
 
 
 def main() -> None:
@@ -48,10 +49,11 @@ def main() -> None:
             parser.error("--data is required (or --smoke)")
         x, y = cifar10(args.data, train=True)
         xt, yt = cifar10(args.data, train=False)
-    with asp.fixed_arch(args.arc_checkpoint):
-        model = DartsSpace(channels=args.channels, layers=args.layers, auxiliary=True, search=False)
+    with asp.fixed_arch(from_nni_darts(asp.load_sample(args.arc_checkpoint))):
+        model = DartsSpace(width=args.channels, num_cells=args.layers, auxiliary_loss=True, search=False)
     model.to(args.device)
-    print(f"{asp.count_params(model) / 1e6:.2f}M parameters")
+    head = asp.count_params(model.auxiliary) if model.auxiliary is not None else 0
+    print(f"{(asp.count_params(model) - head) / 1e6:.2f}M parameters (+{head / 1e6:.2f}M in the auxiliary head)")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.epochs)
     g = torch.Generator().manual_seed(0)

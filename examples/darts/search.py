@@ -76,7 +76,7 @@ def main() -> None:
         x, y = x[rank::world], y[rank::world]
     half = len(x) // 2
     trainer = DARTS(order=args.order, epochs=args.epochs)
-    space = DartsSpace(channels=args.channels, layers=args.layers, search=True)
+    space = DartsSpace(width=args.channels, num_cells=args.layers, search=True)
     train = Batches(x[:half], y[:half], args.batch_size, 0, True)
     val = Batches(x[half:], y[half:], args.batch_size, 1, False)
     sample = trainer.fit(space, train, val, directory=args.output, device=args.device, resume=args.resume)
