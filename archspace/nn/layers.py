@@ -87,6 +87,15 @@ class MutableLayer(nn.Module):
     _asp_args: dict[str, Any]
     mixed_form: ClassVar[MixedForm | None] = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """The plain layer's arguments, any of which may be a choice.
+
+        Every subclass gets its own constructor (the plain layer's signature, installed when the
+        class is created, or written out as the archspace.nn layers do); this one only tells type
+        checkers that choices are welcome.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no constructor of its own")  # pragma: no cover
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         plain = [b for b in cls.__bases__ if issubclass(b, nn.Module) and not issubclass(b, MutableLayer)]

@@ -243,6 +243,9 @@ class ValueExpr:
     def __iter__(self) -> NoReturn:
         self._misuse("iterable")
 
+    def __reversed__(self) -> NoReturn:
+        self._misuse("iterable")
+
     def __contains__(self, item: Any) -> bool:
         self._misuse("container")
 

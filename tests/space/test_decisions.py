@@ -21,7 +21,7 @@ def test_expressions_evaluate_and_enumerate() -> None:
 def test_choice_refuses_to_act_as_plain_value() -> None:
     width = Categorical([16, 32], "width")
     uses = (bool, int, float, list, lambda w: bool(w > 3), lambda w: range(w), lambda w: 3 in w,
-            lambda w: max(w, 3), lambda w: sorted([w, 3]), lambda w: [1, 2][w])
+            lambda w: max(w, 3), lambda w: sorted([w, 3]), lambda w: [1, 2][w], reversed)
     for use in uses:
         with pytest.raises(ChoiceMisuseError, match="width"):
             use(width)
