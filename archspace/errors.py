@@ -9,6 +9,17 @@ the offending label, value, file or place, and what would have been allowed.
 from __future__ import annotations
 
 
+def short_repr(value: object, limit: int = 200) -> str:
+    """``repr(value)`` cut to ``limit`` characters: error messages never echo megabytes of input."""
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not hide the real error
+        text = f"<{type(value).__name__}>"
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 40]}... ({len(text)} characters)"
+
+
 class ArchspaceError(Exception):
     """Base class of every error archspace raises deliberately."""
 
@@ -60,4 +71,5 @@ __all__ = [
     "SpaceDefinitionError",
     "SpaceForwardError",
     "UnknownLabelError",
+    "short_repr",
 ]

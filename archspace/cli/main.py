@@ -1,4 +1,9 @@
-"""The ``archspace`` command: run, resume, list and export experiments."""
+"""The ``archspace`` command: run, resume, list, export and check experiments.
+
+``run`` and ``resume`` drive an experiment (one driver per directory: a second one is refused
+with the holder's pid). ``trials``, ``export`` and ``doctor`` only read: they open the database
+read-only, take no lock, and work while a run is going on or on a read-only copy.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +15,28 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from archspace.errors import ArchspaceError
-from archspace.experiment import Experiment, write_export
-from archspace.storage import SQLiteStorage, TrialRecord
+from archspace.experiment import Experiment, Terminated, rank, write_export
+from archspace.storage import SQLiteStorage, TrialRecord, TrialStatus
 
 
 def _open(directory: str) -> SQLiteStorage:
     db = Path(directory) / "experiment.db"
-    if not db.exists():
+    if not db.is_file():
         raise ArchspaceError(f"{directory!r} holds no experiment (no experiment.db)")
-    return SQLiteStorage(db)
+    return SQLiteStorage(db, read_only=True)
+
+
+def _warn_bad_rows(storage: SQLiteStorage) -> None:
+    if storage.bad_rows:
+        listed = "; ".join(f"trial {b.id}: {b.reason}" for b in storage.bad_rows[:10])
+        more = f" (and {len(storage.bad_rows) - 10} more)" if len(storage.bad_rows) > 10 else ""
+        print(f"archspace: warning: {len(storage.bad_rows)} stored trial(s) cannot be read and are left out: "
+              f"{listed}{more}", file=sys.stderr)
 
 
 def _finish(experiment: Experiment, trials: list[TrialRecord]) -> None:
     best = experiment.best(1)
-    ok = sum(t.status == "succeeded" for t in trials)
+    ok = sum(t.status is TrialStatus.SUCCEEDED for t in trials)
     print(f"{len(trials)} trials, {ok} succeeded")
     if best:
         print(f"best: trial {best[0].id}, metric {best[0].metric:.4f}, sample {json.dumps(best[0].sample)}")
@@ -43,17 +56,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from archspace.cli.config import load_experiment
+    from archspace.cli.config import file_digest, load_experiment
 
     storage = _open(args.directory)
     config = storage.get_config() or {}
     storage.close()
     source = config.get("source")
-    if not source or not source.get("path"):
+    if not isinstance(source, dict) or not source.get("path"):
         raise ArchspaceError(
             f"{args.directory!r} was started from Python code, not from a file: call experiment.resume() there"
         )
-    experiment = load_experiment(source["path"])
+    path = Path(str(source["path"]))
+    if not path.is_file():
+        raise ArchspaceError(f"{args.directory!r} was started from {str(path)!r}, which no longer exists; "
+                             "restore it, or resume from Python with experiment.resume()")
+    # Resuming imports (runs) that file: refuse one that changed since the run began, unless told.
+    recorded = source.get("sha256")
+    if not args.trust_source and recorded and file_digest(path) != recorded:
+        raise ArchspaceError(f"{str(path)!r} changed since {args.directory!r} was started (its SHA-256 differs), "
+                             "and resuming would run the changed file; pass --trust-source if you mean it")
+    experiment = load_experiment(path)
     experiment.directory = Path(args.directory)
     _finish(experiment, experiment.resume())
     return 0
@@ -65,14 +87,16 @@ def _format_table(trials: list[TrialRecord]) -> str:
         metric = "-" if t.metric is None else f"{t.metric:.4f}"
         duration = "-" if t.duration is None else f"{t.duration:.2f}s"
         sample = json.dumps(t.sample, separators=(",", ":"))
-        rows.append((str(t.id), t.status, metric, duration, sample if len(sample) <= 80 else sample[:77] + "..."))
+        rows.append((str(t.id), t.status.value, metric, duration, sample if len(sample) <= 80 else sample[:77] + "..."))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join("  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows)
 
 
 def cmd_trials(args: argparse.Namespace) -> int:
     storage = _open(args.directory)
-    print(_format_table(storage.trials(args.status)))
+    trials = storage.trials(args.status)
+    print(_format_table(trials))
+    _warn_bad_rows(storage)
     storage.close()
     return 0
 
@@ -80,15 +104,36 @@ def cmd_trials(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     storage = _open(args.directory)
     direction = (storage.get_config() or {}).get("direction", "maximize")
-    done = [t for t in storage.trials("succeeded") if t.metric is not None]
+    done = rank(storage.trials(TrialStatus.SUCCEEDED), direction)
+    _warn_bad_rows(storage)
     storage.close()
     if not done:
         raise ArchspaceError(f"{args.directory!r} has no succeeded trial to export")
-    done.sort(key=lambda t: (t.metric if direction == "minimize" else -t.metric, t.id))  # type: ignore[operator]
     out = Path(args.output) if args.output else Path(args.directory) / "best.json"
-    write_export(out, done[: args.top], direction)
+    try:
+        write_export(out, done[: args.top], direction)
+    except OSError as exc:
+        raise ArchspaceError(f"cannot write the export to {str(out)!r}: {exc.strerror or exc}") from None
     print(f"exported the top {min(args.top, len(done))} trial(s) to {out}")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from archspace.experiment.doctor import check_experiment
+
+    report = check_experiment(args.directory)
+    print(report.format())
+    return 0 if report.healthy else 1
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,18 +145,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--directory", help="override the experiment directory")
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("resume", help="continue a stopped or crashed experiment")
+    p = sub.add_parser("resume", help="continue a stopped or crashed experiment (imports the file it was started from)")
     p.add_argument("directory")
+    p.add_argument("--trust-source", action="store_true",
+                   help="resume even though the experiment's file changed since the run started")
     p.set_defaults(func=cmd_resume)
-    p = sub.add_parser("trials", help="list an experiment's trials")
+    p = sub.add_parser("trials", help="list an experiment's trials (read-only)")
     p.add_argument("directory")
-    p.add_argument("--status", choices=["queued", "running", "succeeded", "failed", "timeout", "interrupted"])
+    p.add_argument("--status", choices=[s.value for s in TrialStatus])
     p.set_defaults(func=cmd_trials)
     p = sub.add_parser("export", help="write the best samples as JSON (loadable by fixed_arch)")
     p.add_argument("directory")
-    p.add_argument("--top", type=int, default=1)
+    p.add_argument("--top", type=_positive_int, default=1)
     p.add_argument("--output", "-o")
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser("doctor", help="check an experiment's store for damage and inconsistencies (read-only)")
+    p.add_argument("directory")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 
@@ -124,6 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler.setLevel(level)  # the experiment log file gets INFO; the console only what was asked
     try:
         return int(args.func(args))
+    except Terminated:
+        print("\nstopped by SIGTERM: running trials were marked interrupted; continue with `archspace resume DIR`",
+              file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("\ninterrupted: running trials were marked interrupted; continue with `archspace resume DIR`",
               file=sys.stderr)

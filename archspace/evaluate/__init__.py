@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from archspace.evaluate.base import (
     Evaluator,
+    EvaluatorError,
     FunctionalEvaluator,
     MetricError,
     TrialContext,
@@ -18,5 +19,5 @@ EVALUATORS: dict[str, type[Evaluator]] = {
     "functional": FunctionalEvaluator,
 }
 
-__all__ = ["EVALUATORS", "Classification", "Evaluator", "FunctionalEvaluator", "MetricError", "Regression",
+__all__ = ["EVALUATORS", "Classification", "Evaluator", "EvaluatorError", "FunctionalEvaluator", "MetricError", "Regression",
            "TrialContext", "check_metric", "split_result"]

@@ -7,6 +7,7 @@ the evaluator's ``primary`` key). It must be picklable: the process executor sen
 
 from __future__ import annotations
 
+import inspect
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -107,6 +108,29 @@ class Evaluator(ABC):
 
 
 
+class EvaluatorError(ArchspaceError, TypeError):
+    """An evaluator is built from something that cannot evaluate a trial."""
+
+
+def _check_signature(fn: Callable[..., Any]) -> None:
+    """Refuse, when the experiment is built, a function that cannot be called as ``fn(model, ctx)``.
+
+    Otherwise every trial would fail with the same TypeError, after the budget was spent.
+    """
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # some builtins have no signature: let them try
+    try:
+        signature.bind(None, None)
+    except TypeError as exc:
+        name = getattr(fn, "__qualname__", repr(fn))
+        raise EvaluatorError(
+            f"the evaluator function {name}{signature} cannot be called as fn(model, ctx) ({exc}); "
+            "it must take the frozen model and the trial context"
+        ) from None
+
+
 class FunctionalEvaluator(Evaluator):
     """An evaluator from a function ``fn(model, ctx) -> metric``.
 
@@ -124,7 +148,10 @@ class FunctionalEvaluator(Evaluator):
     def __init__(self, fn: Callable[[nn.Module, TrialContext], Any], *, direction: str = "maximize",
                  primary: str = "default") -> None:
         if not callable(fn):
-            raise TypeError(f"FunctionalEvaluator needs a callable, got {fn!r}")
+            raise EvaluatorError(f"FunctionalEvaluator needs a callable fn(model, ctx), got {fn!r}")
+        _check_signature(fn)
+        if direction not in ("maximize", "minimize"):
+            raise EvaluatorError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
         self.fn = fn
         self.direction = direction
         self.primary = primary
@@ -136,4 +163,4 @@ class FunctionalEvaluator(Evaluator):
         return f"FunctionalEvaluator({getattr(self.fn, '__qualname__', self.fn)!r})"
 
 
-__all__ = ["Evaluator", "FunctionalEvaluator", "MetricError", "TrialContext", "check_metric", "split_result"]
+__all__ = ["Evaluator", "EvaluatorError", "FunctionalEvaluator", "MetricError", "TrialContext", "check_metric", "split_result"]

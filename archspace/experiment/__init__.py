@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from archspace.experiment.executor import Executor, InlineExecutor
-from archspace.experiment.experiment import EXECUTORS, Experiment, ExperimentError, write_export
-from archspace.experiment.process import ProcessExecutor
+from archspace.experiment.experiment import (
+    EXECUTORS,
+    Experiment,
+    ExperimentError,
+    InvalidSettingError,
+    Terminated,
+    rank,
+    write_export,
+)
+from archspace.experiment.lock import DirectoryLock, ExperimentLockedError
+from archspace.experiment.process import ProcessExecutor, WorkerStartupError
 from archspace.experiment.runner import Finished, Reported, Started, run_trial
 
-__all__ = ["EXECUTORS", "Executor", "Experiment", "ExperimentError", "Finished", "InlineExecutor", "ProcessExecutor",
-           "Reported", "Started", "run_trial", "write_export"]
+__all__ = ["EXECUTORS", "DirectoryLock", "Executor", "Experiment", "ExperimentError", "ExperimentLockedError",
+           "Finished", "InlineExecutor", "InvalidSettingError", "ProcessExecutor", "Reported", "Started", "Terminated",
+           "WorkerStartupError", "rank", "run_trial", "write_export"]

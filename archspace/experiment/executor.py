@@ -18,6 +18,7 @@ from typing import Any
 from archspace.evaluate.base import Evaluator
 from archspace.experiment.runner import Event, Finished, Reported, Started, run_trial
 from archspace.nn.space import ModelSpace
+from archspace.storage.base import TrialStatus
 
 
 class Executor(ABC):
@@ -100,7 +101,7 @@ class InlineExecutor(Executor):
             result = run_trial(self.space, self.evaluator, trial_id, sample,
                                lambda step, value: events.append(Reported(trial_id, step, value)))
         except _TrialTimeout:
-            result = Finished(trial_id, "timeout", error=f"trial exceeded its timeout of {self.trial_timeout} s")
+            result = Finished(trial_id, TrialStatus.TIMEOUT, error=f"trial exceeded its timeout of {self.trial_timeout} s")
         finally:
             if timer:
                 signal.setitimer(signal.ITIMER_REAL, 0)

@@ -9,23 +9,30 @@ the trials that were in flight under their own ids, and carries on to the budget
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
+import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from numbers import Real
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from archspace.errors import ArchspaceError, SampleError
 from archspace.evaluate.base import Evaluator
 from archspace.experiment.executor import Executor, InlineExecutor
+from archspace.experiment.lock import DirectoryLock
 from archspace.experiment.process import ProcessExecutor
 from archspace.experiment.progress import Progress
 from archspace.experiment.runner import Finished, Reported, Started
 from archspace.nn.space import ModelSpace
 from archspace.space.samples import Sample, canonical_json, fingerprint
-from archspace.storage import SQLiteStorage, Storage, StorageError, TrialRecord
+from archspace.storage import SQLiteStorage, Storage, StorageError, TrialRecord, TrialStatus
 from archspace.strategy.base import Strategy
 
 logger = logging.getLogger("archspace.experiment")
@@ -35,6 +42,73 @@ DIRECTIONS = ("maximize", "minimize")
 
 class ExperimentError(ArchspaceError, RuntimeError):
     """The experiment cannot run as configured."""
+
+
+class InvalidSettingError(ExperimentError, ValueError):
+    """An experiment setting has the wrong type or value (the message names it and what is allowed)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The driver received SIGTERM (a scheduler's pre-emption): handled exactly like Ctrl-C."""
+
+
+def _check_int(name: str, value: Any, *, minimum: int = 1, optional: bool = True) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        allowed = f"an int >= {minimum}" + (" or None" if optional else "")
+        raise InvalidSettingError(f"{name} must be {allowed}, got {value!r} ({type(value).__name__})")
+
+
+def _check_seconds(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, Real) or not float(value) > 0:
+        raise InvalidSettingError(f"{name} must be a positive number of seconds or None, "
+                                  f"got {value!r} ({type(value).__name__})")
+
+
+class _Signals:
+    """SIGINT and SIGTERM for the driver: stop the loop, but never inside a storage write.
+
+    Inside :meth:`critical` a signal is remembered and raised when the block ends, so a new
+    trial and the strategy state after its ask, or a result and the strategy checkpoint after its
+    tell, are always stored whole.
+    """
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.pending: BaseException | None = None
+        self.previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals reach the main thread only; a loop in another thread keeps the defaults
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self.previous[signum] = signal.signal(signum, self._handle)
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        exc: BaseException = Terminated("SIGTERM") if signum == signal.SIGTERM else KeyboardInterrupt()
+        if self.depth:
+            self.pending = exc
+        else:
+            raise exc
+
+    @contextlib.contextmanager
+    def critical(self) -> Iterator[None]:
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+        if not self.depth and self.pending is not None:
+            exc, self.pending = self.pending, None
+            raise exc
 
 
 class Experiment:
@@ -47,8 +121,10 @@ class Experiment:
         max_trials: stop after this many trials (failed ones count).
         max_duration: stop after this many seconds (running trials are marked interrupted).
         concurrency: trials at once (process executor).
-        executor: ``"process"`` (default), ``"inline"``, or an :class:`Executor`.
+        executor: ``"process"`` (default), ``"inline"``, or an :class:`Executor` (e.g.
+            ``ProcessExecutor(2, max_trials_per_worker=20)`` for worker recycling).
         directory: where ``experiment.db`` and ``experiment.log`` go; None keeps everything in memory.
+            One driver at a time may run an experiment directory (an OS lock held while it runs).
         seed: seeds the strategy.
         direction: ``"maximize"`` or ``"minimize"``; default: the evaluator's.
         trial_timeout: seconds after which a trial is stopped and recorded as ``timeout``.
@@ -60,6 +136,25 @@ class Experiment:
                  executor: str | Executor = "process", directory: str | os.PathLike[str] | None = None,
                  seed: int = 0, direction: str | None = None, trial_timeout: float | None = None,
                  progress: bool | None = None) -> None:
+        for name, value, kind in (("space", space, ModelSpace), ("evaluator", evaluator, Evaluator),
+                                  ("strategy", strategy, Strategy)):
+            if not isinstance(value, kind):
+                raise InvalidSettingError(f"{name} must be an archspace {kind.__name__}, got {type(value).__name__}")
+        _check_int("max_trials", max_trials)
+        _check_seconds("max_duration", max_duration)
+        _check_int("concurrency", concurrency, optional=False)
+        _check_int("seed", seed, minimum=0, optional=False)
+        _check_seconds("trial_timeout", trial_timeout)
+        if not (isinstance(executor, Executor) or executor in EXECUTORS):
+            raise InvalidSettingError(f"unknown executor {executor!r}; known executors: {sorted(EXECUTORS)} "
+                                      "(or pass an Executor instance)")
+        direction = direction or str(getattr(evaluator, "direction", "maximize"))
+        if direction not in DIRECTIONS:
+            raise InvalidSettingError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
+        if progress is not None and not isinstance(progress, bool):
+            raise InvalidSettingError(f"progress must be true, false or None, got {progress!r}")
+        if directory is not None and not isinstance(directory, (str, os.PathLike)):
+            raise InvalidSettingError(f"directory must be a path or None, got {directory!r}")
         self.space = space
         self.evaluator = evaluator
         self.strategy = strategy
@@ -69,12 +164,13 @@ class Experiment:
         self.executor = executor
         self.directory = Path(directory) if directory is not None else None
         self.seed = seed
-        self.direction: str = direction or str(getattr(evaluator, "direction", "maximize"))
+        self.direction: str = direction
         self.trial_timeout = trial_timeout
         self.progress = progress
         self.source: dict[str, str] | None = None  # set by the CLI: the file that defines this experiment
         self._storage: Storage | None = None
         self._enqueued: list[Sample] = []
+        self._signals = _Signals()
 
     # Public API ----------------------------------------------------------------------------------
     def run(self) -> list[TrialRecord]:
@@ -95,9 +191,8 @@ class Experiment:
 
     def best(self, k: int = 1) -> list[TrialRecord]:
         """The ``k`` best succeeded trials, best first."""
-        done = [t for t in self.storage.trials("succeeded") if t.metric is not None]
-        done.sort(key=lambda t: (t.metric if self.direction == "minimize" else -t.metric, t.id))  # type: ignore[operator]
-        return done[:k]
+        _check_int("k", k, optional=False)
+        return rank(self.storage.trials(TrialStatus.SUCCEEDED), self.direction)[:k]
 
     def export(self, path: str | os.PathLike[str], k: int = 1) -> Path:
         """Write the best sample (loadable by ``fixed_arch``) and the top ``k`` with their metrics."""
@@ -144,37 +239,58 @@ class Experiment:
             raise StorageError(f"{where} holds another experiment ({'; '.join(diffs)}); use another directory")
         if not resume and self.storage.trials():
             raise ExperimentError(f"{where} already holds this experiment's trials; call resume() to continue it")
+        if resume and self.storage.bad_rows:
+            bad = ", ".join(f"trial {b.id}: {b.reason}" for b in self.storage.bad_rows[:5])
+            raise StorageError(f"cannot resume {where}: {len(self.storage.bad_rows)} stored trial(s) cannot be read "
+                               f"({bad}); `archspace doctor {where}` reports what is intact")
         self.storage.set_config({**stored, "max_trials": self.max_trials, "source": self.source or stored.get("source")})
 
     def _make_executor(self) -> Executor:
         if isinstance(self.executor, Executor):
             return self.executor
-        if self.executor not in EXECUTORS:
-            raise ExperimentError(f"unknown executor {self.executor!r}; known executors: {sorted(EXECUTORS)}")
         return EXECUTORS[self.executor](self.concurrency, self.trial_timeout)
 
     def _run(self, resume: bool) -> list[TrialRecord]:
-        if self.direction not in DIRECTIONS:
-            raise ExperimentError(f"direction must be one of {list(DIRECTIONS)}, got {self.direction!r}")
         if self.max_trials is None and self.max_duration is None:
             logger.info("no max_trials or max_duration: running until the strategy is exhausted")
+        lock = self._prepare_directory()
         package_logger = logging.getLogger("archspace")
         level = package_logger.level
         log_handler = self._open_log()
+        self._signals.install()
         try:
-            self._check_config(resume)
+            with self._signals.critical():
+                self._check_config(resume)
             return self._loop(resume)
         finally:
+            self._signals.restore()
             if log_handler is not None:
                 package_logger.removeHandler(log_handler)
                 package_logger.setLevel(level)
                 log_handler.close()
+            if lock is not None:
+                lock.release()
+
+    def _prepare_directory(self) -> DirectoryLock | None:
+        """Create the directory and take its driver lock (before the store is opened)."""
+        if self.directory is None:
+            return None
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            lock = DirectoryLock(self.directory)
+            lock.acquire()
+        except OSError as exc:
+            raise ExperimentError(f"cannot use {str(self.directory)!r} as the experiment directory: "
+                                  f"{exc.strerror or exc}; choose a writable directory") from None
+        return lock
 
     def _open_log(self) -> logging.Handler | None:
         if self.directory is None:
             return None
-        self.directory.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(self.directory / "experiment.log")
+        try:
+            handler = logging.FileHandler(self.directory / "experiment.log")
+        except OSError as exc:
+            raise ExperimentError(f"cannot write the log in {str(self.directory)!r}: {exc.strerror or exc}") from None
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root = logging.getLogger("archspace")
         root.addHandler(handler)
@@ -182,40 +298,43 @@ class Experiment:
             root.setLevel(logging.INFO)
         return handler
 
-    def _restore_strategy(self, storage: Storage) -> tuple[deque[tuple[int, Sample]], set[int]]:
+    def _restore_strategy(self, storage: Storage) -> deque[tuple[int, Sample]]:
         self.strategy.setup(self.space.search_space(), self.seed, self.direction)
         state, told_list = storage.load_strategy()
         told = set(told_list)
         if state is not None:
             self.strategy.load_state_dict(state)
+        caught_up = []
         for trial in storage.trials():
             if trial.finished and trial.id not in told:  # finished after the last checkpoint
-                self.strategy.tell(trial.sample, trial.metric if trial.status == "succeeded" else None)
-                told.add(trial.id)
-        storage.save_strategy(self.strategy.state_dict(), sorted(told))  # the catch-up tells are durable
+                self.strategy.tell(trial.sample, trial.metric if trial.status is TrialStatus.SUCCEEDED else None)
+                caught_up.append(trial.id)
+        storage.save_strategy(self.strategy.state_dict(), caught_up)  # the catch-up tells are durable
         requeued = storage.requeue_unfinished()
         pending = deque((trial_id, storage.trial(trial_id).sample) for trial_id in requeued)
         if requeued:
             logger.info("resuming: %d interrupted trial(s) queued again: %s", len(requeued), requeued)
-        return pending, told
+        return pending
 
     def _loop(self, resume: bool) -> list[TrialRecord]:
         storage = self.storage
-        pending, told = self._restore_strategy(storage)
-        pending.extend((storage.create_trial(s, None), s) for s in self._enqueued)
+        with self._signals.critical():
+            pending = self._restore_strategy(storage)
+            pending.extend((storage.create_trial(s, None), s) for s in self._enqueued)
         self._enqueued = []
         executor = self._make_executor()
         start = time.monotonic()
-        total = len(storage.trials())
+        recorded = storage.trials()
+        total = len(recorded)
         progress = Progress(self.max_trials, self.direction, enabled=self.progress,
-                            initial=[t for t in storage.trials() if t.finished])
-        executor.start(self.space, self.evaluator, self.source)
+                            initial=[t for t in recorded if t.finished])
         exhausted = False
         try:
+            executor.start(self.space, self.evaluator, self.source)
             while True:
                 out_of_time = self.max_duration is not None and time.monotonic() - start >= self.max_duration
                 if out_of_time:
-                    self._interrupt(executor, storage, told, "max_duration reached")
+                    self._interrupt(executor, storage, "max_duration reached")
                     break
                 while executor.free_slots() > 0 and (pending or not exhausted):
                     if pending:
@@ -224,29 +343,32 @@ class Experiment:
                         if self.max_trials is not None and total >= self.max_trials:
                             exhausted = True
                             break
-                        asked = self.strategy.ask()
-                        if asked is None:
-                            exhausted = True
-                            logger.info("the strategy has no more samples to propose")
-                            break
-                        sample = self._check_sample(asked)
-                        trial_id = storage.create_trial(sample, self.strategy.state_dict())
+                        with self._signals.critical():
+                            asked = self.strategy.ask()
+                            if asked is None:
+                                exhausted = True
+                                logger.info("the strategy has no more samples to propose")
+                                break
+                            sample = self._check_sample(asked)
+                            trial_id = storage.create_trial(sample, self.strategy.state_dict())
                         total += 1
                     executor.submit(trial_id, sample)
                 if not executor.running():
                     break
                 wait = 0.5 if self.max_duration is None else min(0.5, max(0.0, start + self.max_duration - time.monotonic()))
                 for event in executor.poll(wait):
-                    self._handle(event, storage, told, progress)
-        except KeyboardInterrupt:
-            self._interrupt(executor, storage, told, "interrupted by the user (Ctrl-C)")
+                    with self._signals.critical():
+                        self._handle(event, storage, progress)
+        except KeyboardInterrupt as exc:
+            why = "stopped by SIGTERM" if isinstance(exc, Terminated) else "interrupted by the user (Ctrl-C)"
+            self._interrupt(executor, storage, why)
             progress.close()
             raise
         finally:
-            executor.shutdown()
+            executor.shutdown()  # never leave workers behind, whatever went wrong
             progress.close()
         trials = storage.trials()
-        counts = {s: sum(t.status == s for t in trials) for s in ("succeeded", "failed", "timeout", "interrupted")}
+        counts = {s.value: sum(t.status is s for t in trials) for s in TrialStatus if s is not TrialStatus.QUEUED}
         best = self.best(1)
         logger.info("experiment finished: %d trials %s; best %s", len(trials), counts,
                     f"trial {best[0].id} metric {best[0].metric:.4f}" if best else "none")
@@ -259,7 +381,7 @@ class Experiment:
             raise ExperimentError(f"{type(self.strategy).__name__} proposed a sample outside the space: {exc}") from exc
         return valid
 
-    def _handle(self, event: Any, storage: Storage, told: set[int], progress: Progress) -> None:
+    def _handle(self, event: Any, storage: Storage, progress: Progress) -> None:
         if isinstance(event, Started):
             storage.start_trial(event.trial_id, event.worker)
             progress.started(event.trial_id)
@@ -267,27 +389,38 @@ class Experiment:
             storage.add_intermediate(event.trial_id, event.step, event.value)
         elif isinstance(event, Finished):
             storage.finish_trial(event.trial_id, event.status, event.metric, event.metrics, event.error)
-            if event.status == "succeeded":
+            succeeded = event.status is TrialStatus.SUCCEEDED
+            if succeeded:
                 logger.info("trial %d succeeded: metric %.4f", event.trial_id, event.metric)
             else:
                 first_line = (event.error or "").splitlines()[0] if event.error else ""
                 logger.warning("trial %d %s: %s", event.trial_id, event.status, first_line)
             sample = storage.trial(event.trial_id).sample
-            self.strategy.tell(sample, event.metric if event.status == "succeeded" else None)
-            told.add(event.trial_id)
-            storage.save_strategy(self.strategy.state_dict(), sorted(told))
+            self.strategy.tell(sample, event.metric if succeeded else None)
+            storage.save_strategy(self.strategy.state_dict(), [event.trial_id])
             progress.finished(event.trial_id, event.status, event.metric)
 
-    def _interrupt(self, executor: Executor, storage: Storage, told: set[int], why: str) -> None:
+    def _interrupt(self, executor: Executor, storage: Storage, why: str) -> None:
         running = executor.running()
         executor.shutdown()
-        storage.mark_interrupted(running)
-        storage.save_strategy(self.strategy.state_dict(), sorted(told))
+        try:
+            storage.mark_interrupted(running)
+            storage.save_strategy(self.strategy.state_dict(), [])
+        except StorageError as exc:  # e.g. the disk is full: what was recorded stays recorded
+            logger.error("%s, and the store could not be updated: %s", why, exc)
+            return
         logger.warning("%s: %d running trial(s) marked interrupted %s", why, len(running), running)
 
     def __repr__(self) -> str:
         return (f"Experiment(space={type(self.space).__name__}, strategy={self.strategy!r}, "
                 f"max_trials={self.max_trials}, directory={str(self.directory) if self.directory else None!r})")
+
+
+def rank(trials: list[TrialRecord], direction: str) -> list[TrialRecord]:
+    """Succeeded trials with a metric, best first (ties: the earlier trial first)."""
+    done = [t for t in trials if t.status is TrialStatus.SUCCEEDED and t.metric is not None]
+    done.sort(key=lambda t: (t.metric if direction == "minimize" else -t.metric, t.id))  # type: ignore[operator]
+    return done
 
 
 def write_export(path: Path, top: list[TrialRecord], direction: str) -> Path:
@@ -302,4 +435,4 @@ def write_export(path: Path, top: list[TrialRecord], direction: str) -> Path:
     return path
 
 
-__all__ = ["EXECUTORS", "Experiment", "ExperimentError", "write_export"]
+__all__ = ["EXECUTORS", "Experiment", "ExperimentError", "InvalidSettingError", "Terminated", "rank", "write_export"]

@@ -3,65 +3,42 @@
 Workers are started with ``spawn`` (``fork`` after torch has used its OpenMP thread pool can hang
 the child), receive the pickled space and evaluator once, and then only ``(trial_id, sample)``
 messages, so a trial costs a pipe round trip plus the freeze. Each worker gets a fair share of
-torch threads. A worker that dies (segfault, OOM kill, SIGKILL) fails its trial with the signal's
-name and is replaced; a trial past its timeout has its worker killed and replaced.
+torch threads and dies with the driver (see :mod:`archspace.experiment._worker`).
+
+Faults: a worker that dies during a trial (segfault, OOM kill, SIGKILL) fails its trial with the
+signal's name and is replaced; a trial past its timeout has its worker killed and replaced; a
+worker that does not report ready within ``startup_timeout`` is killed and replaced and its trial
+handed to the new worker (not failed) — after three start-up failures in a row the executor gives
+up with an error, since something in the set-up itself is broken. Workers are recycled after
+``max_trials_per_worker`` trials, and always after a trial that raised ``MemoryError`` (a leaking
+evaluator would otherwise make every later trial on that worker fail).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import multiprocessing as mp
 import os
 import pickle
 import signal
-import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from archspace.errors import ArchspaceError
 from archspace.evaluate.base import Evaluator
+from archspace.experiment._worker import worker_main
 from archspace.experiment.executor import Executor, now
-from archspace.experiment.runner import Event, Finished, Reported, Started, run_trial
+from archspace.experiment.runner import Event, Finished, Reported, Started
 from archspace.nn.space import ModelSpace
+from archspace.storage import TrialStatus
 
 logger = logging.getLogger("archspace.experiment")
+MAX_STARTUP_FAILURES = 3
 
 
-def _load_source(source: dict[str, str] | None) -> None:
-    """Import the user's experiment file under the module name its classes were pickled with."""
-    if not source or source["module"] in sys.modules:
-        return
-    spec = importlib.util.spec_from_file_location(source["module"], source["path"])
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[source["module"]] = module
-    spec.loader.exec_module(module)
-
-
-def _worker_main(conn: Connection, payload: bytes, source: dict[str, str] | None, threads: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides how to stop
-    import torch
-
-    torch.set_num_threads(threads)
-    _load_source(source)
-    space, evaluator = pickle.loads(payload)
-    while True:
-        try:
-            message = conn.recv()
-        except EOFError:
-            return
-        if message is None:
-            return
-        trial_id, sample = message
-        conn.send(("started", trial_id))  # the driver starts the trial's clock now, not at submit
-
-        def report(step: int, value: float, trial_id: int = trial_id) -> None:
-            conn.send(("report", trial_id, step, value))
-
-        result = run_trial(space, evaluator, trial_id, sample, report)
-        conn.send(("done", result))
+class WorkerStartupError(ArchspaceError, RuntimeError):
+    """Worker processes keep failing to start (the evaluator, the space or the experiment file)."""
 
 
 @dataclass
@@ -69,17 +46,48 @@ class _Worker:
     name: str
     process: Any
     conn: Connection
+    started: float
+    ready: bool = False
     trial_id: int | None = None
+    sample: dict[str, Any] | None = None
     deadline: float | None = None
+    trials_done: int = 0
+    events: list[Event] = field(default_factory=list)
 
 
 class ProcessExecutor(Executor):
-    """Trials in ``concurrency`` worker processes (see the module docstring)."""
+    """Trials in ``concurrency`` worker processes (see the module docstring).
 
-    def __init__(self, concurrency: int = 1, trial_timeout: float | None = None) -> None:
+    Args:
+        concurrency: worker processes (trials at once).
+        trial_timeout: seconds a trial may run once its worker has started it.
+        startup_timeout: seconds a new worker may take to import, unpickle and report ready.
+        max_trials_per_worker: recycle a worker after this many trials (None: never, except
+            after a ``MemoryError``).
+        worker_memory_limit: MiB of address space a worker may add beyond its size once ready
+            (Linux ``RLIMIT_AS``); a trial over it fails with ``MemoryError`` and the worker is recycled.
+    """
+
+    def __init__(self, concurrency: int = 1, trial_timeout: float | None = None, *,
+                 startup_timeout: float = 120.0, max_trials_per_worker: int | None = None,
+                 worker_memory_limit: float | None = None) -> None:
         super().__init__(concurrency, trial_timeout)
+        if not isinstance(startup_timeout, (int, float)) or isinstance(startup_timeout, bool) or startup_timeout <= 0:
+            raise ValueError(f"startup_timeout must be positive seconds, got {startup_timeout!r}")
+        if max_trials_per_worker is not None and (not isinstance(max_trials_per_worker, int)
+                                                  or isinstance(max_trials_per_worker, bool)
+                                                  or max_trials_per_worker < 1):
+            raise ValueError(f"max_trials_per_worker must be a positive int or None, got {max_trials_per_worker!r}")
+        if worker_memory_limit is not None and (not isinstance(worker_memory_limit, (int, float))
+                                                or worker_memory_limit <= 0):
+            raise ValueError(f"worker_memory_limit must be positive MiB or None, got {worker_memory_limit!r}")
+        self.startup_timeout = float(startup_timeout)
+        self.max_trials_per_worker = max_trials_per_worker
+        self.worker_memory_limit = worker_memory_limit
         self._workers: list[_Worker] = []
+        self._retiring: list[_Worker] = []
         self._spawned = 0
+        self._startup_failures = 0
 
     def start(self, space: ModelSpace, evaluator: Evaluator, source: dict[str, str] | None = None) -> None:
         try:
@@ -98,11 +106,17 @@ class ProcessExecutor(Executor):
         parent, child = self._ctx.Pipe()
         name = f"worker-{self._spawned}"
         self._spawned += 1
-        process = self._ctx.Process(target=_worker_main, args=(child, self._payload, self._source, self._threads),
-                                    name=f"archspace-{name}", daemon=True)
+        process = self._ctx.Process(
+            target=worker_main, name=f"archspace-{name}", daemon=True,
+            args=(child, self._payload, self._source, self._threads, os.getpid(), self.worker_memory_limit),
+        )
         process.start()
         child.close()
-        return _Worker(name, process, parent)
+        return _Worker(name, process, parent, started=now())
+
+    def worker_pids(self) -> list[int]:
+        """Pids of the live worker processes (for tests and diagnostics)."""
+        return [w.process.pid for w in self._workers + self._retiring if w.process.is_alive()]
 
     def free_slots(self) -> int:
         return sum(1 for w in self._workers if w.trial_id is None)
@@ -112,32 +126,34 @@ class ProcessExecutor(Executor):
 
     def submit(self, trial_id: int, sample: dict[str, Any]) -> None:
         worker = next(w for w in self._workers if w.trial_id is None)
-        worker.trial_id = trial_id
+        self._hand(worker, trial_id, sample)
+
+    @staticmethod
+    def _hand(worker: _Worker, trial_id: int, sample: dict[str, Any]) -> None:
+        worker.trial_id, worker.sample = trial_id, sample
         worker.deadline = None  # set when the worker says it started (it may still be booting)
         worker.conn.send((trial_id, sample))
 
     def poll(self, timeout: float) -> list[Event]:
         events: list[Event] = []
         deadlines = [w.deadline for w in self._workers if w.deadline is not None]
+        deadlines += [w.started + self.startup_timeout for w in self._workers if not w.ready]
         if deadlines:
             timeout = max(0.0, min(timeout, min(deadlines) - now()))
         waitables: list[Any] = [w.conn for w in self._workers] + [w.process.sentinel for w in self._workers]
         wait(waitables, timeout)
         for index, worker in enumerate(list(self._workers)):
             events += self._drain(worker)
-            if not worker.process.is_alive():
+            if self._should_retire(worker):
+                self._retire(index, worker)
+            elif not worker.process.is_alive():
+                events += self._drain(worker)
                 events += self._replace(index, worker, self._death_reason(worker))
+            elif not worker.ready and now() >= worker.started + self.startup_timeout:
+                self._restart_hung(index, worker)
             elif worker.deadline is not None and now() >= worker.deadline:
-                worker.process.kill()
-                worker.process.join()
-                events += self._drain(worker)  # it may have finished at the last moment
-                if worker.trial_id is not None:
-                    events.append(Finished(worker.trial_id, "timeout",
-                                           error=f"trial exceeded its timeout of {self.trial_timeout} s; "
-                                                 f"{worker.name} was killed and replaced"))
-                    worker.trial_id = None
-                worker.conn.close()
-                self._workers[index] = self._spawn()
+                events += self._time_out(index, worker)
+        self._reap()
         return events
 
     def _drain(self, worker: _Worker) -> list[Event]:
@@ -145,18 +161,85 @@ class ProcessExecutor(Executor):
         try:
             while worker.conn.poll():
                 message = worker.conn.recv()
-                if message[0] == "started":
+                if message[0] == "ready":
+                    worker.ready = True
+                    self._startup_failures = 0
+                elif message[0] == "started":
                     worker.deadline = now() + self.trial_timeout if self.trial_timeout else None
                     events.append(Started(message[1], worker.name))
                 elif message[0] == "report":
                     _, trial_id, step, value = message
                     events.append(Reported(trial_id, step, value))
                 else:
-                    events.append(message[1])
-                    worker.trial_id = None
-                    worker.deadline = None
+                    result: Finished = message[1]
+                    events.append(result)
+                    worker.trial_id = worker.sample = worker.deadline = None
+                    worker.trials_done += 1
+                    if result.exception == "MemoryError":
+                        worker.trials_done = -1  # marks it for recycling
         except (EOFError, ConnectionError, OSError):
             pass
+        return events
+
+    def _should_retire(self, worker: _Worker) -> bool:
+        if worker.trial_id is not None:
+            return False
+        if worker.trials_done < 0:
+            return True
+        return self.max_trials_per_worker is not None and worker.trials_done >= self.max_trials_per_worker
+
+    def _retire(self, index: int, worker: _Worker) -> None:
+        """Ask an idle worker to exit (it frees its memory) and start a fresh one in its place."""
+        try:
+            worker.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        logger.info("%s recycled after %s", worker.name,
+                    "a MemoryError" if worker.trials_done < 0 else f"{worker.trials_done} trials")
+        self._retiring.append(worker)
+        self._workers[index] = self._spawn()
+
+    def _reap(self) -> None:
+        for worker in list(self._retiring):
+            if not worker.process.is_alive():
+                worker.process.join()
+                worker.conn.close()
+                self._retiring.remove(worker)
+
+    def _restart_hung(self, index: int, worker: _Worker) -> None:
+        """A worker that never reported ready: kill it, hand its trial to a new one (not failed)."""
+        self._startup_failures += 1
+        reason = (f"{worker.name} (pid {worker.process.pid}) did not start within startup_timeout="
+                  f"{self.startup_timeout:g} s")
+        worker.process.kill()
+        worker.process.join()
+        worker.conn.close()
+        self._check_startups(reason)
+        logger.warning("%s; killed and replaced%s", reason,
+                       f", trial {worker.trial_id} handed to the new worker" if worker.trial_id is not None else "")
+        fresh = self._spawn()
+        self._workers[index] = fresh
+        if worker.trial_id is not None and worker.sample is not None:
+            self._hand(fresh, worker.trial_id, worker.sample)
+
+    def _check_startups(self, reason: str) -> None:
+        if self._startup_failures >= MAX_STARTUP_FAILURES:
+            raise WorkerStartupError(
+                f"{self._startup_failures} worker processes in a row failed to start (last: {reason}); "
+                "check that the space, the evaluator and the experiment file import and unpickle in a fresh "
+                "process (try executor='inline' to see the error), or raise startup_timeout"
+            )
+
+    def _time_out(self, index: int, worker: _Worker) -> list[Event]:
+        worker.process.kill()
+        worker.process.join()
+        events = self._drain(worker)  # it may have finished at the last moment
+        if worker.trial_id is not None:
+            events.append(Finished(worker.trial_id, TrialStatus.TIMEOUT,
+                                   error=f"trial exceeded its timeout of {self.trial_timeout} s; "
+                                         f"{worker.name} was killed and replaced"))
+        worker.conn.close()
+        self._workers[index] = self._spawn()
         return events
 
     @staticmethod
@@ -179,10 +262,18 @@ class ProcessExecutor(Executor):
 
     def _replace(self, index: int, worker: _Worker, reason: str) -> list[Event]:
         events: list[Event] = []
-        if worker.trial_id is not None:
-            events.append(Finished(worker.trial_id, "failed", error=reason))
-            logger.warning("trial %d failed: %s; starting a new worker", worker.trial_id, reason)
         worker.conn.close()
+        if not worker.ready:  # died while starting: the trial never ran
+            self._startup_failures += 1
+            self._check_startups(reason.replace("while running the trial", "while starting"))
+            fresh = self._spawn()
+            self._workers[index] = fresh
+            if worker.trial_id is not None and worker.sample is not None:
+                self._hand(fresh, worker.trial_id, worker.sample)
+            return events
+        if worker.trial_id is not None:
+            events.append(Finished(worker.trial_id, TrialStatus.FAILED, error=reason))
+            logger.warning("trial %d failed: %s; starting a new worker", worker.trial_id, reason)
         self._workers[index] = self._spawn()
         return events
 
@@ -193,8 +284,8 @@ class ProcessExecutor(Executor):
                     worker.conn.send(None)
                 except (OSError, ValueError):
                     pass
-        for worker in self._workers:
-            if worker.trial_id is not None:
+        for worker in self._workers + self._retiring:
+            if worker.trial_id is not None or not worker.ready:
                 worker.process.kill()
             worker.process.join(timeout=5)
             if worker.process.is_alive():
@@ -202,6 +293,7 @@ class ProcessExecutor(Executor):
                 worker.process.join()
             worker.conn.close()
         self._workers = []
+        self._retiring = []
 
 
-__all__ = ["ProcessExecutor"]
+__all__ = ["ProcessExecutor", "WorkerStartupError"]

@@ -9,6 +9,7 @@ from typing import Any
 
 from archspace.evaluate.base import Evaluator, TrialContext, split_result
 from archspace.nn.space import ModelSpace
+from archspace.storage.base import TrialStatus
 
 
 @dataclass
@@ -33,10 +34,11 @@ class Finished:
     """A trial's end: status succeeded, failed or timeout (or interrupted, on shutdown)."""
 
     trial_id: int
-    status: str
+    status: TrialStatus
     metric: float | None = None
     metrics: dict[str, Any] | None = None
     error: str | None = None
+    exception: str | None = None  # the exception's type name, when the evaluator raised
 
 
 Event = Started | Reported | Finished
@@ -54,10 +56,23 @@ def run_trial(
         model = space.freeze(sample) if evaluator.needs_model else None
         result = evaluator.evaluate(model, TrialContext(trial_id, sample, report))  # type: ignore[arg-type]
         metric, metrics = split_result(result, evaluator.primary)
-        return Finished(trial_id, "succeeded", metric, metrics)
+        return Finished(trial_id, TrialStatus.SUCCEEDED, metric, metrics)
     except Exception as exc:
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return Finished(trial_id, "failed", error=f"{type(exc).__name__}: {exc}\n\n{text}")
+        return Finished(trial_id, TrialStatus.FAILED, error=describe(exc), exception=type(exc).__name__)
 
 
-__all__ = ["Event", "Finished", "Reported", "Started", "run_trial"]
+def describe(exc: BaseException) -> str:
+    """A failure as text: a first line that is never empty, then the traceback.
+
+    ``MemoryError()`` and many others carry no message; the first line then says what happened,
+    since it is what the log, the progress bar and ``archspace trials`` show.
+    """
+    message = str(exc).strip()
+    if not message:
+        message = ("out of memory (raised without a message); the worker is recycled"
+                   if isinstance(exc, MemoryError) else "raised without a message")
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return f"{type(exc).__name__}: {message}\n\n{text}"
+
+
+__all__ = ["Event", "Finished", "Reported", "Started", "describe", "run_trial"]

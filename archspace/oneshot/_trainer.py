@@ -25,6 +25,7 @@ import torch
 from torch import distributed as dist
 from torch import nn
 
+from archspace.errors import ArchspaceError
 from archspace.nn.space import ModelSpace
 from archspace.oneshot.supernet import Supernet, to_supernet
 from archspace.space.samples import Sample
@@ -233,9 +234,26 @@ class OneShotTrainer:
 
     def load_checkpoint(self, path: Path) -> list[dict[str, Any]]:
         """Restore a checkpoint; returns the architecture history so far."""
-        state = torch.load(path, map_location="cpu", weights_only=False)  # modules copy to their device
+        # weights_only: a checkpoint holds tensors and plain containers only, so loading one can
+        # never run code (a crafted pickle is refused instead of executed).
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)  # modules copy to their device
+        except FileNotFoundError:
+            raise CheckpointError(f"no checkpoint at {str(path)!r}") from None
+        except Exception as exc:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} cannot be loaded safely: {str(exc).splitlines()[0][:300]}; it must be a "
+                "checkpoint written by archspace (tensors and plain data only)"
+            ) from None
+        if not isinstance(state, dict) or not {"weights", "arch", "epoch"} <= set(state):
+            raise CheckpointError(f"{str(path)!r} is not an archspace one-shot checkpoint "
+                                  "(expected the keys 'weights', 'arch', 'epoch', ...)")
         self.load_state_dict(state)
         return list(state.get("history", []))
 
 
-__all__ = ["OneShotTrainer", "average_gradients", "broadcast_buffers", "broadcast_parameters"]
+class CheckpointError(ArchspaceError, ValueError):
+    """A one-shot checkpoint is missing, damaged, or not safe to load."""
+
+
+__all__ = ["CheckpointError", "OneShotTrainer", "average_gradients", "broadcast_buffers", "broadcast_parameters"]

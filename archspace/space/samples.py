@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from archspace.errors import SampleError, SampleFileError
+from archspace.errors import SampleError, SampleFileError, short_repr
 from archspace.space.decisions import is_decision_value
 
 Sample = dict[str, Any]
@@ -37,10 +37,10 @@ def check_sample_shape(sample: Any, *, source: str = "sample") -> Sample:
     out: Sample = {}
     for label, value in sample.items():
         if not isinstance(label, str):
-            raise SampleError(f"{source}: label {label!r} is not a string")
+            raise SampleError(f"{source}: label {short_repr(label)} is not a string")
         if not is_decision_value(value):
             raise SampleError(
-                f"{source}: label {label!r} has value {value!r}, which is not JSON decision data "
+                f"{source}: label {short_repr(label)} has value {short_repr(value)}, which is not JSON decision data "
                 "(a number, string, boolean, null, or a list of those)"
             )
         out[label] = list(value) if isinstance(value, tuple) else value
@@ -64,7 +64,11 @@ def load_sample(path: str | os.PathLike[str]) -> Sample:
     """
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SampleFileError(
+            f"sample file {str(p)!r} is not UTF-8 text: {exc.reason} at byte {exc.start}"
+        ) from None
     except OSError as exc:
         raise SampleFileError(f"cannot read sample file {str(p)!r}: {exc.strerror or exc}") from None
     try:
@@ -73,6 +77,8 @@ def load_sample(path: str | os.PathLike[str]) -> Sample:
         raise SampleFileError(
             f"sample file {str(p)!r} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise SampleFileError(f"sample file {str(p)!r} nests JSON too deeply to be a sample") from None
     if isinstance(data, dict) and isinstance(data.get("sample"), dict):
         data = data["sample"]
     if not isinstance(data, dict):

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from archspace.storage.base import FINISHED, STATUSES, Storage, StorageError, TrialRecord
+from archspace.storage.base import (
+    FINISHED,
+    STATUSES,
+    UNFINISHED,
+    BadRow,
+    Storage,
+    StorageError,
+    TrialRecord,
+    TrialStatus,
+)
 from archspace.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
 
-__all__ = ["FINISHED", "SCHEMA_VERSION", "STATUSES", "SQLiteStorage", "Storage", "StorageError", "TrialRecord"]
+__all__ = ["FINISHED", "SCHEMA_VERSION", "STATUSES", "UNFINISHED", "BadRow", "SQLiteStorage", "Storage",
+           "StorageError", "TrialRecord", "TrialStatus"]

@@ -1,4 +1,4 @@
-"""The narrow storage interface of experiments, and the trial record.
+"""The narrow storage interface of experiments, the trial record, and the trial status.
 
 The driver process is the only writer. Every method that changes state commits before it
 returns, so a crash (even SIGKILL) loses at most the work in flight, never a recorded result.
@@ -9,16 +9,51 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from archspace.errors import ArchspaceError
 
-STATUSES = ("queued", "running", "succeeded", "failed", "timeout", "interrupted")
-FINISHED = ("succeeded", "failed", "timeout")
+
+class TrialStatus(str, Enum):
+    """Where a trial stands. One enum for storage, executors, progress, CLI and dashboard.
+
+    ``queued``/``running`` are in flight; ``succeeded``, ``failed`` and ``timeout`` are final
+    (the strategy has been or will be told); ``interrupted`` trials were stopped by the driver
+    (Ctrl-C, SIGTERM, ``max_duration``) and run again on resume.
+    """
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def finished(self) -> bool:
+        """True for the final statuses (the trial will not run again)."""
+        return self in FINISHED
+
+    @classmethod
+    def parse(cls, value: Any) -> TrialStatus:
+        """The status named ``value``, or :class:`StorageError` naming the allowed ones."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise StorageError(f"unknown trial status {value!r}; statuses are {[s.value for s in cls]}") from None
+
+
+STATUSES = tuple(s.value for s in TrialStatus)
+FINISHED = (TrialStatus.SUCCEEDED, TrialStatus.FAILED, TrialStatus.TIMEOUT)
+UNFINISHED = (TrialStatus.QUEUED, TrialStatus.RUNNING, TrialStatus.INTERRUPTED)
 
 
 class StorageError(ArchspaceError, RuntimeError):
-    """The store cannot be used: another experiment, a newer schema, a corrupt file."""
+    """The store cannot be used: another experiment, a newer schema, a corrupt file, a full disk."""
 
 
 @dataclass
@@ -27,7 +62,7 @@ class TrialRecord:
 
     id: int
     sample: dict[str, Any]
-    status: str
+    status: TrialStatus
     metric: float | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     intermediates: list[tuple[int, float]] = field(default_factory=list)
@@ -52,15 +87,26 @@ class TrialRecord:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {
-            "id": self.id, "sample": self.sample, "status": self.status, "metric": self.metric,
+            "id": self.id, "sample": self.sample, "status": self.status.value, "metric": self.metric,
             "metrics": self.metrics, "intermediates": [list(p) for p in self.intermediates],
             "error": self.error, "worker": self.worker, "queued_at": self.queued_at,
             "started_at": self.started_at, "ended_at": self.ended_at,
         }
 
 
+@dataclass(frozen=True)
+class BadRow:
+    """A stored trial that cannot be read (corrupt page, invalid JSON): its id and why."""
+
+    id: int
+    reason: str
+
+
 class Storage(ABC):
     """Where an experiment keeps its config, trials and strategy checkpoints."""
+
+    #: Trials that could not be read by the last :meth:`trials` call (empty on a healthy store).
+    bad_rows: list[BadRow]
 
     @abstractmethod
     def get_config(self) -> dict[str, Any] | None:
@@ -84,7 +130,7 @@ class Storage(ABC):
 
     @abstractmethod
     def finish_trial(
-        self, trial_id: int, status: str, metric: float | None, metrics: Mapping[str, Any] | None,
+        self, trial_id: int, status: TrialStatus | str, metric: float | None, metrics: Mapping[str, Any] | None,
         error: str | None,
     ) -> None:
         """Record a trial's final status and results."""
@@ -99,15 +145,15 @@ class Storage(ABC):
 
     @abstractmethod
     def save_strategy(self, state: Mapping[str, Any], told: Sequence[int]) -> None:
-        """Checkpoint the strategy state and the ids of the trials it has been told about."""
+        """Checkpoint the strategy state, marking the trials in ``told`` as told (added to earlier ones)."""
 
     @abstractmethod
     def load_strategy(self) -> tuple[dict[str, Any] | None, list[int]]:
-        """The last strategy checkpoint and told ids (None, [] when there is none)."""
+        """The last strategy checkpoint and every told id (None, [] when there is none)."""
 
     @abstractmethod
-    def trials(self, status: str | None = None) -> list[TrialRecord]:
-        """All trials (optionally of one status), by id."""
+    def trials(self, status: TrialStatus | str | None = None) -> list[TrialRecord]:
+        """All readable trials (optionally of one status), by id; unreadable ones go to :attr:`bad_rows`."""
 
     @abstractmethod
     def trial(self, trial_id: int) -> TrialRecord:
@@ -118,4 +164,4 @@ class Storage(ABC):
         """Release the store."""
 
 
-__all__ = ["FINISHED", "STATUSES", "Storage", "StorageError", "TrialRecord"]
+__all__ = ["FINISHED", "STATUSES", "UNFINISHED", "BadRow", "Storage", "StorageError", "TrialRecord", "TrialStatus"]

@@ -1,22 +1,31 @@
 """SQLite storage: one file per experiment, WAL journal, versioned schema with migrations.
 
-WAL with ``synchronous=NORMAL`` keeps every committed transaction across a crash of the process
-(SIGKILL, OOM kill); only an operating-system crash could lose the last ones. The schema version
-lives in ``PRAGMA user_version``; opening an older file runs the migrations in order, opening a
-newer one is refused.
+Durability: WAL with ``synchronous=FULL`` (every commit is on disk before it returns), and a
+passive checkpoint after every finished trial, so the main database file itself holds every
+finished result: even a deleted ``-wal`` file followed by a crash loses only trials in flight.
+The schema version lives in ``PRAGMA user_version``; opening an older file runs the migrations in
+order, opening a newer one is refused. Every SQLite failure surfaces as a
+:class:`~archspace.storage.StorageError` naming the file and what to do (a full disk, a read-only
+directory, a corrupt page), never as a raw ``sqlite3`` traceback.
+
+Read-only opening (``read_only=True``) is what listing, exporting, checking and the dashboard
+use: it never writes (not even the WAL switch), takes no lock, reads safely while a driver writes,
+and falls back to SQLite's ``immutable`` mode for a copy of an experiment on read-only media.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import quote
 
-from archspace.storage.base import STATUSES, Storage, StorageError, TrialRecord
+from archspace.storage.base import BadRow, Storage, StorageError, TrialRecord, TrialStatus
 
 # MIGRATIONS[i] takes a database from schema version i to i + 1.
 MIGRATIONS: list[str] = [
@@ -48,8 +57,35 @@ MIGRATIONS: list[str] = [
         saved_at REAL NOT NULL
     );
     """,
+    # 2: "told" becomes a flag per trial, so a checkpoint no longer rewrites a list that grows
+    # with every trial (the old list is carried over).
+    """
+    ALTER TABLE trials ADD COLUMN told INTEGER NOT NULL DEFAULT 0;
+    UPDATE trials SET told = 1 WHERE id - 1 IN
+        (SELECT value FROM json_each(COALESCE((SELECT told FROM strategy_state WHERE id = 0), '[]')));
+    UPDATE strategy_state SET told = '[]';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+TABLES = {"meta", "trials", "intermediates", "strategy_state"}
+COLUMNS = "id, sample, status, metric, metrics, error, worker, queued_at, started_at, ended_at"
+T = TypeVar("T")
+
+
+def _guarded(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Turn any sqlite3 error of the wrapped method into a StorageError that says ``what`` failed."""
+
+    def wrap(method: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(method)
+        def inner(self: SQLiteStorage, *args: Any, **kwargs: Any) -> T:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise self._error(what, exc) from None
+
+        return inner
+
+    return wrap
 
 
 class SQLiteStorage(Storage):
@@ -57,23 +93,73 @@ class SQLiteStorage(Storage):
 
     Args:
         path: the database file (created with its folder), or ``":memory:"``.
+        read_only: open without ever writing (listing, export, doctor, dashboard).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        self.bad_rows: list[BadRow] = []
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(f"cannot open experiment database {self.path!r}: {exc}") from None
+            if read_only:
+                self._db = self._open_read_only()
+            else:
+                if self.path != ":memory:":
+                    Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._check_kind()
+            if not read_only:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute("PRAGMA foreign_keys=ON")
+                self._migrate()
+        except OSError as exc:
+            raise StorageError(f"cannot create the experiment database {self.path!r}: {exc.strerror or exc}") from None
+        except sqlite3.Error as exc:
+            raise self._error("opening", exc, "cannot open experiment database") from None
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        if not Path(self.path).is_file():
+            raise StorageError(f"no experiment database at {self.path!r}")
+        uri = "file:" + quote(os.path.abspath(self.path))
+        try:
+            db = sqlite3.connect(uri + "?mode=ro", uri=True, isolation_level=None, timeout=30)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            # A WAL database whose -shm cannot be created (read-only media, a copy without its
+            # -wal/-shm): read the main file as it is.
+            db = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, isolation_level=None)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+
+    def _check_kind(self) -> None:
+        """Refuse a SQLite file that is some other program's database (never migrate into it)."""
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if (version == 0 and tables) or (version > 0 and not TABLES <= tables):
+            raise StorageError(
+                f"{self.path!r} is a SQLite database but not an archspace experiment (schema version {version}, "
+                f"tables {sorted(tables)}); use another directory"
+            )
+        if version == 0 and self.read_only:
+            raise StorageError(f"{self.path!r} is empty: it holds no experiment")
+
+    def _error(self, what: str, exc: sqlite3.Error, head: str | None = None) -> StorageError:
+        text = str(exc)
+        hint = ""
+        if "full" in text:
+            hint = ("; the disk (or the file system's quota) is full. Every result recorded before this point is "
+                    "kept: free some space and continue with `archspace resume DIR` / experiment.resume()")
+        elif "readonly" in text or "read-only" in text:
+            hint = "; the experiment directory cannot be written: choose a writable directory"
+        elif "malformed" in text or "not a database" in text:
+            hint = "; the file is damaged: `archspace doctor DIR` lists what can still be read"
+        head = head or f"{what} failed on experiment database"
+        return StorageError(f"{head} {self.path!r}: {text}{hint}")
 
     def _migrate(self) -> None:
-        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        version = self.schema_version
         if version > SCHEMA_VERSION:
             raise StorageError(
                 f"experiment database {self.path!r} has schema version {version}, newer than this "
@@ -88,14 +174,25 @@ class SQLiteStorage(Storage):
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     # Config --------------------------------------------------------------------------------------
+    @_guarded("reading the config")
     def get_config(self) -> dict[str, Any] | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
-        return json.loads(row[0]) if row else None
+        if row is None:
+            return None
+        try:
+            config = json.loads(row[0])
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise StorageError(f"the config stored in {self.path!r} is not valid JSON ({exc})") from None
+        if not isinstance(config, dict):
+            raise StorageError(f"the config stored in {self.path!r} is a {type(config).__name__}, not a mapping")
+        return config
 
+    @_guarded("writing the config")
     def set_config(self, config: Mapping[str, Any]) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('config', ?)", (json.dumps(dict(config)),))
 
     # Trials --------------------------------------------------------------------------------------
+    @_guarded("recording a new trial")
     def create_trial(self, sample: Mapping[str, Any], strategy_state: Mapping[str, Any] | None) -> int:
         now = time.time()
         with self._transaction():
@@ -104,37 +201,39 @@ class SQLiteStorage(Storage):
                 (json.dumps(dict(sample), sort_keys=True), now),
             )
             if strategy_state is not None:
-                self._db.execute(
-                    "INSERT INTO strategy_state(id, state, told, saved_at) VALUES (0, ?, '[]', ?) "
-                    "ON CONFLICT(id) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at",
-                    (json.dumps(dict(strategy_state)), now),
-                )
+                self._put_strategy(strategy_state, now)
         assert cur.lastrowid is not None
         return int(cur.lastrowid) - 1  # ids count from 0 (SQLite rowids from 1)
 
+    @_guarded("marking a trial started")
     def start_trial(self, trial_id: int, worker: str) -> None:
         self._db.execute(
             "UPDATE trials SET status = 'running', worker = ?, started_at = ?, ended_at = NULL WHERE id = ?",
             (worker, time.time(), trial_id + 1),
         )
 
+    @_guarded("recording an intermediate result")
     def add_intermediate(self, trial_id: int, step: int, value: float) -> None:
         self._db.execute(
             "INSERT INTO intermediates(trial_id, step, value, recorded_at) VALUES (?, ?, ?, ?)",
             (trial_id + 1, step, value, time.time()),
         )
 
+    @_guarded("recording a finished trial")
     def finish_trial(
-        self, trial_id: int, status: str, metric: float | None, metrics: Mapping[str, Any] | None,
+        self, trial_id: int, status: TrialStatus | str, metric: float | None, metrics: Mapping[str, Any] | None,
         error: str | None,
     ) -> None:
-        if status not in STATUSES:
-            raise StorageError(f"unknown trial status {status!r}; statuses are {list(STATUSES)}")
+        status = TrialStatus.parse(status)
         self._db.execute(
             "UPDATE trials SET status = ?, metric = ?, metrics = ?, error = ?, ended_at = ? WHERE id = ?",
-            (status, metric, json.dumps(dict(metrics)) if metrics else None, error, time.time(), trial_id + 1),
+            (status.value, metric, json.dumps(dict(metrics)) if metrics else None, error, time.time(), trial_id + 1),
         )
+        # Copy the WAL into the main file now: a finished result then survives even the loss of
+        # the -wal file (deleted by hand, or by a tool that 'cleans up') followed by a crash.
+        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
+    @_guarded("marking trials interrupted")
     def mark_interrupted(self, trial_ids: Sequence[int]) -> None:
         with self._transaction():
             for trial_id in trial_ids:
@@ -144,61 +243,134 @@ class SQLiteStorage(Storage):
                     (time.time(), trial_id + 1),
                 )
 
+    @_guarded("queueing interrupted trials again")
     def requeue_unfinished(self) -> list[int]:
+        unfinished = "('queued', 'running', 'interrupted')"
         with self._transaction():
-            rows = self._db.execute(
-                "SELECT id FROM trials WHERE status IN ('queued', 'running', 'interrupted') ORDER BY id"
-            ).fetchall()
-            self._db.execute("DELETE FROM intermediates WHERE trial_id IN "
-                             "(SELECT id FROM trials WHERE status IN ('queued', 'running', 'interrupted'))")
+            rows = self._db.execute(f"SELECT id FROM trials WHERE status IN {unfinished} ORDER BY id").fetchall()
+            self._db.execute(f"DELETE FROM intermediates WHERE trial_id IN "
+                             f"(SELECT id FROM trials WHERE status IN {unfinished})")
             self._db.execute(
                 "UPDATE trials SET status = 'queued', worker = NULL, started_at = NULL, ended_at = NULL "
-                "WHERE status IN ('queued', 'running', 'interrupted')"
+                f"WHERE status IN {unfinished}"
             )
         return [int(r[0]) - 1 for r in rows]
 
     # Strategy --------------------------------------------------------------------------------------
-    def save_strategy(self, state: Mapping[str, Any], told: Sequence[int]) -> None:
+    def _put_strategy(self, state: Mapping[str, Any], now: float) -> None:
         self._db.execute(
-            "INSERT INTO strategy_state(id, state, told, saved_at) VALUES (0, ?, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET state = excluded.state, told = excluded.told, saved_at = excluded.saved_at",
-            (json.dumps(dict(state)), json.dumps(list(told)), time.time()),
+            "INSERT INTO strategy_state(id, state, told, saved_at) VALUES (0, ?, '[]', ?) "
+            "ON CONFLICT(id) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at",
+            (json.dumps(dict(state)), now),
         )
 
+    @_guarded("checkpointing the strategy")
+    def save_strategy(self, state: Mapping[str, Any], told: Sequence[int]) -> None:
+        with self._transaction():
+            self._put_strategy(state, time.time())
+            self._db.executemany("UPDATE trials SET told = 1 WHERE id = ?", [(i + 1,) for i in told])
+
+    @_guarded("reading the strategy checkpoint")
     def load_strategy(self) -> tuple[dict[str, Any] | None, list[int]]:
         row = self._db.execute("SELECT state, told FROM strategy_state WHERE id = 0").fetchone()
+        if self.schema_version >= 2:
+            told = [int(r[0]) - 1 for r in self._db.execute("SELECT id FROM trials WHERE told = 1 ORDER BY id")]
+        else:  # an old file opened read-only keeps its told list in the checkpoint row
+            told = json.loads(row[1]) if row else []
         if row is None:
-            return None, []
-        return json.loads(row[0]), json.loads(row[1])
+            return None, told
+        try:
+            state = json.loads(row[0])
+        except (ValueError, RecursionError) as exc:
+            raise StorageError(f"the strategy checkpoint in {self.path!r} is not valid JSON ({exc})") from None
+        return state, told
 
     # Reading ---------------------------------------------------------------------------------------
-    def trials(self, status: str | None = None) -> list[TrialRecord]:
-        query = "SELECT * FROM trials" + (" WHERE status = ?" if status else "") + " ORDER BY id"
-        rows = self._db.execute(query, (status,) if status else ()).fetchall()
-        steps: dict[int, list[tuple[int, float]]] = {}
-        for trial_id, step, value in self._db.execute(
-            "SELECT trial_id, step, value FROM intermediates ORDER BY trial_id, step, recorded_at"
-        ):
-            steps.setdefault(int(trial_id) - 1, []).append((int(step), float(value)))
-        return [self._record(row, steps) for row in rows]
+    def trials(self, status: TrialStatus | str | None = None) -> list[TrialRecord]:
+        wanted = TrialStatus.parse(status) if status is not None else None
+        self.bad_rows = []
+        try:
+            rows = self._db.execute(f"SELECT {COLUMNS} FROM trials ORDER BY id").fetchall()
+        except sqlite3.DatabaseError:
+            rows = self._rows_one_by_one()
+        steps = self._intermediates()
+        records = []
+        for row in rows:
+            record = self._record(row, steps)
+            if record is not None and (wanted is None or record.status is wanted):
+                records.append(record)
+        return records
 
+    def _rows_one_by_one(self) -> list[Sequence[Any]]:
+        """Read the trials table row by row, so a damaged page costs only the rows on it."""
+        try:
+            last = int(self._db.execute("SELECT max(id) FROM trials").fetchone()[0] or 0)
+        except sqlite3.DatabaseError as exc:
+            raise self._error("listing trials", exc) from None
+        rows = []
+        for rowid in range(1, last + 1):
+            try:
+                row = self._db.execute(f"SELECT {COLUMNS} FROM trials WHERE id = ?", (rowid,)).fetchone()
+            except sqlite3.DatabaseError as exc:
+                self.bad_rows.append(BadRow(rowid - 1, f"unreadable ({exc})"))
+                continue
+            if row is not None:
+                rows.append(row)
+        return rows
+
+    def _intermediates(self, trial_id: int | None = None) -> dict[int, list[tuple[int, float]]]:
+        query = "SELECT trial_id, step, value FROM intermediates"
+        args: tuple[Any, ...] = ()
+        if trial_id is not None:
+            query, args = query + " WHERE trial_id = ?", (trial_id + 1,)
+        steps: dict[int, list[tuple[int, float]]] = {}
+        try:
+            for tid, step, value in self._db.execute(query + " ORDER BY trial_id, step, recorded_at", args):
+                steps.setdefault(int(tid) - 1, []).append((int(step), float(value)))
+        except sqlite3.ProgrammingError:
+            raise
+        except (sqlite3.DatabaseError, TypeError, ValueError):
+            pass  # curves are secondary: a damaged intermediates table must not hide the trials
+        return steps
+
+    @_guarded("reading a trial")
     def trial(self, trial_id: int) -> TrialRecord:
-        row = self._db.execute("SELECT * FROM trials WHERE id = ?", (trial_id + 1,)).fetchone()
+        row = self._db.execute(f"SELECT {COLUMNS} FROM trials WHERE id = ?", (trial_id + 1,)).fetchone()
         if row is None:
             raise StorageError(f"no trial {trial_id} in {self.path!r}")
-        steps = {trial_id: [(int(s), float(v)) for s, v in self._db.execute(
-            "SELECT step, value FROM intermediates WHERE trial_id = ? ORDER BY step, recorded_at", (trial_id + 1,))]}
-        return self._record(row, steps)
+        self.bad_rows = []
+        record = self._record(row, self._intermediates(trial_id))
+        if record is None:
+            raise StorageError(f"trial {trial_id} in {self.path!r} cannot be read: {self.bad_rows[0].reason}")
+        return record
 
-    @staticmethod
-    def _record(row: Sequence[Any], steps: Mapping[int, list[tuple[int, float]]]) -> TrialRecord:
-        rowid, sample, status, metric, metrics, error, worker, queued, started, ended = row
+    def _record(self, row: Sequence[Any], steps: Mapping[int, list[tuple[int, float]]]) -> TrialRecord | None:
+        rowid = row[0]
         trial_id = int(rowid) - 1
-        return TrialRecord(
-            id=trial_id, sample=json.loads(sample), status=status, metric=metric,
-            metrics=json.loads(metrics) if metrics else {}, intermediates=list(steps.get(trial_id, [])),
-            error=error, worker=worker, queued_at=queued, started_at=started, ended_at=ended,
-        )
+        try:
+            _, sample, status, metric, metrics, error, worker, queued, started, ended = row
+            sample = json.loads(sample)
+            if not isinstance(sample, dict):
+                raise ValueError(f"sample is a {type(sample).__name__}, not an object")
+            metrics = json.loads(metrics) if metrics else {}
+            if not isinstance(metrics, dict):
+                raise ValueError(f"metrics are a {type(metrics).__name__}, not an object")
+            if metric is not None and not isinstance(metric, (int, float)):
+                raise ValueError(f"metric {metric!r} is not a number")
+            return TrialRecord(
+                id=trial_id, sample=sample, status=TrialStatus.parse(status), metric=metric, metrics=metrics,
+                intermediates=list(steps.get(trial_id, [])), error=error, worker=worker, queued_at=queued,
+                started_at=started, ended_at=ended,
+            )
+        except (ValueError, TypeError, RecursionError, StorageError) as exc:
+            self.bad_rows.append(BadRow(trial_id, f"invalid data ({str(exc)[:200]})"))
+            return None
+
+    @_guarded("checking integrity")
+    def integrity_errors(self) -> list[str]:
+        """What SQLite's own ``integrity_check`` reports (empty when the file is sound)."""
+        found = [str(row[0]) for row in self._db.execute("PRAGMA integrity_check")]
+        return [] if found == ["ok"] else found
 
     def close(self) -> None:
         self._db.close()
@@ -217,7 +389,10 @@ class _Transaction:
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        elif self.db.in_transaction:
+            self.db.execute("ROLLBACK")
 
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStorage"]

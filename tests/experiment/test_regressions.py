@@ -41,8 +41,9 @@ def test_results_are_told_once_across_repeated_resumes(tmp_path: Path) -> None:
     assert state is not None and sorted(told) == [0, 1, 2]
     # A crash right after trial 2 was committed, before the strategy checkpoint: forget its tell.
     state["told"] = state["told"][:2]
-    store.save_strategy(state, [0, 1])
-    make(max_duration=0).resume()  # catches up on trial 2, then stops at once
+    store.save_strategy(state, [])
+    store._db.execute("UPDATE trials SET told = 0 WHERE id = 3")  # trial 2 (rowid 3) not yet told
+    make(max_duration=1e-6).resume()  # catches up on trial 2, then stops at once
     make().resume()
     state, told = SQLiteStorage(tmp_path / "experiment.db").load_strategy()
     assert state is not None and sorted(told) == list(range(6))

@@ -1,0 +1,108 @@
+"""The worker process of the process executor: what runs on the other side of the pipe.
+
+A worker must never outlive its driver: on Linux the kernel kills it when the driver dies
+(``PR_SET_PDEATHSIG``), and everywhere a daemon thread watches the parent pid and exits when it
+changes (the driver died and the worker was re-parented). Without this, a SIGKILLed driver left
+workers running their trials, and a resumed run then evaluated the same trial ids twice at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.util
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection
+
+from archspace.experiment.runner import run_trial
+
+PR_SET_PDEATHSIG = 1
+
+
+def load_source(source: dict[str, str] | None) -> None:
+    """Import the user's experiment file under the module name its classes were pickled with.
+
+    Only experiments defined in a Python file have one; a YAML/TOML config names importable
+    objects, which unpickle without help.
+    """
+    if not source or source.get("kind") != "python" or not source.get("module") or source["module"] in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(source["module"], source["path"])
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import the experiment file {source['path']!r}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[source["module"]] = module
+    sys.path.insert(0, os.path.dirname(source["path"]))
+    spec.loader.exec_module(module)
+
+
+def die_with_parent(parent: int) -> None:
+    """Arrange for this process to end when process ``parent`` ends."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    if os.getppid() != parent:  # the driver died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="archspace-parent-watch", daemon=True).start()
+
+
+def limit_memory(extra_mb: float | None) -> None:
+    """Cap this process's address space at its current size plus ``extra_mb`` (Linux)."""
+    if not extra_mb:
+        return
+    import resource
+
+    size = 0
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                size = int(line.split()[1]) * 1024
+    if size:
+        limit = size + int(extra_mb * 2**20)
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+
+
+def worker_main(conn: Connection, payload: bytes, source: dict[str, str] | None, threads: int, parent: int,
+                memory_mb: float | None) -> None:
+    """Receive ``(trial_id, sample)`` messages and answer with started/report/done until told to stop."""
+    die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides how to stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    import torch
+
+    torch.set_num_threads(threads)
+    load_source(source)
+    space, evaluator = pickle.loads(payload)
+    limit_memory(memory_mb)
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        trial_id, sample = message
+        conn.send(("started", trial_id))  # the driver starts the trial's clock now, not at submit
+
+        def report(step: int, value: float, trial_id: int = trial_id) -> None:
+            conn.send(("report", trial_id, step, value))
+
+        result = run_trial(space, evaluator, trial_id, sample, report)
+        conn.send(("done", result))
+
+
+__all__ = ["die_with_parent", "limit_memory", "load_source", "worker_main"]

@@ -1,0 +1,141 @@
+"""``archspace doctor DIR``: check an experiment's store, read-only, and say what is wrong.
+
+It checks what a crash, a full disk, a second driver or a damaged file could have broken, and
+what resume relies on: SQLite's own page check, the schema, every row's data, contiguous ids,
+statuses against the driver lock (trials marked running with no driver alive were in flight at a
+crash), the strategy checkpoint against the finished trials, the budget, and the experiment file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archspace.errors import ArchspaceError
+from archspace.experiment.lock import DirectoryLock
+from archspace.space.samples import fingerprint
+from archspace.storage import SCHEMA_VERSION, SQLiteStorage, TrialStatus
+
+
+@dataclass
+class Report:
+    """What the check found: problems that need action, warnings, and plain facts."""
+
+    directory: str
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        """No errors (warnings may remain)."""
+        return not self.errors
+
+    def format(self) -> str:
+        """The report as text, one finding a line, the verdict last."""
+        lines = [f"experiment {self.directory}"]
+        lines += [f"  ok: {f}" for f in self.facts]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        lines += [f"  error: {e}" for e in self.errors]
+        verdict = "healthy" if self.healthy else f"{len(self.errors)} problem(s) found"
+        lines.append(f"{verdict}" + (f", {len(self.warnings)} warning(s)" if self.warnings else ""))
+        return "\n".join(lines)
+
+
+def check_experiment(directory: str | Path) -> Report:
+    """Check the experiment in ``directory`` without changing anything."""
+    report = Report(str(directory))
+    db = Path(directory) / "experiment.db"
+    if not db.is_file():
+        report.errors.append(f"no experiment.db in {str(directory)!r}")
+        return report
+    try:
+        storage = SQLiteStorage(db, read_only=True)
+    except ArchspaceError as exc:
+        report.errors.append(str(exc))
+        return report
+    try:
+        _check(storage, Path(directory), report)
+    except ArchspaceError as exc:
+        report.errors.append(str(exc))
+    finally:
+        storage.close()
+    return report
+
+
+def _check(storage: SQLiteStorage, directory: Path, report: Report) -> None:
+    damage = storage.integrity_errors()
+    if damage:
+        report.errors.append(f"SQLite integrity check: {'; '.join(damage[:5])}")
+    else:
+        report.facts.append("database pages intact")
+    if storage.schema_version != SCHEMA_VERSION:
+        report.warnings.append(f"schema version {storage.schema_version} (current {SCHEMA_VERSION}); "
+                               "the next run or resume migrates it")
+    config = storage.get_config()
+    if config is None:
+        report.errors.append("no experiment config stored")
+        config = {}
+    trials = storage.trials()
+    for bad in storage.bad_rows:
+        report.errors.append(f"trial {bad.id} cannot be read: {bad.reason}")
+    ids = sorted([t.id for t in trials] + [b.id for b in storage.bad_rows])
+    missing = sorted(set(range(ids[-1] + 1)) - set(ids)) if ids else []
+    if missing:
+        report.errors.append(f"trial ids are not contiguous: missing {missing[:20]}")
+    counts = Counter(t.status.value for t in trials)
+    report.facts.append(f"{len(trials)} trial(s) readable: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+
+    holder = DirectoryLock(directory).holder()
+    in_flight = [t.id for t in trials if not t.finished]
+    if holder is not None:
+        report.facts.append(f"a driver is running this experiment now (pid {holder})")
+    elif in_flight:
+        report.warnings.append(f"{len(in_flight)} trial(s) were in flight when the last driver stopped "
+                               f"{in_flight[:20]}; `archspace resume` runs them again")
+    for t in trials:
+        if t.finished and t.ended_at is None:
+            report.errors.append(f"trial {t.id} is {t.status.value} but has no end time")
+        if t.status is TrialStatus.SUCCEEDED and t.metric is None:
+            report.errors.append(f"trial {t.id} succeeded without a metric")
+        if t.status in (TrialStatus.FAILED, TrialStatus.TIMEOUT) and not t.error:
+            report.errors.append(f"trial {t.id} is {t.status.value} without an error message")
+
+    state, told = storage.load_strategy()
+    finished = {t.id for t in trials if t.finished}
+    if state is None and trials:
+        report.warnings.append("no strategy checkpoint: resume starts the strategy afresh")
+    told_unfinished = sorted(set(told) - finished - {b.id for b in storage.bad_rows})
+    if told_unfinished:
+        report.errors.append(f"the strategy was told of trials that are not finished: {told_unfinished[:20]}")
+    untold = sorted(finished - set(told))
+    if untold:
+        report.warnings.append(f"{len(untold)} finished trial(s) not yet told to the strategy {untold[:20]}; "
+                               "resume tells them")
+    budget = config.get("max_trials")
+    if isinstance(budget, int) and len(finished) > budget:
+        report.errors.append(f"{len(finished)} finished trials exceed the budget max_trials={budget}")
+    elif isinstance(budget, int):
+        report.facts.append(f"{len(finished)} of max_trials={budget} finished")
+    repeats = [n for n in Counter(fingerprint(t.sample) for t in trials if t.finished).values() if n > 1]
+    if repeats:
+        report.warnings.append(f"{sum(repeats) - len(repeats)} finished trial(s) repeat an earlier sample")
+    _check_source(config.get("source"), report)
+
+
+def _check_source(source: object, report: Report) -> None:
+    if not isinstance(source, dict) or not source.get("path"):
+        return
+    path = Path(str(source["path"]))
+    if not path.is_file():
+        report.warnings.append(f"the experiment file {str(path)!r} no longer exists: `archspace resume` cannot run")
+    elif source.get("sha256") and hashlib.sha256(path.read_bytes()).hexdigest() != source["sha256"]:
+        report.warnings.append(f"the experiment file {str(path)!r} changed since the run started "
+                               "(resume needs --trust-source)")
+    else:
+        report.facts.append(f"experiment file {str(path)!r} unchanged")
+
+
+__all__ = ["Report", "check_experiment"]
