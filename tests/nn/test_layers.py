@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import archspace as asp
-from archspace.errors import SpaceDefinitionError
+from archspace.errors import ChoiceMisuseError, SpaceDefinitionError
 from archspace.space import Categorical
 
 
@@ -166,3 +166,17 @@ def test_user_layer_positional_arguments_and_refusals() -> None:
         type("SearchableStar", (asp.nn.MutableLayer, Star), {})
     with pytest.raises(SpaceDefinitionError, match="together with the plain nn.Module"):
         type("Orphan", (asp.nn.MutableLayer,), {})
+
+
+@pytest.mark.parametrize(
+    ("make", "layer"),
+    [
+        (lambda: nn.Dropout(asp.choice("p", [0.1, 0.2])), "Dropout"),
+        (lambda: nn.Embedding(10, asp.choice("d", [4, 8])), "Embedding"),
+        (lambda: nn.GroupNorm(2, asp.choice("c", [4, 8])), "GroupNorm"),
+        (lambda: nn.Conv3d(1, asp.choice("c", [4, 8]), 3), "Conv3d"),
+    ],
+)
+def test_plain_torch_layer_given_a_choice_points_to_the_mutable_one(make: Callable[[], nn.Module], layer: str) -> None:
+    with pytest.raises(ChoiceMisuseError, match=rf"use archspace\.nn\.{layer}, the mutable-aware version"):
+        OneLayer(make)
