@@ -14,7 +14,7 @@ from archspace.benchmarks import BenchmarkEvaluator, NB201Table, load_table
 from archspace.errors import ArchspaceError, SampleError
 from archspace.evaluate import TrialContext
 from archspace.experiment import Experiment
-from archspace.hub import NasBench201, from_arch_str, to_arch_str
+from archspace.hub import RESNET_CELL, NasBench201, from_arch_str, to_arch_str
 from archspace.strategy import RegularizedEvolution
 
 # The table ships beside the project (../shared), as CI lays it out; ARCHSPACE_NB201_TABLE overrides.
@@ -92,3 +92,13 @@ def test_table_errors(tmp_path: Path) -> None:
     with pytest.raises(ArchspaceError, match="is not in the table"):
         BenchmarkEvaluator(small, extra=()).evaluate(None, TrialContext(
             0, from_arch_str("|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|"), lambda s, v: None))
+
+
+def test_the_default_sample_is_the_resnet_cell_and_a_working_network(table: NB201Table) -> None:
+    space = NasBench201(channels=4, num_cells=1)
+    sample = space.default_sample()
+    assert to_arch_str(sample) == RESNET_CELL and space.validate(sample) == sample
+    assert table[RESNET_CELL]["cifar10_test"] > 93  # a strong cell; cut-off cells score about 10
+    model = space.freeze(sample).eval()
+    a, b = model(torch.randn(2, 3, 32, 32)), model(torch.randn(2, 3, 32, 32))
+    assert not torch.allclose(a, b)
