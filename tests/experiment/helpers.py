@@ -10,7 +10,7 @@ from typing import Any
 
 from torch import nn
 
-from archspace.evaluate import TrialContext
+from archspace.evaluate import Evaluator, TrialContext
 from archspace.strategy import GridSearch
 
 
@@ -79,3 +79,59 @@ def numpy_extras(model: nn.Module, ctx: TrialContext) -> dict[str, Any]:
 def unserializable(model: nn.Module, ctx: TrialContext) -> dict[str, Any]:
     """An extra value that is not data at all."""
     return {"default": 1.0, "model": model}
+
+
+class HangsOnceAtStartup(Evaluator):
+    """An evaluator whose unpickling (in a fresh worker) hangs while a marker file exists; the
+    first worker removes the marker and hangs, so only that one worker never reports ready."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if os.path.exists(self.marker):
+            os.remove(self.marker)
+            time.sleep(600)
+
+    def evaluate(self, model: nn.Module, ctx: TrialContext) -> float:
+        return float(ctx.sample["x"])
+
+
+_LEAKED: list[bytearray] = []
+
+
+def leaky(model: nn.Module, ctx: TrialContext) -> float:
+    """Keeps 48 MiB per trial alive in its worker, forever (a leaking evaluator)."""
+    _LEAKED.append(bytearray(48 * 2**20))
+    return float(ctx.sample["x"])
+
+
+def worker_pid(model: nn.Module, ctx: TrialContext) -> dict[str, Any]:
+    """Reports the pid of the process that ran the trial, after a short pause."""
+    time.sleep(0.3)
+    return {"default": float(ctx.sample["x"]), "pid": os.getpid()}
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a live (not zombie) process."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
