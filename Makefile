@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest clean
+.PHONY: demo test lint typecheck pytest chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,6 +28,10 @@ pytest: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
 test: lint typecheck pytest
+
+# The long chaos run: 200 trials, the driver SIGKILLed 10 times and resumed, workers killed and stopped.
+chaos: $(STAMP)
+	ARCHSPACE_CHAOS=long $(PY) -m pytest -q -m chaos tests/experiment/test_chaos.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
