@@ -60,6 +60,13 @@ class SampleFileError(SampleError):
     """A sample file is missing, is not JSON, or does not hold a sample."""
 
 
+class UnknownNameError(ArchspaceError, KeyError):
+    """A registry lookup named something that is not registered; the message lists the known names."""
+
+    def __str__(self) -> str:  # KeyError would print the message quoted, as a repr
+        return str(self.args[0]) if self.args else ""
+
+
 __all__ = [
     "ArchspaceError",
     "ChoiceMisuseError",
@@ -71,5 +78,6 @@ __all__ = [
     "SpaceDefinitionError",
     "SpaceForwardError",
     "UnknownLabelError",
+    "UnknownNameError",
     "short_repr",
 ]

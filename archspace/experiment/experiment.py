@@ -31,12 +31,13 @@ from archspace.experiment.process import ProcessExecutor
 from archspace.experiment.progress import Progress
 from archspace.experiment.runner import Finished, Reported, Started
 from archspace.nn.space import ModelSpace
+from archspace.registry import Registry
 from archspace.space.samples import Sample, canonical_json, fingerprint
 from archspace.storage import SQLiteStorage, Storage, StorageError, TrialRecord, TrialStatus
 from archspace.strategy.base import Strategy
 
 logger = logging.getLogger("archspace.experiment")
-EXECUTORS: dict[str, type[Executor]] = {"inline": InlineExecutor, "process": ProcessExecutor}
+EXECUTORS: Registry[Executor] = Registry("executor", entries={"inline": InlineExecutor, "process": ProcessExecutor})
 DIRECTIONS = ("maximize", "minimize")
 
 
