@@ -238,9 +238,10 @@ class Experiment:
         diffs = [f"{key}: stored {stored.get(key)!r}, now {ours[key]!r}" for key in identity if stored.get(key) != ours[key]]
         if diffs:
             raise StorageError(f"{where} holds another experiment ({'; '.join(diffs)}); use another directory")
-        if not resume and self.storage.trials():
+        recorded = self.storage.trials()
+        if not resume and recorded:
             raise ExperimentError(f"{where} already holds this experiment's trials; call resume() to continue it")
-        if resume and self.storage.bad_rows:
+        if self.storage.bad_rows:
             bad = ", ".join(f"trial {b.id}: {b.reason}" for b in self.storage.bad_rows[:5])
             raise StorageError(f"cannot resume {where}: {len(self.storage.bad_rows)} stored trial(s) cannot be read "
                                f"({bad}); `archspace doctor {where}` reports what is intact")

@@ -366,10 +366,12 @@ class SQLiteStorage(Storage):
             self.bad_rows.append(BadRow(trial_id, f"invalid data ({str(exc)[:200]})"))
             return None
 
-    @_guarded("checking integrity")
     def integrity_errors(self) -> list[str]:
         """What SQLite's own ``integrity_check`` reports (empty when the file is sound)."""
-        found = [str(row[0]) for row in self._db.execute("PRAGMA integrity_check")]
+        try:
+            found = [str(row[0]) for row in self._db.execute("PRAGMA integrity_check")]
+        except sqlite3.DatabaseError as exc:
+            return [str(exc)]
         return [] if found == ["ok"] else found
 
     def close(self) -> None:

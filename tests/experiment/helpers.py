@@ -39,8 +39,8 @@ def faulty(model: nn.Module, ctx: TrialContext) -> Any:
 
 
 def slow_metric(model: nn.Module, ctx: TrialContext) -> float:
-    """Takes a while, so a test can kill the driver mid-run."""
-    time.sleep(0.4)
+    """Takes a while (0.4 s, or $ARCHSPACE_TEST_SLEEP), so a test can kill the driver mid-run."""
+    time.sleep(float(os.environ.get("ARCHSPACE_TEST_SLEEP", "0.4")))
     return float(ctx.sample["x"]) + ctx.sample["hidden"] / 10
 
 
@@ -135,3 +135,13 @@ def alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def bulky(model: nn.Module, ctx: TrialContext) -> dict[str, Any]:
+    """A result with a ~1.5 KB extra holding a marker per trial (fills pages and disks)."""
+    return {"default": float(ctx.sample["x"]), "blob": f"marker-{ctx.trial_id:04d}-" + "z" * 1500}
+
+
+def huge(model: nn.Module, ctx: TrialContext) -> dict[str, Any]:
+    """A result with a 100 KB extra: a few of them fill a small disk."""
+    return {"default": float(ctx.sample["x"]), "blob": "y" * 100_000}

@@ -11,6 +11,6 @@ from archspace.testing import TinySpace
 from tests.experiment.helpers import slow_metric
 
 experiment = Experiment(
-    TinySpace(), FunctionalEvaluator(slow_metric), Random(), max_trials=12, concurrency=2,
+    TinySpace(), FunctionalEvaluator(slow_metric), Random(), max_trials=int(os.environ.get("ARCHSPACE_TEST_TRIALS", "12")), concurrency=2,
     directory=os.environ.get("ARCHSPACE_TEST_DIR", "runs/killable"), seed=7, progress=False,
 )
