@@ -20,7 +20,7 @@ Example:
     >>> SHAPES.create("square", sid=2.0)
     Traceback (most recent call last):
     ...
-    archspace.registry.UnknownArgumentError: shape 'square' does not take 'sid'; accepted arguments: ['side']
+    archspace.registry.UnknownArgumentError: shape 'square' does not take 'sid'; accepted arguments: ['side'] (did you mean 'sid' -> 'side'?)
     >>> SHAPES.create("circle")
     Traceback (most recent call last):
     ...
@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import inspect
 from collections.abc import Callable, Iterator, Mapping
@@ -211,7 +212,7 @@ class Registry(Generic[T]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def items(self) -> list[tuple[str, Callable[..., T]]]:
+    def items(self) -> builtins.list[tuple[str, Callable[..., T]]]:
         """``(name, factory)`` pairs sorted by name."""
         return [(name, self._entries[name]) for name in self.list()]
 

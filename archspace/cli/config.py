@@ -7,6 +7,12 @@ A config names everything by registry name or import path::
     strategy: {name: random, dedup: true}         # or just: random
     evaluator: {name: classification, data: digits, epochs: 2}
     experiment: {max_trials: 30, concurrency: 2, directory: runs/digits}
+
+Names are looked up in the registries (:data:`archspace.strategy.STRATEGIES`,
+:data:`archspace.evaluate.EVALUATORS`, :data:`archspace.data.DATASETS`,
+:data:`archspace.experiment.EXECUTORS`), case-insensitively. ``data`` is a dataset name or a
+mapping with its arguments, e.g. ``data: {name: cifar10, root: data/}``; an executor given as a
+mapping takes its own settings, e.g. ``executor: {name: process, max_trials_per_worker: 5}``.
 """
 
 from __future__ import annotations
@@ -14,20 +20,19 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
-import inspect
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from archspace.errors import ArchspaceError
+from archspace.data import DATASETS
+from archspace.errors import ArchspaceError, UnknownNameError
 from archspace.evaluate import EVALUATORS
-from archspace.evaluate.data import digits
 from archspace.experiment import EXECUTORS, Executor, Experiment
 from archspace.nn.space import ModelSpace
-from archspace.strategy import STRATEGIES, UnknownNameError
+from archspace.registry import Registry, UnknownArgumentError, check_arguments
+from archspace.strategy import STRATEGIES
 
-DATASETS = {"digits": digits}
 CONFIG_KEYS = {"space", "space_args", "strategy", "evaluator", "experiment"}
 
 
@@ -109,21 +114,23 @@ def _import(target: str) -> Any:
         raise ConfigError(f"cannot import space {target!r}: {exc}") from None
 
 
+def _lookup(registry: Registry[Any], name: str, where: str, hidden: tuple[str, ...] = ()) -> Any:
+    """The entry ``name`` of ``registry``, or an UnknownNameError prefixed with ``where``.
+
+    ``hidden`` names entries a config cannot use (the functional evaluator needs Python code).
+    """
+    if name not in registry or name.lower() in hidden:
+        known = [key for key in registry.list() if key not in hidden]
+        raise UnknownNameError(f"{where}: unknown {registry.kind} {name!r}; known {registry.plural}: {known}")
+    return registry.get(name)
+
+
 def construct(cls: Any, args: Mapping[str, Any], what: str, where: str, *positional: Any) -> Any:
     """``cls(*positional, **args)``, or a ConfigError naming a wrong key and the accepted ones."""
     try:
-        signature = inspect.signature(cls)
-    except (TypeError, ValueError):
-        signature = None
-    if signature is not None:
-        params = list(signature.parameters.values())
-        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-        accepted = [p.name for p in params[len(positional):]
-                    if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-        unknown = sorted(set(args) - set(accepted))
-        if unknown and not takes_any:
-            raise ConfigError(f"{where}: {what} does not take {', '.join(map(repr, unknown))}; "
-                              f"accepted arguments: {accepted}")
+        check_arguments(cls, args, what, skip=len(positional))
+    except UnknownArgumentError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     try:
         return cls(*positional, **args)
     except ArchspaceError as exc:
@@ -138,13 +145,27 @@ def _executor(settings: dict[str, Any], where: str) -> None:
     if spec is None or isinstance(spec, str):
         return
     name, options = _named(spec, "executor")
-    if name not in EXECUTORS:
-        raise UnknownNameError(f"{where}: unknown executor {name!r}; known executors: {sorted(EXECUTORS)}")
+    factory = _lookup(EXECUTORS, name, where)
     concurrency = settings.get("concurrency", 1)
-    executor: Executor = construct(EXECUTORS[name], {"concurrency": concurrency,
+    executor: Executor = construct(factory, {"concurrency": concurrency,
                                                      "trial_timeout": settings.get("trial_timeout"), **options},
                                    f"executor {name!r}", where)
     settings["executor"] = executor
+
+
+def _dataset(spec: Any, where: str) -> tuple[Any, Any]:
+    """Load the evaluator's ``data``: a dataset name, or a mapping with ``name`` and its arguments."""
+    name: Any = spec
+    args: dict[str, Any] = {}
+    if isinstance(spec, Mapping) and "name" in spec:
+        name, args = _named(spec, "evaluator data")
+    if not isinstance(name, str) or name not in DATASETS:
+        raise ConfigError(f"{where}: evaluator data {name!r} is not one of {DATASETS.list()}")
+    try:
+        data: tuple[Any, Any] = construct(DATASETS[name], args, f"dataset {name!r}", where)
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot load dataset {name!r}: {exc}") from None
+    return data
 
 
 def from_config(config: Mapping[str, Any], file: Path | None = None) -> Experiment:
@@ -166,18 +187,11 @@ def from_config(config: Mapping[str, Any], file: Path | None = None) -> Experime
         raise ConfigError(f"{where}: space {config['space']!r} is not a ModelSpace class")
     space = construct(space_cls, dict(config.get("space_args") or {}), f"space {config['space']!r}", where)
     name, args = _named(config["strategy"], "strategy")
-    if name.lower() not in STRATEGIES:
-        raise UnknownNameError(f"{where}: unknown strategy {name!r}; known strategies: {sorted(STRATEGIES)}")
-    strategy = construct(STRATEGIES[name.lower()], args, f"strategy {name!r}", where)
+    strategy = construct(_lookup(STRATEGIES, name, where), args, f"strategy {name!r}", where)
     name, args = _named(config["evaluator"], "evaluator")
-    if name.lower() not in EVALUATORS or name.lower() == "functional":
-        known = sorted(k for k in EVALUATORS if k != "functional")
-        raise UnknownNameError(f"{where}: unknown evaluator {name!r}; known evaluators: {known}")
-    data_name = args.pop("data", None)
-    if not isinstance(data_name, str) or data_name not in DATASETS:
-        raise ConfigError(f"{where}: evaluator data {data_name!r} is not one of {sorted(DATASETS)}")
-    train, val = DATASETS[data_name]()
-    evaluator = construct(EVALUATORS[name.lower()], args, f"evaluator {name!r}", where, train, val)
+    evaluator_cls = _lookup(EVALUATORS, name, where, hidden=("functional",))
+    train, val = _dataset(args.pop("data", None), where)
+    evaluator = construct(evaluator_cls, args, f"evaluator {name!r}", where, train, val)
     settings = {str(k): v for k, v in dict(config.get("experiment") or {}).items()}
     directory = settings.get("directory")
     if file is not None and isinstance(directory, str) and not Path(directory).is_absolute():

@@ -1,6 +1,8 @@
-"""Evaluators: how a trial trains and scores one frozen model."""
+"""Evaluators: how a trial trains and scores one frozen model, and a registry by name."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from archspace.evaluate.base import (
     Evaluator,
@@ -12,12 +14,28 @@ from archspace.evaluate.base import (
     split_result,
 )
 from archspace.evaluate.training import Classification, Regression
+from archspace.registry import Registry
 
-EVALUATORS: dict[str, type[Evaluator]] = {
-    "classification": Classification,
-    "regression": Regression,
-    "functional": FunctionalEvaluator,
-}
+EVALUATORS: Registry[Evaluator] = Registry("evaluator")
+EVALUATORS.add("classification", Classification)
+EVALUATORS.add("regression", Regression)
+EVALUATORS.add("functional", FunctionalEvaluator)
+
+
+def create_evaluator(name: str, /, *args: Any, **kwargs: Any) -> Evaluator:
+    """Build a registered evaluator by name: ``create_evaluator("classification", train, val, epochs=2)``.
+
+    Raises:
+        UnknownNameError: no evaluator has that name; the message lists the known ones.
+        archspace.registry.UnknownArgumentError: a keyword the evaluator does not take.
+    """
+    return EVALUATORS.create(name, *args, **kwargs)
+
+
+def list_evaluators() -> list[str]:
+    """The registered evaluator names, sorted."""
+    return EVALUATORS.list()
+
 
 __all__ = ["EVALUATORS", "Classification", "Evaluator", "EvaluatorError", "FunctionalEvaluator", "MetricError", "Regression",
-           "TrialContext", "check_metric", "split_result"]
+           "TrialContext", "check_metric", "create_evaluator", "list_evaluators", "split_result"]

@@ -1,10 +1,19 @@
-"""Multi-trial strategies (ask/tell), one file per algorithm, and a registry by name."""
+"""Multi-trial strategies (ask/tell), one file per algorithm, and a registry by name.
+
+Example:
+    >>> from archspace.strategy import STRATEGIES, create_strategy
+    >>> STRATEGIES.list()
+    ['evolution', 'grid', 'random', 'rl', 'tpe']
+    >>> type(create_strategy("Random", dedup=False)).__name__
+    'Random'
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from archspace.errors import ArchspaceError
+from archspace.errors import UnknownNameError
+from archspace.registry import Registry
 from archspace.strategy.base import SampleFilter, Strategy, StrategyError
 from archspace.strategy.evolution import RegularizedEvolution
 from archspace.strategy.grid import GridSearch
@@ -12,30 +21,28 @@ from archspace.strategy.random import Random
 from archspace.strategy.rl import PolicyBasedRL
 from archspace.strategy.tpe import TPE
 
-STRATEGIES: dict[str, type[Strategy]] = {
-    "random": Random,
-    "grid": GridSearch,
-    "evolution": RegularizedEvolution,
-    "tpe": TPE,
-    "rl": PolicyBasedRL,
-}
-
-
-class UnknownNameError(ArchspaceError, KeyError):
-    """A registry lookup named something that is not registered."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
+STRATEGIES: Registry[Strategy] = Registry("strategy", "strategies")
+STRATEGIES.add("random", Random)
+STRATEGIES.add("grid", GridSearch)
+STRATEGIES.add("evolution", RegularizedEvolution)
+STRATEGIES.add("tpe", TPE)
+STRATEGIES.add("rl", PolicyBasedRL)
 
 
 def create_strategy(name: str, **kwargs: Any) -> Strategy:
-    """Build a registered strategy by name (for configs and the CLI)."""
-    try:
-        cls = STRATEGIES[name.lower()]
-    except KeyError:
-        raise UnknownNameError(f"unknown strategy {name!r}; known strategies: {sorted(STRATEGIES)}") from None
-    return cls(**kwargs)
+    """Build a registered strategy by name (for configs and the CLI).
+
+    Raises:
+        UnknownNameError: no strategy has that name; the message lists the known ones.
+        archspace.registry.UnknownArgumentError: a keyword the strategy does not take.
+    """
+    return STRATEGIES.create(name, **kwargs)
 
 
-__all__ = ["STRATEGIES", "TPE", "GridSearch", "PolicyBasedRL", "Random", "RegularizedEvolution", "SampleFilter", "Strategy", "StrategyError", "UnknownNameError",
-           "create_strategy"]
+def list_strategies() -> list[str]:
+    """The registered strategy names, sorted."""
+    return STRATEGIES.list()
+
+
+__all__ = ["STRATEGIES", "TPE", "GridSearch", "PolicyBasedRL", "Random", "RegularizedEvolution", "SampleFilter", "Strategy",
+           "StrategyError", "UnknownNameError", "create_strategy", "list_strategies"]
