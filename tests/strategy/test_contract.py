@@ -13,9 +13,9 @@ CHECKS = [contracts.check_stays_in_space, contracts.check_reproducible, contract
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
+@pytest.mark.parametrize("name", STRATEGIES.list())
 def test_registered_strategy_honours_the_contract(name: str, check: object) -> None:
-    check(lambda: STRATEGIES[name](**SETTINGS.get(name, {})))  # type: ignore[operator]
+    check(lambda: STRATEGIES.create(name, **SETTINGS.get(name, {})))  # type: ignore[operator]
 
 
 def test_the_contract_catches_a_broken_strategy() -> None:
