@@ -15,6 +15,7 @@ knows no direction for.
 from __future__ import annotations
 
 import csv
+import math
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 from torch import nn
 
-from archspace.errors import ArchspaceError
+from archspace.errors import ArchspaceError, short_repr
 from archspace.evaluate.base import Evaluator, TrialContext
 from archspace.hub.nasbench201 import to_arch_str
 
@@ -117,7 +118,7 @@ def load_table(path: str | os.PathLike[str], *, directions: Mapping[str, str] | 
     """
     p = Path(path)
     try:
-        with p.open(newline="") as handle:
+        with p.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             columns = [c for c in (reader.fieldnames or []) if c != "arch"]
             if "arch" not in (reader.fieldnames or []):
@@ -125,9 +126,17 @@ def load_table(path: str | os.PathLike[str], *, directions: Mapping[str, str] | 
             rows = {}
             for line, row in enumerate(reader, start=2):
                 try:
-                    rows[row["arch"]] = {c: float(row[c]) for c in columns if row[c] not in ("", None)}
+                    values = {c: float(row[c]) for c in columns if row[c] not in ("", None)}
                 except ValueError as exc:
-                    raise BenchmarkTableError(f"{str(p)!r} line {line}: {exc}") from None
+                    raise BenchmarkTableError(f"{str(p)!r} line {line}: {short_repr(str(exc))}") from None
+                bad = [c for c, v in values.items() if not math.isfinite(v)]
+                if bad:
+                    raise BenchmarkTableError(f"{str(p)!r} line {line}: column {bad[0]!r} is not a finite number")
+                rows[row["arch"]] = values
+    except UnicodeDecodeError as exc:
+        raise BenchmarkTableError(f"NB201 table {str(p)!r} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise BenchmarkTableError(f"NB201 table {str(p)!r} is not a readable CSV file: {exc}") from None
     except OSError as exc:
         raise BenchmarkTableError(f"cannot read NB201 table {str(p)!r}: {exc.strerror or exc}") from None
     known = {c: d for c, d in NB201_DIRECTIONS.items() if c in columns}

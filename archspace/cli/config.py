@@ -53,7 +53,12 @@ def load_experiment(path: str | Path) -> Experiment:
     if file.suffix == ".py":
         return _from_python(file)
     if file.suffix in (".yaml", ".yml", ".toml"):
-        return from_config(_read_config(file), file)
+        try:
+            return from_config(_read_config(file), file)
+        except ArchspaceError as exc:
+            if file.name in str(exc):
+                raise
+            raise type(exc)(f"{file.name}: {exc}") from None  # every message names the file
     raise ConfigError(f"cannot run {file.name!r}: expected a .py, .yaml, .yml or .toml file")
 
 

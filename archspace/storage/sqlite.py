@@ -72,6 +72,22 @@ COLUMNS = "id, sample, status, metric, metrics, error, worker, queued_at, starte
 T = TypeVar("T")
 
 
+# SQLite's own error text can quote damaged bytes; Python then fails to decode the message itself.
+DB_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError)
+ANY_DB_ERROR = (sqlite3.Error, UnicodeDecodeError)
+
+
+class _Undecodable(str):
+    """Text from a damaged page that is not UTF-8 (kept, with replacement characters, to be named)."""
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _Undecodable(raw.decode("utf-8", errors="replace"))
+
+
 def _guarded(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Turn any sqlite3 error of the wrapped method into a StorageError that says ``what`` failed."""
 
@@ -80,7 +96,7 @@ def _guarded(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         def inner(self: SQLiteStorage, *args: Any, **kwargs: Any) -> T:
             try:
                 return method(self, *args, **kwargs)
-            except sqlite3.Error as exc:
+            except ANY_DB_ERROR as exc:
                 raise self._error(what, exc) from None
 
         return inner
@@ -107,6 +123,7 @@ class SQLiteStorage(Storage):
                 if self.path != ":memory:":
                     Path(self.path).parent.mkdir(parents=True, exist_ok=True)
                 self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._db.text_factory = _text
             self._check_kind()
             if not read_only:
                 self._db.execute("PRAGMA journal_mode=WAL")
@@ -115,7 +132,7 @@ class SQLiteStorage(Storage):
                 self._migrate()
         except OSError as exc:
             raise StorageError(f"cannot create the experiment database {self.path!r}: {exc.strerror or exc}") from None
-        except sqlite3.Error as exc:
+        except ANY_DB_ERROR as exc:
             raise self._error("opening", exc, "cannot open experiment database") from None
 
     def _open_read_only(self) -> sqlite3.Connection:
@@ -126,7 +143,7 @@ class SQLiteStorage(Storage):
             db = sqlite3.connect(uri + "?mode=ro", uri=True, isolation_level=None, timeout=30)
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return db
-        except sqlite3.OperationalError:
+        except (sqlite3.OperationalError, UnicodeDecodeError):
             # A WAL database whose -shm cannot be created (read-only media, a copy without its
             # -wal/-shm): read the main file as it is.
             db = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, isolation_level=None)
@@ -145,8 +162,8 @@ class SQLiteStorage(Storage):
         if version == 0 and self.read_only:
             raise StorageError(f"{self.path!r} is empty: it holds no experiment")
 
-    def _error(self, what: str, exc: sqlite3.Error, head: str | None = None) -> StorageError:
-        text = str(exc)
+    def _error(self, what: str, exc: Exception, head: str | None = None) -> StorageError:
+        text = str(exc) if isinstance(exc, sqlite3.Error) else "malformed text in the file (not UTF-8)"
         hint = ""
         if "full" in text:
             hint = ("; the disk (or the file system's quota) is full. Every result recorded before this point is "
@@ -180,6 +197,8 @@ class SQLiteStorage(Storage):
         if row is None:
             return None
         try:
+            if isinstance(row[0], _Undecodable):
+                raise ValueError("text that is not UTF-8")
             config = json.loads(row[0])
         except (ValueError, TypeError, RecursionError) as exc:
             raise StorageError(f"the config stored in {self.path!r} is not valid JSON ({exc})") from None
@@ -276,10 +295,15 @@ class SQLiteStorage(Storage):
         if self.schema_version >= 2:
             told = [int(r[0]) - 1 for r in self._db.execute("SELECT id FROM trials WHERE told = 1 ORDER BY id")]
         else:  # an old file opened read-only keeps its told list in the checkpoint row
-            told = json.loads(row[1]) if row else []
+            try:
+                told = json.loads(row[1]) if row else []
+            except (ValueError, RecursionError) as exc:
+                raise StorageError(f"the told list in {self.path!r} is not valid JSON ({exc})") from None
         if row is None:
             return None, told
         try:
+            if isinstance(row[0], _Undecodable):
+                raise ValueError("text that is not UTF-8")
             state = json.loads(row[0])
         except (ValueError, RecursionError) as exc:
             raise StorageError(f"the strategy checkpoint in {self.path!r} is not valid JSON ({exc})") from None
@@ -291,7 +315,7 @@ class SQLiteStorage(Storage):
         self.bad_rows = []
         try:
             rows = self._db.execute(f"SELECT {COLUMNS} FROM trials ORDER BY id").fetchall()
-        except sqlite3.DatabaseError:
+        except DB_ERRORS:
             rows = self._rows_one_by_one()
         steps = self._intermediates()
         records = []
@@ -305,14 +329,14 @@ class SQLiteStorage(Storage):
         """Read the trials table row by row, so a damaged page costs only the rows on it."""
         try:
             last = int(self._db.execute("SELECT max(id) FROM trials").fetchone()[0] or 0)
-        except sqlite3.DatabaseError as exc:
+        except DB_ERRORS as exc:
             raise self._error("listing trials", exc) from None
         rows = []
         for rowid in range(1, last + 1):
             try:
                 row = self._db.execute(f"SELECT {COLUMNS} FROM trials WHERE id = ?", (rowid,)).fetchone()
-            except sqlite3.DatabaseError as exc:
-                self.bad_rows.append(BadRow(rowid - 1, f"unreadable ({exc})"))
+            except DB_ERRORS as exc:
+                self.bad_rows.append(BadRow(rowid - 1, f"unreadable ({str(exc)[:200]})"))
                 continue
             if row is not None:
                 rows.append(row)
@@ -329,7 +353,7 @@ class SQLiteStorage(Storage):
                 steps.setdefault(int(tid) - 1, []).append((int(step), float(value)))
         except sqlite3.ProgrammingError:
             raise
-        except (sqlite3.DatabaseError, TypeError, ValueError):
+        except (*DB_ERRORS, TypeError, ValueError):
             pass  # curves are secondary: a damaged intermediates table must not hide the trials
         return steps
 
@@ -348,6 +372,8 @@ class SQLiteStorage(Storage):
         rowid = row[0]
         trial_id = int(rowid) - 1
         try:
+            if any(isinstance(value, _Undecodable) for value in row):
+                raise ValueError("text that is not UTF-8")
             _, sample, status, metric, metrics, error, worker, queued, started, ended = row
             sample = json.loads(sample)
             if not isinstance(sample, dict):
@@ -370,8 +396,8 @@ class SQLiteStorage(Storage):
         """What SQLite's own ``integrity_check`` reports (empty when the file is sound)."""
         try:
             found = [str(row[0]) for row in self._db.execute("PRAGMA integrity_check")]
-        except sqlite3.DatabaseError as exc:
-            return [str(exc)]
+        except DB_ERRORS as exc:
+            return [str(exc)[:300]]
         return [] if found == ["ok"] else found
 
     def close(self) -> None:
