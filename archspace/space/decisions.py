@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
-from archspace.errors import ChoiceMisuseError, InvalidValueError, SpaceDefinitionError
+from archspace.errors import ChoiceMisuseError, InvalidValueError, SpaceDefinitionError, short_repr
 from archspace.space._ops import COMPARISONS, INFIX, PREFIX, pick
 
 JSONScalar = (str, int, float, bool, type(None))
@@ -313,7 +313,8 @@ class Categorical(ValueExpr):
         if not self.contains(value):
             shown = list(self.values) if len(self.values) <= 50 else [*self.values[:50], "..."]
             raise InvalidValueError(
-                f"label {self.label!r}: value {value!r} is not a candidate; allowed values are {shown!r}"
+                f"label {self.label!r}: value {short_repr(value)} is not a candidate; allowed values are "
+                f"{short_repr(shown, 400)}"
             )
         return list(value) if isinstance(value, tuple) else value
 
@@ -335,7 +336,7 @@ class Categorical(ValueExpr):
             from archspace.errors import MissingLabelError
 
             raise MissingLabelError(
-                f"the sample has no value for label {self.label!r} (allowed values: {list(self.values)!r})"
+                f"the sample has no value for label {self.label!r} (allowed values: {short_repr(list(self.values), 400)})"
             ) from None
         return self.check(value)
 

@@ -13,7 +13,7 @@ import random
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from archspace.errors import MissingLabelError, SpaceDefinitionError, UnknownLabelError
+from archspace.errors import MissingLabelError, SpaceDefinitionError, UnknownLabelError, short_repr
 from archspace.space.conditions import Condition
 from archspace.space.decisions import Categorical
 from archspace.space.samples import Sample, check_sample_shape
@@ -156,8 +156,8 @@ class SearchSpace(Mapping[str, Categorical]):
                 continue
             if label not in sample:
                 raise MissingLabelError(
-                    f"the sample has no value for active label {label!r} "
-                    f"(allowed values: {list(decision.values)!r})"
+                    f"the sample has no value for active label {short_repr(label)} "
+                    f"(allowed values: {short_repr(list(decision.values), 400)})"
                 )
             out[label] = decision.check(sample[label])
         return out
@@ -191,7 +191,7 @@ class SearchSpace(Mapping[str, Categorical]):
     def _unknown(self, label: str) -> UnknownLabelError:
         known = list(self._decisions)
         shown = known if len(known) <= 20 else known[:20] + ["..."]
-        return UnknownLabelError(f"unknown label {label!r}; the space's labels are {shown}")
+        return UnknownLabelError(f"unknown label {short_repr(label)}; the space's labels are {short_repr(shown, 400)}")
 
     # Size ---------------------------------------------------------------------------------------
     def size(self) -> int:
