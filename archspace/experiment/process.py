@@ -50,6 +50,7 @@ class _Worker:
     ready: bool = False
     trial_id: int | None = None
     sample: dict[str, Any] | None = None
+    handed: float | None = None  # when the trial was sent; cleared once the worker starts it
     deadline: float | None = None
     trials_done: int = 0
     events: list[Event] = field(default_factory=list)
@@ -130,14 +131,14 @@ class ProcessExecutor(Executor):
 
     @staticmethod
     def _hand(worker: _Worker, trial_id: int, sample: dict[str, Any]) -> None:
-        worker.trial_id, worker.sample = trial_id, sample
+        worker.trial_id, worker.sample, worker.handed = trial_id, sample, now()
         worker.deadline = None  # set when the worker says it started (it may still be booting)
         worker.conn.send((trial_id, sample))
 
     def poll(self, timeout: float) -> list[Event]:
         events: list[Event] = []
         deadlines = [w.deadline for w in self._workers if w.deadline is not None]
-        deadlines += [w.started + self.startup_timeout for w in self._workers if not w.ready]
+        deadlines += [d for d in map(self._start_deadline, self._workers) if d is not None]
         if deadlines:
             timeout = max(0.0, min(timeout, min(deadlines) - now()))
         waitables: list[Any] = [w.conn for w in self._workers] + [w.process.sentinel for w in self._workers]
@@ -149,7 +150,7 @@ class ProcessExecutor(Executor):
             elif not worker.process.is_alive():
                 events += self._drain(worker)
                 events += self._replace(index, worker, self._death_reason(worker))
-            elif not worker.ready and now() >= worker.started + self.startup_timeout:
+            elif (start_by := self._start_deadline(worker)) is not None and now() >= start_by:
                 self._restart_hung(index, worker)
             elif worker.deadline is not None and now() >= worker.deadline:
                 events += self._time_out(index, worker)
@@ -165,6 +166,7 @@ class ProcessExecutor(Executor):
                     worker.ready = True
                     self._startup_failures = 0
                 elif message[0] == "started":
+                    worker.handed = None
                     worker.deadline = now() + self.trial_timeout if self.trial_timeout else None
                     events.append(Started(message[1], worker.name))
                 elif message[0] == "report":
@@ -206,15 +208,26 @@ class ProcessExecutor(Executor):
                 worker.conn.close()
                 self._retiring.remove(worker)
 
+    def _start_deadline(self, worker: _Worker) -> float | None:
+        """When a worker must have reported ready, or started the trial it was handed (else None)."""
+        if not worker.ready:
+            return worker.started + self.startup_timeout
+        if worker.handed is not None:  # ready, yet silent about its trial: stopped or wedged
+            return worker.handed + self.startup_timeout
+        return None
+
     def _restart_hung(self, index: int, worker: _Worker) -> None:
-        """A worker that never reported ready: kill it, hand its trial to a new one (not failed)."""
-        self._startup_failures += 1
-        reason = (f"{worker.name} (pid {worker.process.pid}) did not start within startup_timeout="
+        """A worker that never reported ready, or never started the trial it was handed: kill it and
+        hand its trial to a new one (the trial never ran, so it is not failed)."""
+        what = "start" if not worker.ready else f"begin trial {worker.trial_id}"
+        reason = (f"{worker.name} (pid {worker.process.pid}) did not {what} within startup_timeout="
                   f"{self.startup_timeout:g} s")
         worker.process.kill()
         worker.process.join()
         worker.conn.close()
-        self._check_startups(reason)
+        if not worker.ready:
+            self._startup_failures += 1
+            self._check_startups(reason)
         logger.warning("%s; killed and replaced%s", reason,
                        f", trial {worker.trial_id} handed to the new worker" if worker.trial_id is not None else "")
         fresh = self._spawn()
