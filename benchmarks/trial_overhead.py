@@ -1,9 +1,15 @@
 """Trial overhead of the experiment engine: wall time minus evaluator time, per trial.
 
 A no-op evaluator on a tiny space, 500 trials, inline and with the process pool (concurrency 2),
-each measured REPEATS times side by side in this one run; prints and writes the medians.
+each measured REPEATS times side by side in this one run; prints and writes the medians. The
+engine as it runs for users: the driver lock, SQLite with a checkpoint after every finished trial,
+worker recycling armed (MemoryError), strategy checkpoints after every ask and tell.
 
-    .venv/bin/python benchmarks/trial_overhead.py [--trials 500] [--repeats 3]
+Then one long run (``--long 2500`` trials, inline, a deduplicating Random strategy on a space of
+32,768 samples, so the strategy's state grows with every trial): the cost per trial over the first
+and the last 250 trials, from the trials' recorded end times, shows whether late trials get slower.
+
+    .venv/bin/python benchmarks/trial_overhead.py [--trials 500] [--repeats 3] [--long 2500]
 """
 
 from __future__ import annotations
@@ -16,17 +22,43 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import archspace as asp  # noqa: E402
 from archspace.evaluate import FunctionalEvaluator  # noqa: E402
 from archspace.experiment import Experiment  # noqa: E402
 from archspace.strategy import Random  # noqa: E402
 from archspace.testing import TinySpace  # noqa: E402
 from tests.experiment.helpers import noop  # noqa: E402  (module level: workers import it)
+
+
+class FiveByEight(asp.ModelSpace):
+    """Five 8-way choices (32,768 samples) in front of a linear layer: cheap to freeze, big enough for
+    thousands of distinct samples."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.c, self.d = (asp.choice(k, list(range(8))) for k in "abcd")
+        self.fc = asp.nn.Linear(4, asp.choice("hidden", [1, 2, 3, 4, 5, 6, 7, 8]))
+
+
+def long_run(trials: int, window: int = 250) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        experiment = Experiment(FiveByEight(), FunctionalEvaluator(noop), Random(dedup=True), max_trials=trials,
+                                executor="inline", directory=tmp, progress=False)
+        start = time.perf_counter()
+        records = experiment.run()
+        wall = time.perf_counter() - start
+    assert len(records) == trials and all(r.status == "succeeded" for r in records)
+    ends = [r.ended_at or 0.0 for r in records]
+    return {"trials": trials, "mean_ms_per_trial": wall / trials * 1000,
+            f"first_{window}_ms_per_trial": (ends[window] - ends[0]) / window * 1000,
+            f"last_{window}_ms_per_trial": (ends[-1] - ends[-window - 1]) / window * 1000}
 
 
 def measure(executor: str, trials: int, concurrency: int) -> tuple[float, float]:
@@ -45,8 +77,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--long", type=int, default=2500, help="trials in the long run (0: skip it)")
     args = parser.parse_args()
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, Any]] = {}
     runs: dict[str, list[float]] = {"inline": [], "process_c2": []}
     for _ in range(args.repeats):  # interleaved, so both see the same machine load
         runs["inline"].append(measure("inline", args.trials, 1)[0])
@@ -55,6 +88,9 @@ def main() -> None:
         results[name] = {"median_ms_per_trial": statistics.median(values), "runs_ms_per_trial": values}
         print(f"{name:11s} overhead per trial: median {statistics.median(values):6.2f} ms  "
               f"(runs: {', '.join(f'{v:.2f}' for v in values)})")
+    if args.long:
+        results["long_inline"] = long_run(args.long)
+        print("long inline run: " + ", ".join(f"{k} {v:.2f}" for k, v in results["long_inline"].items()))
     out = ROOT / "benchmarks" / "results" / "trial_overhead.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({

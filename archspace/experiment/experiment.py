@@ -304,14 +304,14 @@ class Experiment:
         self.strategy.setup(self.space.search_space(), self.seed, self.direction)
         state, told_list = storage.load_strategy()
         told = set(told_list)
-        if state is not None:
-            self.strategy.load_state_dict(state)
+        if state is not None:  # checkpoints leave out the proposed samples: the trials hold them
+            self.strategy.load_state_dict(state, seen=[fingerprint(t.sample) for t in storage.trials()])
         caught_up = []
         for trial in storage.trials():
             if trial.finished and trial.id not in told:  # finished after the last checkpoint
                 self.strategy.tell(trial.sample, trial.metric if trial.status is TrialStatus.SUCCEEDED else None)
                 caught_up.append(trial.id)
-        storage.save_strategy(self.strategy.state_dict(), caught_up)  # the catch-up tells are durable
+        storage.save_strategy(self.strategy.state_dict(with_seen=False), caught_up)  # the catch-up tells are durable
         requeued = storage.requeue_unfinished()
         pending = deque((trial_id, storage.trial(trial_id).sample) for trial_id in requeued)
         if requeued:
@@ -352,7 +352,7 @@ class Experiment:
                                 logger.info("the strategy has no more samples to propose")
                                 break
                             sample = self._check_sample(asked)
-                            trial_id = storage.create_trial(sample, self.strategy.state_dict())
+                            trial_id = storage.create_trial(sample, self.strategy.state_dict(with_seen=False))
                         total += 1
                     executor.submit(trial_id, sample)
                 if not executor.running():
@@ -399,7 +399,7 @@ class Experiment:
                 logger.warning("trial %d %s: %s", event.trial_id, event.status, first_line)
             sample = storage.trial(event.trial_id).sample
             self.strategy.tell(sample, event.metric if succeeded else None)
-            storage.save_strategy(self.strategy.state_dict(), [event.trial_id])
+            storage.save_strategy(self.strategy.state_dict(with_seen=False), [event.trial_id])
             progress.finished(event.trial_id, event.status, event.metric)
 
     def _interrupt(self, executor: Executor, storage: Storage, why: str) -> None:
@@ -407,7 +407,7 @@ class Experiment:
         executor.shutdown()
         try:
             storage.mark_interrupted(running)
-            storage.save_strategy(self.strategy.state_dict(), [])
+            storage.save_strategy(self.strategy.state_dict(with_seen=False), [])
         except StorageError as exc:  # e.g. the disk is full: what was recorded stays recorded
             logger.error("%s, and the store could not be updated: %s", why, exc)
             return

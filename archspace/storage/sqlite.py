@@ -127,7 +127,7 @@ class SQLiteStorage(Storage):
             self._check_kind()
             if not read_only:
                 self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.execute("PRAGMA foreign_keys=ON")
                 self._migrate()
         except OSError as exc:

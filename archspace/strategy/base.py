@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from archspace.errors import ArchspaceError, SpaceDefinitionError
@@ -56,6 +56,7 @@ class Strategy(ABC):
         self.max_rejections = max_rejections
         self._space: SearchSpace | None = None
         self.rng = random.Random(0)
+        self._seen: set[str] = set()
 
     # Lifecycle ---------------------------------------------------------------------------------
     def setup(self, space: SearchSpace, seed: int | None = None, direction: str = "maximize") -> None:
@@ -69,6 +70,7 @@ class Strategy(ABC):
         self.seed = seed
         self.direction = direction
         self.rng = random.Random(seed)
+        self._seen = set()
         try:
             self.space_size: int | None = space.size()
         except SpaceDefinitionError:  # too many controlling decisions to count: unbounded here
@@ -109,13 +111,28 @@ class Strategy(ABC):
         self._observe(dict(sample), result)
 
     # State ---------------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue this run exactly (JSON data)."""
-        return {"rng": rng_state(self.rng), **self._state()}
+    def state_dict(self, *, with_seen: bool = True) -> dict[str, Any]:
+        """Everything needed to continue this run exactly (JSON data).
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Continue a run from :meth:`state_dict` (after ``setup`` with the same space)."""
+        ``with_seen=False`` leaves out the fingerprints of the samples already proposed, which grow
+        with every trial: an experiment checkpoints the strategy after every ask and tell, and it
+        can rebuild that set from its recorded trials (``load_state_dict(state, seen=...)``), so
+        its per-trial cost stays flat however long the run.
+        """
+        state = {"rng": rng_state(self.rng), **self._state()}
+        if with_seen:
+            state["seen"] = sorted(self._seen)
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any], *, seen: Iterable[str] | None = None) -> None:
+        """Continue a run from :meth:`state_dict` (after ``setup`` with the same space).
+
+        Args:
+            state: what :meth:`state_dict` returned.
+            seen: fingerprints of the samples already proposed, for a state saved ``with_seen=False``.
+        """
         set_rng_state(self.rng, state["rng"])
+        self._seen = set(state["seen"]) if state.get("seen") is not None else set(seen or ())
         self._load_state(state)
 
     # Hooks for subclasses ----------------------------------------------------------------------

@@ -57,7 +57,6 @@ class RegularizedEvolution(Strategy):
 
     def _setup(self) -> None:
         self._population: deque[tuple[Sample, float]] = deque()
-        self._seen: set[str] = set()
 
     def _fresh(self, sample: Sample) -> bool:
         return not self.dedup or fingerprint(sample) not in self._seen
@@ -99,11 +98,10 @@ class RegularizedEvolution(Strategy):
             self._population.popleft()
 
     def _state(self) -> dict[str, Any]:
-        return {"population": [[s, v] for s, v in self._population], "seen": sorted(self._seen)}
+        return {"population": [[s, v] for s, v in self._population]}
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
         self._population = deque((dict(s), float(v)) for s, v in state["population"])
-        self._seen = set(state["seen"])
 
     def __repr__(self) -> str:
         return (f"RegularizedEvolution(population_size={self.population_size}, sample_size={self.sample_size}, "

@@ -6,9 +6,6 @@ Reproducibility for Neural Architecture Search"); on NAS-Bench-201 it is a stron
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from archspace.space.samples import Sample, fingerprint
 from archspace.strategy.base import SampleFilter, Strategy
 
@@ -37,9 +34,6 @@ class Random(Strategy):
         super().__init__(filter=filter)
         self.dedup = dedup
 
-    def _setup(self) -> None:
-        self._seen: set[str] = set()
-
     def _propose(self) -> Sample | None:
         if not self.dedup:
             return self.space.random_sample(self.rng)
@@ -62,12 +56,6 @@ class Random(Strategy):
 
     def _rejected(self, sample: Sample) -> None:
         pass  # already marked seen: a rejected sample is not proposed again
-
-    def _state(self) -> dict[str, Any]:
-        return {"seen": sorted(self._seen)}
-
-    def _load_state(self, state: Mapping[str, Any]) -> None:
-        self._seen = set(state["seen"])
 
     def __repr__(self) -> str:
         return f"Random(dedup={self.dedup})"

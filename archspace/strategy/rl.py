@@ -70,7 +70,6 @@ class PolicyBasedRL(Strategy):
         self.generator = torch_rng
         self._baseline: float | None = None
         self._buffer: list[tuple[Sample, float]] = []
-        self._seen: set[str] = set()
 
     def _propose(self) -> Sample | None:
         if self.dedup and self.space_size is not None and len(self._seen) >= self.space_size:
@@ -124,7 +123,7 @@ class PolicyBasedRL(Strategy):
         torch.save({"controller": self.controller.state_dict(), "optimizer": self.optimizer.state_dict(),
                     "generator": self.generator.get_state()}, blob)
         return {"torch": base64.b64encode(blob.getvalue()).decode(), "baseline": self._baseline,
-                "buffer": [[s, r] for s, r in self._buffer], "seen": sorted(self._seen)}
+                "buffer": [[s, r] for s, r in self._buffer]}
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
         data = torch.load(io.BytesIO(base64.b64decode(state["torch"])), weights_only=True)
@@ -133,7 +132,6 @@ class PolicyBasedRL(Strategy):
         self.generator.set_state(data["generator"])
         self._baseline = state["baseline"]
         self._buffer = [(dict(s), float(r)) for s, r in state["buffer"]]
-        self._seen = set(state["seen"])
 
     def __repr__(self) -> str:
         return f"PolicyBasedRL(batch_size={self.batch_size}, learning_rate={self.learning_rate})"

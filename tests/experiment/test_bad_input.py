@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from archspace.cli.main import main
 from archspace.cli.config import ConfigError, load_experiment
+from archspace.cli.main import main
 from archspace.errors import ArchspaceError
 from archspace.evaluate import EvaluatorError, FunctionalEvaluator
 from archspace.experiment import Experiment, InvalidSettingError

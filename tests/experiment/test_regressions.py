@@ -7,8 +7,9 @@ from pathlib import Path
 from archspace.evaluate import FunctionalEvaluator
 from archspace.experiment import Experiment
 from archspace.storage import SQLiteStorage
+from archspace.strategy import Random
 from archspace.testing import TinySpace
-from tests.experiment.helpers import RecordingGrid, numpy_extras, slow_metric, unserializable
+from tests.experiment.helpers import RecordingGrid, numpy_extras, slow_metric, unserializable, x_metric
 
 
 def test_numpy_and_torch_extra_metrics_are_stored_as_plain_data(tmp_path: Path) -> None:
@@ -48,3 +49,15 @@ def test_results_are_told_once_across_repeated_resumes(tmp_path: Path) -> None:
     state, told = SQLiteStorage(tmp_path / "experiment.db").load_strategy()
     assert state is not None and sorted(told) == list(range(6))
     assert len(state["told"]) == 6  # every result reached the strategy exactly once
+
+
+def test_checkpoints_leave_out_the_growing_seen_set_and_resume_rebuilds_it(tmp_path: Path) -> None:
+    def make(max_trials: int) -> Experiment:
+        return Experiment(TinySpace(), FunctionalEvaluator(x_metric), Random(), max_trials=max_trials,
+                          executor="inline", directory=tmp_path, progress=False, seed=5)
+
+    make(6).run()
+    state, _ = SQLiteStorage(tmp_path / "experiment.db").load_strategy()
+    assert state is not None and "seen" not in state  # flat per-trial cost: nothing that grows per trial
+    trials = make(16).resume()  # the whole 16-sample space: only possible without repeats
+    assert len({tuple(sorted(t.sample.items())) for t in trials}) == 16
