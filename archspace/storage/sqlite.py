@@ -1,8 +1,10 @@
 """SQLite storage: one file per experiment, WAL journal, versioned schema with migrations.
 
-Durability: WAL with ``synchronous=FULL`` (every commit is on disk before it returns), and a
-passive checkpoint after every finished trial, so the main database file itself holds every
-finished result: even a deleted ``-wal`` file followed by a crash loses only trials in flight.
+Durability: WAL with ``synchronous=NORMAL`` (a crash of the process never loses a commit), and a
+passive checkpoint after every finished trial (it syncs the WAL and copies it into the main file),
+so the main database file itself holds every finished result: even a deleted ``-wal`` file
+followed by a crash loses only trials in flight. ``synchronous=FULL`` measured 16 ms per trial
+against 2.5 ms, and adds only protection of unfinished-trial bookkeeping against power loss.
 The schema version lives in ``PRAGMA user_version``; opening an older file runs the migrations in
 order, opening a newer one is refused. Every SQLite failure surfaces as a
 :class:`~archspace.storage.StorageError` naming the file and what to do (a full disk, a read-only
