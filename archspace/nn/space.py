@@ -85,7 +85,10 @@ class ModelSpace(nn.Module):
     def _asp_finalize(self) -> None:
         state = current_frozen()
         if state is None:
-            self.search_space()  # fail at construction on duplicate labels or misused choices
+            # Walk the module tree once, here: it fails at construction on duplicate labels or
+            # misused choices, and every later search_space() (each trial validates its sample)
+            # reuses the result instead of walking a large model again.
+            self.__dict__["_asp_space"] = collect_space(self)
             return
         freeze_tree(self, "", Resolver(state.sample, state.consumed))
         self.__dict__["_asp_frozen_sample"] = dict(state.sample)
@@ -112,8 +115,31 @@ class ModelSpace(nn.Module):
         return dict(sample) if sample is not None else None
 
     def search_space(self) -> SearchSpace:
-        """The decisions of this space: an ordered mapping label -> decision, with conditions."""
-        return collect_space(self)
+        """The decisions of this space: an ordered mapping label -> decision, with conditions.
+
+        Computed once when the space is constructed; assigning a module to an attribute of the
+        space recomputes it (after deeper surgery on its module tree, call
+        :meth:`refresh_search_space`).
+        """
+        cached = self.__dict__.get("_asp_space")
+        return cached if cached is not None else self.refresh_search_space()
+
+    def refresh_search_space(self) -> SearchSpace:
+        """Walk the module tree again (after changing it by hand) and keep the result."""
+        self.__dict__.pop("_asp_space", None)
+        space = collect_space(self)
+        if not self.is_frozen and not self.__dict__.get("_asp_constructing"):
+            self.__dict__["_asp_space"] = space
+        return space
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, nn.Module) and "_asp_space" in self.__dict__:
+            del self.__dict__["_asp_space"]  # the tree changes: walk it again when asked
+        super().__setattr__(name, value)
+
+    def add_module(self, name: str, module: nn.Module | None) -> None:
+        self.__dict__.pop("_asp_space", None)
+        super().add_module(name, module)
 
     def size(self) -> int:
         """The number of distinct architectures in the space."""
