@@ -1,7 +1,9 @@
 """Trial overhead of the experiment engine: wall time minus evaluator time, per trial.
 
-A no-op evaluator on a tiny space, 500 trials, inline and with the process pool (concurrency 2),
-each measured REPEATS times side by side in this one run; prints and writes the medians. The
+A no-op evaluator, 500 trials, inline and with the process pool (concurrency 2), on a tiny space
+and on the NAS-Bench-201 and DARTS hub spaces (there with an evaluator that, like a tabular
+benchmark, skips building the model: the engine's own cost is what is measured), each measured
+REPEATS times side by side in this one run; prints and writes the medians, and each space's size. The
 engine as it runs for users: the driver lock, SQLite with a checkpoint after every finished trial,
 worker recycling armed (MemoryError), strategy checkpoints after every ask and tell.
 
@@ -47,6 +49,18 @@ class FiveByEight(asp.ModelSpace):
         self.fc = asp.nn.Linear(4, asp.choice("hidden", [1, 2, 3, 4, 5, 6, 7, 8]))
 
 
+def size(name: str) -> dict[str, Any]:
+    """How big each space is (modules, parameters, decisions), and what freezing one sample costs
+    (the worker's share of a trial, outside the engine's overhead)."""
+    space = _space(name)
+    sample = space.random_sample(seed=0)
+    start = time.perf_counter()
+    for _ in range(3):
+        model = space.freeze(sample)
+    return {"modules": sum(1 for _ in space.modules()), "decisions": len(space.search_space()),
+            "params_of_a_sample": asp.count_params(model), "freeze_ms": (time.perf_counter() - start) / 3 * 1000}
+
+
 def long_run(trials: int, window: int = 250) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         experiment = Experiment(FiveByEight(), FunctionalEvaluator(noop), Random(dedup=True), max_trials=trials,
@@ -61,9 +75,23 @@ def long_run(trials: int, window: int = 250) -> dict[str, float]:
             f"last_{window}_ms_per_trial": (ends[-1] - ends[-window - 1]) / window * 1000}
 
 
-def measure(executor: str, trials: int, concurrency: int) -> tuple[float, float]:
+class NoModel(FunctionalEvaluator):
+    """The no-op evaluator, told not to build the model (as a tabular benchmark evaluator is):
+    what remains per trial is the engine's own work on the driver side."""
+
+    needs_model = False
+
+
+def _space(name: str) -> asp.ModelSpace:
+    from archspace.hub import DartsSpace, NasBench201
+
+    return {"tiny": TinySpace, "nb201": NasBench201, "darts": DartsSpace}[name]()
+
+
+def measure(executor: str, trials: int, concurrency: int, space: str = "tiny") -> tuple[float, float]:
+    evaluator = FunctionalEvaluator(noop) if space == "tiny" else NoModel(noop)
     with tempfile.TemporaryDirectory() as tmp:
-        experiment = Experiment(TinySpace(), FunctionalEvaluator(noop), Random(dedup=False), max_trials=trials,
+        experiment = Experiment(_space(space), evaluator, Random(dedup=False), max_trials=trials,
                                 concurrency=concurrency, executor=executor, directory=tmp, progress=False)
         start = time.perf_counter()
         records = experiment.run()
@@ -80,14 +108,17 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=2500, help="trials in the long run (0: skip it)")
     args = parser.parse_args()
     results: dict[str, dict[str, Any]] = {}
-    runs: dict[str, list[float]] = {"inline": [], "process_c2": []}
-    for _ in range(args.repeats):  # interleaved, so both see the same machine load
-        runs["inline"].append(measure("inline", args.trials, 1)[0])
-        runs["process_c2"].append(measure("process", args.trials, 2)[0])
+    runs: dict[str, list[float]] = {}
+    for _ in range(args.repeats):  # interleaved, so all see the same machine load
+        for space in ("tiny", "nb201", "darts"):
+            suffix = "" if space == "tiny" else f"_{space}"
+            runs.setdefault(f"inline{suffix}", []).append(measure("inline", args.trials, 1, space)[0])
+            runs.setdefault(f"process_c2{suffix}", []).append(measure("process", args.trials, 2, space)[0])
     for name, values in runs.items():
         results[name] = {"median_ms_per_trial": statistics.median(values), "runs_ms_per_trial": values}
-        print(f"{name:11s} overhead per trial: median {statistics.median(values):6.2f} ms  "
+        print(f"{name:17s} overhead per trial: median {statistics.median(values):6.2f} ms  "
               f"(runs: {', '.join(f'{v:.2f}' for v in values)})")
+    results["model_size"] = {name: size(name) for name in ("tiny", "nb201", "darts")}
     if args.long:
         results["long_inline"] = long_run(args.long)
         print("long inline run: " + ", ".join(f"{k} {v:.2f}" for k, v in results["long_inline"].items()))

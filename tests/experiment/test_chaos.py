@@ -95,12 +95,16 @@ def test_chaos(tmp_path: Path) -> None:
     evaluations = [json.loads(line) for line in log.read_text().splitlines()]
     repeats = {trial for trial, n in Counter(e["trial"] for e in evaluations).items() if n > 1}
     assert repeats <= in_flight, f"re-evaluated although not in flight at a kill: {sorted(repeats - in_flight)}"
-    leak = trials[17]
-    assert leak.status == "failed" and (leak.error or "").startswith("MemoryError: out of memory")
+    leak = trials[17]  # fails with MemoryError, unless a worker kill or stop happened to hit it first
+    assert leak.status in ("failed", "timeout")
+    assert (leak.error or "").startswith("MemoryError: out of memory") or "SIGKILL" in (leak.error or "") \
+        or leak.status == "timeout", leak.error
     others = [t for t in trials if t.id != 17]
     assert sum(t.status == "succeeded" for t in others) >= len(others) - 2 * KILLS - 2  # only hurt trials fail
     seen_pids.update(e["pid"] for e in evaluations)
-    time.sleep(1)
+    deadline = time.monotonic() + 15
+    while [pid for pid in seen_pids if alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert not [pid for pid in seen_pids if alive(pid)], "worker processes outlived their drivers"
     report = check_experiment(directory)
     assert report.healthy, report.format()
