@@ -279,7 +279,7 @@ class Categorical(ValueExpr):
         for v in values:
             if not is_decision_value(v):
                 raise SpaceDefinitionError(
-                    f"decision {label!r}: candidate {v!r} is not a JSON value; candidates must be "
+                    f"decision {label!r}: candidate {short_repr(v)} is not a JSON value; candidates must be "
                     "numbers, strings, booleans, None or lists of those (use LayerChoice for modules)"
                 )
             keys.append(value_key(v))
