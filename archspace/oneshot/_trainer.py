@@ -141,8 +141,16 @@ class OneShotTrainer:
     # The loop -----------------------------------------------------------------------------------------
     def fit(self, space: ModelSpace | Supernet, train_data: Iterable[Batch], val_data: Iterable[Batch], *,
             loss_fn: LossFn = nn.functional.cross_entropy, directory: str | os.PathLike[str] | None = None,
-            device: str | torch.device = "cpu", resume: bool = False) -> Sample:
-        """Search; return the exported sample. With ``directory``, log and checkpoint there."""
+            device: str | torch.device = "cpu", resume: bool = False,
+            on_epoch: Callable[[dict[str, Any]], None] | None = None) -> Sample:
+        """Search; return the exported sample. With ``directory``, log and checkpoint there.
+
+        Args:
+            on_epoch: called on rank 0 at the end of every epoch, after its checkpoint is written,
+                with the epoch's record (the entry ``arch_history.json`` gets: ``epoch``,
+                ``seconds``, ``steps``, the mean losses, ``sample`` and ``distribution``), so a
+                caller such as an experiment store can record epochs without reading files.
+        """
         self.build(space, device)
         out = Path(directory) if directory is not None else None
         history: list[dict[str, Any]] = []
@@ -185,6 +193,8 @@ class OneShotTrainer:
                 (out / "arch_history.json").write_text(json.dumps(history, indent=1) + "\n")
                 (out / f"arch_epoch_{epoch}.json").write_text(json.dumps(record["sample"], indent=2) + "\n")
                 self.save_checkpoint(out / "checkpoint.pt", history)
+            if on_epoch is not None and _is_main():
+                on_epoch(record)
         return self.supernet.export()
 
     def _bar(self, epoch: int) -> Any:

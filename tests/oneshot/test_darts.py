@@ -211,3 +211,14 @@ def test_export_fills_decisions_inside_ops_of_later_terms() -> None:
     nested = [label for label in sample if label.endswith(".conv.1")]
     assert nested and all(sample[label] == "tanh" for label in nested)
     assert any(".ops.1.1." in label for label in nested)  # a term-1 op took its term-0 twin's choice
+
+
+def test_on_epoch_receives_every_epoch_record_as_logged(tmp_path: Path) -> None:
+    train, val = toy_data()
+    seen: list[dict[str, object]] = []
+    trainer = DARTS(order=1, epochs=2, progress=False)
+    trainer.fit(Toy(), train[:2], val[:2], directory=tmp_path, on_epoch=seen.append)
+    history = json.loads((tmp_path / "arch_history.json").read_text())
+    assert [r["epoch"] for r in seen] == [0, 1]
+    assert json.loads(json.dumps(seen)) == history  # the same records, JSON-ready
+    assert {"train_loss", "val_loss", "sample", "distribution"} <= set(seen[-1])
