@@ -8,6 +8,10 @@ A config names everything by registry name or import path::
     evaluator: {name: classification, data: digits, epochs: 2}
     experiment: {max_trials: 30, concurrency: 2, directory: runs/digits}
 
+A one-shot search is the same file with a one-shot algorithm as the strategy (``strategy: {name:
+darts, epochs: 10}``, no ``max_trials``): the strategy name is looked up among the multi-trial
+strategies and then among the one-shot algorithms (:data:`archspace.oneshot.ONESHOT`).
+
 Names are looked up in the registries (:data:`archspace.strategy.STRATEGIES`,
 :data:`archspace.evaluate.EVALUATORS`, :data:`archspace.data.DATASETS`,
 :data:`archspace.experiment.EXECUTORS`), case-insensitively. ``data`` is a dataset name or a
@@ -30,6 +34,7 @@ from archspace.errors import ArchspaceError, UnknownNameError
 from archspace.evaluate import EVALUATORS
 from archspace.experiment import EXECUTORS, Executor, Experiment
 from archspace.nn.space import ModelSpace
+from archspace.oneshot import ONESHOT
 from archspace.registry import Registry, UnknownArgumentError, check_arguments
 from archspace.strategy import STRATEGIES
 
@@ -130,6 +135,16 @@ def _lookup(registry: Registry[Any], name: str, where: str, hidden: tuple[str, .
     return registry.get(name)
 
 
+def _strategy(name: str, where: str) -> Any:
+    """A multi-trial strategy or, failing that, a one-shot algorithm of that name."""
+    if name in STRATEGIES:
+        return STRATEGIES.get(name)
+    if name in ONESHOT:
+        return ONESHOT.get(name)
+    raise UnknownNameError(f"{where}: unknown strategy {name!r}; known strategies: {STRATEGIES.list()}, "
+                           f"and one-shot algorithms: {ONESHOT.list()}")
+
+
 def construct(cls: Any, args: Mapping[str, Any], what: str, where: str, *positional: Any) -> Any:
     """``cls(*positional, **args)``, or a ConfigError naming a wrong key and the accepted ones."""
     try:
@@ -192,7 +207,7 @@ def from_config(config: Mapping[str, Any], file: Path | None = None) -> Experime
         raise ConfigError(f"{where}: space {config['space']!r} is not a ModelSpace class")
     space = construct(space_cls, dict(config.get("space_args") or {}), f"space {config['space']!r}", where)
     name, args = _named(config["strategy"], "strategy")
-    strategy = construct(_lookup(STRATEGIES, name, where), args, f"strategy {name!r}", where)
+    strategy = construct(_strategy(name, where), args, f"strategy {name!r}", where)
     name, args = _named(config["evaluator"], "evaluator")
     evaluator_cls = _lookup(EVALUATORS, name, where, hidden=("functional",))
     train, val = _dataset(args.pop("data", None), where)

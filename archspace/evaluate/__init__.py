@@ -13,7 +13,7 @@ from archspace.evaluate.base import (
     check_metric,
     split_result,
 )
-from archspace.evaluate.training import Classification, Regression
+from archspace.evaluate.training import Classification, DropPathSchedule, Regression, SupervisedEvaluator
 from archspace.registry import Registry
 
 EVALUATORS: Registry[Evaluator] = Registry("evaluator")
@@ -37,5 +37,6 @@ def list_evaluators() -> list[str]:
     return EVALUATORS.list()
 
 
-__all__ = ["EVALUATORS", "Classification", "Evaluator", "EvaluatorError", "FunctionalEvaluator", "MetricError", "Regression",
-           "TrialContext", "check_metric", "create_evaluator", "list_evaluators", "split_result"]
+__all__ = ["EVALUATORS", "Classification", "DropPathSchedule", "Evaluator", "EvaluatorError", "FunctionalEvaluator",
+           "MetricError", "Regression", "SupervisedEvaluator", "TrialContext", "check_metric", "create_evaluator",
+           "list_evaluators", "split_result"]

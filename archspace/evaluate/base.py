@@ -8,17 +8,22 @@ the evaluator's ``primary`` key). It must be picklable: the process executor sen
 from __future__ import annotations
 
 import inspect
+import json
+import logging
 import math
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from numbers import Real
+from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from archspace.errors import ArchspaceError
 
+logger = logging.getLogger("archspace.evaluate")
 
 class MetricError(ArchspaceError, ValueError):
     """An evaluator returned or reported something that is not a finite number."""
@@ -77,12 +82,26 @@ def split_result(result: Any, primary: str = "default") -> tuple[float, dict[str
 
 @dataclass
 class TrialContext:
-    """What an evaluator knows about its trial, and its channel for intermediate results."""
+    """What an evaluator knows about its trial, and its channel for intermediate results.
+
+    ``output_dir`` is the trial's own folder for checkpoints and exports (``<experiment
+    directory>/trials/<trial id>/``), created on first use so that trials which write nothing leave
+    no empty folders; None when the experiment lives in memory. An interrupted trial runs again
+    under its own id, so it finds what its first attempt left there (e.g. a checkpoint to resume).
+    """
 
     trial_id: int
     sample: dict[str, Any]
     _report: Callable[[int, float], None] = field(repr=False)
     _steps: int = 0
+    _output_dir: Path | None = field(default=None, repr=False)
+
+    @property
+    def output_dir(self) -> Path | None:
+        """The trial's output folder (created now if missing), or None for in-memory experiments."""
+        if self._output_dir is not None:
+            self._output_dir.mkdir(parents=True, exist_ok=True)
+        return self._output_dir
 
     def report(self, value: Any, step: int | None = None) -> None:
         """Record an intermediate result (e.g. validation accuracy after an epoch)."""
@@ -105,6 +124,49 @@ class Evaluator(ABC):
     @abstractmethod
     def evaluate(self, model: nn.Module, ctx: TrialContext) -> Any:
         """Train and evaluate ``model``; return the metric (float or dict)."""
+
+    def fit(self, model: nn.Module, *, sample: Mapping[str, Any] | None = None,
+            output_dir: str | os.PathLike[str] | None = None) -> Any:
+        """Train and score one model outside an experiment: the retrain step after a search.
+
+        The same training an experiment's trial gets, without building a context by hand:
+        intermediate results go to the log (logger ``archspace.evaluate``), and with
+        ``output_dir`` the trained weights (``model.pt``, a state dict) and the result
+        (``result.json``) are written there, next to whatever the evaluator itself saves.
+
+        Args:
+            model: any ``nn.Module`` (e.g. built under ``fixed_arch(sample)``); trained in place.
+            sample: the architecture it was built from, for evaluators that read ``ctx.sample``.
+            output_dir: a folder for checkpoints and exports (``ctx.output_dir``), or None.
+
+        Returns:
+            The evaluator's result, checked: a finite float, or a dict holding the primary metric.
+
+        Raises:
+            MetricError: the evaluator returned something that is not a finite metric.
+
+        Example:
+            >>> from torch import nn
+            >>> FunctionalEvaluator(lambda model, ctx: 0.5).fit(nn.Linear(2, 2))
+            0.5
+        """
+        history: list[tuple[int, float]] = []
+
+        def report(step: int, value: float) -> None:
+            history.append((step, value))
+            logger.info("%s step %d: %.4f", type(self).__name__, step, value)
+
+        out = Path(output_dir) if output_dir is not None else None
+        result = self.evaluate(model, TrialContext(0, dict(sample or {}), report, _output_dir=out))
+        metric, metrics = split_result(result, self.primary)
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            import torch
+
+            torch.save(model.state_dict(), out / "model.pt")
+            (out / "result.json").write_text(json.dumps({"metric": metric, "metrics": metrics,
+                                                         "intermediates": history}, indent=2) + "\n")
+        return metrics if isinstance(result, Mapping) else metric
 
 
 

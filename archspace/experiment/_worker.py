@@ -76,7 +76,7 @@ def limit_memory(extra_mb: float | None) -> None:
 
 
 def worker_main(conn: Connection, payload: bytes, source: dict[str, str] | None, threads: int, parent: int,
-                memory_mb: float | None) -> None:
+                memory_mb: float | None, directory: str | None = None) -> None:
     """Receive ``(trial_id, sample)`` messages and answer with started/report/done until told to stop."""
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides how to stop
@@ -101,7 +101,7 @@ def worker_main(conn: Connection, payload: bytes, source: dict[str, str] | None,
         def report(step: int, value: float, trial_id: int = trial_id) -> None:
             conn.send(("report", trial_id, step, value))
 
-        result = run_trial(space, evaluator, trial_id, sample, report)
+        result = run_trial(space, evaluator, trial_id, sample, report, directory)
         conn.send(("done", result))
 
 

@@ -1,17 +1,20 @@
 """Executors: where trials run. The engine talks to them through four calls.
 
-``start`` gets the space and evaluator once; ``submit`` hands one trial to a free slot; ``poll``
+``start`` gets the space, the evaluator and the experiment directory (where each trial's output
+folder goes; None in memory) once; ``submit`` hands one trial to a free slot; ``poll``
 returns what happened since (starts, intermediate reports, ends, including crashes and timeouts);
 ``shutdown`` stops everything. A cluster executor (Ray) implements the same four calls.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -33,8 +36,9 @@ class Executor(ABC):
         self.trial_timeout = trial_timeout
 
     @abstractmethod
-    def start(self, space: ModelSpace, evaluator: Evaluator, source: dict[str, str] | None = None) -> None:
-        """Prepare to run trials of ``space`` with ``evaluator``."""
+    def start(self, space: ModelSpace, evaluator: Evaluator, source: dict[str, str] | None = None,
+              directory: Path | None = None) -> None:
+        """Prepare to run trials of ``space`` with ``evaluator`` (outputs under ``directory``)."""
 
     @abstractmethod
     def free_slots(self) -> int:
@@ -71,9 +75,11 @@ class InlineExecutor(Executor):
         super().__init__(1, trial_timeout)
         self._queue: deque[tuple[int, dict[str, Any]]] = deque()
 
-    def start(self, space: ModelSpace, evaluator: Evaluator, source: dict[str, str] | None = None) -> None:
+    def start(self, space: ModelSpace, evaluator: Evaluator, source: dict[str, str] | None = None,
+              directory: Path | None = None) -> None:
         self.space = space
         self.evaluator = evaluator
+        self.directory = directory
 
     def free_slots(self) -> int:
         return 0 if self._queue else 1
@@ -99,7 +105,7 @@ class InlineExecutor(Executor):
             signal.setitimer(signal.ITIMER_REAL, float(self.trial_timeout))  # type: ignore[arg-type]
         try:
             result = run_trial(self.space, self.evaluator, trial_id, sample,
-                               lambda step, value: events.append(Reported(trial_id, step, value)))
+                               lambda step, value: events.append(Reported(trial_id, step, value)), self.directory)
         except _TrialTimeout:
             result = Finished(trial_id, TrialStatus.TIMEOUT, error=f"trial exceeded its timeout of {self.trial_timeout} s")
         finally:
@@ -114,9 +120,23 @@ class InlineExecutor(Executor):
         self._queue.clear()
 
 
+def fair_threads(share: int = 1) -> int:
+    """Torch threads for one of ``share`` processes training at once on this machine.
+
+    The CPUs this process may use (its affinity, else the CPU count) divided evenly: more
+    threads than cores fight each other, and on a loaded 2-core machine two threads made a tiny
+    step 50 times slower than one.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // max(share, 1))
+
+
 def now() -> float:
     """Monotonic seconds."""
     return time.monotonic()
 
 
-__all__ = ["Executor", "InlineExecutor"]
+__all__ = ["Executor", "InlineExecutor", "fair_threads"]

@@ -1,5 +1,9 @@
 """Experiment: the multi-trial loop — ask, record, run, record, tell — with resume.
 
+A one-shot strategy (a :class:`~archspace.oneshot.OneShotTrainer` such as ``DARTS``) trains one
+supernet instead of running trials: the experiment then delegates its run to
+:mod:`archspace.experiment.oneshot_run`, under the same directory lock, signal handling and store.
+
 Order of writes (each a committed SQLite transaction): a new trial is stored together with the
 strategy state after the ask that made it; a finished trial is stored before the strategy hears
 of it; the strategy state is checkpointed again after the tell, with the ids it has been told. So
@@ -25,12 +29,15 @@ from typing import Any
 
 from archspace.errors import ArchspaceError, SampleError
 from archspace.evaluate.base import Evaluator
+from archspace.evaluate.training import SupervisedEvaluator
 from archspace.experiment.executor import Executor, InlineExecutor
 from archspace.experiment.lock import DirectoryLock
+from archspace.experiment.oneshot_run import OneShotRun
 from archspace.experiment.process import ProcessExecutor
 from archspace.experiment.progress import Progress
 from archspace.experiment.runner import Finished, Reported, Started
 from archspace.nn.space import ModelSpace
+from archspace.oneshot import OneShotTrainer
 from archspace.registry import Registry
 from archspace.space.samples import Sample, canonical_json, fingerprint
 from archspace.storage import SQLiteStorage, Storage, StorageError, TrialRecord, TrialStatus
@@ -67,6 +74,26 @@ def _check_seconds(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, Real) or not float(value) > 0:
         raise InvalidSettingError(f"{name} must be a positive number of seconds or None, "
                                   f"got {value!r} ({type(value).__name__})")
+
+
+def _check_oneshot(strategy: OneShotTrainer, evaluator: Evaluator, max_trials: Any, concurrency: Any,
+                   max_duration: Any) -> None:
+    """Refuse settings a one-shot search cannot honour, when the experiment is built."""
+    name = type(strategy).__name__
+    if not isinstance(evaluator, SupervisedEvaluator):
+        raise InvalidSettingError(
+            f"a one-shot search ({name}) trains the supernet on the evaluator's data, so the evaluator must be a "
+            f"SupervisedEvaluator (Classification, Regression), got {type(evaluator).__name__}"
+        )
+    if max_trials is not None:
+        raise InvalidSettingError(f"max_trials does not apply to a one-shot search ({name} trains one supernet); "
+                                  f"leave it out and set the search length with {name}(epochs=...)")
+    if concurrency != 1:
+        raise InvalidSettingError(f"concurrency must be 1 for a one-shot search ({name} trains one supernet in "
+                                  f"this process; run under torchrun for data parallelism), got {concurrency!r}")
+    if max_duration is not None:
+        raise InvalidSettingError(f"max_duration is not supported by a one-shot search ({name} stops after its "
+                                  "epochs); stop it with Ctrl-C or SIGTERM and resume() later instead")
 
 
 class _Signals:
@@ -113,12 +140,22 @@ class _Signals:
 
 
 class Experiment:
-    """A multi-trial architecture search.
+    """An architecture search: multi-trial, or one-shot.
+
+    With a multi-trial strategy the experiment asks it for samples and runs each as a trial. With
+    a one-shot algorithm (``DARTS(...)``, ``GumbelDARTS(...)``, anything in
+    :data:`archspace.oneshot.ONESHOT`) it trains the supernet on the evaluator's data with the
+    evaluator's loss, records every epoch (:meth:`epochs`), checkpoints into ``directory`` and
+    stores the derived architecture as the one succeeded trial (see
+    :mod:`archspace.experiment.oneshot_run`); ``max_trials`` and ``concurrency`` do not apply.
 
     Args:
         space: the model space.
-        evaluator: trains and scores each frozen sample.
-        strategy: proposes samples.
+        evaluator: trains and scores each frozen sample; for a one-shot search, a
+            :class:`~archspace.evaluate.SupervisedEvaluator` (``Classification``, ``Regression``)
+            whose data, batch size, loss and device the search uses.
+        strategy: proposes samples (a :class:`~archspace.strategy.Strategy`), or a one-shot
+            algorithm (a :class:`~archspace.oneshot.OneShotTrainer`).
         max_trials: stop after this many trials (failed ones count).
         max_duration: stop after this many seconds (running trials are marked interrupted).
         concurrency: trials at once (process executor).
@@ -130,17 +167,25 @@ class Experiment:
         direction: ``"maximize"`` or ``"minimize"``; default: the evaluator's.
         trial_timeout: seconds after which a trial is stopped and recorded as ``timeout``.
         progress: show a progress bar (default: when stderr is a terminal).
+        threads: torch threads of a one-shot search (default: one per CPU this process may use,
+            as the process executor shares them out; the choice is logged). Set it to 1 on a
+            machine shared with other jobs: oversubscribed cores make small steps many times slower.
     """
 
-    def __init__(self, space: ModelSpace, evaluator: Evaluator, strategy: Strategy, *,
+    def __init__(self, space: ModelSpace, evaluator: Evaluator, strategy: Strategy | OneShotTrainer, *,
                  max_trials: int | None = None, max_duration: float | None = None, concurrency: int = 1,
                  executor: str | Executor = "process", directory: str | os.PathLike[str] | None = None,
                  seed: int = 0, direction: str | None = None, trial_timeout: float | None = None,
-                 progress: bool | None = None) -> None:
-        for name, value, kind in (("space", space, ModelSpace), ("evaluator", evaluator, Evaluator),
-                                  ("strategy", strategy, Strategy)):
+                 progress: bool | None = None, threads: int | None = None) -> None:
+        for name, value, kind in (("space", space, ModelSpace), ("evaluator", evaluator, Evaluator)):
             if not isinstance(value, kind):
                 raise InvalidSettingError(f"{name} must be an archspace {kind.__name__}, got {type(value).__name__}")
+        if not isinstance(strategy, (Strategy, OneShotTrainer)):
+            raise InvalidSettingError(f"strategy must be an archspace Strategy or a one-shot algorithm "
+                                      f"(OneShotTrainer, e.g. DARTS), got {type(strategy).__name__}")
+        if isinstance(strategy, OneShotTrainer):
+            _check_oneshot(strategy, evaluator, max_trials, concurrency, max_duration)
+        _check_int("threads", threads)
         _check_int("max_trials", max_trials)
         _check_seconds("max_duration", max_duration)
         _check_int("concurrency", concurrency, optional=False)
@@ -168,6 +213,7 @@ class Experiment:
         self.direction: str = direction
         self.trial_timeout = trial_timeout
         self.progress = progress
+        self.threads = threads
         self.source: dict[str, str] | None = None  # set by the CLI: the file that defines this experiment
         self._storage: Storage | None = None
         self._enqueued: list[Sample] = []
@@ -184,7 +230,25 @@ class Experiment:
 
     def enqueue(self, sample: Sample) -> None:
         """Try ``sample`` before the strategy's own proposals (validated now)."""
+        if self.oneshot:
+            raise ExperimentError("enqueue() is for multi-trial strategies: a one-shot search trains one supernet")
         self._enqueued.append(self.space.validate(sample))
+
+    @property
+    def _trials_strategy(self) -> Strategy:
+        """The strategy of a multi-trial run (the one-shot path never asks for it)."""
+        assert isinstance(self.strategy, Strategy), "the multi-trial loop needs a Strategy"
+        return self.strategy
+
+    @property
+    def oneshot(self) -> bool:
+        """Whether the strategy is a one-shot algorithm (one supernet, no trials to run)."""
+        return isinstance(self.strategy, OneShotTrainer)
+
+    def epochs(self) -> list[dict[str, Any]]:
+        """A one-shot search's recorded epochs, in order: losses, ``val_metric`` (the supernet's
+        validation metric), the exported ``sample`` and each decision's ``distribution``."""
+        return self.storage.epochs()
 
     def trials(self) -> list[TrialRecord]:
         """Every trial recorded so far, by id."""
@@ -253,7 +317,7 @@ class Experiment:
         return EXECUTORS[self.executor](self.concurrency, self.trial_timeout)
 
     def _run(self, resume: bool) -> list[TrialRecord]:
-        if self.max_trials is None and self.max_duration is None:
+        if self.max_trials is None and self.max_duration is None and not self.oneshot:
             logger.info("no max_trials or max_duration: running until the strategy is exhausted")
         lock = self._prepare_directory()
         package_logger = logging.getLogger("archspace")
@@ -263,6 +327,8 @@ class Experiment:
         try:
             with self._signals.critical():
                 self._check_config(resume)
+            if self.oneshot:
+                return OneShotRun(self, self.storage).run(resume)
             return self._loop(resume)
         finally:
             self._signals.restore()
@@ -301,17 +367,17 @@ class Experiment:
         return handler
 
     def _restore_strategy(self, storage: Storage) -> deque[tuple[int, Sample]]:
-        self.strategy.setup(self.space.search_space(), self.seed, self.direction)
+        self._trials_strategy.setup(self.space.search_space(), self.seed, self.direction)
         state, told_list = storage.load_strategy()
         told = set(told_list)
         if state is not None:  # checkpoints leave out the proposed samples: the trials hold them
-            self.strategy.load_state_dict(state, seen=[fingerprint(t.sample) for t in storage.trials()])
+            self._trials_strategy.load_state_dict(state, seen=[fingerprint(t.sample) for t in storage.trials()])
         caught_up = []
         for trial in storage.trials():
             if trial.finished and trial.id not in told:  # finished after the last checkpoint
-                self.strategy.tell(trial.sample, trial.metric if trial.status is TrialStatus.SUCCEEDED else None)
+                self._trials_strategy.tell(trial.sample, trial.metric if trial.status is TrialStatus.SUCCEEDED else None)
                 caught_up.append(trial.id)
-        storage.save_strategy(self.strategy.state_dict(with_seen=False), caught_up)  # the catch-up tells are durable
+        storage.save_strategy(self._trials_strategy.state_dict(with_seen=False), caught_up)  # the catch-up tells are durable
         requeued = storage.requeue_unfinished()
         pending = deque((trial_id, storage.trial(trial_id).sample) for trial_id in requeued)
         if requeued:
@@ -332,7 +398,7 @@ class Experiment:
                             initial=[t for t in recorded if t.finished])
         exhausted = False
         try:
-            executor.start(self.space, self.evaluator, self.source)
+            executor.start(self.space, self.evaluator, self.source, self.directory)
             while True:
                 out_of_time = self.max_duration is not None and time.monotonic() - start >= self.max_duration
                 if out_of_time:
@@ -346,13 +412,13 @@ class Experiment:
                             exhausted = True
                             break
                         with self._signals.critical():
-                            asked = self.strategy.ask()
+                            asked = self._trials_strategy.ask()
                             if asked is None:
                                 exhausted = True
                                 logger.info("the strategy has no more samples to propose")
                                 break
                             sample = self._check_sample(asked)
-                            trial_id = storage.create_trial(sample, self.strategy.state_dict(with_seen=False))
+                            trial_id = storage.create_trial(sample, self._trials_strategy.state_dict(with_seen=False))
                         total += 1
                     executor.submit(trial_id, sample)
                 if not executor.running():
@@ -398,8 +464,8 @@ class Experiment:
                 first_line = (event.error or "").splitlines()[0] if event.error else ""
                 logger.warning("trial %d %s: %s", event.trial_id, event.status, first_line)
             sample = storage.trial(event.trial_id).sample
-            self.strategy.tell(sample, event.metric if succeeded else None)
-            storage.save_strategy(self.strategy.state_dict(with_seen=False), [event.trial_id])
+            self._trials_strategy.tell(sample, event.metric if succeeded else None)
+            storage.save_strategy(self._trials_strategy.state_dict(with_seen=False), [event.trial_id])
             progress.finished(event.trial_id, event.status, event.metric)
 
     def _interrupt(self, executor: Executor, storage: Storage, why: str) -> None:
@@ -407,7 +473,7 @@ class Experiment:
         executor.shutdown()
         try:
             storage.mark_interrupted(running)
-            storage.save_strategy(self.strategy.state_dict(with_seen=False), [])
+            storage.save_strategy(self._trials_strategy.state_dict(with_seen=False), [])
         except StorageError as exc:  # e.g. the disk is full: what was recorded stays recorded
             logger.error("%s, and the store could not be updated: %s", why, exc)
             return

@@ -23,12 +23,13 @@ import pickle
 import signal
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any
 
 from archspace.errors import ArchspaceError
 from archspace.evaluate.base import Evaluator
 from archspace.experiment._worker import worker_main
-from archspace.experiment.executor import Executor, now
+from archspace.experiment.executor import Executor, fair_threads, now
 from archspace.experiment.runner import Event, Finished, Reported, Started
 from archspace.nn.space import ModelSpace
 from archspace.storage import TrialStatus
@@ -90,7 +91,8 @@ class ProcessExecutor(Executor):
         self._spawned = 0
         self._startup_failures = 0
 
-    def start(self, space: ModelSpace, evaluator: Evaluator, source: dict[str, str] | None = None) -> None:
+    def start(self, space: ModelSpace, evaluator: Evaluator, source: dict[str, str] | None = None,
+              directory: Path | None = None) -> None:
         try:
             self._payload = pickle.dumps((space, evaluator))
         except Exception as exc:
@@ -99,7 +101,8 @@ class ProcessExecutor(Executor):
                 f"pickled ({exc}); define them at module level, or use executor='inline'"
             ) from exc
         self._source = source
-        self._threads = max(1, (os.cpu_count() or 1) // self.concurrency)
+        self._threads = fair_threads(self.concurrency)
+        self._directory = None if directory is None else str(directory)
         self._ctx = mp.get_context("spawn")
         self._workers = [self._spawn() for _ in range(self.concurrency)]
 
@@ -109,7 +112,8 @@ class ProcessExecutor(Executor):
         self._spawned += 1
         process = self._ctx.Process(
             target=worker_main, name=f"archspace-{name}", daemon=True,
-            args=(child, self._payload, self._source, self._threads, os.getpid(), self.worker_memory_limit),
+            args=(child, self._payload, self._source, self._threads, os.getpid(), self.worker_memory_limit,
+                  self._directory),
         )
         process.start()
         child.close()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from archspace.evaluate.base import Evaluator, TrialContext, split_result
@@ -44,17 +46,30 @@ class Finished:
 Event = Started | Reported | Finished
 
 
+def trial_output_dir(directory: str | os.PathLike[str] | None, trial_id: int) -> Path | None:
+    """The output folder of trial ``trial_id`` in experiment ``directory`` (None in memory).
+
+    The one place that names it (``<directory>/trials/<id>/``): executors pass the experiment
+    directory and the runner asks here.
+    """
+    return None if directory is None else Path(directory) / "trials" / str(trial_id)
+
+
 def run_trial(
     space: ModelSpace, evaluator: Evaluator, trial_id: int, sample: dict[str, Any],
-    report: Callable[[int, float], None],
+    report: Callable[[int, float], None], directory: str | os.PathLike[str] | None = None,
 ) -> Finished:
-    """Freeze ``sample``, evaluate it, and return the outcome; exceptions become a failed trial."""
+    """Freeze ``sample``, evaluate it, and return the outcome; exceptions become a failed trial.
+
+    ``directory`` is the experiment directory: the evaluator's ``ctx.output_dir`` lies inside it.
+    """
     try:
         import torch
 
         torch.manual_seed(trial_id)  # a trial's initial weights depend on its id only: runs repeat
         model = space.freeze(sample) if evaluator.needs_model else None
-        result = evaluator.evaluate(model, TrialContext(trial_id, sample, report))  # type: ignore[arg-type]
+        ctx = TrialContext(trial_id, sample, report, _output_dir=trial_output_dir(directory, trial_id))
+        result = evaluator.evaluate(model, ctx)  # type: ignore[arg-type]
         metric, metrics = split_result(result, evaluator.primary)
         return Finished(trial_id, TrialStatus.SUCCEEDED, metric, metrics)
     except Exception as exc:
@@ -75,4 +90,4 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}\n\n{text}"
 
 
-__all__ = ["Event", "Finished", "Reported", "Started", "describe", "run_trial"]
+__all__ = ["Event", "Finished", "Reported", "Started", "describe", "run_trial", "trial_output_dir"]

@@ -151,6 +151,18 @@ class Storage(ABC):
     def load_strategy(self) -> tuple[dict[str, Any] | None, list[int]]:
         """The last strategy checkpoint and every told id (None, [] when there is none)."""
 
+    def add_epoch(self, epoch: int, record: Mapping[str, Any]) -> None:
+        """Record one finished epoch of a one-shot search (JSON data; replaces a re-run epoch).
+
+        Not abstract, so that stores written before one-shot experiments existed keep working;
+        they refuse one-shot searches with this error.
+        """
+        raise StorageError(f"{type(self).__name__} cannot record one-shot epochs; use SQLiteStorage")
+
+    def epochs(self) -> list[dict[str, Any]]:
+        """The recorded one-shot epochs, in order, each with its ``"epoch"`` number (empty if none)."""
+        return []
+
     @abstractmethod
     def trials(self, status: TrialStatus | str | None = None) -> list[TrialRecord]:
         """All readable trials (optionally of one status), by id; unreadable ones go to :attr:`bad_rows`."""

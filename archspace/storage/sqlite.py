@@ -69,6 +69,15 @@ MIGRATIONS: list[str] = [
         (SELECT value FROM json_each(COALESCE((SELECT told FROM strategy_state WHERE id = 0), '[]')));
     UPDATE strategy_state SET told = '[]';
     """,
+    # 3: one-shot searches record one row per finished epoch (losses, validation metric, exported
+    # sample, the distribution of every decision), keyed by the epoch so a re-run epoch replaces it.
+    """
+    CREATE TABLE epochs (
+        epoch INTEGER PRIMARY KEY,
+        record TEXT NOT NULL,
+        recorded_at REAL NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 TABLES = {"meta", "trials", "intermediates", "strategy_state"}
@@ -321,6 +330,32 @@ class SQLiteStorage(Storage):
         except (ValueError, RecursionError) as exc:
             raise StorageError(f"the strategy checkpoint in {self.path!r} is not valid JSON ({exc})") from None
         return state, told
+
+    # One-shot epochs ---------------------------------------------------------------------------------
+    @_guarded("recording a one-shot epoch")
+    def add_epoch(self, epoch: int, record: Mapping[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO epochs(epoch, record, recorded_at) VALUES (?, ?, ?)",
+            (int(epoch), json.dumps(dict(record), sort_keys=True), time.time()),
+        )
+
+    @_guarded("reading one-shot epochs")
+    def epochs(self) -> list[dict[str, Any]]:
+        if self.schema_version < 3:  # an older file opened read-only: no one-shot search in it
+            return []
+        found = []
+        for epoch, record in self._db.execute("SELECT epoch, record FROM epochs ORDER BY epoch"):
+            try:
+                if isinstance(record, _Undecodable):
+                    raise ValueError("text that is not UTF-8")
+                data = json.loads(record)
+                if not isinstance(data, dict):
+                    raise ValueError(f"a {type(data).__name__}, not an object")
+            except (ValueError, RecursionError) as exc:
+                raise StorageError(f"epoch {epoch} stored in {self.path!r} is not valid JSON ({exc}); "
+                                   "`archspace doctor DIR` reports what is intact") from None
+            found.append({**data, "epoch": int(epoch)})
+        return found
 
     # Reading ---------------------------------------------------------------------------------------
     def trials(self, status: TrialStatus | str | None = None) -> list[TrialRecord]:

@@ -1,0 +1,208 @@
+"""A one-shot search (DARTS, GumbelDARTS, ...) run as an Experiment.
+
+:class:`~archspace.experiment.Experiment` hands its run here when its strategy is a
+:class:`~archspace.oneshot.OneShotTrainer`, so that a one-shot search gets what a multi-trial one
+has: the evaluator's data and loss, the store, the directory lock, Ctrl-C/SIGTERM handling,
+``resume()``, ``best()``/``export()`` and the command line.
+
+What comes from where:
+
+- **the algorithm** (``DARTS(...)``): epochs, both optimizers and their schedule, gradient
+  clipping, the seed; the search is the algorithm's own ``fit`` loop, unchanged.
+- **the evaluator** (a :class:`~archspace.evaluate.SupervisedEvaluator` such as
+  ``Classification``): the training set (weights) and validation set (architecture parameters),
+  the batch size, the loss and the device; its own optimizer settings are for retraining the
+  architecture found (``evaluator.fit(model)``), not for the search.
+- **the experiment**: the directory (the trainer checkpoints into ``<directory>/oneshot/``), the
+  store and the torch thread count (``threads``).
+
+Order of writes: every finished epoch is stored (``Storage.add_epoch``: losses, the validation
+metric of the supernet, the exported sample, every decision's distribution) inside a signal-safe
+block; the trainer's checkpoint is atomic. After a crash, ``resume()`` reloads the checkpoint,
+re-runs the epoch that was cut short (replacing its row if it got one) and reads the batches
+that epoch would have read, so the search ends where an uninterrupted one ends. At the end the
+derived sample is stored as a succeeded trial whose metric is the supernet's last validation
+metric, so ``best()``, ``export()``, ``archspace trials`` and ``archspace export`` work as for
+any experiment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from archspace.evaluate.training import SupervisedEvaluator
+from archspace.experiment.executor import fair_threads
+from archspace.oneshot import OneShotTrainer
+from archspace.storage import Storage, TrialRecord, TrialStatus
+
+if TYPE_CHECKING:
+    from archspace.experiment.experiment import Experiment
+
+logger = logging.getLogger("archspace.experiment")
+WORKER = "oneshot"  # the worker name of the trial that holds a one-shot search's result
+#: Keys under which a trainer's epoch record may already carry the supernet's validation metric.
+VALIDATION_KEYS = ("val_accuracy", "val_acc", "val_metric")
+
+
+class _EpochBatches:
+    """The batches of the trainer's current epoch, read from the evaluator each time it is iterated.
+
+    The trainer iterates its data once per epoch; asking the evaluator for that epoch's loader
+    then (by the trainer's own epoch counter) makes the shuffling a function of the epoch, which
+    is what lets a resumed search read the same batches as an uninterrupted one.
+    """
+
+    def __init__(self, evaluator: SupervisedEvaluator, trainer: OneShotTrainer, which: int) -> None:
+        self.evaluator = evaluator
+        self.trainer = trainer
+        self.which = which
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.evaluator.epoch_batches(int(self.trainer.epoch))[self.which])
+
+
+def _plain(value: Any) -> Any:
+    """JSON data from an epoch record (tensors and numpy values to lists; NaN to None)."""
+    if hasattr(value, "tolist") and callable(value.tolist):
+        value = value.tolist()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)
+
+
+class OneShotRun:
+    """One run (or resume) of a one-shot experiment; built and called by ``Experiment``.
+
+    Args:
+        experiment: the experiment (its strategy is a ``OneShotTrainer``, its evaluator a
+            ``SupervisedEvaluator``; ``Experiment`` checks both when it is built).
+        storage: the experiment's open store.
+    """
+
+    def __init__(self, experiment: Experiment, storage: Storage) -> None:
+        self.experiment = experiment
+        self.storage = storage
+        assert isinstance(experiment.strategy, OneShotTrainer)
+        assert isinstance(experiment.evaluator, SupervisedEvaluator)
+        self.trainer: OneShotTrainer = experiment.strategy
+        self.evaluator: SupervisedEvaluator = experiment.evaluator
+        self.last: dict[str, Any] = {}
+
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        """Where the trainer writes its checkpoint and architecture history."""
+        return None if self.experiment.directory is None else self.experiment.directory / "oneshot"
+
+    def run(self, resume: bool) -> list[TrialRecord]:
+        """Search (or continue a search) to the trainer's epochs; store and return the result trial."""
+        storage = self.storage
+        done = storage.trials(TrialStatus.SUCCEEDED)
+        if done:
+            logger.info("the one-shot search in %s has finished already: nothing to resume", self.experiment.directory)
+            return storage.trials()
+        if not resume and storage.epochs():
+            from archspace.experiment.experiment import ExperimentError
+
+            raise ExperimentError(f"{self.experiment.directory} already holds this one-shot search's epochs; "
+                                  "call resume() to continue it")
+        with self.experiment._signals.critical():
+            unfinished = storage.requeue_unfinished()  # a result trial cut short while being stored
+            if resume:
+                self._recover_epochs()
+        threads = self.experiment.threads or fair_threads(1)
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        logger.info("one-shot search with %s: %d torch thread(s) (%s; set Experiment(threads=N) to change)",
+                    type(self.trainer).__name__, threads,
+                    "as configured" if self.experiment.threads else "one per usable CPU")
+        try:
+            sample = self.trainer.fit(
+                self.experiment.space, _EpochBatches(self.evaluator, self.trainer, 0),
+                _EpochBatches(self.evaluator, self.trainer, 1), loss_fn=self.evaluator.loss,
+                directory=self.checkpoint_dir, device=self.evaluator.device, resume=resume,
+                on_epoch=self._record_epoch,
+            )
+        except KeyboardInterrupt as exc:
+            from archspace.experiment.experiment import Terminated
+
+            why = "stopped by SIGTERM" if isinstance(exc, Terminated) else "interrupted by the user (Ctrl-C)"
+            logger.warning("%s during epoch %d of the one-shot search; resume() continues from the last "
+                           "checkpoint", why, int(self.trainer.epoch))
+            raise
+        finally:
+            torch.set_num_threads(previous)
+        self._store_result(sample, unfinished[0] if unfinished else None)
+        return storage.trials()
+
+    # Epochs ---------------------------------------------------------------------------------------
+    def _validation_metric(self, record: Mapping[str, Any]) -> float:
+        """The supernet's validation metric: the trainer's, or else the evaluator's score."""
+        for key in VALIDATION_KEYS:
+            if isinstance(record.get(key), (int, float)):
+                return float(record[key])
+        with torch.random.fork_rng(devices=[]):  # scoring must not move the search's random stream
+            return self.evaluator.score(self.trainer.supernet)
+
+    def _record_epoch(self, record: dict[str, Any]) -> None:
+        """The trainer's ``on_epoch`` callback: store the finished epoch."""
+        row = _plain(record)
+        row["val_metric"] = self._validation_metric(record)
+        epoch = int(row.get("epoch", int(self.trainer.epoch) - 1))
+        with self.experiment._signals.critical():
+            self.storage.add_epoch(epoch, row)
+        self.last = row
+
+    def _recover_epochs(self) -> None:
+        """Store epochs the trainer recorded in its history but the store missed (a crash between the
+        trainer's checkpoint and the store's write); the rest is re-run and recorded again."""
+        directory = self.checkpoint_dir
+        history = None if directory is None else directory / "arch_history.json"
+        if history is None or not history.is_file():
+            return
+        try:
+            records = json.loads(history.read_text())
+        except (OSError, ValueError):
+            return  # the history is a convenience file; the re-run epochs are recorded anyway
+        stored = {row["epoch"] for row in self.storage.epochs()}
+        for record in records if isinstance(records, list) else []:
+            if isinstance(record, dict) and isinstance(record.get("epoch"), int) and record["epoch"] not in stored:
+                self.storage.add_epoch(record["epoch"], _plain(record))
+
+    # The result -------------------------------------------------------------------------------------
+    def _store_result(self, sample: Mapping[str, Any], trial_id: int | None) -> None:
+        """Store the derived architecture as a succeeded trial (reusing one cut short while stored)."""
+        sample = self.experiment.space.validate(dict(sample))
+        epochs = self.storage.epochs()
+        last = epochs[-1] if epochs else self.last
+        metric = last.get("val_metric")
+        if not isinstance(metric, (int, float)):
+            with torch.random.fork_rng(devices=[]):
+                metric = self.evaluator.score(self.trainer.supernet)
+        metrics = {"default": float(metric), "epochs": len(epochs), "algorithm": type(self.trainer).__name__,
+                   **{k: v for k, v in last.items() if k.endswith("_loss")}}
+        with self.experiment._signals.critical():
+            if trial_id is None:
+                trial_id = self.storage.create_trial(dict(sample), None)
+            self.storage.start_trial(trial_id, WORKER)
+            for row in epochs:  # the search's validation curve, where the dashboard looks for curves
+                if isinstance(row.get("val_metric"), (int, float)):
+                    self.storage.add_intermediate(trial_id, int(row["epoch"]) + 1, float(row["val_metric"]))
+            self.storage.finish_trial(trial_id, TrialStatus.SUCCEEDED, float(metric), metrics, None)
+        logger.info("one-shot search finished after %d epochs: validation metric %.4f of the supernet; "
+                    "sample %s", len(epochs), float(metric), json.dumps(dict(sample), sort_keys=True))
+
+
+__all__ = ["OneShotRun"]
