@@ -210,3 +210,17 @@ def test_tables(header: str, rows: list[list[str]], tail: bytes) -> None:
         assert _names_file(exc, path), str(exc)
     else:
         assert table is not None
+
+
+# Coverage-guided (atheris) runs of the same properties ---------------------------------------------
+@pytest.mark.parametrize("target", ["sample", "config", "table"])
+def test_atheris(target: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "tests.fuzz.atheris_harness", target, "-runs=400"], cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    assert "Done 400 runs" in done.stderr
