@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from archspace.storage.base import TrialStatus
+
 
 class Progress:
     """Shows progress on stderr when enabled (default: when stderr is a terminal)."""
@@ -28,12 +30,12 @@ class Progress:
             self._refresh()
 
     def _count(self, status: str, metric: float | None) -> None:
-        if status == "succeeded":
+        if status == TrialStatus.SUCCEEDED:
             self.done += 1
             if metric is not None and (self.best is None or
                                        (metric > self.best if self.direction == "maximize" else metric < self.best)):
                 self.best = metric
-        elif status in ("failed", "timeout"):
+        elif status in (TrialStatus.FAILED, TrialStatus.TIMEOUT):
             self.failed += 1
 
     def started(self, trial_id: int) -> None:
