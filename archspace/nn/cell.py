@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import torch
 from torch import nn
@@ -23,6 +23,9 @@ from torch import nn
 from archspace.errors import SpaceDefinitionError
 from archspace.nn.mutable import Branch, FreezeChild, Mutable, Resolver
 from archspace.space.decisions import Categorical
+
+if TYPE_CHECKING:
+    from archspace.oneshot.mixed_ops import MixedBuilder
 
 OpFactory: TypeAlias = (
     Mapping[str, nn.Module | Callable[[int, int, int], nn.Module]]
@@ -133,6 +136,14 @@ class Cell(Mutable):
         """The decision choosing term ``k``'s input state of node ``node``."""
         return Categorical(list(range(node)), f"{label}/input_{node}_{k}", origin=label)
 
+    def op_suffix(self, node: int, k: int, inp: int, name: str) -> str:
+        """The module path, below the cell, of op ``name`` of term ``k`` of ``node`` on input ``inp``.
+
+        Decisions nested in an op are labelled below this path by default; the space walker,
+        freezing and the one-shot mixed form all name ops through this one method.
+        """
+        return f"ops.{node - self.num_predecessors}.{k}.{inp}.{name}"
+
     def edge(self, node: int, k: int, inp: int) -> nn.ModuleDict:
         """The candidate ops of one edge."""
         return self.ops[node - self.num_predecessors][k][inp]  # type: ignore[index]
@@ -155,8 +166,7 @@ class Cell(Mutable):
                 op_label = self.op_decision(label, node, k).label
                 for inp in range(node):
                     for op_name, op in self.edge(node, k, inp).items():
-                        suffix = f"ops.{node - self.num_predecessors}.{k}.{inp}.{op_name}"
-                        yield suffix, op, [(in_label, [inp]), (op_label, [op_name])]
+                        yield self.op_suffix(node, k, inp, op_name), op, [(in_label, [inp]), (op_label, [op_name])]
 
     def freeze_with(self, label: str, resolver: Resolver, freeze_child: FreezeChild) -> nn.Module:
         pre = freeze_child("preprocessor", self.preprocessor) if self.preprocessor is not None else None
@@ -168,13 +178,18 @@ class Cell(Mutable):
             for k in range(self.num_ops_per_node):
                 inp = resolver.value(self.input_decision(label, node, k), label)
                 op_name = resolver.value(self.op_decision(label, node, k), label)
-                suffix = f"ops.{node - self.num_predecessors}.{k}.{inp}.{op_name}"
-                node_ops.append(freeze_child(suffix, self.edge(node, k, inp)[op_name]))
+                node_ops.append(freeze_child(self.op_suffix(node, k, inp, op_name), self.edge(node, k, inp)[op_name]))
                 node_inputs.append(inp)
             ops.append(node_ops)
             inputs.append(node_inputs)
         return FixedCell(ops, inputs, self.num_predecessors, self.merge_op, preprocessor=pre,
                          postprocessor=post, concat_dim=self.concat_dim)
+
+    def to_mixed(self, label: str, builder: MixedBuilder) -> nn.Module:
+        """A :class:`~archspace.oneshot.cell_mixed.MixedCell`: DARTS's relaxation of this cell."""
+        from archspace.oneshot.cell_mixed import MixedCell
+
+        return MixedCell(self, label, builder)
 
     def extra_repr(self) -> str:
         return (f"num_nodes={self.num_nodes}, num_ops_per_node={self.num_ops_per_node}, "

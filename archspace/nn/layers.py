@@ -16,12 +16,15 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from torch import nn
 
 from archspace.errors import ArchspaceError, SpaceDefinitionError
 from archspace.space.decisions import Categorical, ValueExpr, find_leaves, largest, resolve
+
+if TYPE_CHECKING:
+    from archspace.oneshot.mixed_ops import MixedBuilder
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,16 @@ class MutableLayer(nn.Module):
         state.pop("_asp_args", None)
         plain.__dict__.update(state)
         return plain
+
+    def to_mixed(self, builder: MixedBuilder) -> nn.Module:
+        """The one-shot mixed form of this layer, as its class's :attr:`mixed_form` describes.
+
+        Raises:
+            SpaceDefinitionError: the class has no mixed form, or not for the arguments given choices.
+        """
+        from archspace.oneshot.mixed_ops import mixed_value_layer
+
+        return mixed_value_layer(self, builder.arch, builder.path)
 
     def extra_repr(self) -> str:
         text = self._asp_base.extra_repr(self)

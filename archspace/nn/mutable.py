@@ -2,20 +2,24 @@
 
 A :class:`Mutable` module (LayerChoice, InputChoice, Repeat, Cell) tells the space walker three
 things: which decisions it owns, which child modules are active under which values, and how to
-turn itself into the chosen plain module given a sample. Everything else (labels from module
+turn itself into the chosen plain module given a sample; and it tells a one-shot supernet how it
+becomes its mixed (weight-sharing) form, ``to_mixed``. Everything else (labels from module
 paths, conditions, duplicate checks, freezing) is done once, by the walker in ``_walk.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
 from archspace.errors import SpaceDefinitionError, SpaceForwardError
 from archspace.nn._context import current_frozen
 from archspace.space.decisions import Categorical, _caller_site
+
+if TYPE_CHECKING:
+    from archspace.oneshot.mixed_ops import MixedBuilder
 
 # (path suffix of a child module, the child, requirements [(label, allowed values), ...])
 Branch = tuple[str, nn.Module, list[tuple[str, list[Any]]]]
@@ -67,6 +71,25 @@ class Mutable(nn.Module):
     def freeze_with(self, label: str, resolver: Resolver, freeze_child: FreezeChild) -> nn.Module:
         """The plain module this one becomes under the resolver's sample."""
         raise NotImplementedError
+
+    def to_mixed(self, label: str, builder: MixedBuilder) -> nn.Module:
+        """The one-shot mixed form of this module (see :mod:`archspace.oneshot.mixed_ops`).
+
+        Like :meth:`freeze_with`, each decision type says how it becomes its weight-sharing form,
+        so a supernet converts decision types it has never heard of. ``builder`` registers the
+        decision's logits (``builder.register(label, values)``) and converts child modules
+        (``builder.child(suffix, module)``); the returned module reads its weights in ``forward``
+        with ``archspace.oneshot.current_mix(label, builder.arch)``.
+
+        Raises:
+            SpaceDefinitionError: this decision type has no mixed form (the default).
+        """
+        cls = type(self)
+        raise SpaceDefinitionError(
+            f"{cls.__module__}.{cls.__qualname__} at {builder.path!r} has no one-shot mixed form: implement "
+            "to_mixed(label, builder) on it, freeze this decision, or express it with LayerChoice, "
+            "InputChoice, Repeat, Cell and archspace.nn layers"
+        )
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise SpaceForwardError(

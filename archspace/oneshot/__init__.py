@@ -1,5 +1,12 @@
 """One-shot NAS: weight-sharing supernets, the strategies that train them, and a registry by name.
 
+Layout: ``supernet.py`` (space -> supernet, export, subnets), ``mixed_ops.py`` and
+``cell_mixed.py`` (the mixed forms each decision type builds), ``policy.py`` (how a pass weighs
+candidates), ``loop.py`` (the shared training loop), ``checkpoint.py``, ``distributed.py``; one
+file per algorithm with its policy and ``step``: ``darts.py`` (:class:`Softmax`), ``gumbel.py``
+(:class:`Gumbel`), and the policies of the next algorithms, ``spos.py`` (:class:`SampledPath`) and
+``proxyless.py`` (:class:`BinaryGates`).
+
 Example:
     >>> from archspace.oneshot import ONESHOT, create_oneshot
     >>> ONESHOT.list()
@@ -12,10 +19,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from archspace.oneshot._trainer import OneShotTrainer, average_gradients, broadcast_parameters
 from archspace.oneshot.arch import ArchParameters
-from archspace.oneshot.darts import DARTS
-from archspace.oneshot.gumbel import GumbelDARTS
+from archspace.oneshot.cell_mixed import MixedCell
+from archspace.oneshot.checkpoint import CheckpointError
+from archspace.oneshot.darts import DARTS, Softmax
+from archspace.oneshot.distributed import average_gradients, broadcast_buffers, broadcast_parameters
+from archspace.oneshot.gumbel import Gumbel, GumbelDARTS
+from archspace.oneshot.loop import OneShotTrainer
+from archspace.oneshot.mixed_ops import MixedBuilder, MixedModule
+from archspace.oneshot.policy import Mix, WeightingPolicy, current_mix
+from archspace.oneshot.proxyless import BinaryGates
+from archspace.oneshot.spos import SampledPath
 from archspace.oneshot.supernet import Supernet, to_supernet
 from archspace.registry import Registry
 
@@ -40,5 +54,7 @@ def list_oneshot() -> list[str]:
     return ONESHOT.list()
 
 
-__all__ = ["DARTS", "ONESHOT", "ArchParameters", "GumbelDARTS", "OneShotTrainer", "Supernet", "average_gradients",
-           "broadcast_parameters", "create_oneshot", "list_oneshot", "to_supernet"]
+__all__ = ["DARTS", "ONESHOT", "ArchParameters", "BinaryGates", "CheckpointError", "Gumbel", "GumbelDARTS", "Mix",
+           "MixedBuilder", "MixedCell", "MixedModule", "OneShotTrainer", "SampledPath", "Softmax", "Supernet",
+           "WeightingPolicy", "average_gradients", "broadcast_buffers", "broadcast_parameters", "create_oneshot",
+           "current_mix", "list_oneshot", "to_supernet"]

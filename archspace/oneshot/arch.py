@@ -1,14 +1,18 @@
-"""Architecture parameters of a supernet, and the policy that turns them into mixing weights.
+"""Architecture parameters of a supernet: one logit vector per decision label.
 
-One parameter vector per decision label (shared labels share it), plus one per DARTS cell edge.
-Weights are computed at most once per forward pass and cached, so every use of a shared label
-within one pass sees the same (possibly Gumbel-sampled) weights.
+Shared labels share one vector; a DARTS cell adds one per edge. How the logits become mixing
+weights is the business of the supernet's weighting policy (see ``policy.py``), not of this
+module, so the same parameters serve softmax, Gumbel, sampled and gated searches.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
+
+from archspace.errors import SpaceDefinitionError
 
 
 def key_of(name: str) -> str:
@@ -17,26 +21,24 @@ def key_of(name: str) -> str:
 
 
 class ArchParameters(nn.Module):
-    """Holds the architecture logits and the weighting policy.
-
-    Policies: ``"softmax"`` (DARTS) or ``"gumbel"`` (GDAS/FBNet: Gumbel-softmax samples with
-    temperature ``tau``; ``hard`` uses straight-through one-hot samples).
-    """
+    """The architecture logits, by label, with each label's candidate values in logit order."""
 
     def __init__(self) -> None:
         super().__init__()
         self.alpha = nn.ParameterDict()
-        self.names: dict[str, list[object]] = {}  # name -> candidate values, in logit order
-        self.policy = "softmax"
-        self.tau = 1.0
-        self.hard = False
-        self._cache: dict[str, torch.Tensor] = {}
+        self.names: dict[str, list[Any]] = {}  # name -> candidate values, in logit order
 
-    def register(self, name: str, values: list[object]) -> None:
-        """Create the logits of ``name`` (a no-op for a shared label seen before)."""
+    def register(self, name: str, values: list[Any]) -> None:
+        """Create the logits of ``name`` (a no-op for a shared label seen before).
+
+        Raises:
+            SpaceDefinitionError: ``name`` was registered before with a different number of
+                candidates.
+        """
         if name in self.names:
             if len(self.names[name]) != len(values):
-                raise ValueError(f"label {name!r} registered with {len(self.names[name])} and {len(values)} candidates")
+                raise SpaceDefinitionError(
+                    f"label {name!r} registered with {len(self.names[name])} and {len(values)} candidates")
             return
         self.names[name] = list(values)
         self.alpha[key_of(name)] = nn.Parameter(1e-3 * torch.randn(len(values)))
@@ -45,22 +47,9 @@ class ArchParameters(nn.Module):
         """The raw logits of ``name``."""
         return self.alpha[key_of(name)]
 
-    def weights(self, name: str) -> torch.Tensor:
-        """The mixing weights of ``name`` for the current forward pass."""
-        cached = self._cache.get(name)
-        if cached is not None:
-            return cached
-        logits = self.logits(name)
-        if self.policy == "gumbel" and self.training:
-            weights = nn.functional.gumbel_softmax(logits, tau=self.tau, hard=self.hard)
-        else:
-            weights = torch.softmax(logits, -1)
-        self._cache[name] = weights
-        return weights
-
-    def new_pass(self) -> None:
-        """Forget cached weights (called before every supernet forward)."""
-        self._cache = {}
+    def best(self, name: str) -> Any:
+        """The candidate value of ``name`` with the largest logit."""
+        return self.names[name][int(self.logits(name).detach().argmax())]
 
     def distribution(self) -> dict[str, dict[str, float]]:
         """Softmax of each logit vector, as JSON data (for logs and dashboards)."""

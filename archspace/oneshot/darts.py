@@ -20,7 +20,19 @@ from typing import Any
 import torch
 from torch.func import functional_call
 
-from archspace.oneshot._trainer import Batch, LossFn, OneShotTrainer, average_gradients
+from archspace.oneshot.distributed import average_gradients
+from archspace.oneshot.loop import Batch, LossFn, OneShotTrainer
+from archspace.oneshot.policy import Mix, WeightingPolicy, all_candidates
+
+
+class Softmax(WeightingPolicy):
+    """DARTS's continuous relaxation: every candidate runs, weighted by the softmax of its logits.
+
+    Deterministic, the same in training and evaluation.
+    """
+
+    def mix(self, label: str, logits: torch.Tensor, values: Sequence[Any], *, training: bool) -> Mix:
+        return all_candidates(torch.softmax(logits, -1))
 
 
 class DARTS(OneShotTrainer):
@@ -98,4 +110,4 @@ class DARTS(OneShotTrainer):
         return val_loss
 
 
-__all__ = ["DARTS"]
+__all__ = ["DARTS", "Softmax"]

@@ -1,100 +1,157 @@
 """Mixed operations: the weighted forms of every decision-carrying module.
 
-- :class:`MixedLayer` (LayerChoice): the weighted sum of all candidates; with hard Gumbel weights
-  only the sampled candidate runs (as in GDAS), scaled by its straight-through weight.
+Each decision type builds its own mixed form (``to_mixed`` on LayerChoice, InputChoice, Repeat,
+Cell and the archspace.nn layers; a user's :class:`~archspace.nn.mutable.Mutable` subclass may do
+the same) from a :class:`MixedBuilder`. Every mixed form reads, in ``forward``, the :class:`Mix`
+of its decisions for the current pass (:func:`~archspace.oneshot.policy.current_mix`): the
+candidates that run and their weights. It runs only those candidates, so a sampled policy trains
+exactly one path. And every mixed form knows its plain frozen form under a sample,
+:meth:`MixedModule.subnet`, carrying the supernet's weights.
+
+- :class:`MixedLayer` (LayerChoice): the weighted sum of the running candidates.
 - :class:`MixedInput` (InputChoice): the weighted sum of the reduced candidate input sets.
 - :class:`MixedRepeat` (Repeat): the weighted sum of the outputs after each allowed depth.
-- :class:`MixedCell` (Cell): one mixed op per (node, input) edge, nodes summing their incoming
-  edges, as in DARTS; its logits are ``{label}/edge_{node}_{input}``.
-- :class:`MixedValueLayer` (archspace.nn layers): the shared largest weight, with output channels
-  masked by the expected channel count (the weighted sum of channel-sliced outputs) and kernels
-  masked by the weighted sum of centred crops; which arguments do what is each layer class's
-  :class:`~archspace.nn.MixedForm`. :class:`MixedPerValueLayer`: one plain layer per value
-  (Dropout). A layer without a mixed form (GroupNorm, MultiheadAttention with choices, a user's
-  layer that declares none) is refused by :func:`mixed_value_layer` with an error naming it.
+- :class:`MixedCell` (Cell, in ``cell_mixed.py``): a mixed op per (node, input) edge, as in DARTS.
+- :class:`MixedValueLayer` (archspace.nn layers): the shared largest weight, output channels
+  masked by the expected channel count and kernels by the weighted sum of centred crops, as each
+  layer class's :class:`~archspace.nn.MixedForm` says; :class:`MixedPerValueLayer`: one plain layer
+  per value (Dropout). A layer without a mixed form is refused by :func:`mixed_value_layer`.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from archspace.errors import SpaceDefinitionError
-from archspace.nn.choices import reduce_tensors
+from archspace.nn._walk import join
+from archspace.nn.choices import ChosenInputs, reduce_tensors
 from archspace.nn.layers import MutableLayer
 from archspace.oneshot.arch import ArchParameters
+from archspace.oneshot.policy import Mix, current_mix
 from archspace.space.decisions import ValueExpr, find_leaves, resolve
 
-
-def _hard_index(weights: torch.Tensor) -> int | None:
-    """The chosen index when ``weights`` is a one-hot (hard Gumbel) sample, else None."""
-    if weights.requires_grad and bool(((weights.detach() == 0) | (weights.detach() == 1)).all()):
-        return int(weights.detach().argmax())
-    return None
+# Freezes a supernet sub-tree under a sample: (module, sample) -> plain module with its weights.
+SubnetChild = Callable[[nn.Module, Mapping[str, Any]], nn.Module]
 
 
-class MixedLayer(nn.Module):
-    """A LayerChoice as a weighted sum of its candidates."""
+class MixedBuilder:
+    """What a decision needs to build its mixed form: its place, the logits, its children's forms.
+
+    Attributes:
+        arch: the supernet's architecture parameters; :meth:`register` a label before mixing it.
+        path: the module path of the decision being converted (labels default to it).
+    """
+
+    def __init__(self, arch: ArchParameters, path: str, convert: Callable[[nn.Module, str], nn.Module]) -> None:
+        self.arch = arch
+        self.path = path
+        self._convert = convert
+
+    def register(self, label: str, values: Sequence[Any]) -> None:
+        """Create the logits of decision ``label`` over ``values`` (shared labels share them)."""
+        self.arch.register(label, list(values))
+
+    def child(self, suffix: str, module: nn.Module) -> nn.Module:
+        """The mixed form of a child module at ``path.suffix`` (converted recursively)."""
+        return self._convert(module, join(self.path, suffix))
+
+
+class MixedModule(nn.Module):
+    """Base of the mixed forms: the supernet exports and extracts subnets through these hooks.
+
+    Args:
+        arch: the architecture parameters the module's decisions are registered in.
+    """
+
+    def __init__(self, arch: ArchParameters) -> None:
+        super().__init__()
+        self._arch = [arch]  # a list: the shared parameters must not register as a child
+
+    @property
+    def arch(self) -> ArchParameters:
+        """The architecture parameters of this module's decisions."""
+        return self._arch[0]
+
+    def mix(self, label: str) -> Mix:
+        """The mix of ``label`` in the current forward pass."""
+        return current_mix(label, self.arch)
+
+    def export_into(self, sample: dict[str, Any]) -> None:
+        """Add the choices this module derives beyond the argmax of each registered label.
+
+        The supernet first sets every registered label that is a decision of the space to its
+        strongest candidate; modules whose sample is not read off one label each (a cell's
+        wiring) override this.
+        """
+
+    def subnet(self, sample: Mapping[str, Any], child: SubnetChild) -> nn.Module:
+        """The plain module this one becomes under ``sample``, with the supernet's weights."""
+        raise NotImplementedError(f"{type(self).__name__} has no subnet form")
+
+
+class MixedLayer(MixedModule):
+    """A LayerChoice as a weighted sum of its running candidates."""
 
     def __init__(self, name: str, candidates: dict[str, nn.Module], values: list[Any], arch: ArchParameters) -> None:
-        super().__init__()
+        super().__init__(arch)
         self.name = name
         self.values = values
         self.candidates = nn.ModuleDict(candidates)
-        self._arch = [arch]  # a list, so the shared ArchParameters is not registered as a child
         arch.register(name, values)
 
     def forward(self, *args: Any) -> torch.Tensor:
-        weights = self._arch[0].weights(self.name)
         ops = list(self.candidates.values())
-        index = _hard_index(weights)
-        if index is not None:
-            return weights[index] * ops[index](*args)
         out: torch.Tensor | None = None
-        for w, op in zip(weights, ops):
-            term = w * op(*args)
+        for index, w in self.mix(self.name).pairs():
+            term = w * ops[index](*args)
             out = term if out is None else out + term
         assert out is not None
         return out
 
+    def subnet(self, sample: Mapping[str, Any], child: SubnetChild) -> nn.Module:
+        return child(self.candidates[str(sample[self.name])], sample)
 
-class MixedInput(nn.Module):
+
+class MixedInput(MixedModule):
     """An InputChoice as a weighted sum over its candidate input sets."""
 
     def __init__(self, name: str, values: list[Any], reduction: str, n_candidates: int, arch: ArchParameters) -> None:
-        super().__init__()
+        super().__init__(arch)
         if reduction == "none":
             raise SpaceDefinitionError(f"InputChoice {name!r} with reduction 'none' cannot be mixed in a supernet")
         self.name = name
         self.choices = [v if isinstance(v, list) else [v] for v in values]
         self.reduction = reduction
         self.n_candidates = n_candidates
-        self._arch = [arch]
         arch.register(name, values)
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
-        weights = self._arch[0].weights(self.name)
         out: torch.Tensor | None = None
-        for w, chosen in zip(weights, self.choices):
-            term = w * reduce_tensors([inputs[i] for i in chosen], self.reduction)
+        for index, w in self.mix(self.name).pairs():
+            term = w * reduce_tensors([inputs[i] for i in self.choices[index]], self.reduction)
             out = term if out is None else out + term
         assert out is not None
         return out
 
+    def subnet(self, sample: Mapping[str, Any], child: SubnetChild) -> nn.Module:
+        chosen = sample[self.name]
+        return ChosenInputs(chosen if isinstance(chosen, list) else [chosen], self.reduction, self.n_candidates)
 
-class MixedRepeat(nn.Module):
-    """A Repeat as the weighted sum of the outputs after each allowed depth."""
+
+class MixedRepeat(MixedModule):
+    """A Repeat as the weighted sum of the outputs after each running depth."""
 
     def __init__(self, name: str | None, blocks: list[nn.Module], depths: list[int], arch: ArchParameters) -> None:
-        super().__init__()
+        super().__init__(arch)
         self.name = name
         self.blocks = nn.ModuleList(blocks)
         self.depths = depths
-        self._arch = [arch]
         if name is not None:
             arch.register(name, list(depths))
 
@@ -103,62 +160,29 @@ class MixedRepeat(nn.Module):
             for block in self.blocks[: self.depths[0]]:
                 x = block(x)
             return x
-        weights = self._arch[0].weights(self.name)
-        out = weights[self.depths.index(0)] * x if 0 in self.depths else None
-        for i, block in enumerate(self.blocks):
+        weight_of = {self.depths[index]: w for index, w in self.mix(self.name).pairs()}
+        out = weight_of[0] * x if 0 in weight_of else None
+        for i, block in enumerate(self.blocks[: max(weight_of)]):
             x = block(x)
-            if i + 1 in self.depths:
-                term = weights[self.depths.index(i + 1)] * x
+            if i + 1 in weight_of:
+                term = weight_of[i + 1] * x
                 out = term if out is None else out + term
         assert out is not None
         return out
 
-
-class MixedCell(nn.Module):
-    """A DARTS cell: node ``i`` sums a mixed op on every earlier state ``j``."""
-
-    def __init__(self, label: str, edges: dict[tuple[int, int], dict[str, nn.Module]], op_names: list[str],
-                 num_predecessors: int, num_nodes: int, num_ops_per_node: int, arch: ArchParameters, *,
-                 preprocessor: nn.Module | None, postprocessor: nn.Module | None, concat_dim: int) -> None:
-        super().__init__()
-        self.label = label
-        self.op_names = op_names
-        self.num_predecessors = num_predecessors
-        self.num_nodes = num_nodes
-        self.num_ops_per_node = num_ops_per_node
-        self.concat_dim = concat_dim
-        self.preprocessor = preprocessor
-        self.postprocessor = postprocessor
-        self.edges = nn.ModuleDict({
-            f"{i}_{j}": MixedLayer(self.edge_name(i, j), ops, list(op_names), arch) for (i, j), ops in edges.items()
-        })
-
-    def edge_name(self, node: int, source: int) -> str:
-        """The logits' name of the edge from state ``source`` into node ``node``."""
-        return f"{self.label}/edge_{node}_{source}"
-
-    def forward(self, *inputs: Any) -> torch.Tensor:
-        if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
-            inputs = tuple(inputs[0])
-        states = list(self.preprocessor(list(inputs))) if self.preprocessor is not None else list(inputs)
-        for i in range(self.num_predecessors, self.num_predecessors + self.num_nodes):
-            states.append(sum(self.edges[f"{i}_{j}"](states[j]) for j in range(i)))
-        out = torch.cat(states[self.num_predecessors:], dim=self.concat_dim)
-        if self.postprocessor is not None:
-            out = self.postprocessor(out, list(inputs))
-        return out
+    def subnet(self, sample: Mapping[str, Any], child: SubnetChild) -> nn.Module:
+        depth = int(sample[self.name]) if self.name is not None else self.depths[0]
+        return nn.Sequential(*(child(block, sample) for block in self.blocks[:depth]))
 
 
-def _value_probs(expr: Any, arch: ArchParameters) -> list[tuple[Any, torch.Tensor]]:
-    """(value, probability) pairs of an expression under the current weights of its decisions."""
+def _value_probs(expr: Any, module: MixedModule) -> list[tuple[Any, torch.Tensor]]:
+    """(value, weight) pairs of an expression under the current mixes of its decisions."""
     leaves = find_leaves(expr)
-    for leaf in leaves:
-        arch.register(leaf.label, list(leaf.values))
-    weights = [arch.weights(leaf.label) for leaf in leaves]
+    mixes = [module.mix(leaf.label) for leaf in leaves]
     probs: dict[Any, torch.Tensor] = {}
-    for combo in itertools.product(*(range(len(leaf.values)) for leaf in leaves)):
-        value = expr.evaluate({leaf.label: leaf.values[i] for leaf, i in zip(leaves, combo)})
-        p = torch.stack([w[i] for w, i in zip(weights, combo)]).prod()
+    for combo in itertools.product(*(range(len(m.indices)) for m in mixes)):
+        value = expr.evaluate({leaf.label: leaf.values[m.indices[c]] for leaf, m, c in zip(leaves, mixes, combo)})
+        p = torch.stack([m.weights[c] for m, c in zip(mixes, combo)]).prod()
         probs[value] = probs[value] + p if value in probs else p
     return list(probs.items())
 
@@ -195,15 +219,15 @@ def mixed_value_layer(layer: MutableLayer, arch: ArchParameters, path: str = "")
     return MixedValueLayer(layer, arch)
 
 
-class MixedPerValueLayer(nn.Module):
+class MixedPerValueLayer(MixedModule):
     """A mutable layer as the weighted sum of one plain layer per combination of its choices' values.
 
     The mixed form of parameter-free layers such as Dropout: exactly the mixed op of a LayerChoice
-    over the plain layers, its weights the products of the decisions' probabilities.
+    over the plain layers, its weights the products of the decisions' weights.
     """
 
     def __init__(self, layer: MutableLayer, arch: ArchParameters) -> None:
-        super().__init__()
+        super().__init__(arch)
         self.leaves = layer.value_decisions()
         for leaf in self.leaves:
             arch.register(leaf.label, list(leaf.values))
@@ -213,42 +237,60 @@ class MixedPerValueLayer(nn.Module):
                                for k, v in layer._asp_args.items()})
             for combo in self.combos
         )
-        self._arch = [arch]
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        weights = [self._arch[0].weights(leaf.label) for leaf in self.leaves]
+        mixes = [dict(self.mix(leaf.label).pairs()) for leaf in self.leaves]
         out: Any = None
         for combo, plain in zip(self.combos, self.layers):
-            p = torch.stack([w[i] for w, i in zip(weights, combo)]).prod()
+            if any(i not in m for i, m in zip(combo, mixes)):
+                continue
+            p = torch.stack([m[i] for m, i in zip(mixes, combo)]).prod()
             term = p * plain(*args, **kwargs)
             out = term if out is None else out + term
         return out
 
+    def subnet(self, sample: Mapping[str, Any], child: SubnetChild) -> nn.Module:
+        combo = tuple(list(leaf.values).index(sample[leaf.label]) for leaf in self.leaves)
+        return copy.deepcopy(self.layers[self.combos.index(combo)])
 
-class MixedValueLayer(nn.Module):
+
+class MixedValueLayer(MixedModule):
     """An archspace.nn layer whose sizes are choices, on its shared largest weight.
 
     Which arguments mask which output dimension, and which is the kernel size, comes from the
     layer class's :class:`~archspace.nn.MixedForm`; build it with :func:`mixed_value_layer`,
-    which checks that every choice is covered.
+    which checks that every choice is covered. Its subnet is the plain layer of the sample's
+    sizes holding the slices it was trained as: leading entries of every dimension, centred crops
+    of the kernel.
     """
 
     def __init__(self, layer: MutableLayer, arch: ArchParameters) -> None:
-        super().__init__()
+        super().__init__(arch)
         assert layer.mixed_form is not None
         self.layer = layer
         self.form = layer.mixed_form
-        self._arch = [arch]
         for value in layer._asp_args.values():
             for leaf in find_leaves(value):
                 arch.register(leaf.label, list(leaf.values))
+
+    def _kernel_expr(self) -> Any:
+        args = self.layer._asp_args
+        kernel = args.get(self.form.kernel) if self.form.kernel else None
+        if isinstance(kernel, (tuple, list)) and find_leaves(kernel):
+            if any(k is not kernel[0] for k in kernel):
+                raise SpaceDefinitionError(
+                    f"{type(self.layer).__name__}: a kernel size choice must be one choice for every dimension "
+                    f"(e.g. kernel_size=k), got {kernel!r}"
+                )
+            kernel = kernel[0]
+        return kernel
 
     def _kernel_mask(self, expr: Any) -> torch.Tensor:
         """The expected centred-crop mask over the kernel's spatial dimensions (1-D, 2-D, ...)."""
         weight: torch.Tensor = self.layer.weight  # type: ignore[assignment]
         spatial = tuple(int(d) for d in weight.shape[2:])
         mask = torch.zeros(spatial, device=weight.device, dtype=weight.dtype)
-        for k, p in _value_probs(expr, self._arch[0]):
+        for k, p in _value_probs(expr, self):
             k = int(k if isinstance(k, int) else k[0])
             box = torch.zeros(spatial, device=weight.device, dtype=weight.dtype)
             box[tuple(slice((size - k) // 2, (size - k) // 2 + k) for size in spatial)] = 1
@@ -258,21 +300,14 @@ class MixedValueLayer(nn.Module):
     def _channel_mask(self, expr: Any, channels: int, like: torch.Tensor) -> torch.Tensor:
         index = torch.arange(channels, device=like.device)
         mask = torch.zeros(channels, device=like.device, dtype=like.dtype)
-        for v, p in _value_probs(expr, self._arch[0]):
+        for v, p in _value_probs(expr, self):
             mask = mask + p * (index < int(v)).to(like.dtype)
         return mask
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         args = self.layer._asp_args
         layer: Any = self.layer
-        kernel = args.get(self.form.kernel) if self.form.kernel else None
-        if isinstance(kernel, (tuple, list)) and find_leaves(kernel):
-            if any(k is not kernel[0] for k in kernel):
-                raise SpaceDefinitionError(
-                    f"{type(layer).__name__}: a kernel size choice must be one choice for every dimension "
-                    f"(e.g. kernel_size=k), got {kernel!r}"
-                )
-            kernel = kernel[0]
+        kernel = self._kernel_expr()
         if isinstance(layer, nn.modules.conv._ConvNd) and isinstance(kernel, ValueExpr):
             out = layer._conv_forward(x, layer.weight * self._kernel_mask(kernel), layer.bias)
         else:
@@ -288,6 +323,24 @@ class MixedValueLayer(nn.Module):
                 out = out * mask.view(shape)
         return out
 
+    def subnet(self, sample: Mapping[str, Any], child: SubnetChild) -> nn.Module:
+        layer = self.layer
+        values = {leaf.label: sample[leaf.label] for leaf in layer.value_decisions()}
+        args = {k: resolve(v, values) for k, v in layer._asp_args.items()}
+        plain = layer._asp_base(**args)
+        kernel_dims = isinstance(layer, nn.modules.conv._ConvNd) and self.form.kernel is not None
+        big = dict(layer.named_parameters(recurse=False)) | dict(layer.named_buffers(recurse=False))
+        with torch.no_grad():
+            for name, small in list(plain.named_parameters(recurse=False)) + list(plain.named_buffers(recurse=False)):
+                source = big[name]
+                index = []
+                for dim, (have, want) in enumerate(zip(source.shape, small.shape)):
+                    start = (have - want) // 2 if kernel_dims and name == "weight" and dim >= 2 else 0
+                    index.append(slice(start, start + want))
+                small.copy_(source[tuple(index)])
+        plain.train(layer.training)
+        return plain
 
-__all__ = ["MixedCell", "MixedInput", "MixedLayer", "MixedPerValueLayer", "MixedRepeat", "MixedValueLayer",
-           "mixed_value_layer"]
+
+__all__ = ["MixedBuilder", "MixedInput", "MixedLayer", "MixedModule", "MixedPerValueLayer", "MixedRepeat",
+           "MixedValueLayer", "SubnetChild", "mixed_value_layer"]

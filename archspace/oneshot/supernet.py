@@ -1,80 +1,59 @@
-"""From any model space to a weight-sharing supernet, and from its logits back to a sample.
+"""From any model space to a weight-sharing supernet, and from it back to samples and subnets.
 
-``to_supernet(space)`` copies the space and replaces every decision-carrying module by its mixed
-form (see ``mixed_ops.py``), following the same paths and labels as ``search_space()``; the
-architecture logits live in one :class:`ArchParameters` apart from the network weights.
-``Supernet.export()`` reads the chosen sample off the logits: the argmax of every decision, and
-for cells the DARTS rule (per node, the ``num_ops_per_node`` strongest incoming edges by their best
-op other than ``none``, each with that op).
+``to_supernet(space)`` copies the space and asks every decision-carrying module for its mixed
+form (``to_mixed``: LayerChoice, InputChoice, Repeat, Cell, archspace.nn layers, and any user
+type that implements it), following the same paths and labels as ``search_space()``; the
+architecture logits live in one :class:`ArchParameters` apart from the network weights. Every
+forward pass asks the supernet's :class:`~archspace.oneshot.policy.WeightingPolicy` for each
+decision's weights, once. ``export()`` reads the chosen sample off the logits (the argmax of every
+decision, plus what each mixed form derives, e.g. a cell's wiring); ``subnet(sample)`` returns the
+plain model of a sample carrying the supernet's trained weights.
 """
 
 from __future__ import annotations
 
 import copy
-import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-import torch
 from torch import nn
 
-from archspace.errors import SpaceDefinitionError
 from archspace.nn._walk import join
-from archspace.nn.cell import Cell
-from archspace.nn.choices import InputChoice, LayerChoice
 from archspace.nn.layers import MutableLayer
 from archspace.nn.mutable import Mutable
-from archspace.nn.repeat import Repeat
 from archspace.nn.space import ModelSpace
 from archspace.oneshot.arch import ArchParameters
-from archspace.oneshot.mixed_ops import MixedCell, MixedInput, MixedLayer, MixedRepeat, mixed_value_layer
+from archspace.oneshot.cell_mixed import NONE_OPS, MixedCell
+from archspace.oneshot.mixed_ops import MixedBuilder, MixedModule
+from archspace.oneshot.policy import MixingPass, WeightingPolicy, mixing
 from archspace.space.samples import Sample
 
-NONE_OPS = ("none", "zero")
 
+def _convert(module: nn.Module, path: str, arch: ArchParameters) -> nn.Module:
+    """``module`` with every decision-carrying module below it replaced by its mixed form."""
+    def convert(sub: nn.Module, sub_path: str) -> nn.Module:
+        return _convert(sub, sub_path, arch)
 
-def _convert(module: nn.Module, path: str, arch: ArchParameters, cells: list[MixedCell]) -> nn.Module:
-    def child(suffix: str, sub: nn.Module) -> nn.Module:
-        return _convert(sub, join(path, suffix), arch, cells)
-
-    if isinstance(module, LayerChoice):
-        label = module.label or path
-        names = [str(v) for v in module.candidate_names]
-        return MixedLayer(label, {n: child(n, module.candidate(v)) for n, v in zip(names, module.candidate_names)},
-                          module.candidate_names, arch)
-    if isinstance(module, InputChoice):
-        return MixedInput(module.label or path, module.values(), module.reduction, module.n_candidates, arch)
-    if isinstance(module, Repeat):
-        label = module.label or path
-        decision = module.decisions(label)
-        blocks = [child(str(i), module._modules[str(i)]) for i in range(max(module.depths))]  # type: ignore[arg-type]
-        return MixedRepeat(decision[0].label if decision else None, blocks, module.depths, arch)
-    if isinstance(module, Cell):
-        label = module.label or path
-        edges = {
-            (i, j): {name: child(f"ops.{i - module.num_predecessors}.0.{j}.{name}", op)
-                     for name, op in module.edge(i, 0, j).items()}
-            for i in module.node_indices for j in range(i)
-        }
-        pre = child("preprocessor", module.preprocessor) if module.preprocessor is not None else None
-        post = child("postprocessor", module.postprocessor) if module.postprocessor is not None else None
-        cell = MixedCell(label, edges, module.op_names, module.num_predecessors, module.num_nodes,
-                         module.num_ops_per_node, arch, preprocessor=pre, postprocessor=post,
-                         concat_dim=module.concat_dim)
-        cells.append(cell)
-        return cell
     if isinstance(module, Mutable):
-        cls = type(module)
-        raise SpaceDefinitionError(
-            f"{cls.__module__}.{cls.__qualname__} at {path!r} has no one-shot mixed form: supernets mix "
-            "LayerChoice, InputChoice, Repeat, Cell and archspace.nn layers; freeze this decision, or "
-            "express it with those"
-        )
+        return module.to_mixed(module.label or path, MixedBuilder(arch, path, convert))
     if isinstance(module, MutableLayer):
-        return mixed_value_layer(module, arch, path) if module.is_mutable else module
+        return module.to_mixed(MixedBuilder(arch, path, convert)) if module.is_mutable else module
     for name, sub in list(module._modules.items()):
         if sub is not None:
-            new = child(name, sub)
+            new = _convert(sub, join(path, name), arch)
+            if new is not sub:
+                module._modules[name] = new
+    return module
+
+
+def _subnet_tree(module: nn.Module, sample: Mapping[str, Any]) -> nn.Module:
+    """Replace, below ``module`` (a copy), every mixed form by its plain form under ``sample``."""
+    if isinstance(module, MixedModule):
+        return module.subnet(sample, _subnet_tree)
+    for name, sub in list(module._modules.items()):
+        if sub is not None:
+            new = _subnet_tree(sub, sample)
             if new is not sub:
                 module._modules[name] = new
     return module
@@ -83,24 +62,42 @@ def _convert(module: nn.Module, path: str, arch: ArchParameters, cells: list[Mix
 class Supernet(nn.Module):
     """A weight-sharing supernet of a model space.
 
+    Args:
+        space: the model space (left untouched; the supernet holds a converted copy).
+        policy: how each forward pass weighs the candidates (default: DARTS's softmax).
+
     Attributes:
         net: the space with every decision replaced by its mixed form.
         arch: the architecture logits (``arch_parameters()``), kept apart from ``weight_parameters()``.
+        policy: the weighting policy asked once per forward pass for every decision's weights.
     """
 
-    def __init__(self, space: ModelSpace) -> None:
+    def __init__(self, space: ModelSpace, policy: WeightingPolicy | None = None) -> None:
         super().__init__()
         if space.is_frozen:
             raise TypeError("to_supernet needs a model space, not a frozen model")
+        if policy is None:
+            from archspace.oneshot.darts import Softmax
+
+            policy = Softmax()
         self.space = [space]  # the original, kept out of this module's parameters
         self.arch = ArchParameters()
-        self.cells: list[MixedCell] = []
+        self.policy: WeightingPolicy = policy
         # The copy keeps the user's forward; only its decision-carrying children become mixed ops.
-        self.net = _convert(copy.deepcopy(space), "", self.arch, self.cells)
+        self.net = _convert(copy.deepcopy(space), "", self.arch)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        self.arch.new_pass()
-        return self.net(*args, **kwargs)
+        with mixing(MixingPass(self.arch, self.policy, self.training)):
+            return self.net(*args, **kwargs)
+
+    @contextmanager
+    def using(self, policy: WeightingPolicy) -> Iterator[Supernet]:
+        """Run the supernet under ``policy`` within the block (e.g. a fixed path for evaluation)."""
+        previous, self.policy = self.policy, policy
+        try:
+            yield self
+        finally:
+            self.policy = previous
 
     def weight_parameters(self) -> Iterator[nn.Parameter]:
         """The network weights (optimised on training data)."""
@@ -110,52 +107,55 @@ class Supernet(nn.Module):
         """The architecture logits (optimised on validation data)."""
         return self.arch.parameters()
 
+    def mixed_modules(self) -> list[MixedModule]:
+        """Every mixed form in the network, in module order."""
+        return [m for m in self.net.modules() if isinstance(m, MixedModule)]
+
+    @property
+    def cells(self) -> list[MixedCell]:
+        """The mixed cells of the network."""
+        return [m for m in self.mixed_modules() if isinstance(m, MixedCell)]
+
     def export(self) -> Sample:
-        """The chosen sample, validated against the space."""
+        """The chosen sample, validated against the space.
+
+        Every decision with logits takes its strongest candidate; each mixed form then adds what it
+        derives (a cell: its wiring by the DARTS rule, and the choices nested in the ops of its
+        later terms); an active decision still without a value takes its default.
+        """
         space = self.space[0]
         decisions = space.search_space()
-        sample: Sample = {}
-        for name, values in self.arch.names.items():
-            if name in decisions:
-                sample[name] = values[int(self.arch.logits(name).detach().argmax())]
-        for cell in self.cells:
-            sample.update(_cell_choice(cell, self.arch))
-        # Decisions the supernet has no logits for: those inside a cell's op for terms k > 0 (the
-        # supernet trains one op per edge, term 0's) take the logits of the same op at term 0.
+        sample: Sample = {name: self.arch.best(name) for name in self.arch.names if name in decisions}
+        for module in self.mixed_modules():
+            module.export_into(sample)
         for label, decision in decisions.items():
-            if label in sample or not decisions.condition(label).holds(sample):
-                continue
-            twin = re.sub(r"\.ops\.(\d+)\.\d+\.", r".ops.\1.0.", label)
-            if twin in self.arch.names:
-                sample[label] = self.arch.names[twin][int(self.arch.logits(twin).detach().argmax())]
-            else:
+            if label not in sample and decisions.condition(label).holds(sample):
                 sample[label] = decision.default
         return space.validate({k: v for k, v in sample.items() if k in decisions})
 
+    def subnet(self, sample: Mapping[str, Any]) -> nn.Module:
+        """The plain model of ``sample`` carrying this supernet's trained weights.
 
-def _cell_choice(cell: MixedCell, arch: ArchParameters) -> Sample:
-    """The DARTS derivation rule for one cell."""
-    keep = [i for i, name in enumerate(cell.op_names) if name not in NONE_OPS] or list(range(len(cell.op_names)))
-    sample: Sample = {}
-    for i in range(cell.num_predecessors, cell.num_predecessors + cell.num_nodes):
-        ranked = []
-        for j in range(i):
-            probs = torch.softmax(arch.logits(cell.edge_name(i, j)).detach(), -1)
-            best = max(keep, key=lambda o: float(probs[o]))
-            ranked.append((float(probs[best]), j, cell.op_names[best]))
-        ranked.sort(key=lambda t: (-t[0], t[1]))
-        chosen = ranked[: cell.num_ops_per_node]
-        while len(chosen) < cell.num_ops_per_node:  # fewer predecessors than terms: repeat the best
-            chosen.append(ranked[0])
-        for k, (_, j, op) in enumerate(chosen):
-            sample[f"{cell.label}/input_{i}_{k}"] = j
-            sample[f"{cell.label}/op_{i}_{k}"] = op
-    return sample
+        It is ``space.freeze(sample)`` (the same class, ``state_dict`` keys and shapes as a model
+        built under ``fixed_arch(sample)``) loaded with the weights each chosen path was trained
+        with: a LayerChoice's chosen candidate, a cell's trained op per chosen edge, and for channel
+        and kernel choices the leading channels and the centred kernel crop of the shared weight.
+
+        Raises:
+            archspace.errors.ArchspaceError: the sample does not fit the space (as ``validate``).
+        """
+        space = self.space[0]
+        valid = space.validate(sample)
+        trained = _subnet_tree(copy.deepcopy(self.net), valid)
+        model = space.freeze(valid)
+        model.load_state_dict(trained.state_dict())
+        model.train(self.training)
+        return model
 
 
-def to_supernet(space: ModelSpace) -> Supernet:
+def to_supernet(space: ModelSpace, policy: WeightingPolicy | None = None) -> Supernet:
     """The weight-sharing supernet of ``space`` (the space itself is left untouched)."""
-    return Supernet(space)
+    return Supernet(space, policy)
 
 
-__all__ = ["Supernet", "to_supernet"]
+__all__ = ["NONE_OPS", "Supernet", "to_supernet"]

@@ -1,0 +1,234 @@
+"""The training loop every one-shot strategy shares: :class:`OneShotTrainer`.
+
+It owns: building the supernet under the algorithm's weighting policy, the two optimizers (SGD
+with cosine schedule for weights, Adam for architecture logits, as in DARTS), progress, the
+per-epoch architecture log (``arch_history.json``, and an ``on_epoch`` callback) and checkpoints
+(``checkpoint.pt``, resumable; see ``checkpoint.py``). An algorithm's file holds its policy
+(:meth:`OneShotTrainer.make_policy`) and its ``step`` (one alternation of architecture and weight
+updates).
+
+Data parallelism (``distributed.py``): under ``torchrun`` (``torch.distributed`` initialised, gloo
+on CPU or nccl on GPU) every rank starts from rank 0's weights and logits, and after every
+backward pass the gradients of both are averaged across ranks, so all ranks hold identical
+parameters at all times. Each rank should read its own shard of the data (e.g. a
+``DistributedSampler``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from archspace.nn.space import ModelSpace
+from archspace.oneshot.checkpoint import read_checkpoint, save_checkpoint
+from archspace.oneshot.distributed import average_gradients, broadcast_buffers, broadcast_parameters, is_main
+from archspace.oneshot.policy import WeightingPolicy
+from archspace.oneshot.supernet import Supernet, to_supernet
+from archspace.space.samples import Sample
+
+logger = logging.getLogger("archspace.oneshot")
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class OneShotTrainer:
+    """Base of the differentiable one-shot strategies (see the module docstring).
+
+    Args:
+        epochs: search epochs.
+        learning_rate, momentum, weight_decay, min_learning_rate: weight SGD, cosine-annealed
+            per epoch from ``learning_rate`` to ``min_learning_rate`` (DARTS: 0.025, 0.9, 3e-4, 0.001).
+        grad_clip: gradient-norm clip of the weights (DARTS: 5).
+        arch_learning_rate, arch_betas, arch_weight_decay: Adam on the logits (DARTS: 3e-4,
+            (0.5, 0.999), 1e-3).
+        seed: seeds torch before the supernet is built (the architecture logits and everything
+            drawn during the search; the network's initial weights are the space's, as built).
+        progress: show a progress bar per epoch (default: when stderr is a terminal).
+    """
+
+    def __init__(self, *, epochs: int = 50, learning_rate: float = 0.025, momentum: float = 0.9,
+                 weight_decay: float = 3e-4, min_learning_rate: float = 0.001, grad_clip: float = 5.0,
+                 arch_learning_rate: float = 3e-4, arch_betas: tuple[float, float] = (0.5, 0.999),
+                 arch_weight_decay: float = 1e-3, seed: int = 0, progress: bool | None = None) -> None:
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.min_learning_rate = min_learning_rate
+        self.grad_clip = grad_clip
+        self.arch_learning_rate = arch_learning_rate
+        self.arch_betas = arch_betas
+        self.arch_weight_decay = arch_weight_decay
+        self.seed = seed
+        self.progress = progress
+
+    # Set up ---------------------------------------------------------------------------------------
+    def build(self, space: ModelSpace | Supernet, device: str | torch.device = "cpu") -> Supernet:
+        """The supernet and both optimizers (called by :meth:`fit`; public for custom loops)."""
+        torch.manual_seed(self.seed)
+        supernet = space if isinstance(space, Supernet) else to_supernet(space)
+        self.policy = self.make_policy()
+        supernet.policy = self.policy
+        supernet.to(device)
+        broadcast_parameters(supernet)
+        self.supernet = supernet
+        self.weight_optimizer = torch.optim.SGD(supernet.weight_parameters(), lr=self.learning_rate,
+                                                momentum=self.momentum, weight_decay=self.weight_decay)
+        self.arch_optimizer = torch.optim.Adam(supernet.arch_parameters(), lr=self.arch_learning_rate,
+                                               betas=self.arch_betas, weight_decay=self.arch_weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.weight_optimizer, max(self.epochs, 1),
+                                                                    eta_min=self.min_learning_rate)
+        self.epoch = 0
+        return supernet
+
+    def make_policy(self) -> WeightingPolicy:
+        """The weighting policy the supernet runs under (default: DARTS's softmax)."""
+        from archspace.oneshot.darts import Softmax
+
+        return Softmax()
+
+    # One alternation ----------------------------------------------------------------------------------
+    def step(self, train: Batch, val: Batch, loss_fn: LossFn) -> dict[str, float]:
+        """Update architecture (on ``val``) and weights (on ``train``); return the losses."""
+        raise NotImplementedError
+
+    def weight_step(self, train: Batch, loss_fn: LossFn) -> float:
+        """One SGD step of the weights on a training batch, with clipping and averaging."""
+        x, y = train
+        self.weight_optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(self.supernet(x), y)
+        loss.backward()
+        params = list(self.supernet.weight_parameters())
+        average_gradients(params)
+        nn.utils.clip_grad_norm_(params, self.grad_clip)
+        self.weight_optimizer.step()
+        broadcast_buffers(self.supernet)
+        return float(loss.detach())
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Hook for schedules (e.g. the Gumbel temperature)."""
+
+    # The loop -----------------------------------------------------------------------------------------
+    def fit(self, space: ModelSpace | Supernet, train_data: Iterable[Batch], val_data: Iterable[Batch], *,
+            loss_fn: LossFn = nn.functional.cross_entropy, directory: str | os.PathLike[str] | None = None,
+            device: str | torch.device = "cpu", resume: bool = False,
+            on_epoch: Callable[[dict[str, Any]], None] | None = None) -> Sample:
+        """Search; return the exported sample. With ``directory``, log and checkpoint there.
+
+        Args:
+            on_epoch: called on rank 0 at the end of every epoch, after its checkpoint is written,
+                with the epoch's record (the entry ``arch_history.json`` gets: ``epoch``,
+                ``seconds``, ``steps``, the mean losses, ``sample`` and ``distribution``), so a
+                caller such as an experiment store can record epochs without reading files.
+        """
+        self.build(space, device)
+        out = Path(directory) if directory is not None else None
+        history: list[dict[str, Any]] = []
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            if resume and (out / "checkpoint.pt").exists():
+                history = self.load_checkpoint(out / "checkpoint.pt")
+                logger.info("resumed from %s at epoch %d", out / "checkpoint.pt", self.epoch)
+        while self.epoch < self.epochs:
+            epoch = self.epoch
+            self.on_epoch_start(epoch)
+            self.supernet.train()
+            start = time.perf_counter()
+            totals: dict[str, float] = {}
+            steps = 0
+            batches = zip(train_data, val_data)
+            bar = self._bar(epoch)
+            for (xt, yt), (xv, yv) in batches:
+                losses = self.step((xt.to(device), yt.to(device)), (xv.to(device), yv.to(device)), loss_fn)
+                for k, v in losses.items():
+                    totals[k] = totals.get(k, 0.0) + v
+                steps += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix({k: f"{v / steps:.3f}" for k, v in totals.items()})
+            if bar is not None:
+                bar.close()
+            self.scheduler.step()
+            self.epoch += 1
+            record: dict[str, Any] = {"epoch": epoch, "seconds": time.perf_counter() - start, "steps": steps,
+                      **{k: v / max(steps, 1) for k, v in totals.items()},
+                      "sample": self.supernet.export(), "distribution": self.supernet.arch.distribution()}
+            history.append(record)
+            logger.info("epoch %d: %s; sample %s", epoch,
+                        ", ".join(f"{k} {v / max(steps, 1):.4f}" for k, v in totals.items()), record["sample"])
+            logger.info("epoch %d distribution (strongest candidate per decision): %s", epoch, "; ".join(
+                f"{name}={max(probs, key=probs.__getitem__)}:{max(probs.values()):.2f}"
+                for name, probs in record["distribution"].items()))
+            if out is not None and is_main():
+                (out / "arch_history.json").write_text(json.dumps(history, indent=1) + "\n")
+                (out / f"arch_epoch_{epoch}.json").write_text(json.dumps(record["sample"], indent=2) + "\n")
+                self.save_checkpoint(out / "checkpoint.pt", history)
+            if on_epoch is not None and is_main():
+                on_epoch(record)
+        return self.supernet.export()
+
+    def _bar(self, epoch: int) -> Any:
+        enabled = self.progress if self.progress is not None else os.isatty(2)
+        if not enabled or not is_main():
+            return None
+        from tqdm import tqdm
+
+        return tqdm(desc=f"{type(self).__name__} epoch {epoch + 1}/{self.epochs}", unit="step", leave=False)
+
+    # Checkpoints ----------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Supernet weights, logits and every optimizer and schedule state."""
+        return {"epoch": self.epoch, "weights": self.supernet.net.state_dict(),
+                "arch": self.supernet.arch.state_dict(), "weight_optimizer": self.weight_optimizer.state_dict(),
+                "arch_optimizer": self.arch_optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "policy": self.policy.state_dict(), **self.extra_state()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` (after :meth:`build`)."""
+        self.supernet.net.load_state_dict(state["weights"])
+        self.supernet.arch.load_state_dict(state["arch"])
+        self.weight_optimizer.load_state_dict(state["weight_optimizer"])
+        self.arch_optimizer.load_state_dict(state["arch_optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch = int(state["epoch"])
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"].cpu())
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        if "policy" in state:
+            self.policy.load_state_dict(state["policy"])
+        self.load_extra_state(state)
+
+    def extra_state(self) -> dict[str, Any]:
+        """Algorithm-specific state to checkpoint."""
+        return {}
+
+    def load_extra_state(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`extra_state`."""
+
+    def save_checkpoint(self, path: Path, history: list[dict[str, Any]]) -> None:
+        """Write a checkpoint atomically (a crash mid-write leaves the previous one)."""
+        save_checkpoint(path, {**self.state_dict(), "history": history})
+
+    def load_checkpoint(self, path: Path) -> list[dict[str, Any]]:
+        """Restore a checkpoint (loaded with ``weights_only=True``); returns the history so far.
+
+        Raises:
+            CheckpointError: missing, damaged or unsafe file, or not a one-shot checkpoint.
+        """
+        state = read_checkpoint(path)
+        self.load_state_dict(state)
+        return list(state.get("history", []))
+
+
+__all__ = ["Batch", "LossFn", "OneShotTrainer"]

@@ -1,0 +1,125 @@
+"""Weighting policies: how a supernet weighs the candidates of every decision in one forward pass.
+
+A supernet holds one :class:`WeightingPolicy`. Each forward pass opens a :class:`MixingPass`
+(the supernet's ``forward`` does it) that asks the policy, at most once per label, for a
+:class:`Mix`: which candidates run and with which weights. Mixed modules read their mix with
+:func:`current_mix` — the one explicit context of a pass, set and cleared by the supernet, so
+shared labels see the same (possibly sampled) weights and no module keeps per-pass state or a
+policy setting of its own.
+
+The policies live with their algorithms: ``Softmax`` (darts.py), ``Gumbel`` (gumbel.py),
+``SampledPath`` (spos.py: SPOS and ENAS) and ``BinaryGates`` (proxyless.py: ProxylessNAS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import torch
+
+if TYPE_CHECKING:
+    from archspace.oneshot.arch import ArchParameters
+
+
+class Mix(NamedTuple):
+    """The candidates of one decision that run in this pass, and their weights.
+
+    Attributes:
+        indices: candidate positions (in the decision's value order) that run; the others are
+            skipped entirely (no forward, no gradient).
+        weights: one weight per entry of ``indices``, a tensor that may carry gradients to the
+            architecture parameters.
+    """
+
+    indices: tuple[int, ...]
+    weights: torch.Tensor
+
+    def pairs(self) -> Iterator[tuple[int, torch.Tensor]]:
+        """(candidate index, weight) for every candidate that runs."""
+        for position, index in enumerate(self.indices):
+            yield index, self.weights[position]
+
+
+class WeightingPolicy:
+    """Turns a decision's logits into a :class:`Mix` for one forward pass.
+
+    Subclasses implement :meth:`mix`; a policy that draws random numbers owns its generator and
+    saves it in :meth:`state_dict`, so a resumed search draws what an uninterrupted one would.
+    """
+
+    def mix(self, label: str, logits: torch.Tensor, values: Sequence[Any], *, training: bool) -> Mix:
+        """The mix of decision ``label`` (candidates ``values``) under its ``logits``."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """State to checkpoint (tensors and plain data)."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+
+
+def all_candidates(weights: torch.Tensor) -> Mix:
+    """The mix that runs every candidate with ``weights`` (one per candidate)."""
+    return Mix(tuple(range(int(weights.shape[-1]))), weights)
+
+
+class MixingPass:
+    """The weights of one forward pass: each label's mix, asked of the policy once and kept.
+
+    Attributes:
+        arch: the architecture parameters (logits, labels, candidate values).
+        policy: the policy asked for each label's mix.
+        training: whether the supernet runs in training mode.
+    """
+
+    def __init__(self, arch: ArchParameters, policy: WeightingPolicy, training: bool) -> None:
+        self.arch = arch
+        self.policy = policy
+        self.training = training
+        self._mixes: dict[str, Mix] = {}
+
+    def mix(self, label: str) -> Mix:
+        """The mix of ``label`` in this pass."""
+        found = self._mixes.get(label)
+        if found is None:
+            found = self.policy.mix(label, self.arch.logits(label), self.arch.names[label], training=self.training)
+            self._mixes[label] = found
+        return found
+
+
+_CURRENT: ContextVar[MixingPass | None] = ContextVar("archspace_mixing_pass", default=None)
+
+
+@contextmanager
+def mixing(current: MixingPass) -> Iterator[MixingPass]:
+    """Make ``current`` the pass mixed modules read within the block (the supernet's forward)."""
+    token = _CURRENT.set(current)
+    try:
+        yield current
+    finally:
+        _CURRENT.reset(token)
+
+
+def current_pass() -> MixingPass | None:
+    """The forward pass being mixed, or None outside a supernet's forward."""
+    return _CURRENT.get()
+
+
+def current_mix(label: str, arch: ArchParameters) -> Mix:
+    """The mix of ``label`` (a decision of ``arch``) in the forward pass being run.
+
+    A mixed module run on its own, outside its supernet's forward (e.g. to inspect one layer),
+    has no policy to ask: it mixes every candidate by the softmax of its logits, the DARTS
+    relaxation, which draws nothing and so cannot disturb a search.
+    """
+    current = _CURRENT.get()
+    if current is None or current.arch is not arch:
+        return all_candidates(torch.softmax(arch.logits(label), -1))
+    return current.mix(label)
+
+
+__all__ = ["Mix", "MixingPass", "WeightingPolicy", "all_candidates", "current_mix", "current_pass", "mixing"]
