@@ -151,8 +151,19 @@ class SupervisedEvaluator(Evaluator):
             return main
         return self.criterion(output, target)
 
-    def _metric(self, model: nn.Module, loader: DataLoader) -> float:
+    def batch_metric(self, output: Any, target: torch.Tensor) -> tuple[float, int]:
+        """The metric summed over one batch, and what it counts (its mean is ``sum / count``), so
+        that a loop can score batches it computes anyway (a one-shot search's validation steps)."""
         raise NotImplementedError
+
+    def _metric(self, model: nn.Module, loader: DataLoader) -> float:
+        total, count = 0.0, 0
+        device = torch.device(self.device)
+        for inputs, targets in loader:
+            value, n = self.batch_metric(model(inputs.to(device)), targets.to(device))
+            total += value
+            count += n
+        return total / max(count, 1)
 
     def score(self, model: nn.Module) -> float:
         """The validation metric of ``model`` (eval mode, no gradients; the mode is restored)."""
@@ -225,14 +236,9 @@ class Classification(SupervisedEvaluator):
     def criterion(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return nn.functional.cross_entropy(output, target)
 
-    def _metric(self, model: nn.Module, loader: DataLoader) -> float:
-        correct = total = 0
-        device = torch.device(self.device)
-        for inputs, targets in loader:
-            pred = _main_output(model(inputs.to(device))).argmax(1)
-            correct += int((pred == targets.to(device)).sum())
-            total += len(targets)
-        return correct / max(total, 1)
+    def batch_metric(self, output: Any, target: torch.Tensor) -> tuple[float, int]:
+        pred = _main_output(output).argmax(1)
+        return float((pred == target).sum()), len(target)
 
 
 class Regression(SupervisedEvaluator):
@@ -243,15 +249,9 @@ class Regression(SupervisedEvaluator):
     def criterion(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return nn.functional.mse_loss(output.reshape(target.shape), target)
 
-    def _metric(self, model: nn.Module, loader: DataLoader) -> float:
-        total = 0.0
-        count = 0
-        device = torch.device(self.device)
-        for inputs, targets in loader:
-            out = _main_output(model(inputs.to(device))).reshape(targets.shape)
-            total += float(nn.functional.mse_loss(out, targets.to(device), reduction="sum"))
-            count += targets.numel()
-        return total / max(count, 1)
+    def batch_metric(self, output: Any, target: torch.Tensor) -> tuple[float, int]:
+        out = _main_output(output).reshape(target.shape)
+        return float(nn.functional.mse_loss(out, target, reduction="sum")), target.numel()
 
 
 __all__ = ["Classification", "DropPathSchedule", "Regression", "SupervisedEvaluator"]
