@@ -1,0 +1,34 @@
+"""The one-shot contract over every registered algorithm and every hub space (no list to edit)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from archspace.hub import HUB
+from archspace.oneshot import ONESHOT
+from archspace.testing import SharedNet
+from archspace.testing.oneshot_contracts import check_oneshot, check_two_ranks_identical, oneshot_form
+
+RGB = torch.randn(2, 3, 8, 8)  # tiny: the suite checks behaviour, not accuracy
+
+
+@pytest.mark.parametrize("space", sorted(HUB))
+@pytest.mark.parametrize("algorithm", sorted(ONESHOT))
+def test_one_shot_contract(algorithm: str, space: str) -> None:
+    start = time.perf_counter()
+    check_oneshot(algorithm, oneshot_form(space), RGB, num_classes=10)
+    print(f"{algorithm} on {space}: {time.perf_counter() - start:.1f}s")
+
+
+@pytest.mark.parametrize("algorithm", sorted(ONESHOT))
+def test_two_gloo_ranks_end_identical(algorithm: str) -> None:
+    check_two_ranks_identical(algorithm, SharedNet, torch.randn(4, 1, 8, 8), num_classes=10)
+
+
+def test_a_typo_in_a_one_shot_setting_names_the_accepted_arguments() -> None:
+    name = sorted(ONESHOT)[0]
+    with pytest.raises(TypeError, match=r"does not take 'epoch'; accepted arguments: \[.*'epochs'"):
+        ONESHOT.create(name, epoch=2)
