@@ -3,7 +3,8 @@
 It checks what a crash, a full disk, a second driver or a damaged file could have broken, and
 what resume relies on: SQLite's own page check, the schema, every row's data, contiguous ids,
 statuses against the driver lock (trials marked running with no driver alive were in flight at a
-crash), the strategy checkpoint against the finished trials, the budget, and the experiment file.
+crash), the strategy checkpoint against the finished trials (for a one-shot search: its epochs and
+checkpoint file instead), the budget, and the experiment file.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from archspace.errors import ArchspaceError
 from archspace.experiment.lock import DirectoryLock
 from archspace.space.samples import fingerprint
-from archspace.storage import SCHEMA_VERSION, SQLiteStorage, TrialStatus
+from archspace.storage import SCHEMA_VERSION, SQLiteStorage, TrialRecord, TrialStatus
 
 
 @dataclass
@@ -103,8 +105,37 @@ def _check(storage: SQLiteStorage, directory: Path, report: Report) -> None:
         if t.status in (TrialStatus.FAILED, TrialStatus.TIMEOUT) and not t.error:
             report.errors.append(f"trial {t.id} is {t.status.value} without an error message")
 
-    state, told = storage.load_strategy()
     finished = {t.id for t in trials if t.finished}
+    if config.get("kind") == "oneshot":
+        _check_oneshot(storage, directory, config, finished, report)
+    else:
+        _check_strategy(storage, trials, finished, config, report)
+    repeats = [n for n in Counter(fingerprint(t.sample) for t in trials if t.finished).values() if n > 1]
+    if repeats:
+        report.warnings.append(f"{sum(repeats) - len(repeats)} finished trial(s) repeat an earlier sample")
+    _check_source(config.get("source"), report)
+
+
+def _check_oneshot(storage: SQLiteStorage, directory: Path, config: dict[str, Any], finished: set[int],
+                   report: Report) -> None:
+    """A one-shot search keeps no strategy checkpoint in the store: its epochs and the trainer's
+    checkpoint file tell where it stands, and it ends with one result trial."""
+    epochs = storage.epochs()
+    numbers = [row["epoch"] for row in epochs]
+    if numbers != list(range(len(numbers))):
+        report.errors.append(f"one-shot epochs are not contiguous from 0: {numbers[:20]}")
+    checkpoint = directory / "oneshot" / "checkpoint.pt"
+    report.facts.append(f"one-shot search ({config.get('strategy')}): {len(epochs)} epoch(s) recorded; "
+                        + ("checkpoint present" if checkpoint.is_file() else "no checkpoint"))
+    if epochs and not checkpoint.is_file():
+        report.warnings.append(f"epochs are recorded but {str(checkpoint)!r} is missing: resume starts the search over")
+    if len(finished) > 1:
+        report.errors.append(f"a one-shot search stores one result trial, found {len(finished)} finished trials")
+
+
+def _check_strategy(storage: SQLiteStorage, trials: list[TrialRecord], finished: set[int], config: dict[str, Any],
+                    report: Report) -> None:
+    state, told = storage.load_strategy()
     if state is None and trials:
         report.warnings.append("no strategy checkpoint: resume starts the strategy afresh")
     told_unfinished = sorted(set(told) - finished - {b.id for b in storage.bad_rows})
@@ -119,10 +150,6 @@ def _check(storage: SQLiteStorage, directory: Path, report: Report) -> None:
         report.errors.append(f"{len(finished)} finished trials exceed the budget max_trials={budget}")
     elif isinstance(budget, int):
         report.facts.append(f"{len(finished)} of max_trials={budget} finished")
-    repeats = [n for n in Counter(fingerprint(t.sample) for t in trials if t.finished).values() if n > 1]
-    if repeats:
-        report.warnings.append(f"{sum(repeats) - len(repeats)} finished trial(s) repeat an earlier sample")
-    _check_source(config.get("source"), report)
 
 
 def _check_source(source: object, report: Report) -> None:

@@ -282,6 +282,7 @@ class Experiment:
             "space_fingerprint": fingerprint({label: [canonical_json({"v": v}) for v in d.values]
                                               for label, d in space.items()}),
             "strategy": type(self.strategy).__name__,
+            "kind": "oneshot" if self.oneshot else "multi-trial",
             "evaluator": type(self.evaluator).__name__,
             "direction": self.direction,
             "seed": self.seed,

@@ -210,3 +210,14 @@ def test_darts_killed_mid_epoch_resumes_to_the_same_architecture_and_parameters(
     assert exported["sample"] == clean.best()[0].sample and len(exported["top"]) == 1
     with asp.fixed_arch(exported["sample"]):
         assert CellNet(channels=4)(_data(2)[0]).shape == (2, 10)
+
+
+def test_doctor_checks_a_oneshot_experiment_by_its_epochs(tmp_path: Path) -> None:
+    from archspace.experiment.doctor import check_experiment
+
+    Experiment(SharedNet(), _evaluator(), DARTS(epochs=2, progress=False), directory=tmp_path, threads=1).run()
+    report = check_experiment(tmp_path)
+    assert report.healthy and not report.warnings, report.format()
+    assert any("2 epoch(s) recorded; checkpoint present" in fact for fact in report.facts)
+    (tmp_path / "oneshot" / "checkpoint.pt").unlink()
+    assert any("checkpoint.pt" in warning for warning in check_experiment(tmp_path).warnings)
