@@ -8,6 +8,11 @@ cell's sample from the edge logits (the DARTS rule: per node, the ``num_ops_per_
 inputs by their best op other than ``none``), and follows the cell's merge rule: with
 ``merge_op="loose_end"`` the output concatenates the nodes that the currently derived wiring
 leaves unread, so the supernet's output is exactly as wide as the frozen model of its export.
+
+Under any policy the edges are mixed by it (the policy sees each edge label like a LayerChoice's):
+a sampled policy (``SampledPath``, ``BinaryGates``) runs one op per edge, but every node still
+sums all its incoming edges and the loose ends follow the logits. Sampling a cell's own wiring
+(its ``input_*``/``op_*`` decisions) per term is left to the SPOS/ENAS work that needs it.
 """
 
 from __future__ import annotations

@@ -117,7 +117,8 @@ def current_mix(label: str, arch: ArchParameters) -> Mix:
     relaxation, which draws nothing and so cannot disturb a search.
     """
     current = _CURRENT.get()
-    if current is None or current.arch is not arch:
+    # The pass's own parameters, not ``arch``: a replica (nn.DataParallel) mixes with its copy.
+    if current is None or label not in current.arch.names:
         return all_candidates(torch.softmax(arch.logits(label), -1))
     return current.mix(label)
 

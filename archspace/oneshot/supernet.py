@@ -140,6 +140,9 @@ class Supernet(nn.Module):
         built under ``fixed_arch(sample)``) loaded with the weights each chosen path was trained
         with: a LayerChoice's chosen candidate, a cell's trained op per chosen edge, and for channel
         and kernel choices the leading channels and the centred kernel crop of the shared weight.
+        The model is on the supernet's device and in its train/eval mode. A mixed form whose
+        supernet computes something its frozen layer does not (a LayerNorm over a masked width
+        normalises over the full width) gives the frozen layer's function with the trained weights.
 
         Raises:
             archspace.errors.ArchspaceError: the sample does not fit the space (as ``validate``).
@@ -149,6 +152,9 @@ class Supernet(nn.Module):
         trained = _subnet_tree(copy.deepcopy(self.net), valid)
         model = space.freeze(valid)
         model.load_state_dict(trained.state_dict())
+        weight = next(self.net.parameters(), None)
+        if weight is not None:
+            model.to(weight.device)  # where the supernet lives (freeze builds on the CPU)
         model.train(self.training)
         return model
 
