@@ -48,7 +48,13 @@ class WeightingPolicy:
 
     Subclasses implement :meth:`mix`; a policy that draws random numbers owns its generator and
     saves it in :meth:`state_dict`, so a resumed search draws what an uninterrupted one would.
+
+    Attributes:
+        differentiable: whether the weights carry gradients to the logits (False for a sampled
+            single path, whose logits, if any, are moved by something else, e.g. a controller).
     """
+
+    differentiable: bool = True
 
     def mix(self, label: str, logits: torch.Tensor, values: Sequence[Any], *, training: bool) -> Mix:
         """The mix of decision ``label`` (candidates ``values``) under its ``logits``."""

@@ -38,6 +38,8 @@ class SampledPath(WeightingPolicy):
         torch.Size([2, 10])
     """
 
+    differentiable = False
+
     def __init__(self, sample: Mapping[str, Any] | None = None, *, seed: int = 0) -> None:
         self.sample = dict(sample) if sample is not None else None
         self.generator = torch.Generator().manual_seed(seed)

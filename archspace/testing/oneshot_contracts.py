@@ -8,9 +8,11 @@ one-shot form, :func:`oneshot_form`), so a new algorithm joins by registering. E
     from archspace.testing.oneshot_contracts import check_oneshot
     check_oneshot("darts", MySpace, inputs=torch.randn(2, 3, 16, 16), num_classes=10)
 
+``algorithm`` is a registered name or, for an algorithm not yet registered, its trainer class.
+
 The checks: the space converts to a supernet that runs forward and backward; weights and
 architecture parameters are disjoint and together are every parameter; a short search moves the
-architecture parameters (if the algorithm has any) and exports a sample that validates, survives a
+architecture parameters (if its policy is differentiable) and exports a sample that validates, survives a
 JSON round trip and rebuilds with ``fixed_arch`` into a working model shaped like ``freeze``'s; a
 search crashed after its first epoch and resumed from its checkpoint ends bit-identical to an
 uninterrupted one (which also proves equal seeds give equal runs: the two runs build everything
@@ -61,8 +63,14 @@ def tiny_batches(inputs: torch.Tensor, num_classes: int, count: int, seed: int =
             for _ in range(count)]
 
 
-def _trainer(algorithm: str, epochs: int = 2) -> OneShotTrainer:
-    return ONESHOT.create(algorithm, epochs=epochs, seed=0, progress=False)
+Algorithm = str | Callable[..., OneShotTrainer]
+
+
+def _trainer(algorithm: Algorithm, epochs: int = 2) -> OneShotTrainer:
+    """A registered algorithm by name, or an unregistered trainer class (e.g. one being written)."""
+    if isinstance(algorithm, str):
+        return ONESHOT.create(algorithm, epochs=epochs, seed=0, progress=False)
+    return algorithm(epochs=epochs, seed=0, progress=False)
 
 
 def _space(factory: SpaceFactory) -> ModelSpace:
@@ -78,7 +86,7 @@ def _loss(output: Any, target: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(_logits(output), target)
 
 
-def check_converts_and_runs(algorithm: str, factory: SpaceFactory, inputs: torch.Tensor) -> None:
+def check_converts_and_runs(algorithm: Algorithm, factory: SpaceFactory, inputs: torch.Tensor) -> None:
     """The supernet runs forward (finite) and backward; weights and logits are disjoint sets."""
     supernet = _trainer(algorithm).build(_space(factory))
     supernet.train()
@@ -92,7 +100,7 @@ def check_converts_and_runs(algorithm: str, factory: SpaceFactory, inputs: torch
     assert any(p.grad is not None for p in supernet.weight_parameters()), f"{algorithm}: no weight got a gradient"
 
 
-def check_search_exports(algorithm: str, factory: SpaceFactory, inputs: torch.Tensor, num_classes: int) -> Sample:
+def check_search_exports(algorithm: Algorithm, factory: SpaceFactory, inputs: torch.Tensor, num_classes: int) -> Sample:
     """A short search moves the logits and exports a sample that rebuilds with ``fixed_arch``."""
     data = tiny_batches(inputs, num_classes, 2)
     trainer = _trainer(algorithm, epochs=1)
@@ -100,7 +108,7 @@ def check_search_exports(algorithm: str, factory: SpaceFactory, inputs: torch.Te
     initial = [p.detach().clone() for p in supernet.arch_parameters()]
     sample = trainer.fit(supernet, data[:1], data[1:])
     final = list(trainer.supernet.arch_parameters())
-    if initial:
+    if initial and trainer.policy.differentiable:
         assert any(not torch.equal(a, b.detach()) for a, b in zip(initial, final)), (
             f"{algorithm}: the search never moved its architecture parameters")
     space = _space(factory)
@@ -131,7 +139,7 @@ def _state(trainer: OneShotTrainer) -> dict[str, torch.Tensor]:
             **{f"buffer:{k}": v for k, v in supernet.named_buffers()}}
 
 
-def check_resume_is_bit_identical(algorithm: str, factory: SpaceFactory, inputs: torch.Tensor,
+def check_resume_is_bit_identical(algorithm: Algorithm, factory: SpaceFactory, inputs: torch.Tensor,
                                   num_classes: int) -> None:
     """Crashed after epoch 0 and resumed from the checkpoint: the same end as an unbroken run."""
     data = tiny_batches(inputs, num_classes, 2, seed=1)
@@ -154,7 +162,7 @@ def check_resume_is_bit_identical(algorithm: str, factory: SpaceFactory, inputs:
     assert not differ, f"{algorithm}: after resuming, these differ from an unbroken run: {differ[:5]}"
 
 
-def _rank_main(rank: int, algorithm: str, factory: SpaceFactory, inputs: torch.Tensor, num_classes: int,
+def _rank_main(rank: int, algorithm: Algorithm, factory: SpaceFactory, inputs: torch.Tensor, num_classes: int,
                port: int, out: str) -> None:
     """One rank of :func:`check_two_ranks_identical`: its own data shard, its own initial weights."""
     from torch import distributed as dist
@@ -178,10 +186,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def check_two_ranks_identical(algorithm: str, factory: SpaceFactory, inputs: torch.Tensor, num_classes: int) -> None:
+def check_two_ranks_identical(algorithm: Algorithm, factory: SpaceFactory, inputs: torch.Tensor, num_classes: int) -> None:
     """Two gloo processes, each on its own data and initial weights, end with identical state.
 
-    ``factory`` must be picklable (a class, a module-level function or a ``functools.partial``).
+    ``factory`` (and ``algorithm`` when it is a class) must be picklable (a class, a module-level function or a ``functools.partial``).
     """
     import torch.multiprocessing as mp
 
@@ -206,7 +214,7 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def check_oneshot(algorithm: str, factory: SpaceFactory, inputs: torch.Tensor, num_classes: int) -> None:
+def check_oneshot(algorithm: Algorithm, factory: SpaceFactory, inputs: torch.Tensor, num_classes: int) -> None:
     """Every single-process check of one algorithm on one space (see the module docstring)."""
     with one_thread():
         check_converts_and_runs(algorithm, factory, inputs)

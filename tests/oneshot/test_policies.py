@@ -9,8 +9,10 @@ from torch import nn
 
 import archspace as asp
 from archspace.errors import InvalidValueError
-from archspace.oneshot import BinaryGates, Gumbel, SampledPath, Softmax, to_supernet
+from archspace.oneshot import BinaryGates, Gumbel, OneShotTrainer, SampledPath, Softmax, to_supernet
+from archspace.oneshot.loop import Batch, LossFn
 from archspace.testing import ExampleNet, SharedNet
+from archspace.testing.oneshot_contracts import check_oneshot
 
 
 class Boom(nn.Module):
@@ -162,3 +164,27 @@ def test_no_mixed_module_holds_a_policy_or_per_pass_state() -> None:
     supernet = to_supernet(ExampleNet(), Gumbel(hard=True))
     for module in supernet.net.modules():
         assert not {"policy", "tau", "hard", "_cache"} & set(vars(module)), type(module).__name__
+
+
+class SinglePath(OneShotTrainer):
+    """An unregistered single-path trainer (uniform SPOS-style weight steps) for the contract."""
+
+    def make_policy(self) -> SampledPath:
+        return SampledPath(seed=self.seed)
+
+    def step(self, train: Batch, val: Batch, loss_fn: LossFn) -> dict[str, float]:
+        return {"train_loss": self.weight_step(train, loss_fn)}
+
+
+def test_a_sampled_path_trainer_passes_the_contract_and_resumes_its_draws() -> None:
+    check_oneshot(SinglePath, ExampleNet, torch.randn(2, 1, 8, 8), num_classes=10)
+
+
+def test_sampled_path_follows_a_new_sample_and_saves_its_generator() -> None:
+    policy = SampledPath(seed=5)
+    state = policy.state_dict()
+    first = [policy.mix("op", torch.zeros(3), ["a", "b", "c"], training=True).indices for _ in range(8)]
+    policy.load_state_dict(state)
+    assert [policy.mix("op", torch.zeros(3), ["a", "b", "c"], training=True).indices for _ in range(8)] == first
+    policy.follow({"op": "c"})
+    assert policy.mix("op", torch.zeros(3), ["a", "b", "c"], training=True).indices == (2,)
