@@ -97,8 +97,11 @@ def measure(executor: str, trials: int, concurrency: int, space: str = "tiny") -
         records = experiment.run()
         wall = time.perf_counter() - start
     assert len(records) == trials and all(r.status == "succeeded" for r in records)
-    inside = sum(r.duration or 0.0 for r in records)  # recorded start->end: freeze + evaluator
-    return wall / trials * 1000, inside / trials * 1000
+    # steady state: from the first trial's start to the last one's end, so the one-time start-up
+    # (spawning workers, sending them the space) is left out
+    first = min(r.started_at or 0.0 for r in records)
+    last = max(r.ended_at or 0.0 for r in records)
+    return wall / trials * 1000, (last - first) / trials * 1000
 
 
 def main() -> None:
@@ -113,7 +116,9 @@ def main() -> None:
         for space in ("tiny", "nb201", "darts"):
             suffix = "" if space == "tiny" else f"_{space}"
             runs.setdefault(f"inline{suffix}", []).append(measure("inline", args.trials, 1, space)[0])
-            runs.setdefault(f"process_c2{suffix}", []).append(measure("process", args.trials, 2, space)[0])
+            total, steady = measure("process", args.trials, 2, space)
+            runs.setdefault(f"process_c2{suffix}", []).append(total)
+            runs.setdefault(f"process_c2{suffix}_steady", []).append(steady)
     for name, values in runs.items():
         results[name] = {"median_ms_per_trial": statistics.median(values), "runs_ms_per_trial": values}
         print(f"{name:17s} overhead per trial: median {statistics.median(values):6.2f} ms  "
