@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from archspace.storage import SQLiteStorage
-from archspace.storage import _checkpointer
+from archspace.storage import SQLiteStorage, _checkpointer
 
 
 def _in_main_file(db: Path) -> int:
