@@ -221,3 +221,29 @@ def test_doctor_checks_a_oneshot_experiment_by_its_epochs(tmp_path: Path) -> Non
     assert any("2 epoch(s) recorded; checkpoint present" in fact for fact in report.facts)
     (tmp_path / "oneshot" / "checkpoint.pt").unlink()
     assert any("checkpoint.pt" in warning for warning in check_experiment(tmp_path).warnings)
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_stops_the_search_and_archspace_resume_finishes_it(
+        tmp_path: Path, sig: signal.Signals, code: int, capsys: pytest.CaptureFixture[str]) -> None:
+    env = {**os.environ, "ARCHSPACE_TEST_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "archspace.cli.main", "run", str(SCRIPT)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not _epochs_in(tmp_path / "experiment.db"):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the search recorded no epoch"
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code and b"archspace resume" in err
+    assert len(_epochs_in(tmp_path / "experiment.db")) < 5
+    log = (tmp_path / "experiment.log").read_text()
+    assert "one-shot search; resume() continues from the last checkpoint" in log
+
+    capsys.readouterr()
+    assert main(["resume", str(tmp_path)]) == 0
+    assert "1 trials, 1 succeeded" in capsys.readouterr().out
+    store = SQLiteStorage(tmp_path / "experiment.db", read_only=True)
+    assert [row["epoch"] for row in store.epochs()] == [0, 1, 2, 3, 4]
+    assert json.loads((tmp_path / "best.json").read_text())["sample"] == store.trials()[0].sample
