@@ -8,7 +8,6 @@ returns what happened since (starts, intermediate reports, ends, including crash
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from archspace._threads import fair_threads
 from archspace.evaluate.base import Evaluator
 from archspace.experiment.runner import Event, Finished, Reported, Started, run_trial
 from archspace.nn.space import ModelSpace
@@ -118,20 +118,6 @@ class InlineExecutor(Executor):
 
     def shutdown(self) -> None:
         self._queue.clear()
-
-
-def fair_threads(share: int = 1) -> int:
-    """Torch threads for one of ``share`` processes training at once on this machine.
-
-    The CPUs this process may use (its affinity, else the CPU count) divided evenly: more
-    threads than cores fight each other, and on a loaded 2-core machine two threads made a tiny
-    step 50 times slower than one.
-    """
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return max(1, cpus // max(share, 1))
 
 
 def now() -> float:

@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from archspace.evaluate.training import SupervisedEvaluator
-from archspace.experiment.executor import fair_threads
 from archspace.oneshot import OneShotTrainer
 from archspace.storage import Storage, TrialRecord, TrialStatus
 
@@ -162,17 +161,11 @@ class OneShotRun:
             unfinished = storage.requeue_unfinished()  # a result trial cut short while being stored
             if resume:
                 self._recover_epochs()
-        threads = self.experiment.threads or fair_threads(1)
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        logger.info("one-shot search with %s: %d torch thread(s) (%s; set Experiment(threads=N) to change)",
-                    type(self.trainer).__name__, threads,
-                    "as configured" if self.experiment.threads else "one per usable CPU")
         try:
             sample = self.trainer.fit(
                 self.experiment.space, self.train_batches, self.val_batches, loss_fn=self.loss,
                 directory=self.checkpoint_dir, device=self.evaluator.device, resume=resume,
-                on_epoch=self._record_epoch,
+                on_epoch=self._record_epoch, threads=self.experiment.threads,
             )
         except KeyboardInterrupt as exc:
             from archspace.experiment.experiment import Terminated
@@ -181,8 +174,6 @@ class OneShotRun:
             logger.warning("%s during epoch %d of the one-shot search; resume() continues from the last "
                            "checkpoint", why, int(self.trainer.epoch))
             raise
-        finally:
-            torch.set_num_threads(previous)
         self._store_result(sample, unfinished[0] if unfinished else None)
         return storage.trials()
 

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from archspace._threads import torch_threads
 from archspace.nn.space import ModelSpace
 from archspace.oneshot.checkpoint import read_checkpoint, save_checkpoint
 from archspace.oneshot.distributed import average_gradients, broadcast_buffers, broadcast_parameters, is_main
@@ -120,15 +121,24 @@ class OneShotTrainer:
     def fit(self, space: ModelSpace | Supernet, train_data: Iterable[Batch], val_data: Iterable[Batch], *,
             loss_fn: LossFn = nn.functional.cross_entropy, directory: str | os.PathLike[str] | None = None,
             device: str | torch.device = "cpu", resume: bool = False,
-            on_epoch: Callable[[dict[str, Any]], None] | None = None) -> Sample:
+            on_epoch: Callable[[dict[str, Any]], None] | None = None, threads: int | None = None) -> Sample:
         """Search; return the exported sample. With ``directory``, log and checkpoint there.
 
         Args:
+            threads: torch threads while searching (restored after). None: ``OMP_NUM_THREADS`` if
+                set, else a fair share of the usable CPUs among this machine's torchrun ranks —
+                more threads than cores made small steps tens of times slower. Logged either way.
             on_epoch: called on rank 0 at the end of every epoch, after its checkpoint is written,
                 with the epoch's record (the entry ``arch_history.json`` gets: ``epoch``,
                 ``seconds``, ``steps``, the mean losses, ``sample`` and ``distribution``), so a
                 caller such as an experiment store can record epochs without reading files.
         """
+        with torch_threads(threads, f"{type(self).__name__} search"):
+            return self._fit(space, train_data, val_data, loss_fn, directory, device, resume, on_epoch)
+
+    def _fit(self, space: ModelSpace | Supernet, train_data: Iterable[Batch], val_data: Iterable[Batch],
+             loss_fn: LossFn, directory: str | os.PathLike[str] | None, device: str | torch.device, resume: bool,
+             on_epoch: Callable[[dict[str, Any]], None] | None) -> Sample:
         self.build(space, device)
         out = Path(directory) if directory is not None else None
         history: list[dict[str, Any]] = []
