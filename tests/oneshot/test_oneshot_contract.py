@@ -28,6 +28,12 @@ def test_two_gloo_ranks_end_identical(algorithm: str) -> None:
     check_two_ranks_identical(algorithm, SharedNet, torch.randn(4, 1, 8, 8), num_classes=10)
 
 
+@pytest.mark.parametrize("space", sorted(HUB))
+@pytest.mark.parametrize("algorithm", sorted(ONESHOT))
+def test_two_gloo_ranks_end_identical_on_hub_spaces(algorithm: str, space: str) -> None:
+    check_two_ranks_identical(algorithm, oneshot_form(space), RGB, num_classes=10)
+
+
 def test_a_typo_in_a_one_shot_setting_names_the_accepted_arguments() -> None:
     name = sorted(ONESHOT)[0]
     with pytest.raises(TypeError, match=r"does not take 'epoch'; accepted arguments: \[.*'epochs'"):
