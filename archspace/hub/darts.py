@@ -79,13 +79,19 @@ class ReLUConvBN(nn.Sequential):
 
 
 class SepConv(nn.Sequential):
-    """Two stacked depthwise-separable convolutions (the DARTS separable conv)."""
+    """Two stacked depthwise-separable convolutions (the DARTS separable conv).
+
+    A supernet shares its leading ReLU with the other ops reading the same input
+    (:func:`archspace.oneshot.mixed_ops.relu_split`).
+    """
 
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, affine: bool = True) -> None:
         super().__init__(
             nn.ReLU(inplace=False), nn.Conv2d(c_in, c_in, kernel, stride, padding, groups=c_in, bias=False),
             nn.Conv2d(c_in, c_in, 1, bias=False), nn.BatchNorm2d(c_in, affine=affine),
-            nn.ReLU(inplace=False), nn.Conv2d(c_in, c_in, kernel, 1, padding, groups=c_in, bias=False),
+            # In place: only this ReLU reads the batch norm's output, and neither needs it kept for
+            # the backward pass (batch norm keeps its input, ReLU its result): one tensor less.
+            nn.ReLU(inplace=True), nn.Conv2d(c_in, c_in, kernel, 1, padding, groups=c_in, bias=False),
             nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out, affine=affine),
         )
 
@@ -113,12 +119,20 @@ class FactorizedReduce(nn.Module):
         self.bn = nn.BatchNorm2d(c_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(x)
+        return self.forward_after_relu(self.relu(x))
+
+    def forward_after_relu(self, x: torch.Tensor) -> torch.Tensor:
+        """The rest of the forward on ``relu(input)`` (a supernet shares that ReLU between ops)."""
         return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
 
 
 class Zero(nn.Module):
-    """The ``none`` op (zeros, strided like the other ops)."""
+    """The ``none`` op (zeros, strided like the other ops).
+
+    ``zero_output`` tells a supernet that this op's term is exactly zero, so it need not run it.
+    """
+
+    zero_output = True
 
     def __init__(self, stride: int) -> None:
         super().__init__()

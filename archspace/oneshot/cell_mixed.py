@@ -26,12 +26,10 @@ from torch import nn
 
 from archspace.nn._walk import join
 from archspace.nn.cell import FixedCell
-from archspace.oneshot.mixed_ops import MixedBuilder, MixedLayer, MixedModule, SubnetChild
+from archspace.oneshot.mixed_ops import NONE_OPS, MixedBuilder, MixedLayer, MixedModule, SubnetChild
 
 if TYPE_CHECKING:
     from archspace.nn.cell import Cell
-
-NONE_OPS = ("none", "zero")
 
 
 class MixedCell(MixedModule):

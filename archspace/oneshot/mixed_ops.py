@@ -8,7 +8,9 @@ candidates that run and their weights. It runs only those candidates, so a sampl
 exactly one path. And every mixed form knows its plain frozen form under a sample,
 :meth:`MixedModule.subnet`, carrying the supernet's weights.
 
-- :class:`MixedLayer` (LayerChoice): the weighted sum of the running candidates.
+- :class:`MixedLayer` (LayerChoice): the weighted sum of the running candidates, with the
+  :class:`Savings` that leave its values and gradients unchanged (skipping zero candidates,
+  one shared leading ReLU) and an opt-in one that trades time for memory (checkpointing).
 - :class:`MixedInput` (InputChoice): the weighted sum of the reduced candidate input sets.
 - :class:`MixedRepeat` (Repeat): the weighted sum of the outputs after each allowed depth.
 - :class:`MixedCell` (Cell, in ``cell_mixed.py``): a mixed op per (node, input) edge, as in DARTS.
@@ -21,20 +23,28 @@ exactly one path. And every mixed form knows its plain frozen form under a sampl
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from archspace.errors import SpaceDefinitionError
 from archspace.nn._walk import join
 from archspace.nn.choices import ChosenInputs, reduce_tensors
 from archspace.nn.layers import MutableLayer
 from archspace.oneshot.arch import ArchParameters
-from archspace.oneshot.policy import Mix, current_mix
+from archspace.oneshot.policy import Mix, MixingPass, current_mix, current_pass, mixing
 from archspace.space.decisions import ValueExpr, find_leaves, resolve
+
+#: Candidate names taken as the zero op (DARTS's and NB201's ``none``): export never picks them, and
+#: with :attr:`Savings.skip_zero` a parameter-free candidate of these names is never run.
+NONE_OPS = ("none", "zero")
 
 # Freezes a supernet sub-tree under a sample: (module, sample) -> plain module with its weights.
 SubnetChild = Callable[[nn.Module, Mapping[str, Any]], nn.Module]
@@ -62,12 +72,77 @@ class MixedBuilder:
         return self._convert(module, join(self.path, suffix))
 
 
+@dataclass(frozen=True)
+class Savings:
+    """How a supernet's mixed ops save time and memory (``to_supernet(space, ...)`` sets them).
+
+    The first two change nothing in the mathematics: the same forward values and the same
+    gradients (up to the order in which float sums are taken), so they are on by default.
+
+    Attributes:
+        skip_zero: never run a zero candidate (a candidate with a ``zero_output = True`` class
+            attribute, or a parameter-free one named ``none``/``zero``) while another candidate
+            runs. Its term ``w * 0`` adds exactly nothing to the output, and its weight's gradient
+            ``<dL/dout, 0>`` is exactly 0 either way, so the logits' gradients (through the other
+            weights of the softmax) are unchanged. It saves the op, the product and the saved zero
+            tensor. (Only an op output holding inf or NaN, where ``0 * inf`` is NaN, would differ.)
+        share_relu: candidates that start with a non-inplace ``nn.ReLU`` (ReLU-conv-BN, separable
+            and dilated convs, or a module defining ``forward_after_relu``) read one ``relu(x)``
+            per input tensor and pass instead of one each: within a pass it is shared by every
+            edge reading that state. Saves the repeated ReLUs and the copies autograd keeps of
+            them; forward hooks on the skipped ReLU or on the candidate's container do not fire.
+        checkpoint_ops: opt-in. Each mixed op keeps only its input for the backward pass and
+            recomputes its candidates there (``torch.utils.checkpoint``): much less memory for
+            about one more forward of the mixed ops in time. Batch-norm running statistics are
+            restored after the recomputation and the same mix and random state are used, so
+            values, gradients and buffers are those of the plain run.
+    """
+
+    skip_zero: bool = True
+    share_relu: bool = True
+    checkpoint_ops: bool = False
+
+
+def relu_split(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """``f`` with ``module(x) == f(relu(x))`` when the module starts with a non-inplace ReLU, else None.
+
+    Looks through nested ``nn.Sequential`` containers and asks modules for ``forward_after_relu``
+    (the rest of their forward after their leading ReLU), so the state dict stays as it is.
+    """
+    after = getattr(module, "forward_after_relu", None)
+    if callable(after):
+        return after
+    if not isinstance(module, nn.Sequential) or len(module) == 0:
+        return None
+    first, rest = module[0], list(module)[1:]
+    inner: Callable[[torch.Tensor], torch.Tensor] | None
+    if type(first) is nn.ReLU and not first.inplace:
+        inner = None
+    else:
+        inner = relu_split(first)
+        if inner is None:
+            return None
+
+    def run(r: torch.Tensor) -> torch.Tensor:
+        out = inner(r) if inner is not None else r
+        for layer in rest:
+            out = layer(out)
+        return out
+
+    return run
+
+
 class MixedModule(nn.Module):
     """Base of the mixed forms: the supernet exports and extracts subnets through these hooks.
 
     Args:
         arch: the architecture parameters the module's decisions are registered in.
+
+    Attributes:
+        savings: the supernet's :class:`Savings` (set on every mixed form by the supernet).
     """
+
+    savings: Savings = Savings()
 
     def __init__(self, arch: ArchParameters) -> None:
         super().__init__()
@@ -96,7 +171,7 @@ class MixedModule(nn.Module):
 
 
 class MixedLayer(MixedModule):
-    """A LayerChoice as a weighted sum of its running candidates."""
+    """A LayerChoice as a weighted sum of its running candidates (with the supernet's :class:`Savings`)."""
 
     def __init__(self, name: str, candidates: dict[str, nn.Module], values: list[Any], arch: ArchParameters) -> None:
         super().__init__(arch)
@@ -104,18 +179,74 @@ class MixedLayer(MixedModule):
         self.values = values
         self.candidates = nn.ModuleDict(candidates)
         arch.register(name, values)
+        self.zero_indices = frozenset(
+            i for i, (key, op) in enumerate(candidates.items())
+            if getattr(op, "zero_output", False) or (key in NONE_OPS and next(op.parameters(), None) is None)
+        )
 
     def forward(self, *args: Any) -> torch.Tensor:
+        mix = self.mix(self.name)
+        pairs = list(enumerate(mix.indices))
+        if self.savings.skip_zero:
+            nonzero = [(p, i) for p, i in pairs if i not in self.zero_indices]
+            pairs = nonzero or pairs  # all zero: run one to get the output's shape
+        run = functools.partial(self._weighted_sum, pairs)
+        if self.savings.checkpoint_ops and torch.is_grad_enabled():
+            context = functools.partial(_recompute_context, self, current_pass())
+            out: torch.Tensor = checkpoint(run, mix.weights, *args, use_reentrant=False, context_fn=context)
+            return out
+        return run(mix.weights, *args)
+
+    def _weighted_sum(self, pairs: list[tuple[int, int]], weights: torch.Tensor, *args: Any) -> torch.Tensor:
+        """Sum of ``weights[position] * candidate[index](*args)`` over ``pairs`` (position, index)."""
         ops = list(self.candidates.values())
+        shared: dict[int, torch.Tensor] = {}
         out: torch.Tensor | None = None
-        for index, w in self.mix(self.name).pairs():
-            term = w * ops[index](*args)
+        for position, index in pairs:
+            op = ops[index]
+            after = relu_split(op) if self.savings.share_relu and len(args) == 1 else None
+            if after is not None:
+                y = after(self._relu(args[0], shared))
+            else:
+                y = op(*args)
+            term = weights[position] * y
             out = term if out is None else out + term
         assert out is not None
         return out
 
+    def _relu(self, x: torch.Tensor, local: dict[int, torch.Tensor]) -> torch.Tensor:
+        """``relu(x)``, computed once per input of this call, or of the pass when not checkpointing."""
+        running = current_pass()
+        if running is not None and not self.savings.checkpoint_ops:
+            return running.shared("relu", x, torch.relu)
+        if id(x) not in local:
+            local[id(x)] = torch.relu(x)
+        return local[id(x)]
+
     def subnet(self, sample: Mapping[str, Any], child: SubnetChild) -> nn.Module:
         return child(self.candidates[str(sample[self.name])], sample)
+
+
+def _recompute_context(module: nn.Module, running: MixingPass | None) -> tuple[AbstractContextManager[Any],
+                                                                              AbstractContextManager[Any]]:
+    """Contexts for ``checkpoint``: none for the forward; for the recomputation, the same mixing
+    pass (nested mixed forms read the mixes drawn in the forward) and the module's buffers put
+    back afterwards (batch norm must not count the recomputed batch a second time)."""
+    return nullcontext(), _replaying(module, running)
+
+
+@contextmanager
+def _replaying(module: nn.Module, running: MixingPass | None) -> Iterator[None]:
+    buffers = [(b, b.detach().clone()) for b in module.buffers()]
+    with ExitStack() as stack:
+        if running is not None:
+            stack.enter_context(mixing(running))
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for buffer, saved in buffers:
+                    buffer.copy_(saved)
 
 
 class MixedInput(MixedModule):
@@ -342,5 +473,5 @@ class MixedValueLayer(MixedModule):
         return plain
 
 
-__all__ = ["MixedBuilder", "MixedInput", "MixedLayer", "MixedModule", "MixedPerValueLayer", "MixedRepeat",
-           "MixedValueLayer", "SubnetChild", "mixed_value_layer"]
+__all__ = ["NONE_OPS", "MixedBuilder", "MixedInput", "MixedLayer", "MixedModule", "MixedPerValueLayer", "MixedRepeat",
+           "MixedValueLayer", "Savings", "SubnetChild", "mixed_value_layer", "relu_split"]

@@ -13,7 +13,7 @@ The policies live with their algorithms: ``Softmax`` (darts.py), ``Gumbel`` (gum
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -87,6 +87,7 @@ class MixingPass:
         self.policy = policy
         self.training = training
         self._mixes: dict[str, Mix] = {}
+        self._shared: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def mix(self, label: str) -> Mix:
         """The mix of ``label`` in this pass."""
@@ -95,6 +96,17 @@ class MixingPass:
             found = self.policy.mix(label, self.arch.logits(label), self.arch.names[label], training=self.training)
             self._mixes[label] = found
         return found
+
+
+    def shared(self, key: str, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """``fn(x)`` computed once per input tensor in this pass (e.g. the ReLU that many ops of
+        many edges apply to one state); ``key`` names ``fn``. The input is kept with the result, so
+        a tensor id is never reused for another tensor while the pass lives."""
+        found = self._shared.get((key, id(x)))
+        if found is None or found[0] is not x:
+            found = (x, fn(x))
+            self._shared[(key, id(x))] = found
+        return found[1]
 
 
 _CURRENT: ContextVar[MixingPass | None] = ContextVar("archspace_mixing_pass", default=None)

@@ -8,6 +8,10 @@ forward pass asks the supernet's :class:`~archspace.oneshot.policy.WeightingPoli
 decision's weights, once. ``export()`` reads the chosen sample off the logits (the argmax of every
 decision, plus what each mixed form derives, e.g. a cell's wiring); ``subnet(sample)`` returns the
 plain model of a sample carrying the supernet's trained weights.
+
+The mixed ops run with :class:`~archspace.oneshot.mixed_ops.Savings`: by default they skip zero
+candidates and share one ReLU per input (same values and gradients, less time and memory);
+``checkpoint_ops=True`` trades about a third more time for much less memory.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from archspace.nn.mutable import Mutable
 from archspace.nn.space import ModelSpace
 from archspace.oneshot.arch import ArchParameters
 from archspace.oneshot.cell_mixed import NONE_OPS, MixedCell
-from archspace.oneshot.mixed_ops import MixedBuilder, MixedModule
+from archspace.oneshot.mixed_ops import MixedBuilder, MixedModule, Savings
 from archspace.oneshot.policy import MixingPass, WeightingPolicy, mixing
 from archspace.space.samples import Sample
 
@@ -65,14 +69,27 @@ class Supernet(nn.Module):
     Args:
         space: the model space (left untouched; the supernet holds a converted copy).
         policy: how each forward pass weighs the candidates (default: DARTS's softmax).
+        skip_zero: never run zero (``none``) candidates while another candidate runs (exact:
+            their term and their weight's gradient are exactly zero). See
+            :class:`~archspace.oneshot.mixed_ops.Savings`.
+        share_relu: one ``relu(x)`` per state and pass for every candidate starting with a ReLU
+            (exact up to the order of float sums in the input's gradient).
+        checkpoint_ops: recompute each mixed op's candidates in the backward pass instead of
+            keeping their activations (opt-in: much less memory, about one more forward in time;
+            the same values, gradients and batch-norm statistics).
+
+    To train with other savings, build the supernet and hand it to the trainer:
+    ``DARTS().fit(to_supernet(space, checkpoint_ops=True), train, val)``.
 
     Attributes:
         net: the space with every decision replaced by its mixed form.
         arch: the architecture logits (``arch_parameters()``), kept apart from ``weight_parameters()``.
         policy: the weighting policy asked once per forward pass for every decision's weights.
+        savings: the :class:`~archspace.oneshot.mixed_ops.Savings` every mixed form runs with.
     """
 
-    def __init__(self, space: ModelSpace, policy: WeightingPolicy | None = None) -> None:
+    def __init__(self, space: ModelSpace, policy: WeightingPolicy | None = None, *, skip_zero: bool = True,
+                 share_relu: bool = True, checkpoint_ops: bool = False) -> None:
         super().__init__()
         if space.is_frozen:
             raise TypeError("to_supernet needs a model space, not a frozen model")
@@ -85,6 +102,9 @@ class Supernet(nn.Module):
         self.policy: WeightingPolicy = policy
         # The copy keeps the user's forward; only its decision-carrying children become mixed ops.
         self.net = _convert(copy.deepcopy(space), "", self.arch)
+        self.savings = Savings(skip_zero=skip_zero, share_relu=share_relu, checkpoint_ops=checkpoint_ops)
+        for module in self.mixed_modules():
+            module.savings = self.savings
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         with mixing(MixingPass(self.arch, self.policy, self.training)):
@@ -159,9 +179,13 @@ class Supernet(nn.Module):
         return model
 
 
-def to_supernet(space: ModelSpace, policy: WeightingPolicy | None = None) -> Supernet:
-    """The weight-sharing supernet of ``space`` (the space itself is left untouched)."""
-    return Supernet(space, policy)
+def to_supernet(space: ModelSpace, policy: WeightingPolicy | None = None, *, skip_zero: bool = True,
+                share_relu: bool = True, checkpoint_ops: bool = False) -> Supernet:
+    """The weight-sharing supernet of ``space`` (the space itself is left untouched).
+
+    The keyword arguments choose the mixed ops' savings, as :class:`Supernet` documents.
+    """
+    return Supernet(space, policy, skip_zero=skip_zero, share_relu=share_relu, checkpoint_ops=checkpoint_ops)
 
 
 __all__ = ["NONE_OPS", "Supernet", "to_supernet"]
