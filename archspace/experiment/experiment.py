@@ -13,23 +13,19 @@ the trials that were in flight under their own ids, and carries on to the budget
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import signal
-import threading
 import time
 from collections import deque
-from collections.abc import Iterator
 from numbers import Real
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from archspace.errors import ArchspaceError, SampleError
 from archspace.evaluate.base import Evaluator
 from archspace.evaluate.training import SupervisedEvaluator
+from archspace.experiment._signals import DriverSignals, Terminated
 from archspace.experiment.executor import Executor, InlineExecutor
 from archspace.experiment.lock import DirectoryLock
 from archspace.experiment.oneshot_run import OneShotRun
@@ -54,10 +50,6 @@ class ExperimentError(ArchspaceError, RuntimeError):
 
 class InvalidSettingError(ExperimentError, ValueError):
     """An experiment setting has the wrong type or value (the message names it and what is allowed)."""
-
-
-class Terminated(KeyboardInterrupt):
-    """The driver received SIGTERM (a scheduler's pre-emption): handled exactly like Ctrl-C."""
 
 
 def _check_int(name: str, value: Any, *, minimum: int = 1, optional: bool = True) -> None:
@@ -94,49 +86,6 @@ def _check_oneshot(strategy: OneShotTrainer, evaluator: Evaluator, max_trials: A
     if max_duration is not None:
         raise InvalidSettingError(f"max_duration is not supported by a one-shot search ({name} stops after its "
                                   "epochs); stop it with Ctrl-C or SIGTERM and resume() later instead")
-
-
-class _Signals:
-    """SIGINT and SIGTERM for the driver: stop the loop, but never inside a storage write.
-
-    Inside :meth:`critical` a signal is remembered and raised when the block ends, so a new
-    trial and the strategy state after its ask, or a result and the strategy checkpoint after its
-    tell, are always stored whole.
-    """
-
-    def __init__(self) -> None:
-        self.depth = 0
-        self.pending: BaseException | None = None
-        self.previous: dict[int, Any] = {}
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return  # signals reach the main thread only; a loop in another thread keeps the defaults
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self.previous[signum] = signal.signal(signum, self._handle)
-
-    def restore(self) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-        self.previous = {}
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        exc: BaseException = Terminated("SIGTERM") if signum == signal.SIGTERM else KeyboardInterrupt()
-        if self.depth:
-            self.pending = exc
-        else:
-            raise exc
-
-    @contextlib.contextmanager
-    def critical(self) -> Iterator[None]:
-        self.depth += 1
-        try:
-            yield
-        finally:
-            self.depth -= 1
-        if not self.depth and self.pending is not None:
-            exc, self.pending = self.pending, None
-            raise exc
 
 
 class Experiment:
@@ -217,7 +166,7 @@ class Experiment:
         self.source: dict[str, str] | None = None  # set by the CLI: the file that defines this experiment
         self._storage: Storage | None = None
         self._enqueued: list[Sample] = []
-        self._signals = _Signals()
+        self._signals = DriverSignals()
 
     # Public API ----------------------------------------------------------------------------------
     def run(self) -> list[TrialRecord]:
