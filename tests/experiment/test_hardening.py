@@ -47,6 +47,13 @@ def succeeded(db: Path) -> list[tuple[int, float]]:
         return []
 
 
+def running(db: Path) -> bool:
+    try:
+        return bool(SQLiteStorage(db, read_only=True).trials("running"))
+    except StorageError:
+        return False
+
+
 def start_driver(directory: Path, trials: int = 12, sleep: float = 0.4) -> subprocess.Popen[bytes]:
     env = {**os.environ, "ARCHSPACE_TEST_DIR": str(directory), "PYTHONPATH": str(ROOT),
            "ARCHSPACE_TEST_TRIALS": str(trials), "ARCHSPACE_TEST_SLEEP": str(sleep)}
@@ -108,19 +115,23 @@ def test_a_second_driver_is_refused_with_the_holders_pid(tmp_path: Path) -> None
 
 def test_resume_while_a_driver_runs_is_refused_and_readers_work(tmp_path: Path) -> None:
     db = tmp_path / "experiment.db"
-    driver = start_driver(tmp_path, trials=14, sleep=2.0)
+    driver = start_driver(tmp_path, trials=14, sleep=120)  # trials outlast the checks, however loaded
     try:
-        wait_for(db, 2, driver)
+        deadline = time.monotonic() + 90
+        while not running(db):
+            assert driver.poll() is None and time.monotonic() < deadline, "the driver never started a trial"
+            time.sleep(0.05)
         second = cli(["resume", str(tmp_path)], ROOT)
         assert second.returncode == 2 and f"pid {driver.pid}" in second.stderr, second.stderr
         listing = cli(["trials", str(tmp_path)], ROOT)  # no lock needed to read
-        assert listing.returncode == 0 and " succeeded " in listing.stdout
+        assert listing.returncode == 0 and " running " in listing.stdout
         doctor = cli(["doctor", str(tmp_path)], ROOT)
         assert f"pid {driver.pid}" in doctor.stdout
     finally:
         driver.kill()
         driver.communicate()
-    resumed = cli(["resume", str(tmp_path)], ROOT, ARCHSPACE_TEST_TRIALS="14")  # the OS dropped the lock
+    resumed = cli(["resume", str(tmp_path)], ROOT, ARCHSPACE_TEST_TRIALS="14",  # the OS dropped the lock
+                  ARCHSPACE_TEST_SLEEP="0.05")
     assert resumed.returncode == 0 and "14 trials, 14 succeeded" in resumed.stdout, resumed.stderr
 
 
