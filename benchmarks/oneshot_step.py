@@ -9,8 +9,8 @@ Baselines: ``inline``, a plain PyTorch supernet of the same cells written below 
 mixed op ``sum(w * op(x))``, every candidate run, including ``none``); ``before``, archspace's
 supernet before the one-shot redesign (commit f9b0f15, imported from a git worktree of it, see
 ``--before``); ``naive``, today's supernet with every saving off. Then each saving alone
-(``skip_zero``, ``share_relu``, ``inplace``: the separable conv's second ReLU in place,
-``checkpoint``: ``checkpoint_ops=True``), the default (the first three: exact savings) and the
+(``skip_zero``, ``share_relu``, ``fold_weight``, ``inplace``: the separable conv's second ReLU
+in place, ``checkpoint``: ``checkpoint_ops=True``), the default (the first four: exact savings) and the
 default plus checkpointing (the opt-in memory setting).
 
 Each configuration runs in its own process (so peak resident memory is its own) with 2 threads:
@@ -42,8 +42,8 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BEFORE = Path("/tmp/archspace-before")
 
-OFF = {"skip_zero": False, "share_relu": False, "checkpoint_ops": False}
-EXACT = {"skip_zero": True, "share_relu": True, "checkpoint_ops": False}
+OFF = {"skip_zero": False, "share_relu": False, "fold_weight": False, "checkpoint_ops": False}
+EXACT = {"skip_zero": True, "share_relu": True, "fold_weight": True, "checkpoint_ops": False}
 # name -> (setting, implementation, trainer, supernet savings, SepConv's second ReLU in place)
 CONFIGS: dict[str, tuple[str, str, str, dict[str, bool], bool]] = {
     "darts/inline": ("darts", "inline", "darts", OFF, False),
@@ -51,6 +51,7 @@ CONFIGS: dict[str, tuple[str, str, str, dict[str, bool], bool]] = {
     "darts/naive": ("darts", "archspace", "darts", OFF, False),
     "darts/skip_zero": ("darts", "archspace", "darts", {**OFF, "skip_zero": True}, False),
     "darts/share_relu": ("darts", "archspace", "darts", {**OFF, "share_relu": True}, False),
+    "darts/fold_weight": ("darts", "archspace", "darts", {**OFF, "fold_weight": True}, False),
     "darts/inplace": ("darts", "archspace", "darts", OFF, True),
     "darts/checkpoint": ("darts", "archspace", "darts", {**OFF, "checkpoint_ops": True}, False),
     "darts/default": ("darts", "archspace", "darts", EXACT, True),
@@ -60,6 +61,7 @@ CONFIGS: dict[str, tuple[str, str, str, dict[str, bool], bool]] = {
     "nb201/naive": ("nb201", "archspace", "darts", OFF, False),
     "nb201/skip_zero": ("nb201", "archspace", "darts", {**OFF, "skip_zero": True}, False),
     "nb201/share_relu": ("nb201", "archspace", "darts", {**OFF, "share_relu": True}, False),
+    "nb201/fold_weight": ("nb201", "archspace", "darts", {**OFF, "fold_weight": True}, False),
     "nb201/checkpoint": ("nb201", "archspace", "darts", {**OFF, "checkpoint_ops": True}, False),
     "nb201/default": ("nb201", "archspace", "darts", EXACT, True),
     "nb201/default+checkpoint": ("nb201", "archspace", "darts", {**EXACT, "checkpoint_ops": True}, True),
@@ -208,10 +210,12 @@ def run_config(name: str, steps: int, warmup: int) -> dict[str, Any]:
             from archspace.oneshot import to_supernet
 
             supernet = to_supernet(space, skip_zero=savings["skip_zero"], share_relu=savings["share_relu"],
-                                   checkpoint_ops=savings["checkpoint_ops"])
+                                   fold_weight=savings["fold_weight"], checkpoint_ops=savings["checkpoint_ops"])
             if not inplace:
                 _relus_not_in_place(supernet)
             trainer.build(supernet)
+
+        net = trainer.supernet
 
         def step() -> None:
             trainer.step((x, y), (x, y), loss)
@@ -222,8 +226,23 @@ def run_config(name: str, steps: int, warmup: int) -> dict[str, Any]:
         if i >= warmup:
             times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"name": name, "code": str(Path(archspace.__file__).parent.parent), "step_s": statistics.median(times), "peak_rss_mb": peak / 1024,
-            "rss_growth_mb": (peak - rss_before) / 1024}
+    return {"name": name, "code": str(Path(archspace.__file__).parent.parent), "step_s": statistics.median(times),
+            "peak_rss_mb": peak / 1024, "rss_growth_mb": (peak - rss_before) / 1024,
+            "saved_activations_mb": saved_activations_mb(net, x)}
+
+
+def saved_activations_mb(net: nn.Module, x: torch.Tensor) -> float:
+    """What one forward keeps for the backward pass (distinct storages): memory without the noise
+    of the allocator and of the machine, measured after the timed steps."""
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        net(x)
+    return sum(storages.values()) / 2**20
 
 
 def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -237,6 +256,7 @@ def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
         if inline is not None and algorithm == "darts":
             row["time_vs_inline"] = s["step_s_median"] / inline["step_s_median"]
             row["memory_vs_inline"] = s["peak_rss_mb_max"] / inline["peak_rss_mb_max"]
+            row["saved_vs_inline"] = s["saved_activations_mb"] / inline["saved_activations_mb"]
         before = summary.get(f"{setting}/gumbel_before" if algorithm == "gumbel" else f"{setting}/before")
         if before is not None and impl != "inline":
             row["time_vs_before"] = s["step_s_median"] / before["step_s_median"]
@@ -275,12 +295,14 @@ def main() -> None:
             rounds[config].append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(f"  {config:26s} {rounds[config][-1]['step_s']:.2f} s", flush=True)
     summary = {c: {"step_s_median": statistics.median(r["step_s"] for r in runs),
-                   "peak_rss_mb_max": max(r["peak_rss_mb"] for r in runs), "runs": runs}
+                   "peak_rss_mb_max": max(r["peak_rss_mb"] for r in runs),
+                   "saved_activations_mb": runs[0]["saved_activations_mb"], "runs": runs}
                for c, runs in rounds.items()}
     table = ratios(summary)
     for c in configs:
         extra = "  ".join(f"{k} {v:.2f}" for k, v in table[c].items())
-        print(f"{c:26s} step {summary[c]['step_s_median']:6.2f} s  peak RSS {summary[c]['peak_rss_mb_max']:5.0f} MB  {extra}")
+        print(f"{c:26s} step {summary[c]['step_s_median']:6.2f} s  peak RSS {summary[c]['peak_rss_mb_max']:5.0f} MB  "
+              f"saved {summary[c]['saved_activations_mb']:5.0f} MB  {extra}")
     out_path = ROOT / "benchmarks" / "results" / "oneshot_step.json"
     out_path.write_text(json.dumps({"steps": args.steps, "warmup": args.warmup, "repeats": args.repeats, "threads": 2,
                                     "before_commit": "f9b0f15", "ratios": table, "configs": summary}, indent=2) + "\n")

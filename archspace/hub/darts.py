@@ -149,8 +149,13 @@ class DropPath(nn.Module):
         super().__init__()
         self.p = 0.0
 
+    @property
+    def is_identity(self) -> bool:
+        """Whether this returns its input unchanged now (a supernet may then look past it)."""
+        return not self.training or self.p <= 0
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p <= 0:
+        if self.is_identity:
             return x
         keep = 1.0 - self.p
         mask = torch.empty(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep)

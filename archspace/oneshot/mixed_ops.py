@@ -10,7 +10,8 @@ exactly one path. And every mixed form knows its plain frozen form under a sampl
 
 - :class:`MixedLayer` (LayerChoice): the weighted sum of the running candidates, with the
   :class:`Savings` that leave its values and gradients unchanged (skipping zero candidates,
-  one shared leading ReLU) and an opt-in one that trades time for memory (checkpointing).
+  one shared leading ReLU, the weight folded into a trailing batch norm) and an opt-in one that
+  trades time for memory (checkpointing).
 - :class:`MixedInput` (InputChoice): the weighted sum of the reduced candidate input sets.
 - :class:`MixedRepeat` (Repeat): the weighted sum of the outputs after each allowed depth.
 - :class:`MixedCell` (Cell, in ``cell_mixed.py``): a mixed op per (node, input) edge, as in DARTS.
@@ -76,8 +77,9 @@ class MixedBuilder:
 class Savings:
     """How a supernet's mixed ops save time and memory (``to_supernet(space, ...)`` sets them).
 
-    The first two change nothing in the mathematics: the same forward values and the same
-    gradients (up to the order in which float sums are taken), so they are on by default.
+    The first three change nothing in the mathematics: the same forward values and the same
+    gradients (up to float rounding: the order of sums, a product taken in another place), so
+    they are on by default.
 
     Attributes:
         skip_zero: never run a zero candidate (a candidate with a ``zero_output = True`` class
@@ -86,11 +88,18 @@ class Savings:
             ``<dL/dout, 0>`` is exactly 0 either way, so the logits' gradients (through the other
             weights of the softmax) are unchanged. It saves the op, the product and the saved zero
             tensor. (Only an op output holding inf or NaN, where ``0 * inf`` is NaN, would differ.)
+            A candidate watched by forward hooks still runs.
         share_relu: candidates that start with a non-inplace ``nn.ReLU`` (ReLU-conv-BN, separable
             and dilated convs, or a module defining ``forward_after_relu``) read one ``relu(x)``
             per input tensor and pass instead of one each: within a pass it is shared by every
             edge reading that state. Saves the repeated ReLUs and the copies autograd keeps of
-            them; forward hooks on the skipped ReLU or on the candidate's container do not fire.
+            them. A module watched by forward hooks is never skipped (it runs as itself).
+        fold_weight: a candidate ending in batch norm (``BatchNorm1d/2d/3d``, possibly followed
+            by identities such as drop path at probability 0) computes ``w * bn(h)`` as one batch
+            norm with affine weight ``w * gamma`` (or ``w``) and bias ``w * beta``: the same values
+            up to rounding and the same gradients, but batch norm's output is not kept for ``w``'s
+            gradient (its backward needs only its input), one tensor less per such candidate,
+            and one multiplication pass less.
         checkpoint_ops: opt-in. Each mixed op keeps only its input for the backward pass and
             recomputes its candidates there (``torch.utils.checkpoint``): much less memory for
             about one more forward of the mixed ops in time. Batch-norm running statistics are
@@ -100,36 +109,91 @@ class Savings:
 
     skip_zero: bool = True
     share_relu: bool = True
+    fold_weight: bool = True
     checkpoint_ops: bool = False
 
 
-def relu_split(module: nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """``f`` with ``module(x) == f(relu(x))`` when the module starts with a non-inplace ReLU, else None.
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+WeightedForm = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-    Looks through nested ``nn.Sequential`` containers and asks modules for ``forward_after_relu``
-    (the rest of their forward after their leading ReLU), so the state dict stays as it is.
+
+def _leaves(module: nn.Module) -> list[nn.Module]:
+    """The modules a chain of ``nn.Sequential`` runs in order (containers with hooks stay whole)."""
+    if isinstance(module, nn.Sequential) and not _hooked(module):
+        return [leaf for child in module for leaf in _leaves(child)]
+    return [module]
+
+
+def _hooked(module: nn.Module) -> bool:
+    """Whether forward hooks watch the module (then it runs as itself, never skipped or fused)."""
+    return bool(module._forward_hooks or module._forward_pre_hooks)
+
+
+def _is_identity(module: nn.Module) -> bool:
+    """Whether the module returns its input unchanged right now (``nn.Identity``, or a module
+    saying so through an ``is_identity`` attribute, e.g. drop path with probability 0)."""
+    return type(module) is nn.Identity or getattr(module, "is_identity", False) is True
+
+
+def _weighted_batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``w * bn(x)`` as one batch norm whose affine weight (and bias) carry ``w``.
+
+    The same running-statistics update as ``bn(x)``; batch norm's backward needs only its input
+    and statistics, so the output is not kept for ``w``'s gradient as ``w * bn(x)`` keeps it.
     """
-    after = getattr(module, "forward_after_relu", None)
-    if callable(after):
-        return after
-    if not isinstance(module, nn.Sequential) or len(module) == 0:
+    bn._check_input_dim(x)
+    factor = 0.0 if bn.momentum is None else bn.momentum
+    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+        factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+    use_batch = bn.training or (bn.running_mean is None and bn.running_var is None)
+    track = not bn.training or bn.track_running_stats
+    channels = x.shape[1]
+    weight = w.expand(channels) if bn.weight is None else w * bn.weight
+    bias = None if bn.bias is None else w * bn.bias
+    return nn.functional.batch_norm(x, bn.running_mean if track else None, bn.running_var if track else None,
+                                    weight, bias, use_batch, factor, bn.eps)
+
+
+def weighted_form(module: nn.Module, savings: Savings) -> tuple[bool, WeightedForm] | None:
+    """``(takes_relu, f)`` with ``f(r, w) == w * module(x)``, where ``r`` is ``relu(x)`` if
+    ``takes_relu`` else ``x``, when a saving applies to the module; None when none does.
+
+    With ``share_relu``, a leading non-inplace ReLU (or a module's ``forward_after_relu``) is left
+    to the caller, who computes it once per input. With ``fold_weight``, a trailing batch norm
+    (before modules that are the identity right now) takes ``w`` into its affine transform. The
+    module is walked through its ``nn.Sequential`` chains, so the state dict stays as it is.
+    """
+    leaves = _leaves(module)
+    takes_relu = False
+    head: Callable[[torch.Tensor], torch.Tensor] | None = None
+    first = leaves[0]
+    after = getattr(first, "forward_after_relu", None)
+    if _hooked(first):
+        pass
+    elif savings.share_relu and type(first) is nn.ReLU and not first.inplace:
+        takes_relu, leaves = True, leaves[1:]
+    elif savings.share_relu and callable(after):
+        takes_relu, head, leaves = True, after, leaves[1:]
+    tail: nn.modules.batchnorm._BatchNorm | None = None
+    if savings.fold_weight:
+        body = list(leaves)
+        while body and _is_identity(body[-1]):
+            body.pop()
+        if body and type(body[-1]) in _BATCH_NORMS and not _hooked(body[-1]):
+            last = body.pop()
+            assert isinstance(last, nn.modules.batchnorm._BatchNorm)
+            tail, leaves = last, body
+    if not takes_relu and tail is None:
         return None
-    first, rest = module[0], list(module)[1:]
-    inner: Callable[[torch.Tensor], torch.Tensor] | None
-    if type(first) is nn.ReLU and not first.inplace:
-        inner = None
-    else:
-        inner = relu_split(first)
-        if inner is None:
-            return None
 
-    def run(r: torch.Tensor) -> torch.Tensor:
-        out = inner(r) if inner is not None else r
-        for layer in rest:
+    def run(r: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        out = head(r) if head is not None else r
+        for layer in leaves:
             out = layer(out)
-        return out
+        return _weighted_batch_norm(tail, out, w) if tail is not None else w * out
 
-    return run
+    return takes_relu, run
 
 
 class MixedModule(nn.Module):
@@ -188,7 +252,8 @@ class MixedLayer(MixedModule):
         mix = self.mix(self.name)
         pairs = list(enumerate(mix.indices))
         if self.savings.skip_zero:
-            nonzero = [(p, i) for p, i in pairs if i not in self.zero_indices]
+            ops = list(self.candidates.values())
+            nonzero = [(p, i) for p, i in pairs if i not in self.zero_indices or _hooked(ops[i])]
             pairs = nonzero or pairs  # all zero: run one to get the output's shape
         run = functools.partial(self._weighted_sum, pairs)
         if self.savings.checkpoint_ops and torch.is_grad_enabled():
@@ -204,12 +269,12 @@ class MixedLayer(MixedModule):
         out: torch.Tensor | None = None
         for position, index in pairs:
             op = ops[index]
-            after = relu_split(op) if self.savings.share_relu and len(args) == 1 else None
-            if after is not None:
-                y = after(self._relu(args[0], shared))
+            form = weighted_form(op, self.savings) if len(args) == 1 else None
+            if form is None:
+                term = weights[position] * op(*args)
             else:
-                y = op(*args)
-            term = weights[position] * y
+                takes_relu, run = form
+                term = run(self._relu(args[0], shared) if takes_relu else args[0], weights[position])
             out = term if out is None else out + term
         assert out is not None
         return out
@@ -474,4 +539,4 @@ class MixedValueLayer(MixedModule):
 
 
 __all__ = ["NONE_OPS", "MixedBuilder", "MixedInput", "MixedLayer", "MixedModule", "MixedPerValueLayer", "MixedRepeat",
-           "MixedValueLayer", "Savings", "SubnetChild", "mixed_value_layer", "relu_split"]
+           "MixedValueLayer", "Savings", "SubnetChild", "mixed_value_layer", "weighted_form"]

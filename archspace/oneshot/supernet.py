@@ -10,7 +10,8 @@ decision, plus what each mixed form derives, e.g. a cell's wiring); ``subnet(sam
 plain model of a sample carrying the supernet's trained weights.
 
 The mixed ops run with :class:`~archspace.oneshot.mixed_ops.Savings`: by default they skip zero
-candidates and share one ReLU per input (same values and gradients, less time and memory);
+candidates, share one ReLU per input and fold each candidate's weight into its closing batch norm
+(same values and gradients up to rounding, less time and memory);
 ``checkpoint_ops=True`` trades about a third more time for much less memory.
 """
 
@@ -74,6 +75,8 @@ class Supernet(nn.Module):
             :class:`~archspace.oneshot.mixed_ops.Savings`.
         share_relu: one ``relu(x)`` per state and pass for every candidate starting with a ReLU
             (exact up to the order of float sums in the input's gradient).
+        fold_weight: a candidate ending in batch norm runs ``w * bn(h)`` as one batch norm with
+            ``w`` in its affine transform (exact up to rounding; one kept tensor less per candidate).
         checkpoint_ops: recompute each mixed op's candidates in the backward pass instead of
             keeping their activations (opt-in: much less memory, about one more forward in time;
             the same values, gradients and batch-norm statistics).
@@ -89,7 +92,7 @@ class Supernet(nn.Module):
     """
 
     def __init__(self, space: ModelSpace, policy: WeightingPolicy | None = None, *, skip_zero: bool = True,
-                 share_relu: bool = True, checkpoint_ops: bool = False) -> None:
+                 share_relu: bool = True, fold_weight: bool = True, checkpoint_ops: bool = False) -> None:
         super().__init__()
         if space.is_frozen:
             raise TypeError("to_supernet needs a model space, not a frozen model")
@@ -102,7 +105,8 @@ class Supernet(nn.Module):
         self.policy: WeightingPolicy = policy
         # The copy keeps the user's forward; only its decision-carrying children become mixed ops.
         self.net = _convert(copy.deepcopy(space), "", self.arch)
-        self.savings = Savings(skip_zero=skip_zero, share_relu=share_relu, checkpoint_ops=checkpoint_ops)
+        self.savings = Savings(skip_zero=skip_zero, share_relu=share_relu, fold_weight=fold_weight,
+                               checkpoint_ops=checkpoint_ops)
         for module in self.mixed_modules():
             module.savings = self.savings
 
@@ -180,12 +184,13 @@ class Supernet(nn.Module):
 
 
 def to_supernet(space: ModelSpace, policy: WeightingPolicy | None = None, *, skip_zero: bool = True,
-                share_relu: bool = True, checkpoint_ops: bool = False) -> Supernet:
+                share_relu: bool = True, fold_weight: bool = True, checkpoint_ops: bool = False) -> Supernet:
     """The weight-sharing supernet of ``space`` (the space itself is left untouched).
 
     The keyword arguments choose the mixed ops' savings, as :class:`Supernet` documents.
     """
-    return Supernet(space, policy, skip_zero=skip_zero, share_relu=share_relu, checkpoint_ops=checkpoint_ops)
+    return Supernet(space, policy, skip_zero=skip_zero, share_relu=share_relu, fold_weight=fold_weight,
+                    checkpoint_ops=checkpoint_ops)
 
 
 __all__ = ["NONE_OPS", "Supernet", "to_supernet"]

@@ -6,6 +6,7 @@ not run, one ReLU per state, activations recomputed)."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -16,16 +17,17 @@ from archspace.hub import DartsSpace, NasBench201
 from archspace.hub.darts import SepConv, Zero
 from archspace.oneshot import Supernet, to_supernet
 from archspace.oneshot.gumbel import Gumbel
-from archspace.oneshot.mixed_ops import MixedLayer, relu_split
+from archspace.oneshot.mixed_ops import MixedLayer, Savings, weighted_form
 from archspace.oneshot.spos import SampledPath
 
+NAIVE = {"skip_zero": False, "share_relu": False, "fold_weight": False, "checkpoint_ops": False}
 SAVINGS = {
-    "skip_zero": {"skip_zero": True, "share_relu": False, "checkpoint_ops": False},
-    "share_relu": {"skip_zero": False, "share_relu": True, "checkpoint_ops": False},
-    "checkpoint_ops": {"skip_zero": False, "share_relu": False, "checkpoint_ops": True},
-    "all": {"skip_zero": True, "share_relu": True, "checkpoint_ops": True},
+    "skip_zero": {**NAIVE, "skip_zero": True},
+    "share_relu": {**NAIVE, "share_relu": True},
+    "fold_weight": {**NAIVE, "fold_weight": True},
+    "checkpoint_ops": {**NAIVE, "checkpoint_ops": True},
+    "all": {"skip_zero": True, "share_relu": True, "fold_weight": True, "checkpoint_ops": True},
 }
-NAIVE = {"skip_zero": False, "share_relu": False, "checkpoint_ops": False}
 
 
 def small_darts() -> DartsSpace:
@@ -96,14 +98,23 @@ def test_a_path_of_only_zero_ops_still_runs_with_the_right_shape() -> None:
 
 
 @pytest.mark.parametrize("skip", [False, True])
-def test_zero_candidates_are_not_run_when_skipped(skip: bool) -> None:
+def test_zero_candidates_are_not_run_when_skipped(skip: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     net = supernet(small_darts, {**NAIVE, "skip_zero": skip})
-    calls = []
-    for module in net.modules():
-        if isinstance(module, Zero):
-            module.register_forward_hook(lambda *_: calls.append(1))
+    calls: list[int] = []
+    forward = Zero.forward
+
+    def counting(self: Zero, x: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return forward(self, x)
+
+    monkeypatch.setattr(Zero, "forward", counting)
     net(torch.randn(2, 3, 16, 16)).sum().backward()
     assert (len(calls) == 0) == skip
+    # A zero candidate watched by a hook runs, so that the hook sees it.
+    seen: list[int] = []
+    next(m for m in net.modules() if isinstance(m, Zero)).register_forward_hook(lambda *_: seen.append(1))
+    net(torch.randn(2, 3, 16, 16))
+    assert len(seen) == 1
 
 
 @pytest.mark.parametrize("share", [False, True])
@@ -124,15 +135,28 @@ def test_one_relu_per_state_when_shared(share: bool, monkeypatch: pytest.MonkeyP
     assert mixed_relus == (3 * 3 if share else 12 * 3)
 
 
-def test_relu_split_equals_the_module() -> None:
+@pytest.mark.parametrize("affine", [False, True])
+def test_weighted_form_equals_the_weighted_module(affine: bool) -> None:
     torch.manual_seed(0)
-    op = nn.Sequential(SepConv(4, 4, 3, 1, 1, affine=False), nn.Identity())
-    x = torch.randn(2, 4, 8, 8)
-    after = relu_split(op)
-    assert after is not None
-    torch.testing.assert_close(after(torch.relu(x)), op(x))
-    assert relu_split(nn.Sequential(nn.ReLU(inplace=True), nn.Identity())) is None  # would write into x
-    assert relu_split(nn.Sequential(nn.Identity(), nn.ReLU())) is None
+    # In double precision, so that "the same up to rounding" can be checked tightly.
+    op = nn.Sequential(SepConv(4, 4, 3, 1, 1, affine=affine), nn.Identity()).double()
+    twin = copy.deepcopy(op)
+    x = torch.randn(2, 4, 8, 8, dtype=torch.float64)
+    w = torch.tensor(0.3, requires_grad=True, dtype=torch.float64)
+    form = weighted_form(op, Savings())
+    assert form is not None and form[0]
+    got = form[1](torch.relu(x), w)
+    want = w * twin(x)
+    torch.testing.assert_close(got, want)
+    grad_got = torch.autograd.grad(got.square().sum(), [w, *op.parameters()])
+    grad_want = torch.autograd.grad(want.square().sum(), [w, *twin.parameters()])
+    for a, b in zip(grad_got, grad_want):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    for a, b in zip(op.buffers(), twin.buffers()):  # the same running statistics
+        torch.testing.assert_close(a, b)
+    # No saving applies: left to the plain call; an in-place leading ReLU would write into x.
+    assert weighted_form(nn.Sequential(nn.ReLU(inplace=True), nn.Identity()), Savings()) is None
+    assert weighted_form(nn.Sequential(nn.Identity(), nn.ReLU()), Savings()) is None
 
 
 def test_checkpointed_ops_keep_fewer_activations() -> None:
@@ -158,4 +182,4 @@ def test_mixed_layers_carry_the_supernets_savings() -> None:
     net = to_supernet(small_nb201(), checkpoint_ops=True, share_relu=False)
     layers = [m for m in net.modules() if isinstance(m, MixedLayer)]
     assert layers and all(m.savings == net.savings for m in layers)
-    assert net.savings.skip_zero and not net.savings.share_relu and net.savings.checkpoint_ops
+    assert net.savings == Savings(skip_zero=True, share_relu=False, fold_weight=True, checkpoint_ops=True)
