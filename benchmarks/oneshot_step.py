@@ -10,8 +10,8 @@ mixed op ``sum(w * op(x))``, every candidate run, including ``none``); ``before`
 supernet before the one-shot redesign (commit f9b0f15, imported from a git worktree of it, see
 ``--before``); ``naive``, today's supernet with every saving off. Then each saving alone
 (``skip_zero``, ``share_relu``, ``fold_weight``, ``inplace``: the separable conv's second ReLU
-in place, ``checkpoint``: ``checkpoint_ops=True``), the default (the first four: exact savings) and the
-default plus checkpointing (the opt-in memory setting).
+in place, ``checkpoint``: ``checkpoint_ops=True``, ``channels_last``: the opt-in NHWC layout),
+the default (the first four: exact savings), and the default plus each opt-in one.
 
 Each configuration runs in its own process (so peak resident memory is its own) with 2 threads:
 warm-up steps, then the median of timed steps; configurations are interleaved over REPEATS
@@ -42,8 +42,8 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BEFORE = Path("/tmp/archspace-before")
 
-OFF = {"skip_zero": False, "share_relu": False, "fold_weight": False, "checkpoint_ops": False}
-EXACT = {"skip_zero": True, "share_relu": True, "fold_weight": True, "checkpoint_ops": False}
+OFF = {"skip_zero": False, "share_relu": False, "fold_weight": False, "checkpoint_ops": False, "channels_last": False}
+EXACT = {**OFF, "skip_zero": True, "share_relu": True, "fold_weight": True}
 # name -> (setting, implementation, trainer, supernet savings, SepConv's second ReLU in place)
 CONFIGS: dict[str, tuple[str, str, str, dict[str, bool], bool]] = {
     "darts/inline": ("darts", "inline", "darts", OFF, False),
@@ -54,7 +54,9 @@ CONFIGS: dict[str, tuple[str, str, str, dict[str, bool], bool]] = {
     "darts/fold_weight": ("darts", "archspace", "darts", {**OFF, "fold_weight": True}, False),
     "darts/inplace": ("darts", "archspace", "darts", OFF, True),
     "darts/checkpoint": ("darts", "archspace", "darts", {**OFF, "checkpoint_ops": True}, False),
+    "darts/channels_last": ("darts", "archspace", "darts", {**OFF, "channels_last": True}, False),
     "darts/default": ("darts", "archspace", "darts", EXACT, True),
+    "darts/default+channels_last": ("darts", "archspace", "darts", {**EXACT, "channels_last": True}, True),
     "darts/default+checkpoint": ("darts", "archspace", "darts", {**EXACT, "checkpoint_ops": True}, True),
     "nb201/inline": ("nb201", "inline", "darts", OFF, False),
     "nb201/before": ("nb201", "before", "darts", OFF, False),
@@ -63,7 +65,9 @@ CONFIGS: dict[str, tuple[str, str, str, dict[str, bool], bool]] = {
     "nb201/share_relu": ("nb201", "archspace", "darts", {**OFF, "share_relu": True}, False),
     "nb201/fold_weight": ("nb201", "archspace", "darts", {**OFF, "fold_weight": True}, False),
     "nb201/checkpoint": ("nb201", "archspace", "darts", {**OFF, "checkpoint_ops": True}, False),
+    "nb201/channels_last": ("nb201", "archspace", "darts", {**OFF, "channels_last": True}, False),
     "nb201/default": ("nb201", "archspace", "darts", EXACT, True),
+    "nb201/default+channels_last": ("nb201", "archspace", "darts", {**EXACT, "channels_last": True}, True),
     "nb201/default+checkpoint": ("nb201", "archspace", "darts", {**EXACT, "checkpoint_ops": True}, True),
     "nb201/gumbel_before": ("nb201", "before", "gumbel", OFF, False),
     "nb201/gumbel_naive": ("nb201", "archspace", "gumbel", OFF, False),
@@ -210,7 +214,8 @@ def run_config(name: str, steps: int, warmup: int) -> dict[str, Any]:
             from archspace.oneshot import to_supernet
 
             supernet = to_supernet(space, skip_zero=savings["skip_zero"], share_relu=savings["share_relu"],
-                                   fold_weight=savings["fold_weight"], checkpoint_ops=savings["checkpoint_ops"])
+                                   fold_weight=savings["fold_weight"], checkpoint_ops=savings["checkpoint_ops"],
+                                   channels_last=savings["channels_last"])
             if not inplace:
                 _relus_not_in_place(supernet)
             trainer.build(supernet)

@@ -149,7 +149,8 @@ def _weighted_batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor, w
     use_batch = bn.training or (bn.running_mean is None and bn.running_var is None)
     track = not bn.training or bn.track_running_stats
     channels = x.shape[1]
-    weight = w.expand(channels) if bn.weight is None else w * bn.weight
+    # Contiguous: CPU batch norm on channels-last input got the gradients wrong with a stride-0 weight.
+    weight = w.expand(channels).contiguous() if bn.weight is None else w * bn.weight
     bias = None if bn.bias is None else w * bn.bias
     return nn.functional.batch_norm(x, bn.running_mean if track else None, bn.running_var if track else None,
                                     weight, bias, use_batch, factor, bn.eps)

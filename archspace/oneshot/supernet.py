@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import torch
 from torch import nn
 
 from archspace.nn._walk import join
@@ -80,6 +81,10 @@ class Supernet(nn.Module):
         checkpoint_ops: recompute each mixed op's candidates in the backward pass instead of
             keeping their activations (opt-in: much less memory, about one more forward in time;
             the same values, gradients and batch-norm statistics).
+        channels_last: opt-in. 4-D weights and 4-D tensor inputs in the channels-last memory
+            format (NHWC), which oneDNN's CPU convolutions prefer: the DARTS separable and dilated
+            convs ran about 1.7-2x faster in it. A layout, not a change of values (equal up to
+            rounding); the state dict holds the same values (NHWC-strided tensors).
 
     To train with other savings, build the supernet and hand it to the trainer:
     ``DARTS().fit(to_supernet(space, checkpoint_ops=True), train, val)``.
@@ -92,7 +97,8 @@ class Supernet(nn.Module):
     """
 
     def __init__(self, space: ModelSpace, policy: WeightingPolicy | None = None, *, skip_zero: bool = True,
-                 share_relu: bool = True, fold_weight: bool = True, checkpoint_ops: bool = False) -> None:
+                 share_relu: bool = True, fold_weight: bool = True, checkpoint_ops: bool = False,
+                 channels_last: bool = False) -> None:
         super().__init__()
         if space.is_frozen:
             raise TypeError("to_supernet needs a model space, not a frozen model")
@@ -109,8 +115,14 @@ class Supernet(nn.Module):
                                checkpoint_ops=checkpoint_ops)
         for module in self.mixed_modules():
             module.savings = self.savings
+        self.channels_last = channels_last
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if self.channels_last:
+            args = tuple(a.contiguous(memory_format=torch.channels_last)
+                         if isinstance(a, torch.Tensor) and a.dim() == 4 else a for a in args)
         with mixing(MixingPass(self.arch, self.policy, self.training)):
             return self.net(*args, **kwargs)
 
@@ -184,13 +196,14 @@ class Supernet(nn.Module):
 
 
 def to_supernet(space: ModelSpace, policy: WeightingPolicy | None = None, *, skip_zero: bool = True,
-                share_relu: bool = True, fold_weight: bool = True, checkpoint_ops: bool = False) -> Supernet:
+                share_relu: bool = True, fold_weight: bool = True, checkpoint_ops: bool = False,
+                channels_last: bool = False) -> Supernet:
     """The weight-sharing supernet of ``space`` (the space itself is left untouched).
 
     The keyword arguments choose the mixed ops' savings, as :class:`Supernet` documents.
     """
     return Supernet(space, policy, skip_zero=skip_zero, share_relu=share_relu, fold_weight=fold_weight,
-                    checkpoint_ops=checkpoint_ops)
+                    checkpoint_ops=checkpoint_ops, channels_last=channels_last)
 
 
 __all__ = ["NONE_OPS", "Supernet", "to_supernet"]

@@ -20,13 +20,14 @@ from archspace.oneshot.gumbel import Gumbel
 from archspace.oneshot.mixed_ops import MixedLayer, Savings, weighted_form
 from archspace.oneshot.spos import SampledPath
 
-NAIVE = {"skip_zero": False, "share_relu": False, "fold_weight": False, "checkpoint_ops": False}
+NAIVE = {"skip_zero": False, "share_relu": False, "fold_weight": False, "checkpoint_ops": False, "channels_last": False}
 SAVINGS = {
     "skip_zero": {**NAIVE, "skip_zero": True},
     "share_relu": {**NAIVE, "share_relu": True},
     "fold_weight": {**NAIVE, "fold_weight": True},
     "checkpoint_ops": {**NAIVE, "checkpoint_ops": True},
-    "all": {"skip_zero": True, "share_relu": True, "fold_weight": True, "checkpoint_ops": True},
+    "channels_last": {**NAIVE, "channels_last": True},
+    "all": {"skip_zero": True, "share_relu": True, "fold_weight": True, "checkpoint_ops": True, "channels_last": True},
 }
 
 
@@ -39,8 +40,11 @@ def small_nb201() -> NasBench201:
 
 
 def supernet(space_fn: Any, savings: dict[str, bool], policy: Any = None) -> Supernet:
+    """The supernet in double precision, so that "equal up to rounding" can be checked tightly."""
     torch.manual_seed(0)
-    net = to_supernet(space_fn(), policy, **savings)
+    net = to_supernet(space_fn(), policy, skip_zero=savings["skip_zero"], share_relu=savings["share_relu"],
+                      fold_weight=savings["fold_weight"], checkpoint_ops=savings["checkpoint_ops"],
+                      channels_last=savings["channels_last"]).double()
     with torch.no_grad():  # logits away from uniform, so every weight differs
         for p in net.arch_parameters():
             p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
@@ -60,11 +64,11 @@ def run(net: Supernet, x: torch.Tensor, y: torch.Tensor, seed: int = 1) -> tuple
 def assert_same(a: tuple[torch.Tensor, dict[str, torch.Tensor]], b: tuple[torch.Tensor, dict[str, torch.Tensor]]) -> None:
     loss_a, found_a = a
     loss_b, found_b = b
-    torch.testing.assert_close(loss_a, loss_b, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(loss_a, loss_b, rtol=1e-12, atol=1e-12)
     # A gradient the naive net has and the saving leaves out must be exactly zero (a zero op's weight).
     for name in found_a.keys() | found_b.keys():
         zero = torch.zeros_like(found_a.get(name, found_b.get(name)))  # type: ignore[arg-type]
-        torch.testing.assert_close(found_a.get(name, zero), found_b.get(name, zero), rtol=1e-4, atol=1e-6,
+        torch.testing.assert_close(found_a.get(name, zero), found_b.get(name, zero), rtol=1e-7, atol=1e-10,
                                    msg=f"{name} differs")
     assert any(name.startswith("grad:arch") for name in found_a), "the logits got no gradient"
 
@@ -72,7 +76,7 @@ def assert_same(a: tuple[torch.Tensor, dict[str, torch.Tensor]], b: tuple[torch.
 @pytest.mark.parametrize("saving", sorted(SAVINGS))
 @pytest.mark.parametrize("space_fn", [small_darts, small_nb201], ids=["darts", "nb201"])
 def test_saving_gives_the_naive_loss_gradients_and_statistics(space_fn: Any, saving: str) -> None:
-    x, y = torch.randn(6, 3, 16, 16), torch.randint(0, 10, (6,))
+    x, y = torch.randn(6, 3, 16, 16, dtype=torch.float64), torch.randint(0, 10, (6,))
     naive = run(supernet(space_fn, NAIVE), x, y)
     saved = run(supernet(space_fn, SAVINGS[saving]), x, y)
     assert_same(naive, saved)
@@ -80,7 +84,7 @@ def test_saving_gives_the_naive_loss_gradients_and_statistics(space_fn: Any, sav
 
 @pytest.mark.parametrize("saving", ["all", "checkpoint_ops"])
 def test_savings_under_gumbel_draw_the_same_weights_and_gradients(saving: str) -> None:
-    x, y = torch.randn(4, 3, 16, 16), torch.randint(0, 10, (4,))
+    x, y = torch.randn(4, 3, 16, 16, dtype=torch.float64), torch.randint(0, 10, (4,))
     naive = run(supernet(small_nb201, NAIVE, Gumbel(tau=1.0)), x, y)
     saved = run(supernet(small_nb201, SAVINGS[saving], Gumbel(tau=1.0)), x, y)
     assert_same(naive, saved)
@@ -88,7 +92,7 @@ def test_savings_under_gumbel_draw_the_same_weights_and_gradients(saving: str) -
 
 def test_a_path_of_only_zero_ops_still_runs_with_the_right_shape() -> None:
     path = {f"edge_{k}_{j}": "none" for k in range(1, 4) for j in range(k)}
-    x = torch.randn(2, 3, 16, 16)
+    x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
     outputs = []
     for savings in (NAIVE, SAVINGS["all"]):
         net = supernet(small_nb201, savings, SampledPath(path))
@@ -108,12 +112,12 @@ def test_zero_candidates_are_not_run_when_skipped(skip: bool, monkeypatch: pytes
         return forward(self, x)
 
     monkeypatch.setattr(Zero, "forward", counting)
-    net(torch.randn(2, 3, 16, 16)).sum().backward()
+    net(torch.randn(2, 3, 16, 16, dtype=torch.float64)).sum().backward()
     assert (len(calls) == 0) == skip
     # A zero candidate watched by a hook runs, so that the hook sees it.
     seen: list[int] = []
     next(m for m in net.modules() if isinstance(m, Zero)).register_forward_hook(lambda *_: seen.append(1))
-    net(torch.randn(2, 3, 16, 16))
+    net(torch.randn(2, 3, 16, 16, dtype=torch.float64))
     assert len(seen) == 1
 
 
@@ -128,7 +132,7 @@ def test_one_relu_per_state_when_shared(share: bool, monkeypatch: pytest.MonkeyP
         return relu(t)
 
     monkeypatch.setattr(torch, "relu", counting_relu)
-    net(torch.randn(2, 3, 16, 16))  # nn.ReLU calls torch.relu too (the in-place last one: relu_)
+    net(torch.randn(2, 3, 16, 16, dtype=torch.float64))  # nn.ReLU calls torch.relu too (the in-place last one: relu_)
     # NB201 cell: 6 edges, two ReLU-conv ops each; shared: one ReLU per state read (3 states).
     # Plus the two reduction blocks' two ReLU-conv units, which are not mixed ops.
     mixed_relus = len(calls) - 2 * 2
@@ -161,7 +165,7 @@ def test_weighted_form_equals_the_weighted_module(affine: bool) -> None:
 
 def test_checkpointed_ops_keep_fewer_activations() -> None:
     """Fewer tensors saved for backward (the saving that checkpointing is for)."""
-    x = torch.randn(4, 3, 16, 16)
+    x = torch.randn(4, 3, 16, 16, dtype=torch.float64)
     saved_bytes = []
     for checkpointing in (False, True):
         net = supernet(small_darts, {**NAIVE, "checkpoint_ops": checkpointing})
