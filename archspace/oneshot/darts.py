@@ -62,7 +62,7 @@ class DARTS(OneShotTrainer):
         if self.order == 1:
             xv, yv = val
             val_loss = loss_fn(self.supernet(xv), yv)
-            val_loss.backward()
+            self.arch_backward(val_loss)
         else:
             val_loss = self.unrolled_backward(train, val, loss_fn)
         arch = list(self.supernet.arch_parameters())

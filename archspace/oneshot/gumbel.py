@@ -82,7 +82,7 @@ class GumbelDARTS(OneShotTrainer):
         xv, yv = val
         self.arch_optimizer.zero_grad(set_to_none=True)
         val_loss = loss_fn(self.supernet(xv), yv)
-        val_loss.backward()
+        self.arch_backward(val_loss)
         average_gradients(list(self.supernet.arch_parameters()))
         self.arch_optimizer.step()
         train_loss = self.weight_step(train, loss_fn)

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from archspace._threads import torch_threads
+from archspace.errors import ArchspaceError
 from archspace.nn.space import ModelSpace
 from archspace.oneshot.checkpoint import read_checkpoint, save_checkpoint
 from archspace.oneshot.distributed import average_gradients, broadcast_buffers, broadcast_parameters, is_main
@@ -53,12 +54,22 @@ class OneShotTrainer:
         seed: seeds torch before the supernet is built (the architecture logits and everything
             drawn during the search; the network's initial weights are the space's, as built).
         progress: show a progress bar per epoch (default: when stderr is a terminal).
+        savings: keyword arguments of :func:`~archspace.oneshot.to_supernet` for the supernet this
+            trainer builds, e.g. ``{"channels_last": True}`` (opt-in, faster on CPU) or
+            ``{"checkpoint_ops": True}`` (far less memory, slower); the exact savings are on by default.
     """
 
     def __init__(self, *, epochs: int = 50, learning_rate: float = 0.025, momentum: float = 0.9,
                  weight_decay: float = 3e-4, min_learning_rate: float = 0.001, grad_clip: float = 5.0,
                  arch_learning_rate: float = 3e-4, arch_betas: tuple[float, float] = (0.5, 0.999),
-                 arch_weight_decay: float = 1e-3, seed: int = 0, progress: bool | None = None) -> None:
+                 arch_weight_decay: float = 1e-3, seed: int = 0, progress: bool | None = None,
+                 savings: Mapping[str, bool] | None = None) -> None:
+        allowed = ("skip_zero", "share_relu", "fold_weight", "checkpoint_ops", "channels_last")
+        unknown = sorted(set(savings or {}) - set(allowed))
+        if unknown:
+            raise ArchspaceError(f"unknown supernet savings {unknown}; allowed: {list(allowed)} "
+                                 "(see archspace.oneshot.to_supernet)")
+        self.savings = dict(savings or {})
         self.epochs = epochs
         self.learning_rate = learning_rate
         self.momentum = momentum
@@ -75,7 +86,7 @@ class OneShotTrainer:
     def build(self, space: ModelSpace | Supernet, device: str | torch.device = "cpu") -> Supernet:
         """The supernet and both optimizers (called by :meth:`fit`; public for custom loops)."""
         torch.manual_seed(self.seed)
-        supernet = space if isinstance(space, Supernet) else to_supernet(space)
+        supernet = space if isinstance(space, Supernet) else to_supernet(space, None, **self.savings)
         self.policy = self.make_policy()
         supernet.policy = self.policy
         supernet.to(device)
@@ -100,6 +111,18 @@ class OneShotTrainer:
     def step(self, train: Batch, val: Batch, loss_fn: LossFn) -> dict[str, float]:
         """Update architecture (on ``val``) and weights (on ``train``); return the losses."""
         raise NotImplementedError
+
+    def arch_backward(self, loss: torch.Tensor) -> None:
+        """Set the architecture parameters' gradients of ``loss`` — and only theirs.
+
+        ``loss.backward()`` would also compute every weight gradient (each convolution's
+        weight-gradient kernel), which the weight step then discards: the architecture step
+        needs the backward pass through the activations, not those kernels.
+        """
+        arch = [p for p in self.supernet.arch_parameters() if p.requires_grad]
+        grads = torch.autograd.grad(loss, arch, allow_unused=True)
+        for param, grad in zip(arch, grads):
+            param.grad = grad
 
     def weight_step(self, train: Batch, loss_fn: LossFn) -> float:
         """One SGD step of the weights on a training batch, with clipping and averaging."""

@@ -60,3 +60,13 @@ def test_bad_thread_counts_are_refused() -> None:
 
     with pytest.raises(ArchspaceError, match="threads must be a positive int"):
         DARTS(epochs=1, progress=False).fit(SharedNet(), _data(), _data(), threads=0)
+
+
+def test_trainers_take_supernet_savings_and_name_unknown_ones() -> None:
+    from archspace.errors import ArchspaceError
+
+    trainer = DARTS(epochs=1, progress=False, savings={"channels_last": True})
+    trainer.build(SharedNet())
+    assert trainer.supernet.channels_last
+    with pytest.raises(ArchspaceError, match=r"unknown supernet savings \['fast'\]; allowed: \['skip_zero'"):
+        DARTS(savings={"fast": True})
