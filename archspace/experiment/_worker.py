@@ -17,11 +17,44 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from typing import Any
 
 from archspace.experiment.runner import run_trial
 
 PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class SpaceRecipe:
+    """A model space as its class and constructor arguments, rebuilt in the worker.
+
+    Workers only freeze samples and validate them, and freezing re-runs the constructor anyway,
+    so the constructor's arguments are all a worker needs. Sending them instead of the pickled
+    module avoids serialising every candidate's weights: for the DARTS space, 20 MB and about
+    2 s of pickling per run, against 0.7 s to construct it in each worker.
+    """
+
+    cls: type[Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+    def build(self) -> Any:
+        return self.cls(*self.args, **self.kwargs)
+
+
+def pack_space(space: Any) -> Any:
+    """The space as a :class:`SpaceRecipe` when its class and arguments pickle; else the space."""
+    init = space.__dict__.get("_asp_init_args")
+    if init is None or getattr(space, "is_frozen", False):
+        return space
+    recipe = SpaceRecipe(type(space), tuple(init[0]), dict(init[1]))
+    try:
+        pickle.loads(pickle.dumps(recipe))  # importable class, picklable arguments
+    except Exception:
+        return space
+    return recipe
 
 
 def load_source(source: dict[str, str] | None) -> None:
@@ -85,7 +118,8 @@ def worker_main(conn: Connection, payload: bytes, source: dict[str, str] | None,
 
     torch.set_num_threads(threads)
     load_source(source)
-    space, evaluator = pickle.loads(payload)
+    packed, evaluator = pickle.loads(payload)
+    space = packed.build() if isinstance(packed, SpaceRecipe) else packed
     limit_memory(memory_mb)
     conn.send(("ready", os.getpid()))
     while True:
@@ -105,4 +139,4 @@ def worker_main(conn: Connection, payload: bytes, source: dict[str, str] | None,
         conn.send(("done", result))
 
 
-__all__ = ["die_with_parent", "limit_memory", "load_source", "worker_main"]
+__all__ = ["SpaceRecipe", "die_with_parent", "limit_memory", "load_source", "pack_space", "worker_main"]

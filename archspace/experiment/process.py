@@ -28,7 +28,7 @@ from typing import Any
 
 from archspace.errors import ArchspaceError
 from archspace.evaluate.base import Evaluator
-from archspace.experiment._worker import worker_main
+from archspace.experiment._worker import pack_space, worker_main
 from archspace.experiment.executor import Executor, fair_threads, now
 from archspace.experiment.runner import Event, Finished, Reported, Started
 from archspace.nn.space import ModelSpace
@@ -94,7 +94,7 @@ class ProcessExecutor(Executor):
     def start(self, space: ModelSpace, evaluator: Evaluator, source: dict[str, str] | None = None,
               directory: Path | None = None) -> None:
         try:
-            self._payload = pickle.dumps((space, evaluator))
+            self._payload = pickle.dumps((pack_space(space), evaluator))
         except Exception as exc:
             raise ArchspaceError(
                 f"the process executor sends the space and evaluator to workers, but they cannot be "

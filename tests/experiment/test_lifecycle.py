@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import archspace as asp
 from archspace.evaluate import FunctionalEvaluator
 from archspace.experiment import Experiment, ProcessExecutor
 from archspace.storage import SQLiteStorage, StorageError
@@ -115,3 +116,30 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path) -> None:
     assert _gone(workers, limit=5)
     statuses = [t.status for t in SQLiteStorage(tmp_path / "experiment.db", read_only=True).trials()]
     assert "running" not in statuses and "interrupted" in statuses
+
+
+class _ArgSpace(asp.ModelSpace):
+    """A space whose constructor takes an argument (picklable or not)."""
+
+    def __init__(self, scale: object = 1) -> None:
+        super().__init__()
+        self.fc = asp.nn.Linear(4, asp.choice("hidden", [2, 4]))
+        self.scale = scale
+
+
+def test_workers_get_the_space_as_a_recipe_when_it_pickles() -> None:
+    import pickle
+
+    from archspace.experiment._worker import SpaceRecipe, pack_space
+    from archspace.hub import DartsSpace
+
+    space = DartsSpace.small()
+    packed = pack_space(space)
+    assert isinstance(packed, SpaceRecipe) and len(pickle.dumps(packed)) < 10_000 < len(pickle.dumps(space))
+    rebuilt = pickle.loads(pickle.dumps(packed)).build()
+    assert list(rebuilt.search_space()) == list(space.search_space())
+    sample = space.random_sample(seed=3)
+    assert rebuilt.freeze(sample).state_dict().keys() == space.freeze(sample).state_dict().keys()
+    unpicklable = _ArgSpace(scale=lambda: 2)
+    assert pack_space(unpicklable) is unpicklable  # falls back to the space itself
+    assert isinstance(pack_space(_ArgSpace(scale=3)), SpaceRecipe)
