@@ -38,15 +38,20 @@ def _operands(name: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
     return args
 
 
+def _extreme(fn: Any, name: str, args: tuple[Any, ...]) -> Any:
+    """``fn`` (max or min) of ``args``: plain when nothing in them is decided, else an expression."""
+    values = _operands(name, args)
+    if len(values) == 1 or not find_leaves(list(values)):
+        return fn(values)
+    return Expression(fn, name, values)
+
+
 def maximum(*args: Any) -> Any:
     """The largest of several choices, expressions and numbers (or of one iterable of them).
 
     Exported as ``archspace.max``; plain arguments give the plain ``max``.
     """
-    values = _operands("max", args)
-    if len(values) == 1 or not find_leaves(list(values)):
-        return builtins.max(values)
-    return Expression(builtins.max, "max", values)
+    return _extreme(builtins.max, "max", args)
 
 
 def minimum(*args: Any) -> Any:
@@ -54,10 +59,7 @@ def minimum(*args: Any) -> Any:
 
     Exported as ``archspace.min``; plain arguments give the plain ``min``.
     """
-    values = _operands("min", args)
-    if len(values) == 1 or not find_leaves(list(values)):
-        return builtins.min(values)
-    return Expression(builtins.min, "min", values)
+    return _extreme(builtins.min, "min", args)
 
 
 def condition(predicate: Any, if_true: Any, if_false: Any) -> Any:
