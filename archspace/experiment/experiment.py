@@ -281,6 +281,8 @@ class Experiment:
                 return OneShotRun(self, self.storage).run(resume)
             return self._loop(resume)
         finally:
+            if self._storage is not None:
+                self._storage.flush()  # the database file alone now holds the whole experiment
             self._signals.restore()
             if log_handler is not None:
                 package_logger.removeHandler(log_handler)

@@ -171,6 +171,13 @@ class Storage(ABC):
     def trial(self, trial_id: int) -> TrialRecord:
         """One trial."""
 
+    def flush(self) -> None:
+        """Make the store's files self-contained (called when a driver stops; a no-op by default).
+
+        Why: a finished experiment is copied, archived and opened read-only; those copies must
+        not depend on side files (SQLite's ``-wal``) that a copy of the database alone leaves out.
+        """
+
     @abstractmethod
     def close(self) -> None:
         """Release the store."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -30,6 +31,8 @@ from urllib.parse import quote
 
 from archspace.storage._checkpointer import Checkpointer
 from archspace.storage.base import BadRow, Storage, StorageError, TrialRecord, TrialStatus
+
+logger = logging.getLogger(__name__)
 
 # MIGRATIONS[i] takes a database from schema version i to i + 1.
 MIGRATIONS: list[str] = [
@@ -447,6 +450,26 @@ class SQLiteStorage(Storage):
         except DB_ERRORS as exc:
             return [str(exc)[:300]]
         return [] if found == ["ok"] else found
+
+    def flush(self) -> None:
+        """Copy every committed transaction into the main file and empty the ``-wal``.
+
+        Run when a driver stops, so the database file alone is the whole experiment (a copy of
+        just ``experiment.db`` opens read-only with everything in it). Best effort: a reader
+        holding a snapshot makes the truncation wait, never fail the run.
+        """
+        if self.read_only:
+            return
+        deadline = time.monotonic() + 10
+        try:
+            # busy (first column 1) while the background checkpointer runs its own pass: retry
+            while self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
+                if time.monotonic() > deadline:
+                    logger.warning("could not empty the WAL of %s when stopping: still busy", self.path)
+                    return
+                time.sleep(0.01)
+        except DB_ERRORS as exc:
+            logger.warning("could not checkpoint %s when stopping: %s", self.path, exc)
 
     def close(self) -> None:
         if self._checkpointer is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
@@ -40,8 +39,13 @@ def test_finished_trials_are_copied_into_the_main_file(tmp_path: Path, monkeypat
     store.finish_trial(ids[1], "succeeded", 2.0, None, None)
     assert _wait(lambda: _in_main_file(db) == 2)
     # idle: the thread ends; the next finished trial starts it again
-    assert _wait(lambda: not any(t.name == "archspace-checkpointer" for t in threading.enumerate()))
+    checkpointer = store._checkpointer
+    assert checkpointer is not None and checkpointer._thread is not None
+    first_thread = checkpointer._thread  # other tests' stores may have threads of their own alive
+    assert _wait(lambda: not first_thread.is_alive())
     store.finish_trial(ids[2], "succeeded", 3.0, None, None)
     assert _wait(lambda: _in_main_file(db) == 3)
+    second_thread = checkpointer._thread
+    assert second_thread is not first_thread and second_thread is not None
     store.close()
-    assert not any(t.name == "archspace-checkpointer" for t in threading.enumerate())
+    assert not second_thread.is_alive()
