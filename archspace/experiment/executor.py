@@ -13,6 +13,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -23,9 +24,23 @@ from archspace.experiment.runner import Event, Finished, Reported, Started, run_
 from archspace.nn.space import ModelSpace
 from archspace.storage.base import TrialStatus
 
+#: ``judge(trial_id, step, value) -> stop?``: the driver's verdict on an intermediate result.
+Judge = Callable[[int, int, float], bool]
+
 
 class Executor(ABC):
-    """Runs trials; see the module docstring for the protocol."""
+    """Runs trials; see the module docstring for the protocol.
+
+    Early stopping: before ``start`` the driver may set :attr:`judge`. An executor calls it (in the
+    driver process) with every intermediate result it receives, and when it answers True the
+    trial must stop: the trial's ``ctx.report`` raises :class:`~archspace.evaluate.base.TrialPruned`
+    (or ``ctx.should_stop()`` turns True) where the executor can deliver the verdict before the
+    evaluator goes on, else the executor cancels the trial. Either way the trial ends with one
+    ``Finished(trial_id, TrialStatus.PRUNED, metric=<last reported value>)`` event.
+    """
+
+    #: Set by the driver before :meth:`start`; None means "never stop a trial early".
+    judge: Judge | None = None
 
     def __init__(self, concurrency: int = 1, trial_timeout: float | None = None) -> None:
         if not isinstance(concurrency, int) or concurrency < 1:

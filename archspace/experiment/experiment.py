@@ -40,7 +40,20 @@ from archspace.storage import SQLiteStorage, Storage, StorageError, TrialRecord,
 from archspace.strategy.base import Strategy
 
 logger = logging.getLogger("archspace.experiment")
-EXECUTORS: Registry[Executor] = Registry("executor", entries={"inline": InlineExecutor, "process": ProcessExecutor})
+
+
+def ray_executor(concurrency: int = 1, trial_timeout: float | None = None, **options: Any) -> Executor:
+    """``executor="ray"``: a :class:`~archspace.experiment.ray_executor.RayExecutor` (imports Ray only now).
+
+    Options as the class takes them (``ray_address``, ``resources_per_trial``, ``max_retries``, ...).
+    """
+    from archspace.experiment.ray_executor import RayExecutor
+
+    return RayExecutor(concurrency, trial_timeout, **options)
+
+
+EXECUTORS: Registry[Executor] = Registry("executor", entries={"inline": InlineExecutor, "process": ProcessExecutor,
+                                                              "ray": ray_executor})
 DIRECTIONS = ("maximize", "minimize")
 
 

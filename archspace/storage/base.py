@@ -18,9 +18,11 @@ from archspace.errors import ArchspaceError
 class TrialStatus(str, Enum):
     """Where a trial stands. One enum for storage, executors, progress, CLI and dashboard.
 
-    ``queued``/``running`` are in flight; ``succeeded``, ``failed`` and ``timeout`` are final
-    (the strategy has been or will be told); ``interrupted`` trials were stopped by the driver
-    (Ctrl-C, SIGTERM, ``max_duration``) and run again on resume.
+    ``queued``/``running`` are in flight; ``succeeded``, ``failed``, ``timeout`` and ``pruned``
+    are final (the strategy has been or will be told); ``interrupted`` trials were stopped by the
+    driver (Ctrl-C, SIGTERM, ``max_duration``) and run again on resume. ``pruned`` trials were
+    stopped early by a multi-fidelity scheduler: their metric is the last reported (partial)
+    value and their curve is kept.
     """
 
     QUEUED = "queued"
@@ -29,6 +31,7 @@ class TrialStatus(str, Enum):
     FAILED = "failed"
     TIMEOUT = "timeout"
     INTERRUPTED = "interrupted"
+    PRUNED = "pruned"
 
     def __str__(self) -> str:
         return self.value
@@ -48,7 +51,7 @@ class TrialStatus(str, Enum):
 
 
 STATUSES = tuple(s.value for s in TrialStatus)
-FINISHED = (TrialStatus.SUCCEEDED, TrialStatus.FAILED, TrialStatus.TIMEOUT)
+FINISHED = (TrialStatus.SUCCEEDED, TrialStatus.FAILED, TrialStatus.TIMEOUT, TrialStatus.PRUNED)
 UNFINISHED = (TrialStatus.QUEUED, TrialStatus.RUNNING, TrialStatus.INTERRUPTED)
 
 
@@ -81,7 +84,7 @@ class TrialRecord:
 
     @property
     def finished(self) -> bool:
-        """True once the trial has a final status (succeeded, failed or timeout)."""
+        """True once the trial has a final status (succeeded, failed, timeout or pruned)."""
         return self.status in FINISHED
 
     def to_json(self) -> dict[str, Any]:
