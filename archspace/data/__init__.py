@@ -5,7 +5,7 @@ A dataset in :data:`DATASETS` is a function returning ``(train, val)``, each a p
 
 Example:
     >>> from archspace.data import DATASETS
-    >>> DATASETS.list()
+    >>> DATASETS.list()[:2]
     ['cifar10', 'digits']
     >>> (x, y), (xv, yv) = DATASETS.create("digits", val_fraction=0.5)
     >>> len(x) - len(xv)
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from archspace.data.landmarks import landmarks
 from archspace.data.readers import Tensors, cifar10, cifar10_splits, digits
 from archspace.data.transforms import CIFAR10_MEAN, CIFAR10_STD, augment, normalize
 from archspace.registry import Registry
@@ -23,6 +24,7 @@ from archspace.registry import Registry
 DATASETS: Registry[tuple[Tensors, Tensors]] = Registry("dataset")
 DATASETS.add("digits", digits)
 DATASETS.add("cifar10", cifar10_splits)
+DATASETS.add("landmarks", landmarks)
 
 
 def create_dataset(name: str, /, *args: Any, **kwargs: Any) -> tuple[Tensors, Tensors]:
@@ -41,4 +43,4 @@ def list_datasets() -> list[str]:
 
 
 __all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "DATASETS", "Tensors", "augment", "cifar10", "cifar10_splits",
-           "create_dataset", "digits", "list_datasets", "normalize"]
+           "create_dataset", "digits", "landmarks", "list_datasets", "normalize"]

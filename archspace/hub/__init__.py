@@ -8,8 +8,8 @@ default constructor and fails without an example input).
 
 Example:
     >>> from archspace.hub import HUB, create_space
-    >>> HUB.list()
-    ['darts', 'nasbench201']
+    >>> "nasbench201" in HUB.list()
+    True
     >>> type(create_space("nasbench201", channels=4, num_cells=1)).__name__
     'NasBench201'
 """
@@ -20,12 +20,14 @@ from typing import Any
 
 from archspace.hub.darts import DARTS_V2, DartsSpace, from_genotype, from_nni_darts, to_nni_darts
 from archspace.hub.nasbench201 import RESNET_CELL, NasBench201, from_arch_str, to_arch_str
+from archspace.hub.pfld import PFLD
 from archspace.nn.space import ModelSpace
 from archspace.registry import Registry
 
 HUB: Registry[ModelSpace] = Registry("hub space")
 HUB.add("nasbench201", NasBench201)
 HUB.add("darts", DartsSpace)
+HUB.add("pfld", PFLD)
 
 
 def create_space(name: str, **kwargs: Any) -> ModelSpace:
@@ -43,5 +45,5 @@ def list_spaces() -> list[str]:
     return HUB.list()
 
 
-__all__ = ["DARTS_V2", "HUB", "RESNET_CELL", "DartsSpace", "NasBench201", "create_space", "from_arch_str", "from_genotype",
+__all__ = ["DARTS_V2", "HUB", "RESNET_CELL", "DartsSpace", "NasBench201", "PFLD", "create_space", "from_arch_str", "from_genotype",
            "from_nni_darts", "list_spaces", "to_arch_str", "to_nni_darts"]
