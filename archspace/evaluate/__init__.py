@@ -13,6 +13,7 @@ from archspace.evaluate.base import (
     check_metric,
     split_result,
 )
+from archspace.evaluate.landmarks import OCULAR_CORNERS, Landmarks, nme, pfld_loss
 from archspace.evaluate.training import Classification, DropPathSchedule, Regression, SupervisedEvaluator
 from archspace.registry import Registry
 
@@ -38,5 +39,5 @@ def list_evaluators() -> list[str]:
 
 
 __all__ = ["EVALUATORS", "Classification", "DropPathSchedule", "Evaluator", "EvaluatorError", "FunctionalEvaluator",
-           "MetricError", "Regression", "SupervisedEvaluator", "TrialContext", "check_metric", "create_evaluator",
-           "list_evaluators", "split_result"]
+           "Landmarks", "MetricError", "OCULAR_CORNERS", "Regression", "SupervisedEvaluator", "TrialContext", "check_metric", "create_evaluator",
+           "list_evaluators", "nme", "pfld_loss", "split_result"]
