@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from archspace.errors import ArchspaceError
 from archspace.experiment import Experiment, Terminated, rank, write_export
@@ -55,26 +56,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recorded_source(directory: str, config: dict[str, Any], *, trust_source: bool, doing: str,
+                     from_python: str) -> Path:
+    """The file an experiment was started from, checked to exist and to be unchanged (unless trusted).
+
+    ``doing`` says what importing it is for (in the changed-file message), ``from_python`` what to
+    do instead for an experiment started from Python code.
+    """
+    from archspace.cli.config import file_digest
+
+    source = config.get("source")
+    if not isinstance(source, dict) or not source.get("path"):
+        raise ArchspaceError(f"{directory!r} was started from Python code, not from a file: {from_python}")
+    path = Path(str(source["path"]))
+    if not path.is_file():
+        raise ArchspaceError(f"{directory!r} was started from {str(path)!r}, which no longer exists; "
+                             f"restore it, or {from_python}")
+    # Rebuilding the experiment imports (runs) that file: refuse one that changed since the run began.
+    recorded = source.get("sha256")
+    if not trust_source and recorded and file_digest(path) != recorded:
+        raise ArchspaceError(f"{str(path)!r} changed since {directory!r} was started (its SHA-256 differs), "
+                             f"and {doing} would run the changed file; pass --trust-source if you mean it")
+    return path
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
-    from archspace.cli.config import file_digest, load_experiment
+    from archspace.cli.config import load_experiment
 
     storage = _open(args.directory)
     config = storage.get_config() or {}
     storage.close()
-    source = config.get("source")
-    if not isinstance(source, dict) or not source.get("path"):
-        raise ArchspaceError(
-            f"{args.directory!r} was started from Python code, not from a file: call experiment.resume() there"
-        )
-    path = Path(str(source["path"]))
-    if not path.is_file():
-        raise ArchspaceError(f"{args.directory!r} was started from {str(path)!r}, which no longer exists; "
-                             "restore it, or resume from Python with experiment.resume()")
-    # Resuming imports (runs) that file: refuse one that changed since the run began, unless told.
-    recorded = source.get("sha256")
-    if not args.trust_source and recorded and file_digest(path) != recorded:
-        raise ArchspaceError(f"{str(path)!r} changed since {args.directory!r} was started (its SHA-256 differs), "
-                             "and resuming would run the changed file; pass --trust-source if you mean it")
+    path = _recorded_source(args.directory, config, trust_source=args.trust_source, doing="resuming",
+                            from_python="call experiment.resume() there")
     experiment = load_experiment(path)
     experiment.directory = Path(args.directory)
     _finish(experiment, experiment.resume())
@@ -102,8 +115,11 @@ def cmd_trials(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.onnx is None and (args.input_shape is not None or args.opset != 17):
+        raise ArchspaceError("--opset and --input-shape apply to an ONNX export: add --onnx [PATH]")
     storage = _open(args.directory)
-    direction = (storage.get_config() or {}).get("direction", "maximize")
+    config = storage.get_config() or {}
+    direction = config.get("direction", "maximize")
     done = rank(storage.trials(TrialStatus.SUCCEEDED), direction)
     _warn_bad_rows(storage)
     storage.close()
@@ -115,7 +131,62 @@ def cmd_export(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ArchspaceError(f"cannot write the export to {str(out)!r}: {exc.strerror or exc}") from None
     print(f"exported the top {min(args.top, len(done))} trial(s) to {out}")
+    if args.onnx is not None:
+        _export_onnx(args, config, done[0])
     return 0
+
+
+def _input_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or any(n < 1 for n in shape):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive sizes such as 1,3,32,32, got {text!r}")
+    return shape
+
+
+def _export_onnx(args: argparse.Namespace, config: dict[str, Any], best: TrialRecord) -> None:
+    """Rebuild the experiment's space from the file it was started from and write the best sample
+    to ONNX, with the weights the trial started from (seeded by its id, as the runner seeds them),
+    or its trained weights when the trial left ``trials/<id>/model.pt``."""
+    import torch
+
+    from archspace.cli.config import load_experiment
+    from archspace.experiment.runner import trial_output_dir
+    from archspace.hardware.onnx import export_onnx, file_opset
+
+    hint = ("export from Python with archspace.hardware.export_onnx(space, path, example_input, "
+            "sample=...) and the sample `archspace export` wrote")
+    path = _recorded_source(args.directory, config, trust_source=args.trust_source,
+                            doing="rebuilding its space", from_python=hint)
+    space = load_experiment(path).space
+    name = f"{type(space).__module__}.{type(space).__qualname__}"
+    if config.get("space") and config["space"] != name:
+        raise ArchspaceError(f"{str(path)!r} now builds the space {name}, but {args.directory!r} searched "
+                             f"{config['space']}; restore the file the experiment was started from")
+    if args.input_shape is not None:
+        example = torch.randn(*args.input_shape)
+    elif callable(getattr(space, "example_input", None)):
+        example = space.example_input()  # type: ignore[operator]
+    else:
+        raise ArchspaceError(f"{type(space).__name__} has no example_input(): give the input shape, "
+                             "e.g. --input-shape 1,3,32,32")
+    torch.manual_seed(best.id)
+    model = space.freeze(best.sample)
+    weights = trial_output_dir(args.directory, best.id)
+    state = weights / "model.pt" if weights is not None else None
+    origin = f"initial weights of trial {best.id} (untrained: retrain before deploying)"
+    if state is not None and state.is_file():
+        try:
+            model.load_state_dict(torch.load(state, map_location="cpu", weights_only=True))
+        except Exception as exc:
+            raise ArchspaceError(f"cannot load the trained weights {str(state)!r} into the model of trial "
+                                 f"{best.id}: {str(exc)[:300]}") from None
+        origin = f"trained weights from {state}"
+    out = Path(args.onnx) if args.onnx else Path(args.directory) / "best.onnx"
+    written = export_onnx(model, out, example, opset=args.opset)
+    print(f"exported trial {best.id} to ONNX (opset {file_opset(written)}, {origin}): {written}")
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -158,6 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("directory")
     p.add_argument("--top", type=_positive_int, default=1)
     p.add_argument("--output", "-o")
+    p.add_argument("--onnx", nargs="?", const="", metavar="PATH",
+                   help="also write the best sample as an ONNX model (default path DIR/best.onnx); rebuilds the "
+                        "space from the file the experiment was started from")
+    p.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset version (default 17)")
+    p.add_argument("--input-shape", type=_input_shape, metavar="N,C,H,W",
+                   help="the example input's shape, e.g. 1,3,32,32 (default: the space's example_input())")
+    p.add_argument("--trust-source", action="store_true",
+                   help="rebuild the space even though the experiment's file changed since the run started")
     p.set_defaults(func=cmd_export)
     p = sub.add_parser("doctor", help="check an experiment's store for damage and inconsistencies (read-only)")
     p.add_argument("directory")
