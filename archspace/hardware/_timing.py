@@ -1,0 +1,127 @@
+"""Timing modules the same way everywhere: warm-up, a fixed thread count, interleaved rounds, medians.
+
+A latency table is only as good as its clock. Everything here runs in eval mode without
+gradients, synchronises CUDA before reading the clock, and times all the things to compare in
+interleaved rounds (a, b, c, a, b, c, ...), so that a busy moment on a shared machine spreads over
+all of them instead of inflating one; each figure is the median of its calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from archspace._threads import torch_threads
+from archspace.errors import ArchspaceError
+from archspace.hardware._decompose import eval_mode, flat_tensors
+
+Runner = Callable[[], object]
+BACKENDS = ("torch", "onnxruntime")
+
+
+class _Flat(nn.Module):
+    """Calls a module with arguments rebuilt from flat tensors, so ONNX sees one input per tensor."""
+
+    def __init__(self, module: nn.Module, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+        super().__init__()
+        self.module = module
+        self.structure = (list(args), dict(kwargs))
+
+    def _rebuild(self, value: Any, tensors: Iterator[torch.Tensor]) -> Any:
+        if isinstance(value, torch.Tensor):
+            return next(tensors)
+        if isinstance(value, (list, tuple)):
+            items = [self._rebuild(v, tensors) for v in value]
+            return items if isinstance(value, list) else tuple(items)
+        if isinstance(value, dict):
+            return {k: self._rebuild(v, tensors) for k, v in value.items()}
+        return value
+
+    def forward(self, *tensors: torch.Tensor) -> Any:
+        args, kwargs = self._rebuild(self.structure, iter(tensors))
+        return self.module(*args, **kwargs)
+
+
+def torch_runner(module: nn.Module, args: Sequence[Any], kwargs: dict[str, Any], device: torch.device) -> Runner:
+    """A callable running ``module`` once on fixed inputs (eval mode, no gradients, CUDA synchronised)."""
+    eval_mode(module)
+    sync = torch.cuda.synchronize if device.type == "cuda" else None
+
+    def run() -> object:
+        with torch.no_grad():
+            out = module(*args, **kwargs)
+        if sync is not None:
+            sync()
+        return out
+
+    return run
+
+
+def onnx_runner(module: nn.Module, args: Sequence[Any], kwargs: dict[str, Any], threads: int,
+                directory: str) -> Runner:
+    """A callable running ``module`` exported to ONNX in an ONNX Runtime session with ``threads`` threads."""
+    from archspace.hardware.onnx import export_onnx, onnx_session
+
+    tensors = flat_tensors([list(args), dict(kwargs)])
+    flat = _Flat(module, args, kwargs)
+    eval_mode(flat)
+    fd, path = tempfile.mkstemp(suffix=".onnx", dir=directory)
+    os.close(fd)
+    export_onnx(flat, path, tuple(t.detach().cpu().float() for t in tensors), dynamic_batch=False, check=False)
+    session = onnx_session(path, threads=threads)
+    names = [i.name for i in session.get_inputs()]
+    feed = {name: t.detach().cpu().float().numpy() for name, t in zip(names, tensors)}
+    if len(names) != len(tensors):  # the exporter dropped inputs the graph does not read
+        feed = {i.name: feed[i.name] for i in session.get_inputs() if i.name in feed}
+
+    def run() -> object:
+        return session.run(None, feed)
+
+    return run
+
+
+def time_interleaved(runners: Sequence[Runner], *, warmup: int, repeats: int, rounds: int = 3) -> list[float]:
+    """Median milliseconds per call of each runner, timed in ``rounds`` interleaved rounds."""
+    for run in runners:
+        for _ in range(warmup):
+            run()
+    per_round = max(1, -(-repeats // rounds))
+    times: list[list[float]] = [[] for _ in runners]
+    clock = time.perf_counter
+    for _ in range(rounds):
+        for i, run in enumerate(runners):
+            for _ in range(per_round):
+                start = clock()
+                run()
+                times[i].append((clock() - start) * 1000.0)
+    return [statistics.median(t) for t in times]
+
+
+@contextlib.contextmanager
+def timing_context(backend: str, threads: int) -> Iterator[str]:
+    """Fixed torch threads and a temporary folder for ONNX files, for the block."""
+    if backend not in BACKENDS:
+        raise ArchspaceError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+    with torch_threads(threads, "latency measurement"), tempfile.TemporaryDirectory(prefix="archspace-latency-") as tmp:
+        yield tmp
+
+
+def make_runner(module: nn.Module, args: Sequence[Any], kwargs: dict[str, Any], *, backend: str,
+                device: torch.device, threads: int, directory: str) -> Runner:
+    """The runner of ``backend`` for one module and its inputs."""
+    if backend == "torch":
+        return torch_runner(module, args, kwargs, device)
+    if device.type != "cpu":
+        raise ArchspaceError(f"the onnxruntime backend times on the CPU; got device={str(device)!r}")
+    return onnx_runner(module, args, kwargs, threads, directory)
+
+
+__all__ = ["BACKENDS", "Runner", "make_runner", "onnx_runner", "time_interleaved", "timing_context", "torch_runner"]

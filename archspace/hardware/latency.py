@@ -1,0 +1,389 @@
+"""Latency lookup tables measured on the device at hand (FBNet's idea, Wu et al., CVPR 2019).
+
+:meth:`LatencyTable.measure` times every unit of a space (each LayerChoice candidate, Repeat
+block, Cell edge op, mutable layer at each value combination; see
+:mod:`archspace.hardware._decompose`) alone, at the input shape it sees inside the network, on
+this machine: warm-up calls, a fixed thread count, interleaved rounds, the median of the repeats,
+CUDA synchronised before each clock reading. ``predict(sample)`` is the fixed part plus the sum of
+the sample's units, in microseconds.
+
+The fixed part (stem, head, the glue in ``forward``: sums, concatenations) is not timed as
+blocks: it is the median, over a few whole networks timed end to end, of their time minus the
+sum of their units. It thus also absorbs the average per-call overhead that a sum of separately
+timed parts misses. A sum of parts still misses fusion and caching between operators, so
+:meth:`LatencyTable.calibrate` times a few whole networks and fits ``ms ≈ a·predicted + b`` by
+least squares (residuals stored); ``predict`` applies it.
+
+Backends: ``"torch"`` (eager PyTorch on ``device``) or ``"onnxruntime"`` (each unit exported to
+ONNX and run in an ONNX Runtime session with fixed intra-op threads; CPU only).
+
+Example:
+    >>> from archspace.hub import NasBench201
+    >>> space = NasBench201.small()
+    >>> table = LatencyTable.measure(space, repeats=3, warmup=1)
+    >>> table.predict(space.default_sample()) > 0
+    True
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from archspace.errors import ArchspaceError, SpaceDefinitionError
+from archspace.hardware._decompose import Additive, Key, UnitDef, freeze_recording, hkey, materialize
+from archspace.hardware._timing import make_runner, time_interleaved, timing_context
+from archspace.hardware.profile import _shape, default_input_shape, profiler
+from archspace.nn.mutable import Resolver
+from archspace.nn.space import ModelSpace
+from archspace.space.samples import Sample
+
+FORMAT = "archspace.latency/1"
+
+
+class LatencyTableError(ArchspaceError):
+    """A latency table cannot be measured or read as asked."""
+
+
+class LatencyTableMismatch(LatencyTableError, ValueError):
+    """A table measured for another space, input shape, backend, thread count, device or dtype."""
+
+
+def device_name(device: torch.device) -> str:
+    """The processor's model name (``/proc/cpuinfo``), or the CUDA device's name."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def space_fingerprint(space: ModelSpace) -> dict[str, str]:
+    """The class, constructor arguments and a hash of the search space (labels, values, conditions)."""
+    args, kwargs = space.__dict__.get("_asp_init_args", ((), {}))
+    search = space.search_space()
+    text = json.dumps([[label, [json.dumps(v, sort_keys=True) for v in d.values], repr(search.condition(label))]
+                       for label, d in search.items()])
+    return {"class": f"{type(space).__module__}.{type(space).__qualname__}",
+            "args": json.dumps({"args": list(args), "kwargs": kwargs}, sort_keys=True, default=repr),
+            "search_space": hashlib.sha256(text.encode()).hexdigest()[:16]}
+
+
+def _versions() -> dict[str, str]:
+    out = {"torch": str(torch.__version__)}
+    try:
+        import onnxruntime  # type: ignore[import-untyped]
+
+        out["onnxruntime"] = str(onnxruntime.__version__)
+    except ImportError:
+        pass
+    return out
+
+
+def _network_runner(space: ModelSpace, sample: Sample, settings: Mapping[str, Any], directory: str) -> Any:
+    device, dtype = torch.device(settings["device"]), getattr(torch, settings["dtype"])
+    model = space.freeze(sample).to(device=device, dtype=dtype)
+    x = torch.randn(tuple(settings["input_shape"]), device=device, dtype=dtype)
+    return make_runner(model, [x], {}, backend=settings["backend"], device=device, threads=settings["threads"],
+                       directory=directory)
+
+
+def measure_networks(space: ModelSpace, samples: Sequence[Mapping[str, Any]], *, input_shape: Sequence[int],
+                     device: str = "cpu", backend: str = "torch", threads: int = 1, repeats: int = 20,
+                     warmup: int = 5, dtype: torch.dtype = torch.float32) -> list[float]:
+    """End-to-end milliseconds of each sample's whole network, timed in interleaved rounds (medians)."""
+    settings = {"device": device, "dtype": str(dtype).removeprefix("torch."), "backend": backend,
+                "threads": threads, "input_shape": list(_shape(input_shape))}
+    with timing_context(backend, threads) as tmp:
+        runners = [_network_runner(space, space.validate(s), settings, tmp) for s in samples]
+        return time_interleaved(runners, warmup=warmup, repeats=repeats)
+
+
+class LatencyTable:
+    """Per-unit latencies of one space on one device: measure once, predict any sample in microseconds.
+
+    Build with :meth:`measure` or :meth:`load`; the constructor takes the stored parts.
+    """
+
+    def __init__(self, *, units: Mapping[str, UnitDef], entries: Mapping[Key, float], fixed_ms: float,
+                 domains: Mapping[str, Sequence[Any]], meta: Mapping[str, Any],
+                 calibration: Mapping[str, Any] | None = None) -> None:
+        self.units = dict(units)
+        self.entries = dict(entries)
+        self.fixed_ms = float(fixed_ms)
+        self.domains = {label: list(values) for label, values in domains.items()}
+        self.meta = dict(meta)
+        self.calibration = dict(calibration) if calibration else None
+        self._additive = Additive(self.units, {k: (v,) for k, v in self.entries.items()}, (self.fixed_ms,), self.domains)
+        self._space: ModelSpace | None = None
+
+    # Measuring ------------------------------------------------------------------------------------
+    @classmethod
+    def measure(cls, space: ModelSpace, input_shape: Sequence[int] | None = None, *, device: str = "cpu",
+                backend: str = "torch", threads: int = 1, repeats: int = 20, warmup: int = 5,
+                dtype: torch.dtype = torch.float32, fixed_samples: int = 3, seed: int = 0) -> LatencyTable:
+        """Time every unit of ``space`` (and the fixed part) on this machine.
+
+        Args:
+            space: the model space.
+            input_shape: batch first; default ``space.example_input(1)``'s shape.
+            device: ``"cpu"`` or a CUDA device (torch backend).
+            backend: ``"torch"`` or ``"onnxruntime"``.
+            threads: torch / ONNX Runtime intra-op threads while timing.
+            repeats: timed calls per unit (the median is kept); warmup: untimed calls first.
+            dtype: the floating dtype of weights and inputs.
+            fixed_samples: whole networks timed to find the fixed part (the default sample, then random ones).
+            seed: seeds the random samples.
+
+        Raises:
+            LatencyTableError: the space does not split into units (see ``Profiler.exact_decomposition``).
+        """
+        shape = _shape(input_shape) if input_shape is not None else default_input_shape(space)
+        dec = profiler(space, shape).decomposition
+        if not dec.separable:
+            raise LatencyTableError(f"{type(space).__name__} does not split into units with fixed inputs "
+                                    f"({dec.reason}); a lookup table cannot describe it")
+        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+            raise LatencyTableError(f"repeats must be a positive int, got {repeats!r}")
+        dev = torch.device(device)
+        settings = {"device": str(dev), "dtype": str(dtype).removeprefix("torch."), "backend": backend,
+                    "threads": threads, "input_shape": list(shape), "repeats": repeats, "warmup": warmup}
+        by_sample: dict[int, list[Key]] = {}
+        for key, index in dec.first_seen.items():
+            by_sample.setdefault(index, []).append(key)
+        real = copy.deepcopy(space).to(device=dev, dtype=dtype)
+        with timing_context(backend, threads) as tmp:
+            runners: list[Any] = []
+            signatures: dict[str, int] = {}
+            calls: dict[Key, list[int]] = {}
+            for index, keys in by_sample.items():
+                record: dict[str, torch.nn.Module] = {}
+                with torch.device(dev):
+                    freeze_recording(real, "", Resolver(dict(dec.samples[index]), set()), dec.units, record)
+                for key in keys:
+                    module = record[key[0]].to(device=dev, dtype=dtype)
+                    calls[key] = []
+                    for spec in dec.specs[key]:
+                        sig = json.dumps([repr(module), spec, [list(p.shape) for p in module.parameters()]])
+                        if sig not in signatures:
+                            args, kwargs = materialize(spec, dev, dtype)
+                            signatures[sig] = len(runners)
+                            runners.append(make_runner(module, args, kwargs, backend=backend, device=dev,
+                                                       threads=threads, directory=tmp))
+                        calls[key].append(signatures[sig])
+            medians = time_interleaved(runners, warmup=warmup, repeats=repeats)
+            inclusive = {key: sum(medians[i] for i in idx) for key, idx in calls.items()}
+            entries = {key: inclusive[key] - sum(inclusive.get(k, 0.0) for k in dec.children[key]) for key in calls}
+            rng = np.random.default_rng(seed)
+            fixed_set = [space.default_sample()] + [space.random_sample(int(rng.integers(2**31)))
+                                                    for _ in range(max(fixed_samples, 1) - 1)]
+            nets = [_network_runner(space, s, settings, tmp) for s in fixed_set]
+            whole = time_interleaved(nets, warmup=warmup, repeats=repeats)
+        domains = {label: list(d.values) for label, d in space.search_space().items()}
+        table = cls(units=dec.units, entries=entries, fixed_ms=0.0, domains=domains, meta={})
+        parts = [table.predict(s, calibrated=False) for s in fixed_set]
+        fixed = float(np.median([w - p for w, p in zip(whole, parts)]))
+        meta = {"space": space_fingerprint(space), "device_name": device_name(dev), "versions": _versions(),
+                **settings, "units": len(entries), "timed_modules": len(runners), "fixed_samples": len(fixed_set)}
+        out = cls(units=dec.units, entries=entries, fixed_ms=fixed, domains=domains, meta=meta)
+        out._space = space
+        return out
+
+    def calibrate(self, space: ModelSpace, samples: int | Sequence[Mapping[str, Any]] = 5, *, seed: int = 1,
+                  repeats: int | None = None) -> dict[str, Any]:
+        """Time whole networks end to end and fit ``ms ≈ slope·predicted + intercept`` (least squares).
+
+        Returns the calibration (also stored with the table): slope, intercept, the samples'
+        relative residuals after the fit, and their number.
+        """
+        self.check(space=space)
+        if isinstance(samples, int):
+            rng = np.random.default_rng(seed)
+            samples = [space.random_sample(int(rng.integers(2**31))) for _ in range(samples)]
+        chosen = [space.validate(s) for s in samples]
+        if len(chosen) < 2:
+            raise LatencyTableError("calibration needs at least 2 networks to fit a line")
+        m = self.meta
+        measured = measure_networks(space, chosen, input_shape=m["input_shape"], device=m["device"],
+                                    backend=m["backend"], threads=m["threads"], repeats=repeats or m["repeats"],
+                                    warmup=m["warmup"], dtype=getattr(torch, m["dtype"]))
+        predicted = np.array([self.predict(s, calibrated=False) for s in chosen])
+        truth = np.array(measured)
+        slope, intercept = np.polyfit(predicted, truth, 1)
+        residuals = (slope * predicted + intercept - truth) / truth
+        self.calibration = {"slope": float(slope), "intercept": float(intercept), "n": len(chosen),
+                            "relative_residuals": [float(r) for r in residuals]}
+        return dict(self.calibration)
+
+    # Predicting ------------------------------------------------------------------------------------
+    def predict(self, sample: Mapping[str, Any], *, calibrated: bool = True) -> float:
+        """Predicted milliseconds of ``sample``'s network (calibrated when a calibration is stored)."""
+        normalized = self._space.validate(sample) if self._space is not None else dict(sample)
+        total = self._additive.total({label: hkey(v) for label, v in normalized.items()})
+        if total is None:
+            raise LatencyTableError(f"the table has no timing for a unit of {normalized} (a combination the "
+                                    "measurement never reached, or a sample from another space)")
+        ms = float(total[0])
+        if calibrated and self.calibration is not None:
+            ms = self.calibration["slope"] * ms + self.calibration["intercept"]
+        return ms
+
+    def unit_latencies(self) -> dict[str, dict[tuple[Any, ...], float]]:
+        """Per unit (its module path in the space), the milliseconds of each key (values of its key labels)."""
+        out: dict[str, dict[tuple[Any, ...], float]] = {}
+        for (uid, key), ms in self.entries.items():
+            out.setdefault(uid, {})[key] = ms
+        return out
+
+    # Differentiable costs -------------------------------------------------------------------------
+    def _factors(self, unit: UnitDef, key: tuple[Any, ...]) -> list[tuple[str, list[bool]]]:
+        """Per label a unit reads: which of the label's values keep it active with this key."""
+        out = []
+        for label, allowed in unit.requires:
+            ok = {hkey(v) for v in allowed}
+            out.append((label, [hkey(v) in ok for v in self.domains[label]]))
+        for label, value in zip(unit.key_labels, key):
+            out.append((label, [hkey(v) == value for v in self.domains[label]]))
+        return out
+
+    def choice_costs(self) -> dict[str, list[float]]:
+        """Per decision, the milliseconds of each value (in the decision's value order).
+
+        For a differentiable latency term (FBNet, ProxylessNAS): ``fixed_ms + Σ_label Σ_i w_i·cost_i``.
+        A unit that reads one label is counted exactly under its value; a unit that reads several
+        (a Cell edge op: its input and its op; a block inside a Repeat: the depth and its choice)
+        is counted under the last of them (the innermost), averaged uniformly over the others —
+        exact for the expected latency when those others are uniform. Units that read no label
+        are in ``fixed_ms`` (see :meth:`always_ms`). For the exact expectation under any
+        independent weights use :meth:`expected_latency`.
+        """
+        costs = {label: [0.0] * len(values) for label, values in self.domains.items()}
+        for (uid, key), ms in self.entries.items():
+            factors = self._factors(self.units[uid], key)
+            if not factors:
+                continue
+            weight = 1.0
+            merged: dict[str, list[bool]] = {}
+            for label, mask in factors:
+                merged[label] = [a and b for a, b in zip(merged.get(label, [True] * len(mask)), mask)]
+            *others, (last, mask) = list(merged.items())
+            for _, other in others:
+                weight *= sum(other) / len(other)
+            for i, hit in enumerate(mask):
+                if hit:
+                    costs[last][i] += ms * weight
+        return costs
+
+    def always_ms(self) -> float:
+        """Milliseconds every sample pays: the fixed part and the units that read no label."""
+        return float(self._additive.constant[0])
+
+    def expected_latency(self, weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Expected milliseconds when each label's value is drawn independently with the given probabilities.
+
+        ``weights[label]`` is a vector over the decision's values (e.g. a softmax of architecture
+        logits). Each unit contributes its latency times the probability that every label it
+        reads takes a value that activates it; the result is differentiable in the weights. It
+        is exact for independent labels; a nested unit's conditional structure is kept (its
+        requirements multiply), correlations between labels are not.
+
+        Raises:
+            LatencyTableError: a label some unit reads has no weights, or weights of the wrong length.
+        """
+        total: torch.Tensor | None = None
+        for (uid, key), ms in self.entries.items():
+            term: torch.Tensor | float = ms
+            merged: dict[str, list[bool]] = {}
+            for label, mask in self._factors(self.units[uid], key):
+                merged[label] = [a and b for a, b in zip(merged.get(label, [True] * len(mask)), mask)]
+            for label, mask in merged.items():
+                w = weights.get(label)
+                if w is None or w.shape[-1] != len(mask):
+                    raise LatencyTableError(f"expected_latency needs weights for label {label!r} over its "
+                                            f"{len(mask)} values {self.domains[label]!r}, got "
+                                            f"{None if w is None else tuple(w.shape)}")
+                term = term * w[torch.tensor(mask, device=w.device)].sum()
+            if isinstance(term, torch.Tensor):
+                total = term if total is None else total + term
+        always = torch.tensor(self.always_ms())
+        return always if total is None else total + always
+
+    # Files -------------------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, "meta": self.meta, "fixed_ms": self.fixed_ms, "calibration": self.calibration,
+                "domains": self.domains, "units": [u.to_json() for u in self.units.values()],
+                "entries": [{"unit": uid, "key": list(key), "ms": ms} for (uid, key), ms in self.entries.items()]}
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the table as JSON (written whole, then renamed)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        partial.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        os.replace(partial, target)
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, space: ModelSpace | None = None,
+             input_shape: Sequence[int] | None = None, backend: str | None = None, threads: int | None = None,
+             device: str | None = None, dtype: torch.dtype | None = None) -> LatencyTable:
+        """Read a table; every setting given must match the table's, else :class:`LatencyTableMismatch`.
+
+        With ``space``, predictions validate their samples against it.
+        """
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise LatencyTableError(f"cannot read a latency table from {str(path)!r}: {exc}") from exc
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise LatencyTableError(f"{str(path)!r} is not a latency table (format {FORMAT!r})")
+        units = {u["uid"]: UnitDef.from_json(u) for u in data["units"]}
+        entries = {(e["unit"], tuple(hkey(v) for v in e["key"])): float(e["ms"]) for e in data["entries"]}
+        table = cls(units=units, entries=entries, fixed_ms=data["fixed_ms"], domains=data["domains"],
+                    meta=data["meta"], calibration=data.get("calibration"))
+        table.check(space=space, input_shape=input_shape, backend=backend, threads=threads, device=device,
+                    dtype=dtype, source=str(path))
+        return table
+
+    def check(self, *, space: ModelSpace | None = None, input_shape: Sequence[int] | None = None,
+              backend: str | None = None, threads: int | None = None, device: str | None = None,
+              dtype: torch.dtype | None = None, source: str = "this latency table") -> None:
+        """Raise :class:`LatencyTableMismatch` naming the first setting that differs from the table's."""
+        m = self.meta
+        given: list[tuple[str, Any, Any]] = []
+        if space is not None:
+            if not isinstance(space, ModelSpace) or space.is_frozen:
+                raise SpaceDefinitionError("check a latency table against a model space, not a frozen model")
+            mine = space_fingerprint(space)
+            for part in ("class", "args", "search_space"):
+                given.append((f"space {part}", mine[part], m["space"][part]))
+        if input_shape is not None:
+            given.append(("input shape", list(_shape(input_shape)), m["input_shape"]))
+        given += [("backend", backend, m["backend"]), ("threads", threads, m["threads"])]
+        if device is not None:
+            given.append(("device", str(torch.device(device)), m["device"]))
+        if dtype is not None:
+            given.append(("dtype", str(dtype).removeprefix("torch."), m["dtype"]))
+        for what, value, stored in given:
+            if value is not None and value != stored:
+                raise LatencyTableMismatch(f"{source} was measured for {what} {stored!r}, not {value!r}: "
+                                           "measure a table for this setting (archspace latency measure ...)")
+        if space is not None:
+            self._space = space
+
+
+__all__ = ["LatencyTable", "LatencyTableError", "LatencyTableMismatch", "device_name", "measure_networks",
+           "space_fingerprint"]
