@@ -87,7 +87,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     config = storage.get_config() or {}
     storage.close()
     path = _recorded_source(args.directory, config, trust_source=args.trust_source, doing="resuming",
-                            from_python="call experiment.resume() there")
+                            from_python="resume it from Python with experiment.resume()")
     experiment = load_experiment(path)
     experiment.directory = Path(args.directory)
     _finish(experiment, experiment.resume())
