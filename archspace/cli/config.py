@@ -7,6 +7,7 @@ A config names everything by registry name or import path::
     strategy: {name: random, dedup: true}         # or just: random
     evaluator: {name: classification, data: digits, epochs: 2}
     experiment: {max_trials: 30, concurrency: 2, directory: runs/digits}
+    scheduler: {name: asha, max_resource: 2}      # optional: stop poor trials early
 
 A one-shot search is the same file with a one-shot algorithm as the strategy (``strategy: {name:
 darts, epochs: 10}``, no ``max_trials``): the strategy name is looked up among the multi-trial
@@ -17,6 +18,8 @@ Names are looked up in the registries (:data:`archspace.strategy.STRATEGIES`,
 :data:`archspace.experiment.EXECUTORS`), case-insensitively. ``data`` is a dataset name or a
 mapping with its arguments, e.g. ``data: {name: cifar10, root: data/}``; an executor given as a
 mapping takes its own settings, e.g. ``executor: {name: process, max_trials_per_worker: 5}``.
+``scheduler`` names a multi-fidelity scheduler of :data:`archspace.schedule.SCHEDULERS` with its
+settings (``asha``, ``hyperband``, ``median``).
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ from archspace.experiment import EXECUTORS, Executor, Experiment
 from archspace.nn.space import ModelSpace
 from archspace.oneshot import ONESHOT
 from archspace.registry import Registry, UnknownArgumentError, check_arguments
+from archspace.schedule import SCHEDULERS
 from archspace.strategy import STRATEGIES
 
-CONFIG_KEYS = {"space", "space_args", "strategy", "evaluator", "experiment"}
+CONFIG_KEYS = {"space", "space_args", "strategy", "evaluator", "experiment", "scheduler"}
 
 
 class ConfigError(ArchspaceError, ValueError):
@@ -217,6 +221,11 @@ def from_config(config: Mapping[str, Any], file: Path | None = None) -> Experime
     if file is not None and isinstance(directory, str) and not Path(directory).is_absolute():
         settings["directory"] = str(file.parent / directory)
     _executor(settings, where)
+    if config.get("scheduler") is not None:
+        if "scheduler" in settings:
+            raise ConfigError(f"{where}: the scheduler goes in its own top-level 'scheduler' key, not under 'experiment'")
+        name, args = _named(config["scheduler"], "scheduler")
+        settings["scheduler"] = construct(_lookup(SCHEDULERS, name, where), args, f"scheduler {name!r}", where)
     experiment: Experiment = construct(Experiment, settings, "experiment", where, space, evaluator, strategy)
     experiment.source = ({"path": str(file), "module": "", "kind": "config", "sha256": file_digest(file)}
                          if file else None)

@@ -38,7 +38,8 @@ def _warn_bad_rows(storage: SQLiteStorage) -> None:
 def _finish(experiment: Experiment, trials: list[TrialRecord]) -> None:
     best = experiment.best(1)
     ok = sum(t.status is TrialStatus.SUCCEEDED for t in trials)
-    print(f"{len(trials)} trials, {ok} succeeded")
+    pruned = sum(t.status is TrialStatus.PRUNED for t in trials)
+    print(f"{len(trials)} trials, {ok} succeeded" + (f", {pruned} pruned early" if pruned else ""))
     if best:
         print(f"best: trial {best[0].id}, metric {best[0].metric:.4f}, sample {json.dumps(best[0].sample)}")
         if experiment.directory is not None:
@@ -98,6 +99,8 @@ def _format_table(trials: list[TrialRecord]) -> str:
     rows = [("id", "status", "metric", "duration", "sample")]
     for t in trials:
         metric = "-" if t.metric is None else f"{t.metric:.4f}"
+        if t.status is TrialStatus.PRUNED and t.intermediates:  # a partial metric: say at which step
+            metric += f" @{t.intermediates[-1][0]}"
         duration = "-" if t.duration is None else f"{t.duration:.2f}s"
         sample = json.dumps(t.sample, separators=(",", ":"))
         rows.append((str(t.id), t.status.value, metric, duration, sample if len(sample) <= 80 else sample[:77] + "..."))

@@ -80,6 +80,17 @@ def split_result(result: Any, primary: str = "default") -> tuple[float, dict[str
     return value, {primary: value}
 
 
+class TrialPruned(BaseException):
+    """Raised by :meth:`TrialContext.report` when the experiment's scheduler stops the trial early.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``), not an ``Exception``: an evaluator's
+    ``except Exception`` around its training step must not swallow the stop and train on. An
+    evaluator that wants to clean up (save a checkpoint, free a device) may catch it explicitly,
+    then re-raise it or return; either way the trial is recorded as ``pruned`` with its last
+    reported value as its (partial) metric.
+    """
+
+
 @dataclass
 class TrialContext:
     """What an evaluator knows about its trial, and its channel for intermediate results.
@@ -88,13 +99,22 @@ class TrialContext:
     directory>/trials/<trial id>/``), created on first use so that trials which write nothing leave
     no empty folders; None when the experiment lives in memory. An interrupted trial runs again
     under its own id, so it finds what its first attempt left there (e.g. a checkpoint to resume).
+
+    Early stopping: with a scheduler (``Experiment(scheduler=ASHA(...))``) every :meth:`report`
+    gets a verdict from the driver. On "stop", :meth:`report` raises :class:`TrialPruned` (or,
+    with ``raise_pruned=False``, returns True) and :meth:`should_stop` turns True, so a long
+    evaluator can also stop cleanly at a point of its choosing. An evaluator that never reports
+    is never stopped early.
     """
 
     trial_id: int
     sample: dict[str, Any]
-    _report: Callable[[int, float], None] = field(repr=False)
+    #: ``report(step, value) -> stop?``: the executor's channel to the driver (None/False: go on).
+    _report: Callable[[int, float], bool | None] = field(repr=False)
     _steps: int = 0
     _output_dir: Path | None = field(default=None, repr=False)
+    _stopped: bool = field(default=False, repr=False)
+    _last: float | None = field(default=None, repr=False)
 
     @property
     def output_dir(self) -> Path | None:
@@ -103,11 +123,43 @@ class TrialContext:
             self._output_dir.mkdir(parents=True, exist_ok=True)
         return self._output_dir
 
-    def report(self, value: Any, step: int | None = None) -> None:
-        """Record an intermediate result (e.g. validation accuracy after an epoch)."""
+    @property
+    def last_reported(self) -> float | None:
+        """The last value passed to :meth:`report` (None before the first report)."""
+        return self._last
+
+    def report(self, value: Any, step: int | None = None, *, raise_pruned: bool = True) -> bool:
+        """Record an intermediate result (e.g. validation accuracy after an epoch).
+
+        Args:
+            value: a finite number; with a scheduler, it is what the trial is judged on (in the
+                experiment's direction).
+            step: the resource spent so far (epoch or step count); default: one more than the last.
+            raise_pruned: raise :class:`TrialPruned` when the scheduler stops the trial (default);
+                False returns True instead, for evaluators that stop cleanly themselves.
+
+        Returns:
+            False, or True when the trial should stop (only with ``raise_pruned=False``).
+
+        Raises:
+            TrialPruned: the scheduler stopped the trial (also on a report after a stop).
+        """
         number = check_metric(value, "reported value")
+        if self._stopped:  # reports after the stop verdict are not sent: the driver has judged
+            if raise_pruned:
+                raise TrialPruned(f"trial {self.trial_id} was stopped early by the scheduler")
+            return True
         self._steps = self._steps + 1 if step is None else int(step)
-        self._report(self._steps, number)
+        self._last = number
+        if self._report(self._steps, number):
+            self._stopped = True
+            if raise_pruned:
+                raise TrialPruned(f"trial {self.trial_id} was stopped early by the scheduler at step {self._steps}")
+        return self._stopped
+
+    def should_stop(self) -> bool:
+        """True once the scheduler has stopped this trial: finish up and return (recorded as pruned)."""
+        return self._stopped
 
 
 class Evaluator(ABC):
@@ -225,4 +277,5 @@ class FunctionalEvaluator(Evaluator):
         return f"FunctionalEvaluator({getattr(self.fn, '__qualname__', self.fn)!r})"
 
 
-__all__ = ["Evaluator", "EvaluatorError", "FunctionalEvaluator", "MetricError", "TrialContext", "check_metric", "split_result"]
+__all__ = ["Evaluator", "EvaluatorError", "FunctionalEvaluator", "MetricError", "TrialContext", "TrialPruned",
+           "check_metric", "split_result"]

@@ -109,8 +109,13 @@ def limit_memory(extra_mb: float | None) -> None:
 
 
 def worker_main(conn: Connection, payload: bytes, source: dict[str, str] | None, threads: int, parent: int,
-                memory_mb: float | None, directory: str | None = None) -> None:
-    """Receive ``(trial_id, sample)`` messages and answer with started/report/done until told to stop."""
+                memory_mb: float | None, directory: str | None = None, judged: bool = False) -> None:
+    """Receive ``(trial_id, sample)`` messages and answer with started/report/done until told to stop.
+
+    With ``judged`` (the driver runs a scheduler) every report waits for the driver's verdict, a
+    bool, before the evaluator goes on: one small round trip per report (reports come per epoch),
+    and decisions that depend only on the order in which the driver receives reports.
+    """
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides how to stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -132,8 +137,9 @@ def worker_main(conn: Connection, payload: bytes, source: dict[str, str] | None,
         trial_id, sample = message
         conn.send(("started", trial_id))  # the driver starts the trial's clock now, not at submit
 
-        def report(step: int, value: float, trial_id: int = trial_id) -> None:
+        def report(step: int, value: float, trial_id: int = trial_id) -> bool:
             conn.send(("report", trial_id, step, value))
+            return bool(conn.recv()) if judged else False
 
         result = run_trial(space, evaluator, trial_id, sample, report, directory)
         conn.send(("done", result))

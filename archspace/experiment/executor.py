@@ -83,7 +83,9 @@ class _TrialTimeout(BaseException):
 class InlineExecutor(Executor):
     """Runs each trial in the driver process, one at a time: simplest to debug.
 
-    The trial timeout is enforced with ``SIGALRM`` when running in the main thread.
+    The trial timeout is enforced with ``SIGALRM`` when running in the main thread. The
+    scheduler's :attr:`judge` answers inside the trial's ``ctx.report`` call, so verdicts follow
+    the order of reports exactly.
     """
 
     def __init__(self, concurrency: int = 1, trial_timeout: float | None = None) -> None:
@@ -119,8 +121,11 @@ class InlineExecutor(Executor):
             previous = signal.signal(signal.SIGALRM, alarm)
             signal.setitimer(signal.ITIMER_REAL, float(self.trial_timeout))  # type: ignore[arg-type]
         try:
-            result = run_trial(self.space, self.evaluator, trial_id, sample,
-                               lambda step, value: events.append(Reported(trial_id, step, value)), self.directory)
+            def report(step: int, value: float) -> bool:
+                events.append(Reported(trial_id, step, value))
+                return self.judge is not None and self.judge(trial_id, step, value)  # synchronous verdict
+
+            result = run_trial(self.space, self.evaluator, trial_id, sample, report, self.directory)
         except _TrialTimeout:
             result = Finished(trial_id, TrialStatus.TIMEOUT, error=f"trial exceeded its timeout of {self.trial_timeout} s")
         finally:

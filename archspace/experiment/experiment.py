@@ -35,6 +35,7 @@ from archspace.experiment.runner import Finished, Reported, Started
 from archspace.nn.space import ModelSpace
 from archspace.oneshot import OneShotTrainer
 from archspace.registry import Registry
+from archspace.schedule.base import Scheduler
 from archspace.space.samples import Sample, canonical_json, fingerprint
 from archspace.storage import SQLiteStorage, Storage, StorageError, TrialRecord, TrialStatus
 from archspace.strategy.base import Strategy
@@ -132,13 +133,17 @@ class Experiment:
         threads: torch threads of a one-shot search (default: one per CPU this process may use,
             as the process executor shares them out; the choice is logged). Set it to 1 on a
             machine shared with other jobs: oversubscribed cores make small steps many times slower.
+        scheduler: stops poor trials early from their reported results (a
+            :class:`~archspace.schedule.Scheduler`: ``ASHA``, ``Hyperband``, ``MedianStopping``);
+            stopped trials are recorded ``pruned`` and the strategy is told their last value as partial.
     """
 
     def __init__(self, space: ModelSpace, evaluator: Evaluator, strategy: Strategy | OneShotTrainer, *,
                  max_trials: int | None = None, max_duration: float | None = None, concurrency: int = 1,
                  executor: str | Executor = "process", directory: str | os.PathLike[str] | None = None,
                  seed: int = 0, direction: str | None = None, trial_timeout: float | None = None,
-                 progress: bool | None = None, threads: int | None = None) -> None:
+                 progress: bool | None = None, threads: int | None = None,
+                 scheduler: Scheduler | None = None) -> None:
         for name, value, kind in (("space", space, ModelSpace), ("evaluator", evaluator, Evaluator)):
             if not isinstance(value, kind):
                 raise InvalidSettingError(f"{name} must be an archspace {kind.__name__}, got {type(value).__name__}")
@@ -159,6 +164,12 @@ class Experiment:
         direction = direction or str(getattr(evaluator, "direction", "maximize"))
         if direction not in DIRECTIONS:
             raise InvalidSettingError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
+        if scheduler is not None and not isinstance(scheduler, Scheduler):
+            raise InvalidSettingError(f"scheduler must be an archspace Scheduler (ASHA, Hyperband, MedianStopping) "
+                                      f"or None, got {type(scheduler).__name__}")
+        if scheduler is not None and isinstance(strategy, OneShotTrainer):
+            raise InvalidSettingError(f"a scheduler stops trials early, but a one-shot search "
+                                      f"({type(strategy).__name__}) runs no trials; leave scheduler out")
         if progress is not None and not isinstance(progress, bool):
             raise InvalidSettingError(f"progress must be true, false or None, got {progress!r}")
         if directory is not None and not isinstance(directory, (str, os.PathLike)):
@@ -176,6 +187,7 @@ class Experiment:
         self.trial_timeout = trial_timeout
         self.progress = progress
         self.threads = threads
+        self.scheduler = scheduler
         self.source: dict[str, str] | None = None  # set by the CLI: the file that defines this experiment
         self._storage: Storage | None = None
         self._enqueued: list[Sample] = []
@@ -250,6 +262,7 @@ class Experiment:
             "seed": self.seed,
             "max_trials": self.max_trials,
             "source": self.source,
+            "scheduler": self.scheduler.config() if self.scheduler is not None else None,
         }
 
     def _check_config(self, resume: bool) -> None:
@@ -261,7 +274,7 @@ class Experiment:
                 raise ExperimentError(f"nothing to resume in {where}: it holds no experiment")
             self.storage.set_config({**ours, "created": time.time()})
             return
-        identity = ("space", "space_fingerprint", "strategy", "direction", "seed")
+        identity = ("space", "space_fingerprint", "strategy", "direction", "seed", "scheduler")
         diffs = [f"{key}: stored {stored.get(key)!r}, now {ours[key]!r}" for key in identity if stored.get(key) != ours[key]]
         if diffs:
             raise StorageError(f"{where} holds another experiment ({'; '.join(diffs)}); use another directory")
@@ -340,7 +353,7 @@ class Experiment:
         caught_up = []
         for trial in storage.trials():
             if trial.finished and trial.id not in told:  # finished after the last checkpoint
-                self._trials_strategy.tell(trial.sample, trial.metric if trial.status is TrialStatus.SUCCEEDED else None)
+                self._tell(trial.sample, trial.status, trial.metric)
                 caught_up.append(trial.id)
         storage.save_strategy(self._trials_strategy.state_dict(with_seen=False), caught_up)  # the catch-up tells are durable
         requeued = storage.requeue_unfinished()
@@ -356,6 +369,10 @@ class Experiment:
             pending.extend((storage.create_trial(s, None), s) for s in self._enqueued)
         self._enqueued = []
         executor = self._make_executor()
+        if self.scheduler is not None:  # its state: replayed from the recorded curves (exact, see schedule.base)
+            self.scheduler.setup(self.direction)
+            self.scheduler.replay(storage.trials())
+            executor.judge = self.scheduler.on_report
         start = time.monotonic()
         recorded = storage.trials()
         total = len(recorded)
@@ -425,13 +442,23 @@ class Experiment:
             succeeded = event.status is TrialStatus.SUCCEEDED
             if succeeded:
                 logger.info("trial %d succeeded: metric %.4f", event.trial_id, event.metric)
+            elif event.status is TrialStatus.PRUNED:
+                logger.info("trial %d pruned by the scheduler: last reported value %s", event.trial_id, event.metric)
             else:
                 first_line = (event.error or "").splitlines()[0] if event.error else ""
                 logger.warning("trial %d %s: %s", event.trial_id, event.status, first_line)
-            sample = storage.trial(event.trial_id).sample
-            self._trials_strategy.tell(sample, event.metric if succeeded else None)
+            if self.scheduler is not None:
+                self.scheduler.on_finish(event.trial_id, event.status)
+            self._tell(storage.trial(event.trial_id).sample, event.status, event.metric)
             storage.save_strategy(self._trials_strategy.state_dict(with_seen=False), [event.trial_id])
             progress.finished(event.trial_id, event.status, event.metric)
+
+    def _tell(self, sample: Sample, status: TrialStatus, metric: float | None) -> None:
+        """Tell the strategy a finished trial: its metric, a pruned trial's last value as partial, or None."""
+        if status is TrialStatus.PRUNED:
+            self._trials_strategy.tell(sample, metric, partial=True)
+        else:
+            self._trials_strategy.tell(sample, metric if status is TrialStatus.SUCCEEDED else None)
 
     def _interrupt(self, executor: Executor, storage: Storage, why: str) -> None:
         running = executor.running()

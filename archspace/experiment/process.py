@@ -12,6 +12,10 @@ handed to the new worker (not failed) — after three start-up failures in a row
 up with an error, since something in the set-up itself is broken. Workers are recycled after
 ``max_trials_per_worker`` trials, and always after a trial that raised ``MemoryError`` (a leaking
 evaluator would otherwise make every later trial on that worker fail).
+
+Early stopping: when the driver sets :attr:`~archspace.experiment.executor.Executor.judge`, a
+worker waits after each report for the verdict, which the driver sends while draining that
+worker's pipe; a stop verdict makes the trial's ``ctx.report`` raise ``TrialPruned`` in the worker.
 """
 
 from __future__ import annotations
@@ -113,7 +117,7 @@ class ProcessExecutor(Executor):
         process = self._ctx.Process(
             target=worker_main, name=f"archspace-{name}", daemon=True,
             args=(child, self._payload, self._source, self._threads, os.getpid(), self.worker_memory_limit,
-                  self._directory),
+                  self._directory, self.judge is not None),
         )
         process.start()
         child.close()
@@ -176,6 +180,8 @@ class ProcessExecutor(Executor):
                 elif message[0] == "report":
                     _, trial_id, step, value = message
                     events.append(Reported(trial_id, step, value))
+                    if self.judge is not None:  # the worker waits for the verdict
+                        worker.conn.send(bool(self.judge(trial_id, step, value)))
                 else:
                     result: Finished = message[1]
                     events.append(result)

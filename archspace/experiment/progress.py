@@ -1,4 +1,4 @@
-"""A live progress bar for experiments (tqdm): trials done, failed, running, best so far, ETA."""
+"""A live progress bar for experiments (tqdm): trials done, pruned, failed, running, best so far, ETA."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ class Progress:
     def __init__(self, total: int | None, direction: str, *, enabled: bool | None = None,
                  initial: list[Any] | None = None) -> None:
         self.direction = direction
-        self.done = self.failed = 0
+        self.done = self.failed = self.pruned = 0
         self.running: set[int] = set()
         self.best: float | None = None
         for trial in initial or []:
@@ -25,7 +25,7 @@ class Progress:
         if enabled:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, initial=self.done + self.failed, unit="trial", dynamic_ncols=True,
+            self._bar = tqdm(total=total, initial=self.done + self.failed + self.pruned, unit="trial", dynamic_ncols=True,
                              desc="archspace")
             self._refresh()
 
@@ -37,6 +37,8 @@ class Progress:
                 self.best = metric
         elif status in (TrialStatus.FAILED, TrialStatus.TIMEOUT):
             self.failed += 1
+        elif status == TrialStatus.PRUNED:  # stopped early by a scheduler: its metric is partial, not a best
+            self.pruned += 1
 
     def started(self, trial_id: int) -> None:
         """A trial began."""
@@ -54,7 +56,9 @@ class Progress:
     def _refresh(self) -> None:
         if self._bar is not None:
             best = "-" if self.best is None else f"{self.best:.4f}"
-            self._bar.set_postfix_str(f"ok={self.done} failed={self.failed} running={len(self.running)} best={best}")
+            pruned = f" pruned={self.pruned}" if self.pruned else ""
+            self._bar.set_postfix_str(f"ok={self.done}{pruned} failed={self.failed} running={len(self.running)} "
+                                      f"best={best}")
 
     def close(self) -> None:
         """Remove the bar."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archspace.evaluate.base import Evaluator, TrialContext, split_result
+from archspace.evaluate.base import Evaluator, TrialContext, TrialPruned, split_result
 from archspace.nn.space import ModelSpace
 from archspace.storage.base import TrialStatus
 
@@ -33,7 +33,7 @@ class Reported:
 
 @dataclass
 class Finished:
-    """A trial's end: status succeeded, failed or timeout (or interrupted, on shutdown)."""
+    """A trial's end: status succeeded, failed, timeout or pruned (or interrupted, on shutdown)."""
 
     trial_id: int
     status: TrialStatus
@@ -57,12 +57,16 @@ def trial_output_dir(directory: str | os.PathLike[str] | None, trial_id: int) ->
 
 def run_trial(
     space: ModelSpace, evaluator: Evaluator, trial_id: int, sample: dict[str, Any],
-    report: Callable[[int, float], None], directory: str | os.PathLike[str] | None = None,
+    report: Callable[[int, float], bool | None], directory: str | os.PathLike[str] | None = None,
 ) -> Finished:
     """Freeze ``sample``, evaluate it, and return the outcome; exceptions become a failed trial.
 
     ``directory`` is the experiment directory: the evaluator's ``ctx.output_dir`` lies inside it.
+    ``report(step, value)`` carries each intermediate result to the driver and returns its
+    verdict (True: stop). A stopped trial ends ``pruned`` with its last reported value, whether
+    :class:`TrialPruned` escaped the evaluator or it returned after ``ctx.should_stop()``.
     """
+    ctx: TrialContext | None = None
     try:
         import torch
 
@@ -70,10 +74,21 @@ def run_trial(
         model = space.freeze(sample) if evaluator.needs_model else None
         ctx = TrialContext(trial_id, sample, report, _output_dir=trial_output_dir(directory, trial_id))
         result = evaluator.evaluate(model, ctx)  # type: ignore[arg-type]
+        if ctx.should_stop():
+            return pruned(trial_id, ctx, evaluator.primary)
         metric, metrics = split_result(result, evaluator.primary)
         return Finished(trial_id, TrialStatus.SUCCEEDED, metric, metrics)
+    except TrialPruned:
+        assert ctx is not None  # only ctx.report raises it
+        return pruned(trial_id, ctx, evaluator.primary)
     except Exception as exc:
         return Finished(trial_id, TrialStatus.FAILED, error=describe(exc), exception=type(exc).__name__)
+
+
+def pruned(trial_id: int, ctx: TrialContext, primary: str = "default") -> Finished:
+    """The end of a trial the scheduler stopped: its last reported value is its (partial) metric."""
+    value = ctx.last_reported
+    return Finished(trial_id, TrialStatus.PRUNED, value, None if value is None else {primary: value})
 
 
 def describe(exc: BaseException) -> str:
@@ -90,4 +105,4 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}\n\n{text}"
 
 
-__all__ = ["Event", "Finished", "Reported", "Started", "describe", "run_trial", "trial_output_dir"]
+__all__ = ["Event", "Finished", "Reported", "Started", "describe", "pruned", "run_trial", "trial_output_dir"]
