@@ -105,10 +105,17 @@ class Strategy(ABC):
             "loosen it or raise max_rejections"
         )
 
-    def tell(self, sample: Mapping[str, Any], result: float | None) -> None:
-        """Report the metric of ``sample`` (``None``: the trial failed)."""
+    def tell(self, sample: Mapping[str, Any], result: float | None, *, partial: bool = False) -> None:
+        """Report the metric of ``sample`` (``None``: the trial failed).
+
+        ``partial=True``: a scheduler stopped the trial early and ``result`` is its last
+        intermediate value, not a final one (see :meth:`_observe_partial`).
+        """
         _ = self.space
-        self._observe(dict(sample), result)
+        if partial:
+            self._observe_partial(dict(sample), result)
+        else:
+            self._observe(dict(sample), result)
 
     # State ---------------------------------------------------------------------------------------
     def state_dict(self, *, with_seen: bool = True) -> dict[str, Any]:
@@ -148,6 +155,21 @@ class Strategy(ABC):
 
     def _observe(self, sample: Sample, result: float | None) -> None:
         """Learn from a result (default: nothing to learn)."""
+
+    def _observe_partial(self, sample: Sample, result: Any) -> None:
+        """Learn from a trial a scheduler stopped early; ``result`` is its last reported value.
+
+        Default: learn from it as from a final result (:meth:`_observe`). A scheduler stops a
+        trial because its curve was behind its peers' at the same step, and a value from part way
+        through training understates the final one, so the trial ranks among the poor ones, which
+        is what the scheduler found. What the built-in strategies do with it: ``random`` and
+        ``grid`` learn from no result; ``evolution`` adds the trial to its population with its
+        partial value (a weak member, rarely a parent, that ages out); ``tpe`` counts it as an
+        observation with its partial value (it falls in the "worse" group of the Parzen split);
+        ``rl`` rewards the controller with it (below the baseline, so the policy moves away).
+        Override to do otherwise, e.g. ``self._observe(sample, None)`` to treat it as a failure.
+        """
+        self._observe(sample, result)
 
     def _state(self) -> dict[str, Any]:
         return {}
