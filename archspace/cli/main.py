@@ -2,7 +2,8 @@
 
 ``run`` and ``resume`` drive an experiment (one driver per directory: a second one is refused
 with the holder's pid). ``trials``, ``export`` and ``doctor`` only read: they open the database
-read-only, take no lock, and work while a run is going on or on a read-only copy.
+read-only, take no lock, and work while a run is going on or on a read-only copy; ``export
+--onnx`` also imports the file the experiment was started from, to rebuild its space.
 """
 
 from __future__ import annotations
