@@ -2,8 +2,11 @@
 
 An experiment calls ``setup(space, seed)`` once, then ``ask()`` for samples (possibly several
 before any result comes back, so trials can run in parallel) and ``tell(sample, result)`` with a
-metric, or ``None`` for a failed trial. ``state_dict()`` captures everything needed to continue
-exactly where the strategy stopped; the experiment checkpoints it after every ask and tell.
+metric, or ``None`` for a failed trial. In a multi-objective search ``setup`` gets the declared
+objectives instead of one direction and ``tell`` gets one value per objective; strategies that can
+search for a Pareto front say so with ``supports_multi_objective``. ``state_dict()`` captures
+everything needed to continue exactly where the strategy stopped; the experiment checkpoints it
+after every ask and tell.
 """
 
 from __future__ import annotations
@@ -11,16 +14,19 @@ from __future__ import annotations
 import logging
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
 from archspace.errors import ArchspaceError, SpaceDefinitionError
+from archspace.objectives import Objective, parse_objectives
 from archspace.space.samples import Sample
 from archspace.space.search_space import SearchSpace
 
 logger = logging.getLogger("archspace.strategy")
 
 SampleFilter = Callable[[Sample], bool]
+#: What a strategy is told: one metric, one value per declared objective, or None (failed).
+Result = float | Sequence[float] | None
 
 
 class StrategyError(ArchspaceError, RuntimeError):
@@ -50,6 +56,8 @@ class Strategy(ABC):
 
     #: Registry name (for configs and the CLI).
     name: str = ""
+    #: True when the strategy can search for a Pareto front (``setup`` with several objectives).
+    supports_multi_objective: ClassVar[bool] = False
 
     def __init__(self, *, filter: SampleFilter | None = None, max_rejections: int = 10_000) -> None:
         self.filter = filter
@@ -59,13 +67,27 @@ class Strategy(ABC):
         self._seen: set[str] = set()
 
     # Lifecycle ---------------------------------------------------------------------------------
-    def setup(self, space: SearchSpace, seed: int | None = None, direction: str = "maximize") -> None:
+    def setup(self, space: SearchSpace, seed: int | None = None,
+              direction: str | Sequence[Objective] = "maximize") -> None:
         """Start a run on ``space`` with a seeded generator (clears any previous run state).
 
-        ``direction`` says whether larger metrics are better (``"maximize"``) or smaller.
+        ``direction`` says whether larger metrics are better (``"maximize"``) or smaller; for a
+        multi-objective search it is the sequence of declared :class:`~archspace.objectives.Objective`
+        (then every result told is one value per objective, in that order).
         """
-        if direction not in ("maximize", "minimize"):
-            raise StrategyError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
+        if isinstance(direction, str):
+            if direction not in ("maximize", "minimize"):
+                raise StrategyError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
+            objectives: tuple[Objective, ...] = (Objective("default", direction),)
+        else:
+            objectives = parse_objectives(list(direction))
+        if len(objectives) > 1 and not self.supports_multi_objective:
+            raise StrategyError(
+                f"{type(self).__name__} optimises a single metric; for several objectives use a strategy that "
+                "searches for a Pareto front (random, grid, evolution, tpe)"
+            )
+        self.objectives = objectives
+        direction = objectives[0].direction
         self._space = space
         self.seed = seed
         self.direction = direction
@@ -77,11 +99,33 @@ class Strategy(ABC):
             self.space_size = None
         self._setup()
 
-    def score(self, result: float | None) -> float | None:
-        """``result`` turned so that larger is better (None stays None)."""
+    @property
+    def multi_objective(self) -> bool:
+        """True when the run declared several objectives."""
+        return len(getattr(self, "objectives", ())) > 1
+
+    def score(self, result: Result) -> float | None:
+        """``result`` turned so that larger is better (None stays None); single objective only."""
         if result is None:
             return None
+        if not isinstance(result, (int, float)):
+            raise StrategyError(f"{type(self).__name__}.score takes one metric, got {result!r}")
         return float(result) if self.direction == "maximize" else -float(result)
+
+    def _check_result(self, result: Result) -> Result:
+        """A told result in the run's shape: a float, a tuple with one value per objective, or None."""
+        if result is None:
+            return None
+        if self.multi_objective:
+            if isinstance(result, (int, float)) or len(result) != len(self.objectives):
+                raise StrategyError(f"{type(self).__name__} searches {len(self.objectives)} objectives "
+                                    f"{[o.name for o in self.objectives]}; it was told {result!r}")
+            return tuple(float(v) for v in result)
+        if not isinstance(result, (int, float)):
+            if len(result) != 1:
+                raise StrategyError(f"{type(self).__name__} searches one metric; it was told {result!r}")
+            return float(result[0])
+        return float(result)
 
     @property
     def space(self) -> SearchSpace:
@@ -105,17 +149,18 @@ class Strategy(ABC):
             "loosen it or raise max_rejections"
         )
 
-    def tell(self, sample: Mapping[str, Any], result: float | None, *, partial: bool = False) -> None:
-        """Report the metric of ``sample`` (``None``: the trial failed).
+    def tell(self, sample: Mapping[str, Any], result: Result, *, partial: bool = False) -> None:
+        """Report the metric of ``sample`` (one value per objective in a multi-objective run;
+        ``None``: the trial failed).
 
         ``partial=True``: a scheduler stopped the trial early and ``result`` is its last
         intermediate value, not a final one (see :meth:`_observe_partial`).
         """
         _ = self.space
         if partial:
-            self._observe_partial(dict(sample), result)
+            self._observe_partial(dict(sample), self._check_result(result))
         else:
-            self._observe(dict(sample), result)
+            self._observe(dict(sample), self._check_result(result))
 
     # State ---------------------------------------------------------------------------------------
     def state_dict(self, *, with_seen: bool = True) -> dict[str, Any]:
@@ -153,8 +198,8 @@ class Strategy(ABC):
     def _rejected(self, sample: Sample) -> None:
         """The filter rejected ``sample`` (default: nothing to remember)."""
 
-    def _observe(self, sample: Sample, result: float | None) -> None:
-        """Learn from a result (default: nothing to learn)."""
+    def _observe(self, sample: Sample, result: Any) -> None:
+        """Learn from a result: a float, a tuple (multi-objective) or None (default: nothing to learn)."""
 
     def _observe_partial(self, sample: Sample, result: Any) -> None:
         """Learn from a trial a scheduler stopped early; ``result`` is its last reported value.
@@ -181,4 +226,4 @@ class Strategy(ABC):
         return f"{type(self).__name__}()"
 
 
-__all__ = ["SampleFilter", "Strategy", "StrategyError", "rng_state", "set_rng_state"]
+__all__ = ["Result", "SampleFilter", "Strategy", "StrategyError", "rng_state", "set_rng_state"]

@@ -21,6 +21,7 @@ class GridSearch(Strategy):
     """
 
     name = "grid"
+    supports_multi_objective = True  # proposals ignore results
 
     def __init__(self, *, shuffle: bool = False, max_size: int = 1_000_000, filter: SampleFilter | None = None) -> None:
         super().__init__(filter=filter)

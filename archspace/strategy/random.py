@@ -29,6 +29,7 @@ class Random(Strategy):
     """
 
     name = "random"
+    supports_multi_objective = True  # proposals ignore results
 
     def __init__(self, *, dedup: bool = True, filter: SampleFilter | None = None) -> None:
         super().__init__(filter=filter)
