@@ -7,6 +7,11 @@ the temperature is annealed from ``tau_max`` to ``tau_min`` geometrically over t
 decays it by a constant factor per epoch). Updates alternate as in first-order DARTS. With
 ``hard=True`` the forward pass uses a one-hot sample with straight-through gradients and every
 mixed form runs only the sampled candidate (GDAS); shared labels get the same sample within a pass.
+
+FBNet's hardware-aware loss: with ``latency=LatencyLoss(table, ...)`` (``latency_loss.py``) the
+architecture step minimises the validation loss with FBNet's latency term, the table's latency
+taken under the very Gumbel weights the validation pass sampled. NNI also scales the weight step's
+loss by the term; that is a constant factor for the weights (a learning-rate scale) and is left out.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from archspace.nn.space import ModelSpace
 from archspace.oneshot.distributed import average_gradients
+from archspace.oneshot.latency_loss import LatencyLoss, LatencyLossError
 from archspace.oneshot.loop import Batch, LossFn, OneShotTrainer
 from archspace.oneshot.policy import Mix, WeightingPolicy, all_candidates
+from archspace.oneshot.supernet import Supernet
 
 
 class Gumbel(WeightingPolicy):
@@ -36,11 +44,14 @@ class Gumbel(WeightingPolicy):
     def __init__(self, tau: float = 1.0, hard: bool = False) -> None:
         self.tau = tau
         self.hard = hard
+        #: label -> the full weight vector of the training passes since last cleared (FBNet's latency).
+        self.sampled: dict[str, torch.Tensor] = {}
 
     def mix(self, label: str, logits: torch.Tensor, values: Sequence[Any], *, training: bool) -> Mix:
         if not training:
             return all_candidates(torch.softmax(logits, -1))
         weights = nn.functional.gumbel_softmax(logits, tau=self.tau, hard=self.hard)
+        self.sampled[label] = weights
         if self.hard:
             index = int(weights.detach().argmax())
             return Mix((index,), weights[index:index + 1])
@@ -54,19 +65,38 @@ class GumbelDARTS(OneShotTrainer):
         tau_max, tau_min: the temperature at the first and the last epoch (GDAS: 10 and 0.1; FBNet
             starts at 5).
         hard: straight-through one-hot samples.
+        latency: FBNet's latency term for the architecture step (e.g.
+            ``LatencyLoss(table, mode="mul", alpha=0.25, beta=0.6)``); None: no hardware term.
         **kwargs: :class:`~archspace.oneshot.OneShotTrainer` settings.
     """
 
-    def __init__(self, *, tau_max: float = 10.0, tau_min: float = 0.1, hard: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, tau_max: float = 10.0, tau_min: float = 0.1, hard: bool = False,
+                 latency: LatencyLoss | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not 0 < tau_min <= tau_max:
             raise ValueError(f"need 0 < tau_min <= tau_max, got {tau_min} and {tau_max}")
+        if latency is not None and not isinstance(latency, LatencyLoss):
+            raise LatencyLossError(f"latency must be a LatencyLoss, got {type(latency).__name__}")
         self.tau_max = tau_max
         self.tau_min = tau_min
         self.hard = hard
+        self.latency = latency
 
     def make_policy(self) -> Gumbel:
         return Gumbel(tau=self.tau_max, hard=self.hard)
+
+    def build(self, space: ModelSpace | Supernet, device: str | torch.device = "cpu") -> Supernet:
+        supernet = super().build(space, device)
+        if self.latency is not None:
+            self.latency.check(supernet.arch.names)
+        return supernet
+
+    def latency_weights(self) -> dict[str, torch.Tensor]:
+        """Each priced decision's weights in the last pass (its softmax if the pass did not use it)."""
+        assert self.latency is not None and isinstance(self.policy, Gumbel)
+        arch = self.supernet.arch
+        return {label: self.policy.sampled.get(label, torch.softmax(arch.logits(label), -1))
+                for label in self.latency.labels()}
 
     def temperature(self, epoch: int) -> float:
         """The temperature at ``epoch`` (geometric from tau_max to tau_min)."""
@@ -80,14 +110,23 @@ class GumbelDARTS(OneShotTrainer):
 
     def step(self, train: Batch, val: Batch, loss_fn: LossFn) -> dict[str, float]:
         xv, yv = val
+        assert isinstance(self.policy, Gumbel)
         self.arch_optimizer.zero_grad(set_to_none=True)
+        self.policy.sampled.clear()
         val_loss = loss_fn(self.supernet(xv), yv)
-        self.arch_backward(val_loss)
+        losses: dict[str, float] = {}
+        arch_loss = val_loss
+        if self.latency is not None:
+            latency = self.latency.latency(self.latency_weights())
+            arch_loss = self.latency.combine(val_loss, latency)
+            losses = {"latency_ms": float(latency.detach()), "arch_loss": float(arch_loss.detach())}
+        self.policy.sampled.clear()
+        self.arch_backward(arch_loss)
         average_gradients(list(self.supernet.arch_parameters()))
         self.arch_optimizer.step()
         train_loss = self.weight_step(train, loss_fn)
-        assert isinstance(self.policy, Gumbel)
-        return {"train_loss": train_loss, "val_loss": float(val_loss.detach()), "tau": self.policy.tau}
+        self.policy.sampled.clear()
+        return {"train_loss": train_loss, "val_loss": float(val_loss.detach()), "tau": self.policy.tau, **losses}
 
 
 __all__ = ["Gumbel", "GumbelDARTS"]
