@@ -99,5 +99,3 @@ def build(directory: str, *, epoch_sleep: float = 0.0) -> Experiment:
         executor="inline", directory=directory, seed=3, progress=False,
     )
 
-
-experiment = build(os.environ.get("ARCHSPACE_TEST_DIR", "runs/asha-killable"))
