@@ -32,7 +32,9 @@ from archspace.experiment.oneshot_run import OneShotRun
 from archspace.experiment.process import ProcessExecutor
 from archspace.experiment.progress import Progress
 from archspace.experiment.runner import Finished, Reported, Started
+from archspace.experiment.scoring import ConstraintsSpec, Scoring, ScoringError
 from archspace.nn.space import ModelSpace
+from archspace.objectives import ObjectivesSpec, hypervolume, pareto_indices
 from archspace.oneshot import OneShotTrainer
 from archspace.registry import Registry
 from archspace.schedule.base import Scheduler
@@ -136,6 +138,16 @@ class Experiment:
         scheduler: stops poor trials early from their reported results (a
             :class:`~archspace.schedule.Scheduler`: ``ASHA``, ``Hyperband``, ``MedianStopping``);
             stopped trials are recorded ``pruned`` and the strategy is told their last value as partial.
+        objectives: several objectives, e.g. ``{"accuracy": "maximize", "latency_ms": "minimize"}``:
+            the strategy searches for their Pareto front (:meth:`pareto`, :meth:`hypervolume`); each
+            names a key of the trials' metrics or a hardware figure (``params``, ``flops``,
+            ``activation_bytes``, ``latency_ms``) that the driver adds itself. A single number
+            returned by the evaluator is recorded under the first objective's name, which also
+            ranks :meth:`best`. See :mod:`archspace.experiment.scoring`.
+        constraints: hardware limits checked before a sample is trained (``["latency_ms <= 5",
+            "params <= 1e6"]``): the strategy's proposals that break one are never run.
+        latency_table: the :class:`~archspace.hardware.LatencyTable` (or its JSON path) that
+            ``latency_ms`` comes from; it must have been measured for this space.
     """
 
     def __init__(self, space: ModelSpace, evaluator: Evaluator, strategy: Strategy | OneShotTrainer, *,
@@ -143,7 +155,8 @@ class Experiment:
                  executor: str | Executor = "process", directory: str | os.PathLike[str] | None = None,
                  seed: int = 0, direction: str | None = None, trial_timeout: float | None = None,
                  progress: bool | None = None, threads: int | None = None,
-                 scheduler: Scheduler | None = None) -> None:
+                 scheduler: Scheduler | None = None, objectives: ObjectivesSpec | None = None,
+                 constraints: ConstraintsSpec = None, latency_table: Any = None) -> None:
         for name, value, kind in (("space", space, ModelSpace), ("evaluator", evaluator, Evaluator)):
             if not isinstance(value, kind):
                 raise InvalidSettingError(f"{name} must be an archspace {kind.__name__}, got {type(value).__name__}")
@@ -161,9 +174,30 @@ class Experiment:
         if not (isinstance(executor, Executor) or executor in EXECUTORS):
             raise InvalidSettingError(f"unknown executor {executor!r}; known executors: {sorted(EXECUTORS)} "
                                       "(or pass an Executor instance)")
+        explicit_direction = direction
         direction = direction or str(getattr(evaluator, "direction", "maximize"))
         if direction not in DIRECTIONS:
             raise InvalidSettingError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
+        if isinstance(strategy, OneShotTrainer) and (objectives is not None or constraints is not None):
+            raise InvalidSettingError(f"objectives and constraints are for multi-trial searches; a one-shot search "
+                                      f"({type(strategy).__name__}) takes hardware costs as a loss term (e.g. "
+                                      "GumbelDARTS(latency=LatencyLoss(table, ...)))")
+        try:
+            self._scoring = Scoring(space, direction, objectives=objectives, constraints=constraints,
+                                    latency_table=latency_table)
+        except ScoringError as exc:
+            raise InvalidSettingError(str(exc)) from None
+        if self._scoring.objectives is not None:
+            if explicit_direction is not None and explicit_direction != self._scoring.direction:
+                raise InvalidSettingError(f"direction={explicit_direction!r} contradicts the first objective "
+                                          f"{self._scoring.objectives[0]}; leave direction out")
+            direction = self._scoring.direction
+        if self._scoring.multi_objective and isinstance(strategy, Strategy) and not strategy.supports_multi_objective:
+            raise InvalidSettingError(f"{type(strategy).__name__} optimises a single metric; for several objectives "
+                                      "use a strategy that searches for a Pareto front (random, grid, evolution, tpe)")
+        if self._scoring.multi_objective and scheduler is not None:
+            raise InvalidSettingError("a scheduler stops trials on one reported metric; it cannot be combined with "
+                                      "several objectives")
         if scheduler is not None and not isinstance(scheduler, Scheduler):
             raise InvalidSettingError(f"scheduler must be an archspace Scheduler (ASHA, Hyperband, MedianStopping) "
                                       f"or None, got {type(scheduler).__name__}")
@@ -206,7 +240,33 @@ class Experiment:
         """Try ``sample`` before the strategy's own proposals (validated now)."""
         if self.oneshot:
             raise ExperimentError("enqueue() is for multi-trial strategies: a one-shot search trains one supernet")
-        self._enqueued.append(self.space.validate(sample))
+        valid = self.space.validate(sample)
+        if self._scoring.filter is not None:
+            broken = self._scoring.filter.violations(valid)
+            if broken:
+                raise ExperimentError(f"the enqueued sample breaks the experiment's constraints: {'; '.join(broken)}")
+        self._enqueued.append(valid)
+
+    def pareto(self) -> list[TrialRecord]:
+        """The succeeded trials that no other succeeded trial beats on every objective, by id.
+
+        With a single objective (or none declared) it is the best trial(s): those tied at the best metric.
+        """
+        done = [t for t in self.storage.trials(TrialStatus.SUCCEEDED) if t.metric is not None]
+        if self._scoring.objectives is None:
+            top = rank(done, self.direction)
+            return sorted([t for t in top if t.metric == top[0].metric], key=lambda t: t.id) if top else []
+        kept = [(t, p) for t in done if (p := self._scoring.point(t.metrics)) is not None]
+        front = pareto_indices([p for _, p in kept], self._scoring.objectives)
+        return [kept[i][0] for i in front]
+
+    def hypervolume(self, reference: Any) -> float:
+        """The hypervolume of the succeeded trials' objective values against ``reference`` (one worst
+        acceptable value per objective, in the objectives' order and units)."""
+        if self._scoring.objectives is None:
+            raise ExperimentError("hypervolume needs declared objectives: Experiment(..., objectives={...})")
+        points = [p for t in self.storage.trials(TrialStatus.SUCCEEDED) if (p := self._scoring.point(t.metrics))]
+        return hypervolume(points, self._scoring.objectives, list(reference))
 
     @property
     def _trials_strategy(self) -> Strategy:
@@ -263,6 +323,7 @@ class Experiment:
             "max_trials": self.max_trials,
             "source": self.source,
             "scheduler": self.scheduler.config() if self.scheduler is not None else None,
+            **self._scoring.config(),
         }
 
     def _check_config(self, resume: bool) -> None:
@@ -274,7 +335,7 @@ class Experiment:
                 raise ExperimentError(f"nothing to resume in {where}: it holds no experiment")
             self.storage.set_config({**ours, "created": time.time()})
             return
-        identity = ("space", "space_fingerprint", "strategy", "direction", "seed", "scheduler")
+        identity = ("space", "space_fingerprint", "strategy", "direction", "seed", "scheduler", "objectives")
         diffs = [f"{key}: stored {stored.get(key)!r}, now {ours[key]!r}" for key in identity if stored.get(key) != ours[key]]
         if diffs:
             raise StorageError(f"{where} holds another experiment ({'; '.join(diffs)}); use another directory")
@@ -345,7 +406,7 @@ class Experiment:
         return handler
 
     def _restore_strategy(self, storage: Storage) -> deque[tuple[int, Sample]]:
-        self._trials_strategy.setup(self.space.search_space(), self.seed, self.direction)
+        self._trials_strategy.setup(self.space.search_space(), self.seed, self._scoring.strategy_direction())
         state, told_list = storage.load_strategy()
         told = set(told_list)
         if state is not None:  # checkpoints leave out the proposed samples: the trials hold them
@@ -353,7 +414,7 @@ class Experiment:
         caught_up = []
         for trial in storage.trials():
             if trial.finished and trial.id not in told:  # finished after the last checkpoint
-                self._tell(trial.sample, trial.status, trial.metric)
+                self._tell(trial.sample, trial.status, trial.metric, trial.metrics)
                 caught_up.append(trial.id)
         storage.save_strategy(self._trials_strategy.state_dict(with_seen=False), caught_up)  # the catch-up tells are durable
         requeued = storage.requeue_unfinished()
@@ -369,6 +430,11 @@ class Experiment:
             pending.extend((storage.create_trial(s, None), s) for s in self._enqueued)
         self._enqueued = []
         executor = self._make_executor()
+        user_filter = self._trials_strategy.filter
+        constraint_filter = self._scoring.filter
+        if constraint_filter is not None:  # broken constraints are never trained: the strategy's filter says no
+            self._trials_strategy.filter = (constraint_filter if user_filter is None else
+                                            lambda s: user_filter(s) and constraint_filter(s))
         if self.scheduler is not None:  # its state: replayed from the recorded curves (exact, see schedule.base)
             self.scheduler.setup(self.direction)
             self.scheduler.replay(storage.trials())
@@ -417,6 +483,9 @@ class Experiment:
         finally:
             executor.shutdown()  # never leave workers behind, whatever went wrong
             progress.close()
+            self._trials_strategy.filter = user_filter
+            if constraint_filter is not None and any(constraint_filter.rejected.values()):
+                logger.info("samples rejected before training by the constraints: %s", constraint_filter.rejected)
         trials = storage.trials()
         counts = {s.value: sum(t.status is s for t in trials) for s in TrialStatus if s is not TrialStatus.QUEUED}
         best = self.best(1)
@@ -438,6 +507,12 @@ class Experiment:
         elif isinstance(event, Reported):
             storage.add_intermediate(event.trial_id, event.step, event.value)
         elif isinstance(event, Finished):
+            if event.status is TrialStatus.SUCCEEDED:
+                try:  # hardware figures and objectives, computed in the driver before the result is stored
+                    event.metric, event.metrics = self._scoring.complete(storage.trial(event.trial_id).sample,
+                                                                         event.metric, event.metrics)
+                except ScoringError as exc:
+                    event.status, event.error = TrialStatus.FAILED, str(exc)
             storage.finish_trial(event.trial_id, event.status, event.metric, event.metrics, event.error)
             succeeded = event.status is TrialStatus.SUCCEEDED
             if succeeded:
@@ -449,16 +524,20 @@ class Experiment:
                 logger.warning("trial %d %s: %s", event.trial_id, event.status, first_line)
             if self.scheduler is not None:
                 self.scheduler.on_finish(event.trial_id, event.status)
-            self._tell(storage.trial(event.trial_id).sample, event.status, event.metric)
+            self._tell(storage.trial(event.trial_id).sample, event.status, event.metric, event.metrics)
             storage.save_strategy(self._trials_strategy.state_dict(with_seen=False), [event.trial_id])
             progress.finished(event.trial_id, event.status, event.metric)
 
-    def _tell(self, sample: Sample, status: TrialStatus, metric: float | None) -> None:
-        """Tell the strategy a finished trial: its metric, a pruned trial's last value as partial, or None."""
+    def _tell(self, sample: Sample, status: TrialStatus, metric: float | None,
+              metrics: dict[str, Any] | None = None) -> None:
+        """Tell the strategy a finished trial: its metric (one value per objective in a multi-objective
+        run), a pruned trial's last value as partial, or None."""
         if status is TrialStatus.PRUNED:
             self._trials_strategy.tell(sample, metric, partial=True)
+        elif status is TrialStatus.SUCCEEDED:
+            self._trials_strategy.tell(sample, self._scoring.result(metric, metrics))
         else:
-            self._trials_strategy.tell(sample, metric if status is TrialStatus.SUCCEEDED else None)
+            self._trials_strategy.tell(sample, None)
 
     def _interrupt(self, executor: Executor, storage: Storage, why: str) -> None:
         running = executor.running()
