@@ -176,6 +176,7 @@ def _rank_main(rank: int, algorithm: Algorithm, factory: SpaceFactory, inputs: t
         trainer = _trainer(algorithm)
         trainer.fit(factory(), data[:2], data[2:])
         torch.save(_state(trainer), Path(out, f"rank{rank}.pt"))
+        dist.barrier()  # both ranks done before either tears gloo down (else a rank can abort in its threads)
     finally:
         dist.destroy_process_group()
 

@@ -31,6 +31,7 @@ def main() -> None:
     state = {"params": {k: v.detach() for k, v in trainer.supernet.named_parameters()},
              "buffers": {k: v.detach() for k, v in trainer.supernet.named_buffers()}}
     torch.save(state, out / f"rank{rank}.pt")
+    dist.barrier()  # both ranks done before either tears gloo down (else a rank can abort in its threads)
     dist.destroy_process_group()
 
 
