@@ -1,0 +1,424 @@
+"""The Ray executor: trials as Ray tasks, on a local Ray or on a cluster (``executor="ray"``).
+
+The driver keeps what must stay in one place, the SQLite store and the strategy; Ray workers only
+run trials. The space (packed as the process pool packs it, usually a small
+:class:`~archspace.experiment._worker.SpaceRecipe`) and the evaluator go into Ray's object store
+once; each trial's task then carries only ``(trial_id, sample)`` and references, and a worker
+process unpacks the payload on its first trial and keeps it for the next ones.
+
+Trials talk back through a small actor (the *inbox*, no CPU of its own): "started" and every
+``ctx.report`` arrive there while the trial runs and the driver drains it on each poll, so curves are
+recorded live. A report waits for the inbox's answer, which carries the driver's early-stopping
+verdict: when :attr:`Executor.judge` says stop, the trial's next ``ctx.report`` raises
+``TrialPruned`` (where the library defines it; otherwise the task is cancelled), and the trial ends
+with one ``Finished(PRUNED, metric=<last reported value>)``.
+
+Faults: a Ray worker or node lost mid-trial (killed, out of memory, node gone) fails the trial with
+the reason, or re-runs it up to ``max_retries`` times first; the run goes on. Ray's own automatic
+task retries are turned off so that each retry is decided, and logged, here. A trial past
+``trial_timeout`` is cancelled (its worker killed) and recorded as ``timeout``; :meth:`shutdown`
+force-cancels every running task, so Ctrl-C or SIGTERM leave nothing running on the cluster.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from numbers import Real
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from archspace.errors import ArchspaceError
+from archspace.evaluate.base import Evaluator
+from archspace.experiment._signals import Terminated
+from archspace.experiment._worker import SpaceRecipe, load_source, pack_space
+from archspace.experiment.executor import Executor, now
+from archspace.experiment.runner import Event, Finished, Reported, Started, run_trial
+from archspace.nn.space import ModelSpace
+from archspace.storage import TrialStatus
+
+logger = logging.getLogger("archspace.experiment")
+RESOURCE_KEYS = ("cpu", "gpu", "memory")
+POLL_SLICE = 0.05  # seconds between inbox drains while waiting: the latency of live reports
+
+
+class RayExecutorError(ArchspaceError, ValueError):
+    """A Ray executor setting has the wrong type or value."""
+
+
+class RayNotInstalledError(ArchspaceError, ImportError):
+    """``executor="ray"`` was asked for, but Ray cannot be imported."""
+
+
+def _check_resources(resources: Any) -> dict[str, float]:
+    """``resources_per_trial`` checked and completed with the defaults (1 CPU, no GPU)."""
+    if resources is None:
+        return {"cpu": 1.0, "gpu": 0.0}
+    if not isinstance(resources, dict):
+        raise RayExecutorError(f"resources_per_trial must be a mapping such as {{'cpu': 1, 'gpu': 0.5}}, "
+                               f"got {resources!r} ({type(resources).__name__})")
+    unknown = sorted(str(k) for k in resources if k not in RESOURCE_KEYS)
+    if unknown:
+        raise RayExecutorError(f"resources_per_trial has unknown key(s) {unknown}; allowed keys: {list(RESOURCE_KEYS)}")
+    checked = {"cpu": 1.0, "gpu": 0.0}
+    for key, value in resources.items():
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value < 0:
+            raise RayExecutorError(f"resources_per_trial[{key!r}] must be a number >= 0, got {value!r}")
+        checked[key] = float(value)
+    if checked["cpu"] <= 0 and checked["gpu"] <= 0:
+        raise RayExecutorError("resources_per_trial must ask for some CPU or GPU (cpu > 0 or gpu > 0), "
+                               f"got {resources!r}")
+    if checked["gpu"] > 1 and not checked["gpu"].is_integer():
+        raise RayExecutorError(f"resources_per_trial['gpu'] must be a fraction <= 1 or a whole number of GPUs, "
+                               f"got {resources['gpu']!r}")
+    return checked
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayNotInstalledError(f"executor 'ray' needs Ray: pip install 'archspace[ray]' ({exc})") from None
+    return ray
+
+
+class _Inbox:
+    """The trials' mailbox (a Ray actor): "started" and reports in, stop verdicts out."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[Any, ...]] = []
+        self.stopping: set[int] = set()
+
+    def started(self, trial_id: int, where: str) -> None:
+        self.messages.append(("started", trial_id, where))
+
+    def report(self, trial_id: int, step: int, value: float) -> bool:
+        """Record a report unless the trial was told to stop; answer whether it must stop."""
+        if trial_id in self.stopping:
+            return True
+        self.messages.append(("report", trial_id, step, value))
+        return False
+
+    def stop(self, trial_id: int) -> None:
+        self.stopping.add(trial_id)
+
+    def drain(self) -> list[tuple[Any, ...]]:
+        messages, self.messages = self.messages, []
+        return messages
+
+
+_UNPACKED: dict[str, tuple[Any, Evaluator]] = {}  # per Ray worker process: payload token -> (space, evaluator)
+
+
+def _unpack(token: str, payload: list[Any], source: dict[str, str] | None, paths: list[str]) -> tuple[Any, Evaluator]:
+    """The space and evaluator of this experiment, unpacked once per worker process."""
+    if token not in _UNPACKED:
+        import ray
+        from ray import cloudpickle
+
+        for path in paths:  # the driver's import paths, where they exist here (a local Ray: all of them)
+            if path and path not in sys.path and os.path.isdir(path):
+                sys.path.append(path)
+        load_source(source)
+        packed, evaluator = cloudpickle.loads(ray.get(payload[0]))
+        _UNPACKED.clear()  # one experiment at a time per worker: drop an earlier one's space
+        _UNPACKED[token] = (packed.build() if isinstance(packed, SpaceRecipe) else packed, evaluator)
+    return _UNPACKED[token]
+
+
+def _trial_task(token: str, payload: list[Any], source: dict[str, str] | None, paths: list[str], threads: int,
+                directory: str | None, inbox: Any, trial_id: int, sample: dict[str, Any]) -> Finished:
+    """One trial on a Ray worker (``payload`` is a one-item list so Ray does not fetch it every time)."""
+    import ray
+    import torch
+
+    from archspace.evaluate import base
+
+    space, evaluator = _unpack(token, payload, source, paths)
+    torch.set_num_threads(threads)
+    ray.get(inbox.started.remote(trial_id, f"ray:{ray.util.get_node_ip_address()}:{os.getpid()}"))
+    pruned = getattr(base, "TrialPruned", None)
+
+    def report(step: int, value: float) -> None:
+        if ray.get(inbox.report.remote(trial_id, step, value)) and pruned is not None:
+            raise pruned(f"trial {trial_id} stopped early at step {step}")
+
+    return run_trial(space, evaluator, trial_id, sample, report, directory)
+
+
+@dataclass
+class _Trial:
+    sample: dict[str, Any]
+    ref: Any
+    attempt: int = 0
+    started: float | None = None  # when its task said it started (the timeout clock)
+    worker: str | None = None
+    last_value: float | None = None
+    judged: bool = False
+
+
+class RayExecutor(Executor):
+    """Trials as Ray tasks with declared resources (see the module docstring).
+
+    Args:
+        concurrency: trials submitted at once (Ray queues them until resources are free).
+        trial_timeout: seconds a trial may run once started; then it is cancelled as ``timeout``.
+        ray_address: a cluster to join (``"auto"``, ``"ray://head:10001"``, ...); None starts a
+            local Ray sized for ``concurrency`` trials, unless this process already runs one.
+        resources_per_trial: ``{"cpu": 1, "gpu": 0}`` by default; fractional GPUs work
+            (``{"cpu": 2, "gpu": 0.5}``), ``memory`` is in bytes. A trial uses as many torch threads
+            as its CPUs.
+        max_retries: times a trial whose Ray worker or node was lost is run again before it fails.
+        ray_init_kwargs: extra arguments for ``ray.init`` (e.g. ``runtime_env``).
+
+    Example:
+        >>> from archspace.experiment.ray_executor import RayExecutor
+        >>> RayExecutor(2, resources_per_trial={"cpu": 1, "gpu": 0.5}).resources
+        {'cpu': 1.0, 'gpu': 0.5}
+    """
+
+    def __init__(self, concurrency: int = 1, trial_timeout: float | None = None, *, ray_address: str | None = None,
+                 resources_per_trial: dict[str, float] | None = None, max_retries: int = 0,
+                 ray_init_kwargs: dict[str, Any] | None = None) -> None:
+        super().__init__(concurrency, trial_timeout)
+        if importlib.util.find_spec("ray") is None:
+            raise RayNotInstalledError("executor 'ray' needs Ray: pip install 'archspace[ray]'")
+        if ray_address is not None and (not isinstance(ray_address, str) or not ray_address):
+            raise RayExecutorError(f"ray_address must be an address string such as 'auto' or 'ray://head:10001', "
+                                   f"or None for a local Ray; got {ray_address!r}")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise RayExecutorError(f"max_retries must be an int >= 0, got {max_retries!r}")
+        if ray_init_kwargs is not None and not isinstance(ray_init_kwargs, dict):
+            raise RayExecutorError(f"ray_init_kwargs must be a mapping of ray.init arguments, got {ray_init_kwargs!r}")
+        self.ray_address = ray_address
+        self.resources = _check_resources(resources_per_trial)
+        self.max_retries = max_retries
+        self.ray_init_kwargs = dict(ray_init_kwargs or {})
+        self._trials: dict[int, _Trial] = {}
+        self._owns_ray = False
+        self._ray: Any = None
+
+    # Set-up and tear-down ------------------------------------------------------------------------
+    def start(self, space: ModelSpace, evaluator: Evaluator, source: dict[str, str] | None = None,
+              directory: Path | None = None) -> None:
+        ray = self._ray = _import_ray()
+        from ray import cloudpickle
+
+        try:
+            payload = cloudpickle.dumps((pack_space(space), evaluator))
+        except Exception as exc:
+            raise ArchspaceError(f"the Ray executor sends the space and evaluator to Ray workers, but they cannot be "
+                                 f"pickled ({exc}); define them at module level, or use executor='inline'") from exc
+        self._connect(ray)
+        self._token = uuid.uuid4().hex
+        self._payload = [ray.put(payload)]
+        self._source = source
+        self._paths = [p for p in sys.path if p] + [os.getcwd()]
+        self._directory = None if directory is None else str(directory)
+        self._threads = max(1, int(self.resources["cpu"]))
+        self._inbox = ray.remote(num_cpus=0)(_Inbox).remote()
+        options: dict[str, Any] = {"num_cpus": self.resources["cpu"], "num_gpus": self.resources["gpu"],
+                                   "max_retries": 0, "retry_exceptions": False}
+        if self.resources.get("memory"):
+            options["memory"] = self.resources["memory"]
+        self._task = ray.remote(_trial_task).options(**options)
+        self._watch_sigterm()
+
+    def _watch_sigterm(self) -> None:
+        """Note SIGTERM on its way to the driver's own handler (see :meth:`poll` for why)."""
+        self._sigterm_seen = False
+        self._sigterm_handler: Any = None
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGTERM)
+        if not callable(previous):
+            return
+
+        def noted(signum: int, frame: FrameType | None) -> None:
+            self._sigterm_seen = True
+            previous(signum, frame)
+
+        signal.signal(signal.SIGTERM, noted)
+        self._sigterm_handler = previous
+
+    def _connect(self, ray: Any) -> None:
+        """Join ``ray_address``, or start a local Ray unless this process already has one."""
+        if ray.is_initialized():
+            logger.info("Ray executor: using the Ray this process already started")
+            return
+        kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
+                                  "log_to_driver": True, **self.ray_init_kwargs}
+        if self.ray_address is None:
+            kwargs.setdefault("num_cpus", max(1, math.ceil(self.concurrency * self.resources["cpu"])))
+            if self.resources["gpu"] == 0:
+                kwargs.setdefault("num_gpus", 0)
+        else:
+            kwargs["address"] = self.ray_address
+        main = threading.current_thread() is threading.main_thread()
+        sigterm = signal.getsignal(signal.SIGTERM) if main else None
+        # a local Ray we start is ours alone: its notice about token authentication is noise here
+        notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
+        level = notice.level
+        if self.ray_address is None:
+            notice.setLevel(logging.ERROR)
+        try:
+            ray.init(**kwargs)
+        except Exception as exc:
+            where = f"join the Ray cluster at {self.ray_address!r}" if self.ray_address else "start a local Ray"
+            raise ArchspaceError(f"the Ray executor could not {where}: {exc}") from exc
+        finally:
+            notice.setLevel(level)
+            if main and sigterm is not None:
+                signal.signal(signal.SIGTERM, sigterm)  # ray.init replaces it; the driver's handler decides
+        self._owns_ray = True
+        logger.info("Ray executor: %s (%s per trial)", f"joined {self.ray_address}" if self.ray_address
+                    else f"started a local Ray with {kwargs.get('num_cpus')} CPU(s)", self.resources)
+
+    def shutdown(self) -> None:
+        ray = self._ray
+        if ray is None:
+            return
+        if getattr(self, "_sigterm_handler", None) is not None:
+            signal.signal(signal.SIGTERM, self._sigterm_handler)
+            self._sigterm_handler = None
+        for trial in self._trials.values():
+            self._cancel(trial, force=True)
+        self._trials = {}
+        if getattr(self, "_inbox", None) is not None:
+            try:
+                ray.kill(self._inbox)
+            except Exception as exc:  # Ray already gone: nothing left to stop
+                logger.debug("Ray executor: could not kill the inbox actor: %s", exc)
+            self._inbox = None
+        if self._owns_ray:
+            ray.shutdown()
+            self._owns_ray = False
+        self._ray = None
+
+    def _cancel(self, trial: _Trial, *, force: bool) -> None:
+        try:
+            self._ray.cancel(trial.ref, force=force)
+        except Exception as exc:  # it ended meanwhile, or its worker is already gone
+            logger.debug("Ray executor: cancelling a task failed: %s", exc)
+
+    # Running trials ------------------------------------------------------------------------------
+    def free_slots(self) -> int:
+        return max(0, self.concurrency - len(self._trials))
+
+    def running(self) -> list[int]:
+        return list(self._trials)
+
+    def submit(self, trial_id: int, sample: dict[str, Any]) -> None:
+        self._trials[trial_id] = _Trial(sample, self._launch(trial_id, sample))
+
+    def _launch(self, trial_id: int, sample: dict[str, Any]) -> Any:
+        return self._task.remote(self._token, self._payload, self._source, self._paths, self._threads,
+                                 self._directory, self._inbox, trial_id, sample)
+
+    def poll(self, timeout: float) -> list[Event]:
+        try:
+            return self._poll(timeout)
+        except KeyboardInterrupt as exc:
+            # A signal that arrives while Ray blocks in C++ comes out as a bare KeyboardInterrupt,
+            # whatever the driver's handler raised: put SIGTERM back as Terminated (exit 143, not 130).
+            if self._sigterm_seen and not isinstance(exc, Terminated):
+                raise Terminated("SIGTERM") from None
+            raise
+
+    def _poll(self, timeout: float) -> list[Event]:
+        ray = self._ray
+        end = now() + max(0.0, timeout)
+        while True:
+            refs = {trial.ref: trial_id for trial_id, trial in self._trials.items()}
+            done: list[Any] = []
+            if refs:
+                wait = max(0.0, min(POLL_SLICE, end - now()))
+                ready, _ = ray.wait(list(refs), num_returns=1, timeout=wait)
+                if ready:
+                    done, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0)
+            else:
+                time.sleep(max(0.0, min(POLL_SLICE, end - now())))
+            # reports wait for the inbox's answer, so a task that ended has all its messages there
+            events = self._messages(ray.get(self._inbox.drain.remote()))
+            for ref in done:
+                if refs[ref] in self._trials and self._trials[refs[ref]].ref == ref:
+                    events += self._ended(refs[ref], ref)
+            events += self._time_outs()
+            if events or now() >= end:
+                return events
+
+    def _messages(self, messages: list[tuple[Any, ...]]) -> list[Event]:
+        events: list[Event] = []
+        for message in messages:
+            trial = self._trials.get(message[1])
+            if trial is None:  # a cancelled trial's last words
+                continue
+            if message[0] == "started":
+                trial.started, trial.worker = now(), message[2]
+                events.append(Started(message[1], message[2]))
+                continue
+            _, trial_id, step, value = message
+            trial.last_value = value
+            events.append(Reported(trial_id, step, value))
+            if not trial.judged and self.judge is not None and self.judge(trial_id, step, value):
+                self._prune(trial_id, trial)
+        return events
+
+    def _prune(self, trial_id: int, trial: _Trial) -> None:
+        """Deliver the stop verdict: the trial's next report raises TrialPruned, else cancel it."""
+        from archspace.evaluate import base
+
+        trial.judged = True
+        self._inbox.stop.remote(trial_id)
+        if getattr(base, "TrialPruned", None) is None:
+            self._cancel(trial, force=False)
+
+    def _ended(self, trial_id: int, ref: Any) -> list[Event]:
+        ray = self._ray
+        trial = self._trials[trial_id]
+        try:
+            result: Finished = ray.get(ref)
+        except ray.exceptions.TaskCancelledError:
+            result = Finished(trial_id, TrialStatus.FAILED, error="the Ray task was cancelled")
+        except ray.exceptions.RayTaskError as exc:  # raised past run_trial: not a lost worker, no retry
+            result = Finished(trial_id, TrialStatus.FAILED, error=f"the Ray task failed: {exc}")
+        except ray.exceptions.RayError as exc:  # worker or node lost
+            what = str(exc).strip().splitlines()[0] if str(exc).strip() else "no details"
+            reason = f"Ray worker died: {type(exc).__name__}: {what} (worker {trial.worker or 'not yet started'})"
+            if not trial.judged and trial.attempt < self.max_retries:
+                trial.attempt += 1
+                logger.warning("trial %d: %s; running it again (retry %d of %d)", trial_id, reason, trial.attempt,
+                               self.max_retries)
+                trial.ref, trial.started, trial.worker = self._launch(trial_id, trial.sample), None, None
+                return []
+            result = Finished(trial_id, TrialStatus.FAILED, error=reason + (
+                f" (after {trial.attempt} retr{'y' if trial.attempt == 1 else 'ies'})" if trial.attempt else ""))
+        del self._trials[trial_id]
+        if trial.judged:
+            return [Finished(trial_id, TrialStatus.PRUNED, metric=trial.last_value)]
+        return [result]
+
+    def _time_outs(self) -> list[Event]:
+        if self.trial_timeout is None:
+            return []
+        events: list[Event] = []
+        for trial_id, trial in list(self._trials.items()):
+            if trial.started is not None and now() - trial.started >= self.trial_timeout:
+                self._cancel(trial, force=True)
+                del self._trials[trial_id]
+                events.append(Finished(trial_id, TrialStatus.TIMEOUT,
+                                       error=f"trial exceeded its timeout of {self.trial_timeout} s; "
+                                             "its Ray task was cancelled (worker killed)"))
+        return events
+
+
+__all__ = ["RayExecutor", "RayExecutorError", "RayNotInstalledError"]

@@ -1,0 +1,209 @@
+"""The Ray executor on a real local Ray (2 CPUs): runs, curves, lost workers, timeouts, early
+stopping, killed drivers and resume, the config route, and bad settings."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import ray
+
+from archspace.cli.config import ConfigError, from_config
+from archspace.evaluate import FunctionalEvaluator
+from archspace.experiment import Experiment
+from archspace.experiment.ray_executor import RayExecutor, RayExecutorError, RayNotInstalledError
+from archspace.storage import SQLiteStorage
+from archspace.strategy import Random
+from archspace.testing import TinySpace
+from tests.experiment import ray_helpers
+from tests.experiment.helpers import alive, faulty
+from tests.experiment.ray_helpers import SleepsOnce, curve, long_curve
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray() -> Iterator[None]:
+    """One local Ray for the in-process tests (starting one costs seconds); executors reuse it."""
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, logging_level=logging.WARNING)
+    yield
+    ray.shutdown()
+
+
+def test_twenty_trials_two_at_a_time_complete_with_their_curves(tmp_path: Path) -> None:
+    experiment = Experiment(TinySpace(), FunctionalEvaluator(curve), Random(dedup=False), max_trials=20, concurrency=2,
+                            executor="ray", directory=tmp_path, progress=False)
+    trials = experiment.run()
+    assert [t.id for t in trials] == list(range(20))
+    assert all(t.status == "succeeded" and t.metric == t.sample["x"] for t in trials)
+    for t in trials:  # reports reached the driver and the store, step by step
+        x = t.sample["x"]
+        assert t.intermediates == [(1, x / 4), (2, x / 2), (3, x)]
+        assert t.worker is not None and t.worker.startswith("ray:")
+    spans = sorted((t.started_at or 0.0, t.ended_at or 0.0) for t in trials)
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "no two trials ever ran at once"
+    # neither the store nor the strategy saw a trial id twice
+    with sqlite3.connect(tmp_path / "experiment.db") as db:
+        assert db.execute("SELECT count(*), count(DISTINCT id) FROM trials").fetchone() == (20, 20)
+    _, told = SQLiteStorage(tmp_path / "experiment.db", read_only=True).load_strategy()
+    assert sorted(told) == list(range(20))
+
+
+def _kill_when_published(pid_file: Path) -> threading.Thread:
+    def kill() -> None:
+        deadline = time.monotonic() + 120
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+    thread = threading.Thread(target=kill, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_ray_worker_killed_mid_trial_fails_or_retries_that_trial_and_the_run_goes_on(
+        tmp_path: Path, retries: int) -> None:
+    killer = _kill_when_published(tmp_path / "pid")
+    executor = RayExecutor(2, max_retries=retries)
+    experiment = Experiment(TinySpace(), SleepsOnce(str(tmp_path), victim=2), Random(), max_trials=6,
+                            executor=executor, directory=tmp_path / "run", progress=False)
+    trials = experiment.run()
+    killer.join(timeout=5)
+    assert not alive(int((tmp_path / "pid").read_text()))  # the worker was really killed mid-trial
+    assert [t.id for t in trials] == list(range(6))
+    assert all(t.status == "succeeded" for t in trials if t.id != 2)
+    victim = trials[2]
+    if retries:
+        assert victim.status == "succeeded" and victim.metric == victim.sample["x"]
+        assert "running it again (retry 1 of 1)" in (tmp_path / "run" / "experiment.log").read_text()
+    else:
+        assert victim.status == "failed"
+        assert (victim.error or "").startswith("Ray worker died: WorkerCrashedError")
+        assert f":{(tmp_path / 'pid').read_text()})" in (victim.error or "")  # names the lost worker
+
+
+def test_evaluator_errors_and_timeouts_are_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
+    experiment = Experiment(TinySpace(), FunctionalEvaluator(faulty), Random(), max_trials=5, concurrency=2,
+                            executor="ray", directory=tmp_path, trial_timeout=2, progress=False)
+    for x in (1, 3):  # raises; sleeps past the timeout
+        experiment.enqueue({"x": x, "hidden": 2})
+    trials = experiment.run()
+    assert trials[0].status == "failed" and "ValueError: evaluator exploded on purpose" in (trials[0].error or "")
+    assert trials[1].status == "timeout" and "timeout of 2" in (trials[1].error or "")
+    assert len(trials) == 5 and all(t.status in ("succeeded", "failed", "timeout") for t in trials)
+
+
+def test_the_judge_stops_a_trial_part_way_and_it_ends_pruned_with_its_last_value(tmp_path: Path) -> None:
+    executor = RayExecutor(2)
+    executor.judge = lambda trial_id, step, value: trial_id % 2 == 1 and step >= 2
+    experiment = Experiment(TinySpace(), FunctionalEvaluator(long_curve), Random(), max_trials=4,
+                            executor=executor, directory=tmp_path, progress=False)
+    trials = experiment.run()
+    for t in trials:
+        steps = [step for step, _ in t.intermediates]
+        if t.id % 2:
+            assert t.status == "pruned" and 2 <= len(steps) < 5, (t.status, t.intermediates)
+            assert t.metric == t.intermediates[-1][1]
+        else:
+            assert t.status == "succeeded" and steps == [1, 2, 3, 4, 5]
+    _, told = SQLiteStorage(tmp_path / "experiment.db", read_only=True).load_strategy()
+    assert sorted(told) == [0, 1, 2, 3]
+
+
+def _driver(directory: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "tests.experiment.ray_helpers", str(directory)], env=env,
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _succeeded(db: Path) -> int:
+    try:
+        with sqlite3.connect(db) as conn:
+            return int(conn.execute("SELECT count(*) FROM trials WHERE status = 'succeeded'").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_driver_leaves_no_trial_running_and_resumes(tmp_path: Path, sig: signal.Signals) -> None:
+    driver = _driver(tmp_path)
+    deadline = time.monotonic() + 120
+    while _succeeded(tmp_path / "experiment.db") < 3:
+        assert driver.poll() is None, driver.communicate()
+        assert time.monotonic() < deadline, "the driver made no progress"
+        time.sleep(0.05)
+    driver.send_signal(sig)
+    _, err = driver.communicate(timeout=60)
+    assert driver.returncode == (-signal.SIGKILL if sig == signal.SIGKILL else 143), err.decode()[-2000:]
+    before = {t.id: t for t in SQLiteStorage(tmp_path / "experiment.db", read_only=True).trials()}
+    assert 3 <= sum(t.status == "succeeded" for t in before.values()) and len(before) < 12
+    if sig == signal.SIGTERM:  # stopped gracefully: running trials were cancelled and marked
+        assert "running" not in {t.status for t in before.values()}
+        assert "interrupted" in {t.status for t in before.values()}
+    workers = [int(p.read_text()) for p in (tmp_path / "pids").glob("*.pid")]
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers), "a Ray worker outlived its driver"
+
+    trials = ray_helpers.experiment(tmp_path).resume()  # on the test's own Ray
+    assert [t.id for t in trials] == list(range(12)) and all(t.status == "succeeded" for t in trials)
+    for i, old in before.items():  # finished trials kept, not re-run
+        if old.status == "succeeded":
+            assert trials[i].ended_at == old.ended_at
+    assert len({tuple(sorted(t.sample.items())) for t in trials}) == 12  # the strategy never repeated itself
+    assert all(t.metric == t.sample["x"] + t.sample["hidden"] / 10 for t in trials)
+
+
+def test_the_config_route_builds_and_runs_a_ray_executor(tmp_path: Path) -> None:
+    experiment = from_config({
+        "space": "archspace.testing.spaces:ExampleNet", "strategy": "random",
+        "evaluator": {"name": "classification", "data": "digits", "epochs": 1},
+        "experiment": {"max_trials": 2, "concurrency": 2, "progress": False, "directory": str(tmp_path),
+                       "executor": {"name": "ray", "resources_per_trial": {"cpu": 1}, "max_retries": 2}},
+    })
+    executor = experiment.executor
+    assert isinstance(executor, RayExecutor)
+    assert (executor.concurrency, executor.max_retries, executor.resources) == (2, 2, {"cpu": 1.0, "gpu": 0.0})
+    trials = experiment.run()
+    assert [t.status for t in trials] == ["succeeded", "succeeded"], [t.error for t in trials]
+    assert all(0 <= (t.metric or -1) <= 1 for t in trials)  # real accuracies, trained on the Ray workers
+    assert all(t.worker is not None and t.worker.startswith("ray:") for t in trials)
+
+
+@pytest.mark.parametrize(("resources", "message"), [
+    ({"tpu": 1}, r"unknown key\(s\) \['tpu'\]; allowed keys: \['cpu', 'gpu', 'memory'\]"),
+    ({"cpu": -1}, r"resources_per_trial\['cpu'\] must be a number >= 0, got -1"),
+    ({"gpu": "half"}, r"resources_per_trial\['gpu'\] must be a number >= 0, got 'half'"),
+    ({"gpu": 1.5}, r"a fraction <= 1 or a whole number of GPUs, got 1.5"),
+    ({"cpu": 0}, r"must ask for some CPU or GPU"),
+    ([1, 0], r"must be a mapping such as"),
+])
+def test_bad_resources_per_trial_are_a_clear_error(resources: object, message: str) -> None:
+    with pytest.raises(RayExecutorError, match=message):
+        RayExecutor(1, resources_per_trial=resources)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="bad executor 'ray' settings: .*" + message):
+        from_config({"space": "archspace.testing.spaces:TinySpace", "strategy": "random",
+                     "evaluator": {"name": "regression", "data": "digits"},
+                     "experiment": {"executor": {"name": "ray", "resources_per_trial": resources}}})
+
+
+def test_fractional_gpus_are_accepted_as_declared() -> None:
+    assert RayExecutor(2, resources_per_trial={"cpu": 2, "gpu": 0.25}).resources == {"cpu": 2.0, "gpu": 0.25}
+
+
+def test_without_ray_the_error_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails, as when it is not installed
+    with pytest.raises(RayNotInstalledError, match=r"executor 'ray' needs Ray: pip install 'archspace\[ray\]'"):
+        Experiment(TinySpace(), FunctionalEvaluator(curve), Random(), max_trials=1, executor="ray").run()
