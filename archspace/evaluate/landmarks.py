@@ -105,7 +105,7 @@ class Landmarks(SupervisedEvaluator):
     Example:
         >>> import torch
         >>> from archspace.hub import PFLD
-        >>> space = PFLD.small()
+        >>> space = PFLD(input_size=32, width=4)
         >>> data = (space.example_input(4), torch.rand(4, 215))
         >>> evaluator = Landmarks(data, data, batch_size=4)
         >>> evaluator.fit(space.freeze(space.default_sample())) > 0

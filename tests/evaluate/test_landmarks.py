@@ -60,7 +60,7 @@ def test_pfld_loss_weights_each_face_by_its_pose_error() -> None:
 
 def test_evaluator_loss_uses_the_auxiliary_angles_and_the_metric_is_nme() -> None:
     torch.manual_seed(0)
-    space = PFLD.small()
+    space = PFLD(input_size=32, width=4)
     x, y = space.example_input(4), torch.rand(4, 215) * 30
     model = space.freeze(space.default_sample()).train()
     evaluator = Landmarks((x, y), (x, y), batch_size=4)
@@ -83,7 +83,7 @@ def test_training_lowers_the_validation_nme(tmp_path: Path) -> None:
 
     write_synthetic(tmp_path, train=32, test=8, image_size=32)
     train, val = landmarks(tmp_path, image_size=32)
-    space = PFLD.small()
+    space = PFLD(input_size=32, width=4)
     torch.manual_seed(0)
     model = space.freeze(space.default_sample())
     evaluator = Landmarks(train, val, epochs=8, batch_size=8, learning_rate=3e-3)

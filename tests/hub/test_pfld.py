@@ -36,6 +36,13 @@ def test_full_size_shapes_and_outputs() -> None:
     with torch.no_grad():
         out = model(x)
     assert isinstance(out, torch.Tensor) and out.shape == (2, 212)
+    small = PFLD(input_size=32, width=4, auxiliary=False)
+    plain = small.freeze(small.default_sample()).train()
+    assert plain(torch.rand(2, 3, 32, 32)).shape == (2, 212) and plain.auxiliary is None
+
+
+def test_the_form_with_the_auxiliary_net_passes_the_contract() -> None:
+    check_hub_space(lambda: PFLD(input_size=32, width=4), num_samples=1)
 
 
 def test_every_candidate_keeps_the_layer_shape() -> None:
