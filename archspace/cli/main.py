@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from archspace.cli.latency import add_parser as add_latency_parser
 from archspace.errors import ArchspaceError
 from archspace.experiment import Experiment, Terminated, rank, write_export
 from archspace.storage import SQLiteStorage, TrialRecord, TrialStatus
@@ -245,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="check an experiment's store for damage and inconsistencies (read-only)")
     p.add_argument("directory")
     p.set_defaults(func=cmd_doctor)
+    add_latency_parser(sub)
     return parser
 
 
