@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from archspace.data.landmarks import landmarks
-from archspace.data.readers import Tensors, cifar10, cifar10_splits, digits
+from archspace.data.readers import Tensors, cifar10, cifar10_splits, digits, fashion_mnist, fashion_mnist_splits
 from archspace.data.transforms import CIFAR10_MEAN, CIFAR10_STD, augment, normalize
 from archspace.registry import Registry
 
@@ -25,6 +25,7 @@ DATASETS: Registry[tuple[Tensors, Tensors]] = Registry("dataset")
 DATASETS.add("digits", digits)
 DATASETS.add("cifar10", cifar10_splits)
 DATASETS.add("landmarks", landmarks)
+DATASETS.add("fashion_mnist", fashion_mnist_splits)
 
 
 def create_dataset(name: str, /, *args: Any, **kwargs: Any) -> tuple[Tensors, Tensors]:
@@ -42,5 +43,6 @@ def list_datasets() -> list[str]:
     return DATASETS.list()
 
 
-__all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "DATASETS", "Tensors", "augment", "cifar10", "cifar10_splits",
+__all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "DATASETS", "Tensors", "augment", "cifar10", "cifar10_splits", "fashion_mnist",
+           "fashion_mnist_splits",
            "create_dataset", "digits", "landmarks", "list_datasets", "normalize"]

@@ -1,8 +1,12 @@
-"""Dataset readers that need no download tool: scikit-learn's digits and CIFAR-10's python batches."""
+"""Dataset readers that need no download tool: scikit-learn's digits, CIFAR-10's python batches
+and (Fashion-)MNIST's IDX files."""
 
 from __future__ import annotations
 
+import gzip
+import os
 import pickle
+import struct
 from pathlib import Path
 
 import torch
@@ -89,4 +93,76 @@ def cifar10_splits(root: str | Path, *, normalized: bool = True) -> tuple[Tensor
     return (x, y), (xt, yt)
 
 
-__all__ = ["cifar10", "cifar10_splits", "digits"]
+#: Where Debian's ``dataset-fashion-mnist`` package puts the IDX files (``apt install dataset-fashion-mnist``).
+FASHION_MNIST_DIRS = ("/usr/share/datasets/fashion-mnist",)
+
+
+class IdxFormatError(ValueError):
+    """An IDX file that is not what its header or its name says."""
+
+
+def read_idx(path: str | Path) -> torch.Tensor:
+    """An IDX file (MNIST's format; gzip or plain) as an uint8 tensor of the shape its header gives.
+
+    Raises:
+        IdxFormatError: not an unsigned-byte IDX file, or fewer bytes than the header promises.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise IdxFormatError(f"{str(path)!r} is not an IDX file (bad magic number)")
+    kind, ndim = raw[2], raw[3]
+    if kind != 0x08:
+        raise IdxFormatError(f"{str(path)!r} holds IDX type {kind:#04x}; only unsigned bytes (0x08) are read")
+    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    count = 1
+    for d in shape:
+        count *= d
+    body = raw[4 + 4 * ndim:]
+    if len(body) != count:
+        raise IdxFormatError(f"{str(path)!r}: the header promises {count} bytes of data, the file has {len(body)}")
+    return torch.frombuffer(bytearray(body), dtype=torch.uint8).reshape(shape)
+
+
+def _find(root: str | Path | None, name: str) -> Path:
+    folders = [Path(root)] if root is not None else [Path(d) for d in
+                                                     (os.environ.get("ARCHSPACE_FASHION_MNIST"), *FASHION_MNIST_DIRS) if d]
+    for folder in folders:
+        for candidate in (folder / f"{name}.gz", folder / name):
+            if candidate.exists():
+                return candidate
+    where = ", ".join(repr(str(f)) for f in folders)
+    raise FileNotFoundError(f"Fashion-MNIST file {name!r} (or {name}.gz) not found in {where}; on Debian/Ubuntu "
+                            "`apt install dataset-fashion-mnist`, or pass root= to the folder with the IDX files")
+
+
+def fashion_mnist(root: str | Path | None = None, *, train: bool = True, limit: int | None = None) -> Tensors:
+    """Fashion-MNIST (or MNIST: same file names) from its IDX files, ``(N, 1, 28, 28)`` in [0, 1].
+
+    Args:
+        root: the folder with ``train-images-idx3-ubyte[.gz]`` etc.; default ``$ARCHSPACE_FASHION_MNIST``
+            or Debian's ``/usr/share/datasets/fashion-mnist``.
+        train: the 60,000 training images, else the 10,000 test images.
+        limit: keep only the first ``limit`` images (quick runs).
+    """
+    prefix = "train" if train else "t10k"
+    images = read_idx(_find(root, f"{prefix}-images-idx3-ubyte"))
+    labels = read_idx(_find(root, f"{prefix}-labels-idx1-ubyte"))
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise IdxFormatError(f"Fashion-MNIST {prefix}: {tuple(images.shape)} images for {tuple(labels.shape)} labels")
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return images.unsqueeze(1).float() / 255.0, labels.long()
+
+
+def fashion_mnist_splits(root: str | Path | None = None, *, train_limit: int | None = None,
+                         val_limit: int | None = None) -> tuple[Tensors, Tensors]:
+    """Fashion-MNIST's training and test images as ``(train, val)`` (the ``fashion_mnist`` dataset
+    of configs: ``data: {name: fashion_mnist, train_limit: 10000}``)."""
+    return fashion_mnist(root, train=True, limit=train_limit), fashion_mnist(root, train=False, limit=val_limit)
+
+
+__all__ = ["FASHION_MNIST_DIRS", "IdxFormatError", "cifar10", "cifar10_splits", "digits", "fashion_mnist",
+           "fashion_mnist_splits", "read_idx"]
