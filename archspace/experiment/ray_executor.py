@@ -7,11 +7,13 @@ once; each trial's task then carries only ``(trial_id, sample)`` and references,
 process unpacks the payload on its first trial and keeps it for the next ones.
 
 Trials talk back through a small actor (the *inbox*, no CPU of its own): "started" and every
-``ctx.report`` arrive there while the trial runs and the driver drains it on each poll, so curves are
-recorded live. A report waits for the inbox's answer, which carries the driver's early-stopping
-verdict: when :attr:`Executor.judge` says stop, the trial's next ``ctx.report`` raises
-``TrialPruned`` (where the library defines it; otherwise the task is cancelled), and the trial ends
-with one ``Finished(PRUNED, metric=<last reported value>)``.
+``ctx.report`` arrive there while the trial runs and the driver drains it on each poll (every
+50 ms at most), so curves are recorded live. When the driver runs a scheduler
+(:attr:`Executor.judge` is set) each report waits in the inbox for the driver's verdict, as the
+process pool's workers wait on their pipe: on "stop" that very ``ctx.report`` raises
+:class:`~archspace.evaluate.base.TrialPruned` and the trial ends with one ``Finished(PRUNED,
+metric=<last reported value>)``. A verdict costs up to one poll interval per report (reports come
+per epoch); without a scheduler reports do not wait.
 
 Faults: a Ray worker or node lost mid-trial (killed, out of memory, node gone) fails the trial with
 the reason, or re-runs it up to ``max_retries`` times first; the run goes on. Ray's own automatic
@@ -92,27 +94,42 @@ def _import_ray() -> Any:
 
 
 class _Inbox:
-    """The trials' mailbox (a Ray actor): "started" and reports in, stop verdicts out."""
+    """The trials' mailbox (a threaded Ray actor): "started" and reports in, verdicts out.
+
+    With a judge, a report waits here for its verdict, which the driver sends after draining it:
+    the verdict on a report is known before the evaluator goes on, as with the process pool, so
+    a stopped trial's curve ends with the report that stopped it.
+    """
 
     def __init__(self) -> None:
+        self.lock = threading.Condition()
         self.messages: list[tuple[Any, ...]] = []
-        self.stopping: set[int] = set()
+        self.verdicts: dict[tuple[int, int, int], bool] = {}
 
-    def started(self, trial_id: int, where: str) -> None:
-        self.messages.append(("started", trial_id, where))
+    def started(self, trial_id: int, attempt: int, where: str) -> None:
+        with self.lock:
+            self.messages.append(("started", trial_id, attempt, where))
 
-    def report(self, trial_id: int, step: int, value: float) -> bool:
-        """Record a report unless the trial was told to stop; answer whether it must stop."""
-        if trial_id in self.stopping:
-            return True
-        self.messages.append(("report", trial_id, step, value))
-        return False
+    def report(self, trial_id: int, attempt: int, seq: int, step: int, value: float, judged: bool) -> bool:
+        """Record a report; with ``judged``, wait for the driver's verdict (True: stop) and return it."""
+        with self.lock:
+            self.messages.append(("report", trial_id, attempt, seq, step, value))
+            if not judged:
+                return False
+            key = (trial_id, attempt, seq)
+            while key not in self.verdicts:
+                self.lock.wait()
+            return self.verdicts.pop(key)
 
-    def stop(self, trial_id: int) -> None:
-        self.stopping.add(trial_id)
+    def answer(self, verdicts: list[tuple[int, int, int, bool]]) -> None:
+        with self.lock:
+            for trial_id, attempt, seq, stop in verdicts:
+                self.verdicts[(trial_id, attempt, seq)] = stop
+            self.lock.notify_all()
 
     def drain(self) -> list[tuple[Any, ...]]:
-        messages, self.messages = self.messages, []
+        with self.lock:
+            messages, self.messages = self.messages, []
         return messages
 
 
@@ -136,21 +153,19 @@ def _unpack(token: str, payload: list[Any], source: dict[str, str] | None, paths
 
 
 def _trial_task(token: str, payload: list[Any], source: dict[str, str] | None, paths: list[str], threads: int,
-                directory: str | None, inbox: Any, trial_id: int, sample: dict[str, Any]) -> Finished:
+                directory: str | None, inbox: Any, judged: bool, trial_id: int, attempt: int,
+                sample: dict[str, Any]) -> Finished:
     """One trial on a Ray worker (``payload`` is a one-item list so Ray does not fetch it every time)."""
     import ray
     import torch
 
-    from archspace.evaluate import base
-
     space, evaluator = _unpack(token, payload, source, paths)
     torch.set_num_threads(threads)
-    ray.get(inbox.started.remote(trial_id, f"ray:{ray.util.get_node_ip_address()}:{os.getpid()}"))
-    pruned = getattr(base, "TrialPruned", None)
+    ray.get(inbox.started.remote(trial_id, attempt, f"ray:{ray.util.get_node_ip_address()}:{os.getpid()}"))
+    seq = iter(range(1 << 62))
 
-    def report(step: int, value: float) -> None:
-        if ray.get(inbox.report.remote(trial_id, step, value)) and pruned is not None:
-            raise pruned(f"trial {trial_id} stopped early at step {step}")
+    def report(step: int, value: float) -> bool:  # True: the driver stopped the trial (ctx raises TrialPruned)
+        return bool(ray.get(inbox.report.remote(trial_id, attempt, next(seq), step, value, judged)))
 
     return run_trial(space, evaluator, trial_id, sample, report, directory)
 
@@ -225,7 +240,7 @@ class RayExecutor(Executor):
         self._paths = [p for p in sys.path if p] + [os.getcwd()]
         self._directory = None if directory is None else str(directory)
         self._threads = max(1, int(self.resources["cpu"]))
-        self._inbox = ray.remote(num_cpus=0)(_Inbox).remote()
+        self._inbox = ray.remote(num_cpus=0, max_concurrency=self.concurrency + 4)(_Inbox).remote()
         options: dict[str, Any] = {"num_cpus": self.resources["cpu"], "num_gpus": self.resources["gpu"],
                                    "max_retries": 0, "retry_exceptions": False}
         if self.resources.get("memory"):
@@ -318,11 +333,11 @@ class RayExecutor(Executor):
         return list(self._trials)
 
     def submit(self, trial_id: int, sample: dict[str, Any]) -> None:
-        self._trials[trial_id] = _Trial(sample, self._launch(trial_id, sample))
+        self._trials[trial_id] = _Trial(sample, self._launch(trial_id, 0, sample))
 
-    def _launch(self, trial_id: int, sample: dict[str, Any]) -> Any:
+    def _launch(self, trial_id: int, attempt: int, sample: dict[str, Any]) -> Any:
         return self._task.remote(self._token, self._payload, self._source, self._paths, self._threads,
-                                 self._directory, self._inbox, trial_id, sample)
+                                 self._directory, self._inbox, self.judge is not None, trial_id, attempt, sample)
 
     def poll(self, timeout: float) -> list[Event]:
         try:
@@ -358,29 +373,28 @@ class RayExecutor(Executor):
 
     def _messages(self, messages: list[tuple[Any, ...]]) -> list[Event]:
         events: list[Event] = []
+        verdicts: list[tuple[int, int, int, bool]] = []
         for message in messages:
             trial = self._trials.get(message[1])
-            if trial is None:  # a cancelled trial's last words
-                continue
+            current = trial is not None and trial.attempt == message[2]  # else a cancelled or lost attempt's
             if message[0] == "started":
-                trial.started, trial.worker = now(), message[2]
-                events.append(Started(message[1], message[2]))
+                if trial is not None and current:
+                    trial.started, trial.worker = now(), message[3]
+                    events.append(Started(message[1], message[3]))
                 continue
-            _, trial_id, step, value = message
+            _, trial_id, attempt, seq, step, value = message
+            if trial is None or not current:
+                verdicts.append((trial_id, attempt, seq, True))  # never leave a report waiting
+                continue
             trial.last_value = value
             events.append(Reported(trial_id, step, value))
-            if not trial.judged and self.judge is not None and self.judge(trial_id, step, value):
-                self._prune(trial_id, trial)
+            if self.judge is not None:
+                stop = trial.judged or bool(self.judge(trial_id, step, value))
+                trial.judged = stop
+                verdicts.append((trial_id, attempt, seq, stop))
+        if verdicts:
+            self._inbox.answer.remote(verdicts)
         return events
-
-    def _prune(self, trial_id: int, trial: _Trial) -> None:
-        """Deliver the stop verdict: the trial's next report raises TrialPruned, else cancel it."""
-        from archspace.evaluate import base
-
-        trial.judged = True
-        self._inbox.stop.remote(trial_id)
-        if getattr(base, "TrialPruned", None) is None:
-            self._cancel(trial, force=False)
 
     def _ended(self, trial_id: int, ref: Any) -> list[Event]:
         ray = self._ray
@@ -398,13 +412,13 @@ class RayExecutor(Executor):
                 trial.attempt += 1
                 logger.warning("trial %d: %s; running it again (retry %d of %d)", trial_id, reason, trial.attempt,
                                self.max_retries)
-                trial.ref, trial.started, trial.worker = self._launch(trial_id, trial.sample), None, None
+                trial.ref, trial.started, trial.worker = self._launch(trial_id, trial.attempt, trial.sample), None, None
                 return []
             result = Finished(trial_id, TrialStatus.FAILED, error=reason + (
                 f" (after {trial.attempt} retr{'y' if trial.attempt == 1 else 'ies'})" if trial.attempt else ""))
         del self._trials[trial_id]
-        if trial.judged:
-            return [Finished(trial_id, TrialStatus.PRUNED, metric=trial.last_value)]
+        if trial.judged and result.status is not TrialStatus.PRUNED:  # e.g. its worker was lost after the verdict
+            result = Finished(trial_id, TrialStatus.PRUNED, metric=trial.last_value)
         return [result]
 
     def _time_outs(self) -> list[Event]:

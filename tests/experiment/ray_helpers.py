@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from archspace.evaluate import Evaluator, TrialContext
-from archspace.experiment import Experiment, Terminated
+from archspace.experiment import Experiment
 from archspace.experiment.ray_executor import RayExecutor
 from archspace.strategy import Random
 from archspace.testing import TinySpace
@@ -81,7 +81,4 @@ def experiment(directory: str | os.PathLike[str]) -> Experiment:
 
 
 if __name__ == "__main__":
-    try:
-        experiment(sys.argv[1]).run()
-    except KeyboardInterrupt as exc:  # exit as `archspace run` does: 143 for SIGTERM, 130 for Ctrl-C
-        sys.exit(143 if isinstance(exc, Terminated) else 130)
+    experiment(sys.argv[1]).run()
