@@ -21,6 +21,7 @@ from typing import Any
 from archspace.hub.darts import DARTS_V2, DartsSpace, from_genotype, from_nni_darts, to_nni_darts
 from archspace.hub.nasbench201 import RESNET_CELL, NasBench201, from_arch_str, to_arch_str
 from archspace.hub.pfld import PFLD
+from archspace.hub.proxylessnas import ProxylessNASSpace
 from archspace.nn.space import ModelSpace
 from archspace.registry import Registry
 
@@ -28,6 +29,7 @@ HUB: Registry[ModelSpace] = Registry("hub space")
 HUB.add("nasbench201", NasBench201)
 HUB.add("darts", DartsSpace)
 HUB.add("pfld", PFLD)
+HUB.add("proxylessnas", ProxylessNASSpace)
 
 
 def create_space(name: str, **kwargs: Any) -> ModelSpace:
@@ -45,5 +47,5 @@ def list_spaces() -> list[str]:
     return HUB.list()
 
 
-__all__ = ["DARTS_V2", "HUB", "RESNET_CELL", "DartsSpace", "NasBench201", "PFLD", "create_space", "from_arch_str", "from_genotype",
+__all__ = ["DARTS_V2", "HUB", "RESNET_CELL", "DartsSpace", "NasBench201", "PFLD", "ProxylessNASSpace", "create_space", "from_arch_str", "from_genotype",
            "from_nni_darts", "list_spaces", "to_arch_str", "to_nni_darts"]
