@@ -148,6 +148,8 @@ class Experiment:
             "params <= 1e6"]``): the strategy's proposals that break one are never run.
         latency_table: the :class:`~archspace.hardware.LatencyTable` (or its JSON path) that
             ``latency_ms`` comes from; it must have been measured for this space.
+        input_shape: the input (batch first) at which hardware figures are counted; default the
+            shape of the space's ``example_input(1)``.
     """
 
     def __init__(self, space: ModelSpace, evaluator: Evaluator, strategy: Strategy | OneShotTrainer, *,
@@ -156,7 +158,8 @@ class Experiment:
                  seed: int = 0, direction: str | None = None, trial_timeout: float | None = None,
                  progress: bool | None = None, threads: int | None = None,
                  scheduler: Scheduler | None = None, objectives: ObjectivesSpec | None = None,
-                 constraints: ConstraintsSpec = None, latency_table: Any = None) -> None:
+                 constraints: ConstraintsSpec = None, latency_table: Any = None,
+                 input_shape: tuple[int, ...] | list[int] | None = None) -> None:
         for name, value, kind in (("space", space, ModelSpace), ("evaluator", evaluator, Evaluator)):
             if not isinstance(value, kind):
                 raise InvalidSettingError(f"{name} must be an archspace {kind.__name__}, got {type(value).__name__}")
@@ -184,7 +187,7 @@ class Experiment:
                                       "GumbelDARTS(latency=LatencyLoss(table, ...)))")
         try:
             self._scoring = Scoring(space, direction, objectives=objectives, constraints=constraints,
-                                    latency_table=latency_table)
+                                    latency_table=latency_table, input_shape=input_shape)
         except ScoringError as exc:
             raise InvalidSettingError(str(exc)) from None
         if self._scoring.objectives is not None:

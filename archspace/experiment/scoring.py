@@ -49,11 +49,14 @@ class Scoring:
         constraints: ``["latency_ms <= 5", "params <= 1e6"]`` or ``{"params": 1e6}``.
         latency_table: a :class:`~archspace.hardware.LatencyTable` (or its JSON path) for
             ``latency_ms``.
+        input_shape: the input the hardware figures are counted at (default: the space's
+            ``example_input(1)`` shape).
     """
 
     def __init__(self, space: ModelSpace, direction: str, *, objectives: ObjectivesSpec | None = None,
                  constraints: ConstraintsSpec = None,
-                 latency_table: LatencyTable | str | os.PathLike[str] | None = None) -> None:
+                 latency_table: LatencyTable | str | os.PathLike[str] | None = None,
+                 input_shape: Sequence[int] | None = None) -> None:
         try:
             self.objectives: tuple[Objective, ...] | None = (parse_objectives(objectives)
                                                               if objectives is not None else None)
@@ -66,7 +69,7 @@ class Scoring:
         self.filter: ConstraintFilter | None = None
         if self.hardware_names or latency_table is not None:
             try:
-                self.metrics = HardwareMetrics(space, latency_table=latency_table)
+                self.metrics = HardwareMetrics(space, latency_table=latency_table, input_shape=input_shape)
                 if self.constraints:
                     self.filter = ConstraintFilter(self.constraints, self.metrics)
             except Exception as exc:  # a table for another space, an unreadable file, no latency table

@@ -108,7 +108,8 @@ class HardwareMetrics:
 
     Args:
         space: the model space.
-        input_shape: the input the profile counts with (default: the space's ``example_input()``).
+        input_shape: the input the profile counts with, batch first (default: the shape of the
+            space's ``example_input(1)``; a space without one needs it given).
         latency_table: a :class:`~archspace.hardware.LatencyTable` or the path of a saved one,
             needed for ``latency_ms``; it is checked to belong to ``space``.
     """
@@ -116,7 +117,11 @@ class HardwareMetrics:
     def __init__(self, space: ModelSpace, *, input_shape: Sequence[int] | None = None,
                  latency_table: LatencyTable | str | os.PathLike[str] | None = None) -> None:
         self.space = space
-        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        if input_shape is None:  # resolved now, so a space without example_input() fails when the run is built
+            from archspace.hardware.profile import default_input_shape
+
+            input_shape = default_input_shape(space)
+        self.input_shape: tuple[int, ...] = tuple(input_shape)
         from archspace.hardware.latency import LatencyTable
 
         if isinstance(latency_table, (str, os.PathLike)):

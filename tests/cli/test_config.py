@@ -50,8 +50,8 @@ def test_a_typo_in_strategy_settings_names_the_accepted_arguments() -> None:
 
 
 def test_an_unknown_executor_lists_the_known_ones() -> None:
-    with pytest.raises(UnknownNameError, match=r"config: unknown executor 'ray'; known executors: \['inline', 'process'\]"):
-        from_config(config(experiment={"executor": {"name": "ray"}}))
+    with pytest.raises(UnknownNameError, match=r"config: unknown executor 'slurm'; known executors: \['inline', 'process', 'ray'\]"):
+        from_config(config(experiment={"executor": {"name": "slurm"}}))
 
 
 def test_an_executor_mapping_builds_that_executor() -> None:
@@ -82,3 +82,18 @@ def test_dataset_errors_name_the_problem(tmp_path: Path) -> None:
         from_config(config(evaluator={"name": "classification", "data": {"name": "cifar10", "path": "x"}}))
     with pytest.raises(ConfigError, match=r"evaluator data 'mnist' is not one of \['cifar10', 'digits'"):
         from_config(config(evaluator={"name": "classification", "data": {"name": "mnist"}}))
+
+
+def test_objectives_and_constraints_from_a_config() -> None:
+    experiment = from_config(config(space="archspace.testing.spaces:ExampleNet",
+                                    evaluator={"name": "classification", "data": "digits", "epochs": 1},
+                                    experiment={"max_trials": 3, "executor": "inline", "progress": False,
+                                                "objectives": {"accuracy": "max", "params": "min"},
+                                                "constraints": ["params <= 1e9"], "input_shape": [1, 1, 8, 8]}))
+    trials = experiment.run()
+    assert all(t.status == "succeeded" and t.metrics["params"] > 0 and "accuracy" in t.metrics for t in trials)
+    assert experiment.pareto()
+    with pytest.raises(ConfigError, match="unknown metric 'accuracy'"):
+        from_config(config(experiment={"constraints": ["accuracy >= 0.9"]}))
+    with pytest.raises(ConfigError, match=r"TinySpace has no example_input\(\); pass input_shape"):
+        from_config(config(experiment={"constraints": ["params <= 10"]}))
