@@ -4,12 +4,14 @@ Each active decision, in space order, is one LSTM step: the input is the embeddi
 decision's choice (a learned start token first), the output goes through that decision's own
 linear head to logits over its candidates. Inactive decisions are skipped, so a conditional space
 gives sequences of different lengths and the policy conditions every choice on all earlier ones.
-Shared by the multi-trial PolicyBasedRL strategy and the ENAS one-shot strategy.
+Shared by the multi-trial PolicyBasedRL strategy and the ENAS one-shot strategy; ENAS also reads
+each decision's probabilities along a draw (:meth:`LSTMController.trace`: its skip-connection
+penalty) and decodes the most likely sample (:meth:`LSTMController.greedy`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -17,6 +19,23 @@ from torch import nn
 from archspace.space.decisions import value_key
 from archspace.space.samples import Sample
 from archspace.space.search_space import SearchSpace
+
+
+class Trace(NamedTuple):
+    """One pass of the controller along a sample.
+
+    Attributes:
+        sample: the sample (drawn, decoded or given).
+        log_prob: its log-probability (differentiable).
+        entropy: the summed entropy of the distributions along it (differentiable).
+        probs: label -> the distribution the controller gave that decision (differentiable), for
+            penalties on particular decisions (ENAS's skip-rate KL term).
+    """
+
+    sample: Sample
+    log_prob: torch.Tensor
+    entropy: torch.Tensor
+    probs: dict[str, torch.Tensor]
 
 
 class LSTMController(nn.Module):
@@ -53,37 +72,51 @@ class LSTMController(nn.Module):
             logits = self.tanh_constant * torch.tanh(logits)
         return logits
 
-    def _run(self, sample: Sample | None, generator: torch.Generator | None) -> tuple[Sample, torch.Tensor, torch.Tensor]:
+    def _run(self, sample: Sample | None, generator: torch.Generator | None, greedy: bool = False) -> Trace:
         out: Sample = {}
         inputs = self.start
         state: Any = None
         log_prob = torch.zeros(())
         entropy = torch.zeros(())
+        dists: dict[str, torch.Tensor] = {}
         for position, label in enumerate(self.labels):
             if not self.space.condition(label).holds(out):
                 continue
             output, state = self.lstm(inputs, state)
             logits = self._logits(position, output[-1])
             probs = torch.softmax(logits, -1)
-            if sample is None:
-                index = int(torch.multinomial(probs.detach(), 1, generator=generator))
-            else:
+            if sample is not None:
                 index = self._index[position][value_key(sample[label])]
+            elif greedy:
+                index = int(probs.detach().argmax())
+            else:
+                index = int(torch.multinomial(probs.detach(), 1, generator=generator))
             log_probs = torch.log_softmax(logits, -1)
             log_prob = log_prob + log_probs[index]
             entropy = entropy - (probs * log_probs).sum()
+            dists[label] = probs
             out[label] = self.space[label].values[index]
             inputs = self.embeddings[position](torch.tensor([index]))
-        return out, log_prob, entropy
+        return Trace(out, log_prob, entropy, dists)
 
     def sample(self, generator: torch.Generator | None = None) -> tuple[Sample, torch.Tensor, torch.Tensor]:
         """Draw a sample; returns it with its log-probability and the policy's entropy along it."""
-        return self._run(None, generator)
+        drawn, log_prob, entropy, _ = self._run(None, generator)
+        return drawn, log_prob, entropy
 
     def evaluate(self, sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probability and entropy of a given (normalised) sample under the current policy."""
-        _, log_prob, entropy = self._run(sample, None)
+        _, log_prob, entropy, _ = self._run(sample, None)
         return log_prob, entropy
 
+    def trace(self, sample: Sample | None = None, generator: torch.Generator | None = None) -> Trace:
+        """Draw a sample (or follow ``sample``) and keep every decision's distribution along it."""
+        return self._run(sample, generator)
 
-__all__ = ["LSTMController"]
+    def greedy(self) -> Trace:
+        """The most likely sample by greedy decoding: at every decision, in space order, the most
+        probable candidate given the ones before (draws nothing)."""
+        return self._run(None, None, greedy=True)
+
+
+__all__ = ["LSTMController", "Trace"]
