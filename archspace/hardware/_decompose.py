@@ -49,6 +49,8 @@ from archspace.space.samples import Sample
 logger = logging.getLogger("archspace")
 
 Key = tuple[str, tuple[Any, ...]]  # (unit id, values of its key labels)
+#: The id of the pseudo-unit holding the fixed part (always active; keyed by the shape labels, if any).
+FIXED = "<fixed>"
 Spec = Any  # JSON data: the structure of a unit's inputs with tensors as ["T", shape, dtype]
 #: A group table larger than this is not tabulated; its units are summed one by one instead.
 GROUP_CAP = 4096
@@ -90,8 +92,12 @@ class UnitDef:
                    tuple(data["key_labels"]), data["parent"])
 
 
-def find_units(root: nn.Module) -> dict[str, UnitDef]:
-    """The units of a space's module tree, walked as :func:`archspace.nn._walk.collect_space` walks it."""
+def find_units(root: nn.Module, shape_labels: Sequence[str] = ()) -> dict[str, UnitDef]:
+    """The units of a space's module tree, walked as :func:`archspace.nn._walk.collect_space` walks it.
+
+    With ``shape_labels``, every unit and the fixed part are keyed by them too (for spaces where
+    a value choice changes the inputs of plain modules downstream).
+    """
     units: dict[str, UnitDef] = {}
 
     def add(path: str, requires: tuple[tuple[str, tuple[Any, ...]], ...], labels: Sequence[str],
@@ -121,6 +127,10 @@ def find_units(root: nn.Module) -> dict[str, UnitDef]:
             walk(child, join(path, name), requires, parent)
 
     walk(root, "", (), None)
+    extra = tuple(shape_labels)
+    units = {uid: UnitDef(uid, u.requires, tuple(dict.fromkeys(u.key_labels + extra)), u.parent)
+             for uid, u in units.items()}
+    units[FIXED] = UnitDef(FIXED, (), extra, None)
     return units
 
 
@@ -242,7 +252,7 @@ class Observation:
 
     @property
     def total(self) -> tuple[int, int, int]:
-        return add_all([self.fixed, *self.own.values()])
+        return add_all(list(self.own.values()))
 
 
 def add_all(items: Sequence[Sequence[Any]]) -> Any:
@@ -297,8 +307,10 @@ def observe(space: nn.Module, units: Mapping[str, UnitDef], sample: Sample, inpu
     top_ids = set().union(*(inclusive[u][0] for u in top)) if top else set()
     fixed = (sum(n for i, n in params.items() if i not in top_ids), flops - sum(inclusive[u][1] for u in top),
              alloc - sum(inclusive[u][2] for u in top))
-    return Observation(dict(sample), fixed, own, {units[u].key(values): calls[u] for u in record}, children,
-                       set(record))
+    specs = {units[u].key(values): calls[u] for u in record}
+    fixed_key = units[FIXED].key(values)
+    own[fixed_key], specs[fixed_key], children[fixed_key] = fixed, [], []
+    return Observation(dict(sample), fixed, own, specs, children, set(record))
 
 
 def meta_copy(space: ModelSpace) -> ModelSpace:
@@ -388,7 +400,6 @@ class Decomposition:
 
     units: dict[str, UnitDef]
     input_shape: tuple[int, ...]
-    fixed: tuple[int, int, int] | None = None
     entries: dict[Key, tuple[int, int, int]] = field(default_factory=dict)
     specs: dict[Key, list[Spec]] = field(default_factory=dict)
     children: dict[Key, list[Key]] = field(default_factory=dict)
@@ -401,12 +412,6 @@ class Decomposition:
 
     def absorb(self, obs: Observation) -> None:
         """Add one sample's units; a unit seen with other inputs or figures makes the space non-separable."""
-        if self.fixed is None:
-            self.fixed = obs.fixed
-        elif obs.fixed != self.fixed and self.separable:
-            self.separable = False
-            self.reason = (f"the fixed part differs between samples ({self.fixed} vs {obs.fixed} params/MACs/bytes "
-                           f"for {obs.sample}): it depends on decisions no unit carries")
         index = len(self.samples)
         self.samples.append(obs.sample)
         for key, figures in obs.own.items():
@@ -416,14 +421,15 @@ class Decomposition:
                 self.children[key], self.first_seen[key] = obs.children[key], index
             elif (known != figures or self.specs[key] != obs.specs[key]) and self.separable:
                 self.separable = False
-                self.reason = (f"unit {key[0]!r} (key {list(key[1])}) sees other inputs or costs in different samples: "
-                               "its input shape depends on decisions it is not keyed by")
+                what = "the fixed part" if key[0] == FIXED else f"unit {key[0]!r}"
+                self.reason = (f"{what} (key {list(key[1])}) has other inputs or costs in different samples "
+                               f"({known} vs {figures} params/MACs/bytes for {obs.sample}): it depends on decisions "
+                               "it is not keyed by")
         self.additive = None
 
     def table(self, domains: Mapping[str, Sequence[Any]]) -> Additive:
         if self.additive is None:
-            assert self.fixed is not None
-            self.additive = Additive(self.units, self.entries, self.fixed, domains)
+            self.additive = Additive(self.units, self.entries, (0, 0, 0), domains)
         return self.additive
 
 
@@ -451,12 +457,40 @@ def _complete(space: ModelSpace, assign: Mapping[str, Any], rng: random.Random) 
     return sample
 
 
+#: The largest number of value combinations of the shape labels a retry keys every unit by.
+SHAPE_CAP = 64
+
+
 def decompose(space: ModelSpace, input_shape: Sequence[int], *, verify: int = 3, seed: int = 0,
               direct: Callable[[Sample], tuple[int, int]] | None = None) -> Decomposition:
-    """The one-time pass: cover every unit, then check a few random samples against ``direct`` counting."""
+    """The one-time pass: cover every unit, then check a few random samples against ``direct`` counting.
+
+    A space that does not separate is tried once more with every unit keyed also by the *shape
+    labels* (the labels mutable layers read: widths, kernel sizes), when they have at most
+    :data:`SHAPE_CAP` value combinations.
+    """
     start = time.perf_counter()
     meta = meta_copy(space)
-    units = find_units(meta)
+    result = _decompose_once(space, meta, input_shape, find_units(meta), verify=verify, seed=seed, direct=direct)
+    if not result.separable:
+        labels = tuple(dict.fromkeys(label for u in result.units.values() for label in u.key_labels))
+        domains = space.search_space()
+        combos = 1
+        for label in labels:
+            combos *= len(domains[label].values)
+        if labels and combos <= SHAPE_CAP:
+            retry = _decompose_once(space, meta, input_shape, find_units(meta, labels), verify=verify, seed=seed,
+                                    direct=direct)
+            if retry.separable:
+                result = retry
+            else:
+                result.reason += f"; keyed also by the shape labels {list(labels)}: {retry.reason}"
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _decompose_once(space: ModelSpace, meta: ModelSpace, input_shape: Sequence[int], units: dict[str, UnitDef], *,
+                    verify: int, seed: int, direct: Callable[[Sample], tuple[int, int]] | None) -> Decomposition:
     result = Decomposition(units, tuple(int(d) for d in input_shape))
     search = space.search_space()
     domains = {label: list(d.values) for label, d in search.items()}
@@ -496,7 +530,6 @@ def decompose(space: ModelSpace, input_shape: Sequence[int], *, verify: int = 3,
                 result.reason = (f"summing units gives {summed and summed[:2]} params/MACs for {sample}, direct "
                                  f"counting {expected}")
                 break
-    result.seconds = time.perf_counter() - start
     return result
 
 

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from archspace.errors import ArchspaceError, SpaceDefinitionError
-from archspace.hardware._decompose import Additive, Key, UnitDef, freeze_recording, hkey, materialize
+from archspace.hardware._decompose import FIXED, Additive, Key, UnitDef, freeze_recording, hkey, materialize
 from archspace.hardware._timing import make_runner, time_interleaved, timing_context
 from archspace.hardware.profile import _shape, default_input_shape, profiler
 from archspace.nn.mutable import Resolver
@@ -103,13 +103,17 @@ def _network_runner(space: ModelSpace, sample: Sample, settings: Mapping[str, An
 
 def measure_networks(space: ModelSpace, samples: Sequence[Mapping[str, Any]], *, input_shape: Sequence[int],
                      device: str = "cpu", backend: str = "torch", threads: int = 1, repeats: int = 20,
-                     warmup: int = 5, dtype: torch.dtype = torch.float32) -> list[float]:
-    """End-to-end milliseconds of each sample's whole network, timed in interleaved rounds (medians)."""
+                     warmup: int = 5, dtype: torch.dtype = torch.float32, quantile: float = 0.5) -> list[float]:
+    """End-to-end milliseconds of each sample's whole network, timed in interleaved rounds.
+
+    Each figure is the ``quantile`` of the network's ``repeats`` calls: 0.5 the median; 0 the
+    fastest call, the robust choice on a machine other jobs share (their preemptions only add time).
+    """
     settings = {"device": device, "dtype": str(dtype).removeprefix("torch."), "backend": backend,
                 "threads": threads, "input_shape": list(_shape(input_shape))}
     with timing_context(backend, threads) as tmp:
         runners = [_network_runner(space, space.validate(s), settings, tmp) for s in samples]
-        return time_interleaved(runners, warmup=warmup, repeats=repeats)
+        return time_interleaved(runners, warmup=warmup, repeats=repeats, quantile=quantile)
 
 
 class LatencyTable:
@@ -134,7 +138,8 @@ class LatencyTable:
     @classmethod
     def measure(cls, space: ModelSpace, input_shape: Sequence[int] | None = None, *, device: str = "cpu",
                 backend: str = "torch", threads: int = 1, repeats: int = 20, warmup: int = 5,
-                dtype: torch.dtype = torch.float32, fixed_samples: int = 3, seed: int = 0) -> LatencyTable:
+                dtype: torch.dtype = torch.float32, fixed_samples: int = 3, seed: int = 0,
+                quantile: float = 0.5) -> LatencyTable:
         """Time every unit of ``space`` (and the fixed part) on this machine.
 
         Args:
@@ -143,7 +148,9 @@ class LatencyTable:
             device: ``"cpu"`` or a CUDA device (torch backend).
             backend: ``"torch"`` or ``"onnxruntime"``.
             threads: torch / ONNX Runtime intra-op threads while timing.
-            repeats: timed calls per unit (the median is kept); warmup: untimed calls first.
+            repeats: timed calls per unit; warmup: untimed calls first.
+            quantile: the figure kept from the repeats: 0.5 the median (default), 0 the fastest
+                call (robust on a machine shared with other jobs, whose preemptions only add time).
             dtype: the floating dtype of weights and inputs.
             fixed_samples: whole networks timed to find the fixed part (the default sample, then random ones).
             seed: seeds the random samples.
@@ -160,7 +167,8 @@ class LatencyTable:
             raise LatencyTableError(f"repeats must be a positive int, got {repeats!r}")
         dev = torch.device(device)
         settings = {"device": str(dev), "dtype": str(dtype).removeprefix("torch."), "backend": backend,
-                    "threads": threads, "input_shape": list(shape), "repeats": repeats, "warmup": warmup}
+                    "threads": threads, "input_shape": list(shape), "repeats": repeats, "warmup": warmup,
+                    "quantile": quantile}
         by_sample: dict[int, list[Key]] = {}
         for key, index in dec.first_seen.items():
             by_sample.setdefault(index, []).append(key)
@@ -169,11 +177,14 @@ class LatencyTable:
             runners: list[Any] = []
             signatures: dict[str, int] = {}
             calls: dict[Key, list[int]] = {}
+            fixed_keys = [key for key in dec.first_seen if key[0] == FIXED]
             for index, keys in by_sample.items():
                 record: dict[str, torch.nn.Module] = {}
                 with torch.device(dev):
                     freeze_recording(real, "", Resolver(dict(dec.samples[index]), set()), dec.units, record)
                 for key in keys:
+                    if key[0] == FIXED:  # the fixed part: timed below, from whole networks
+                        continue
                     module = record[key[0]].to(device=dev, dtype=dtype)
                     calls[key] = []
                     for spec in dec.specs[key]:
@@ -184,20 +195,21 @@ class LatencyTable:
                             runners.append(make_runner(module, args, kwargs, backend=backend, device=dev,
                                                        threads=threads, directory=tmp))
                         calls[key].append(signatures[sig])
-            medians = time_interleaved(runners, warmup=warmup, repeats=repeats)
+            medians = time_interleaved(runners, warmup=warmup, repeats=repeats, quantile=quantile)
             inclusive = {key: sum(medians[i] for i in idx) for key, idx in calls.items()}
             entries = {key: inclusive[key] - sum(inclusive.get(k, 0.0) for k in dec.children[key]) for key in calls}
+            entries.update((key, 0.0) for key in fixed_keys)
             rng = np.random.default_rng(seed)
             fixed_set = [space.default_sample()] + [space.random_sample(int(rng.integers(2**31)))
                                                     for _ in range(max(fixed_samples, 1) - 1)]
             nets = [_network_runner(space, s, settings, tmp) for s in fixed_set]
-            whole = time_interleaved(nets, warmup=warmup, repeats=repeats)
+            whole = time_interleaved(nets, warmup=warmup, repeats=repeats, quantile=quantile)
         domains = {label: list(d.values) for label, d in space.search_space().items()}
         table = cls(units=dec.units, entries=entries, fixed_ms=0.0, domains=domains, meta={})
         parts = [table.predict(s, calibrated=False) for s in fixed_set]
         fixed = float(np.median([w - p for w, p in zip(whole, parts)]))
         meta = {"space": space_fingerprint(space), "device_name": device_name(dev), "versions": _versions(),
-                **settings, "units": len(entries), "timed_modules": len(runners), "fixed_samples": len(fixed_set)}
+                **settings, "units": len(entries) - len(fixed_keys), "timed_modules": len(runners), "fixed_samples": len(fixed_set)}
         out = cls(units=dec.units, entries=entries, fixed_ms=fixed, domains=domains, meta=meta)
         out._space = space
         return out
@@ -219,7 +231,8 @@ class LatencyTable:
         m = self.meta
         measured = measure_networks(space, chosen, input_shape=m["input_shape"], device=m["device"],
                                     backend=m["backend"], threads=m["threads"], repeats=repeats or m["repeats"],
-                                    warmup=m["warmup"], dtype=getattr(torch, m["dtype"]))
+                                    warmup=m["warmup"], dtype=getattr(torch, m["dtype"]),
+                                    quantile=m.get("quantile", 0.5))
         predicted = np.array([self.predict(s, calibrated=False) for s in chosen])
         truth = np.array(measured)
         slope, intercept = np.polyfit(predicted, truth, 1)
@@ -245,7 +258,8 @@ class LatencyTable:
         """Per unit (its module path in the space), the milliseconds of each key (values of its key labels)."""
         out: dict[str, dict[tuple[Any, ...], float]] = {}
         for (uid, key), ms in self.entries.items():
-            out.setdefault(uid, {})[key] = ms
+            if uid != FIXED:
+                out.setdefault(uid, {})[key] = ms
         return out
 
     # Differentiable costs -------------------------------------------------------------------------

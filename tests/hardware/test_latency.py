@@ -118,8 +118,10 @@ def test_the_onnxruntime_backend_times_every_unit() -> None:
 
 
 def test_a_space_that_does_not_split_into_units_is_refused() -> None:
+    from tests.hardware.test_profile import Strided
+
     with pytest.raises(LatencyTableError, match="does not split"):
-        LatencyTable.measure(ExampleNet(), (1, 1, 8, 8), repeats=1)
+        LatencyTable.measure(Strided(), (1, 1, 8, 8), repeats=1)
 
 
 def _cli(argv: list[str]) -> int:

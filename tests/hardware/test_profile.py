@@ -68,17 +68,45 @@ def test_activation_bytes_by_hand() -> None:
     assert profile(space, {"op": "conv"}, input_shape=(3, 1, 8, 8)).activation_bytes == 3 * 2 * out
 
 
-def test_a_space_whose_units_do_not_add_up_is_counted_directly_and_says_so() -> None:
+def test_a_width_choice_keys_every_unit_by_it() -> None:
     space = ExampleNet()  # the width choice changes the inputs of plain modules (pooling, ReLU)
     prof = Profiler(space, (1, 1, 8, 8))
-    assert not prof.exact_decomposition
-    assert "depends on decisions" in prof.decomposition.reason
-    for seed in range(3):
+    assert prof.exact_decomposition, prof.decomposition.reason
+    assert "width" in prof.decomposition.units["op.pool"].key_labels
+    for seed in range(6):
         sample = space.random_sample(seed)
         p = prof.profile(sample)
-        assert not p.exact_decomposition
         assert p.params == count_params(space, sample)
         assert p.flops == count_flops(space, (1, 1, 8, 8), sample)
+        assert p.activation_bytes == _frozen_bytes(space, sample, (1, 1, 8, 8))
+
+
+class Strided(asp.ModelSpace):
+    """A stride chosen by a LayerChoice changes the input of the plain convolution after it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.op = asp.LayerChoice([nn.Conv2d(1, 2, 3, 1, 1), nn.Conv2d(1, 2, 3, 2, 1)], label="stride")
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.op(x))  # type: ignore[no-any-return]
+
+
+def test_a_space_whose_units_do_not_add_up_is_counted_directly_and_says_so(
+        caplog: pytest.LogCaptureFixture) -> None:
+    space = Strided()
+    prof = Profiler(space, (1, 1, 8, 8))
+    with caplog.at_level("WARNING", logger="archspace"):
+        assert not prof.exact_decomposition
+    assert "fixed part" in prof.decomposition.reason and "not separable" in caplog.text
+    for value in (0, 1):
+        p = prof.profile({"stride": value})
+        assert not p.exact_decomposition
+        assert p.params == count_params(space, {"stride": value})
+        assert p.flops == count_flops(space, (1, 1, 8, 8), {"stride": value})
+    assert prof.profile({"stride": 0}).flops == (1 * 2 * 9 + 2 * 2 * 9) * 8 * 8
+    assert prof.profile({"stride": 1}).flops == (1 * 2 * 9 + 2 * 2 * 9) * 4 * 4
 
 
 def test_bad_input_is_refused() -> None:
