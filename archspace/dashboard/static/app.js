@@ -271,18 +271,22 @@
       {xaxis: {title: {text: plotText(d)}, type: 'category'}, yaxis: {title: {text: 'metric'}}});
   }
 
+  // Parallel categories (SVG, no WebGL: it draws in any browser, headless ones included): one axis
+  // per decision and a last one for the metric's quartile, lines coloured by the metric.
   function renderParcoords() {
     var ok = succeeded();
+    if (!ok.length) { Plotly.purge($('plot-parcoords')); return; }
+    var sorted = ok.map(function (t) { return t.metric; }).sort(function (a, b) { return a - b; });
+    var cuts = [0.25, 0.5, 0.75].map(function (q) { return sorted[Math.floor(q * (sorted.length - 1))]; });
+    var names = ['Q1 (low)', 'Q2', 'Q3', 'Q4 (high)'];
     var dims = state.summary.decisions.map(function (d) {
-      var values = [];
-      ok.forEach(function (t) { var v = show(t.sample[d]); if (values.indexOf(v) < 0) { values.push(v); } });
-      values.sort();
-      return {label: plotText(d), tickvals: values.map(function (v, i) { return i; }), ticktext: values.map(plotText),
-              values: ok.map(function (t) { return values.indexOf(show(t.sample[d])); })};
+      return {label: plotText(d), values: ok.map(function (t) { return plotText(show(t.sample[d])); })};
     });
-    dims.push({label: 'metric', values: ok.map(function (t) { return t.metric; })});
-    plot('plot-parcoords', [{type: 'parcoords', dimensions: dims,
-      line: {color: ok.map(function (t) { return t.metric; }), colorscale: 'Viridis', showscale: true}}], {margin: {l: 60, r: 60, t: 50, b: 30}});
+    dims.push({label: 'metric quartile', categoryorder: 'array', categoryarray: names,
+               values: ok.map(function (t) { return names[cuts.filter(function (c) { return t.metric > c; }).length]; })});
+    plot('plot-parcoords', [{type: 'parcats', dimensions: dims, hoveron: 'color', arrangement: 'freeform',
+      line: {color: ok.map(function (t) { return t.metric; }), colorscale: 'Viridis', showscale: true, shape: 'hspline'}}],
+      {margin: {l: 60, r: 60, t: 40, b: 30}, height: 380});
   }
 
   function renderPareto(p) {
@@ -372,7 +376,7 @@
     var m = section('marginals', 'Metric by value of a decision');
     m.appendChild(select('marginal-decision', s.decisions.map(function (d) { return [d, d]; }), renderMarginal));
     m.appendChild(el('div', {id: 'plot-marginal', 'class': 'plot'}));
-    section('parallel', 'Parallel coordinates').appendChild(el('div', {id: 'plot-parcoords', 'class': 'plot'}));
+    section('parallel', 'Parallel coordinates over decisions').appendChild(el('div', {id: 'plot-parcoords', 'class': 'plot'}));
     var objectives = (s.objectives || []).map(function (o, i) { return [String(i), o[0]]; });
     var p = section('pareto', 'Pareto front');
     p.appendChild(el('label', {}, 'x ', select('pareto-x', objectives, loadPareto)));
