@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from archspace.cli.latency import add_parser as add_latency_parser
+from archspace.cli.view import add_parser as add_view_parser
 from archspace.errors import ArchspaceError
 from archspace.experiment import Experiment, Terminated, rank, write_export
 from archspace.storage import SQLiteStorage, TrialRecord, TrialStatus
@@ -247,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("directory")
     p.set_defaults(func=cmd_doctor)
     add_latency_parser(sub)
+    add_view_parser(sub)
     return parser
 
 
