@@ -22,6 +22,8 @@ from archspace.hub.darts import DARTS_V2, DartsSpace, from_genotype, from_nni_da
 from archspace.hub.nasbench201 import RESNET_CELL, NasBench201, from_arch_str, to_arch_str
 from archspace.hub.pfld import PFLD
 from archspace.hub.proxylessnas import ProxylessNASSpace
+from archspace.hub.shufflenet import OFFICIAL_ARCH as SPOS_OFFICIAL_ARCH
+from archspace.hub.shufflenet import ShuffleNetSpace
 from archspace.nn.space import ModelSpace
 from archspace.registry import Registry
 
@@ -30,6 +32,7 @@ HUB.add("nasbench201", NasBench201)
 HUB.add("darts", DartsSpace)
 HUB.add("pfld", PFLD)
 HUB.add("proxylessnas", ProxylessNASSpace)
+HUB.add("shufflenet_spos", ShuffleNetSpace)
 
 
 def create_space(name: str, **kwargs: Any) -> ModelSpace:
@@ -47,5 +50,5 @@ def list_spaces() -> list[str]:
     return HUB.list()
 
 
-__all__ = ["DARTS_V2", "HUB", "RESNET_CELL", "DartsSpace", "NasBench201", "PFLD", "ProxylessNASSpace", "create_space", "from_arch_str", "from_genotype",
+__all__ = ["DARTS_V2", "HUB", "RESNET_CELL", "DartsSpace", "NasBench201", "PFLD", "ProxylessNASSpace", "SPOS_OFFICIAL_ARCH", "ShuffleNetSpace", "create_space", "from_arch_str", "from_genotype",
            "from_nni_darts", "list_spaces", "to_arch_str", "to_nni_darts"]
