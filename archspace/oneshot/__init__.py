@@ -10,7 +10,7 @@ file per algorithm with its policy and ``step``: ``darts.py`` (:class:`Softmax`)
 Example:
     >>> from archspace.oneshot import ONESHOT, create_oneshot
     >>> ONESHOT.list()
-    ['darts', 'gumbel']
+    ['darts', 'gumbel', 'spos']
     >>> create_oneshot("darts", order=2, epochs=3).epochs
     3
 """
@@ -29,13 +29,14 @@ from archspace.oneshot.loop import OneShotTrainer
 from archspace.oneshot.mixed_ops import MixedBuilder, MixedModule
 from archspace.oneshot.policy import Mix, WeightingPolicy, current_mix
 from archspace.oneshot.proxyless import BinaryGates
-from archspace.oneshot.spos import SampledPath
+from archspace.oneshot.spos import SPOS, SampledPath
 from archspace.oneshot.supernet import Supernet, to_supernet
 from archspace.registry import Registry
 
 ONESHOT: Registry[OneShotTrainer] = Registry("one-shot algorithm")
 ONESHOT.add("darts", DARTS)
 ONESHOT.add("gumbel", GumbelDARTS)
+ONESHOT.add("spos", SPOS)
 
 
 def create_oneshot(name: str, **kwargs: Any) -> OneShotTrainer:
@@ -55,6 +56,6 @@ def list_oneshot() -> list[str]:
 
 
 __all__ = ["DARTS", "ONESHOT", "ArchParameters", "BinaryGates", "CheckpointError", "Gumbel", "GumbelDARTS", "Mix",
-           "MixedBuilder", "MixedCell", "MixedModule", "OneShotTrainer", "SampledPath", "Softmax", "Supernet",
+           "MixedBuilder", "MixedCell", "MixedModule", "OneShotTrainer", "SPOS", "SampledPath", "Softmax", "Supernet",
            "WeightingPolicy", "average_gradients", "broadcast_buffers", "broadcast_parameters", "create_oneshot",
            "current_mix", "list_oneshot", "to_supernet"]

@@ -1,23 +1,42 @@
-"""Single-path sampling, the weighting policy of SPOS and ENAS.
+"""Single Path One-Shot: uniform single-path supernet training, and its policy :class:`SampledPath`.
 
 Guo et al., "Single Path One-Shot Neural Architecture Search with Uniform Sampling" (ECCV 2020)
-trains the supernet one uniformly drawn path per step; Pham et al., "Efficient Neural
-Architecture Search via Parameter Sharing" (ICML 2018) draws the path from a controller.
-:class:`SampledPath` serves both: every decision runs exactly one candidate with weight 1 (no
-gradient reaches the logits), so only that candidate computes and gets gradients. The search
-algorithms themselves (the evolutionary search over the trained supernet, the controller) come
-with the next issue; this file holds their policy.
+trains the supernet one uniformly drawn path per step (:class:`SPOS`); the evolutionary search
+over the trained supernet is in ``spos_search.py``. Pham et al., "Efficient Neural Architecture
+Search via Parameter Sharing" (ICML 2018) draws the path from a controller. :class:`SampledPath`
+serves both: every decision runs exactly one candidate with weight 1 (no gradient reaches the
+logits), so only that candidate computes and gets gradients.
+
+The SPOS step: draw one candidate per decision uniformly (every label of the supernet, so nested
+and shared decisions are covered), run the training batch on that path, take one SGD step. Under
+``torchrun`` rank 0's draw is broadcast, so every rank trains the same path each step (the
+gradients averaged across ranks are then gradients of one network). There is no architecture
+step: the architecture parameters stay at zero, and :meth:`SPOS.fit`'s export is only the default
+(first) candidates; the search proper is :class:`~archspace.oneshot.spos_search.EvolutionSearch`.
+
+Paper settings (ImageNet): SGD, learning rate 0.5 linearly decayed over 120 epochs at batch 1024,
+momentum 0.9, weight decay 4e-5, label smoothing 0.1. This trainer keeps the loop's cosine
+schedule (pass ``learning_rate`` and ``weight_decay`` to match the rest).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
+from torch import distributed as dist
+from torch import nn
 
 from archspace.errors import InvalidValueError
+from archspace.nn.space import ModelSpace
+from archspace.oneshot.distributed import is_distributed
+from archspace.oneshot.loop import Batch, LossFn, OneShotTrainer
 from archspace.oneshot.policy import Mix, WeightingPolicy
+from archspace.oneshot.supernet import Supernet
+from archspace.space.samples import Sample
 
 
 class SampledPath(WeightingPolicy):
@@ -66,4 +85,71 @@ class SampledPath(WeightingPolicy):
         self.sample = state.get("sample")
 
 
-__all__ = ["SampledPath"]
+def uniform_path(names: Mapping[str, Sequence[Any]], generator: torch.Generator) -> dict[str, Any]:
+    """One uniformly drawn candidate per label of ``names`` (label -> candidate values), drawn in
+    the labels' order; under ``torch.distributed`` rank 0's draw, broadcast to every rank."""
+    labels = list(names)
+    drawn = torch.tensor([int(torch.randint(len(names[label]), (1,), generator=generator)) for label in labels],
+                         dtype=torch.long)
+    if is_distributed():
+        if dist.get_backend() == "nccl":
+            device = torch.device("cuda", torch.cuda.current_device())
+            moved = drawn.to(device)
+            dist.broadcast(moved, 0)
+            drawn = moved.cpu()
+        else:
+            dist.broadcast(drawn, 0)
+    return {label: names[label][int(i)] for label, i in zip(labels, drawn)}
+
+
+class SPOS(OneShotTrainer):
+    """Single Path One-Shot supernet training: one uniformly drawn path per training batch.
+
+    Example:
+        >>> import torch
+        >>> from archspace.testing import SharedNet
+        >>> data = [(torch.randn(4, 1, 8, 8), torch.randint(0, 10, (4,)))] * 2
+        >>> trainer = SPOS(epochs=1, progress=False)
+        >>> sample = trainer.fit(SharedNet(), data)
+        >>> sorted(trainer.last_path) == sorted(trainer.supernet.arch.names)
+        True
+
+    Args:
+        **kwargs: :class:`~archspace.oneshot.OneShotTrainer` settings (``seed`` also seeds the
+            path draws, saved with the checkpoint, so a resumed run draws the same paths).
+    """
+
+    def make_policy(self) -> SampledPath:
+        return SampledPath(seed=self.seed)
+
+    @property
+    def last_path(self) -> dict[str, Any]:
+        """The path of the latest training step (empty before the first)."""
+        assert isinstance(self.policy, SampledPath)
+        return dict(self.policy.sample or {})
+
+    def draw_path(self) -> dict[str, Any]:
+        """The next uniform path (the same on every rank) — every decision of the supernet."""
+        assert isinstance(self.policy, SampledPath)
+        return uniform_path(self.supernet.arch.names, self.policy.generator)
+
+    def step(self, train: Batch, val: Batch, loss_fn: LossFn) -> dict[str, float]:
+        """Draw a path, follow it, one SGD step on ``train`` (``val`` is not used)."""
+        assert isinstance(self.policy, SampledPath)
+        self.policy.follow(self.draw_path())
+        return {"train_loss": self.weight_step(train, loss_fn)}
+
+    def fit(self, space: ModelSpace | Supernet, train_data: Iterable[Batch],  # type: ignore[override]
+            val_data: Iterable[Batch] | None = None, *, loss_fn: LossFn = nn.functional.cross_entropy,
+            directory: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu",
+            resume: bool = False, on_epoch: Callable[[dict[str, Any]], None] | None = None,
+            threads: int | None = None) -> Sample:
+        """Train the supernet (see :meth:`OneShotTrainer.fit`); ``val_data`` is optional and unused,
+        as SPOS trains no architecture parameters. Returns the (default) export."""
+        if val_data is None:  # endless placeholders: zip() ends with the training data, every epoch
+            val_data = itertools.repeat((torch.empty(0), torch.empty(0, dtype=torch.long)))
+        return super().fit(space, train_data, val_data, loss_fn=loss_fn, directory=directory, device=device,
+                           resume=resume, on_epoch=on_epoch, threads=threads)
+
+
+__all__ = ["SPOS", "SampledPath", "uniform_path"]
