@@ -139,7 +139,7 @@ class SPOS(OneShotTrainer):
         self.policy.follow(self.draw_path())
         return {"train_loss": self.weight_step(train, loss_fn)}
 
-    def fit(self, space: ModelSpace | Supernet, train_data: Iterable[Batch],  # type: ignore[override]
+    def fit(self, space: ModelSpace | Supernet, train_data: Iterable[Batch],
             val_data: Iterable[Batch] | None = None, *, loss_fn: LossFn = nn.functional.cross_entropy,
             directory: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu",
             resume: bool = False, on_epoch: Callable[[dict[str, Any]], None] | None = None,
