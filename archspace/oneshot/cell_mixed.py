@@ -9,17 +9,23 @@ inputs by their best op other than ``none``), and follows the cell's merge rule:
 ``merge_op="loose_end"`` the output concatenates the nodes that the currently derived wiring
 leaves unread, so the supernet's output is exactly as wide as the frozen model of its export.
 
-Under any policy the edges are mixed by it (the policy sees each edge label like a LayerChoice's):
-a sampled policy (``SampledPath``, ``BinaryGates``) runs one op per edge, but every node still
-sums all its incoming edges and the loose ends follow the logits. Sampling a cell's own wiring
-(its ``input_*``/``op_*`` decisions) per term is left to the SPOS/ENAS work that needs it.
+Under most policies the edges are mixed by it (the policy sees each edge label like a
+LayerChoice's): a sampled policy (``SampledPath``, ``BinaryGates``) runs one op per edge, but every
+node still sums all its incoming edges and the loose ends follow the logits. A policy that
+implements :class:`ChoosesCellWiring` (ENAS's controller path) picks the cell's own decisions
+instead: term ``k`` of node ``i`` runs only the chosen op (``op_{i}_{k}``) on the chosen input
+(``input_{i}_{k}``) — the trained op of that edge, called directly — and the loose ends follow
+that wiring, so the pass computes exactly the frozen cell of the sample. :meth:`MixedCell.pin`
+fixes the wiring that export (and the loose ends under other policies) use instead of the
+DARTS rule, for searches whose choice is not in the edge logits (ENAS: the controller's).
+Decisions nested inside an op are read at the trained term-0 op's labels in that case.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -27,9 +33,26 @@ from torch import nn
 from archspace.nn._walk import join
 from archspace.nn.cell import FixedCell
 from archspace.oneshot.mixed_ops import NONE_OPS, MixedBuilder, MixedLayer, MixedModule, SubnetChild
+from archspace.oneshot.policy import current_pass
 
 if TYPE_CHECKING:
     from archspace.nn.cell import Cell
+
+
+Wiring = dict[int, list[tuple[int, str]]]
+
+
+@runtime_checkable
+class ChoosesCellWiring(Protocol):
+    """A weighting policy that picks a cell's ``input_*``/``op_*`` decisions itself.
+
+    ``choose`` must give one value per label throughout a forward pass (cells sharing labels,
+    e.g. every normal cell, then share their wiring), e.g. by following a whole sample.
+    """
+
+    def choose(self, label: str, values: Sequence[Any]) -> Any:
+        """The value, one of ``values``, of decision ``label`` in this pass."""
+        ...
 
 
 class MixedCell(MixedModule):
@@ -62,6 +85,17 @@ class MixedCell(MixedModule):
             f"{i}_{j}": MixedLayer(self.edge_name(i, j), ops, list(self.op_names), builder.arch)
             for (i, j), ops in edges.items()
         })
+        self.pinned: Wiring | None = None
+
+    def pin(self, wiring: Wiring | None) -> None:
+        """Use ``wiring`` (node -> its terms' (input, op)) for export and loose ends instead of the
+        DARTS rule; None goes back to the rule."""
+        self.pinned = {i: list(terms) for i, terms in wiring.items()} if wiring is not None else None
+
+    def wiring_of(self, sample: Mapping[str, Any]) -> Wiring:
+        """The wiring ``sample`` gives this cell (node -> its terms' (input, op))."""
+        return {i: [(int(sample[self.input_labels[(i, k)]]), str(sample[self.op_labels[(i, k)]]))
+                    for k in range(self.num_ops_per_node)] for i in self.node_indices}
 
     def edge_name(self, node: int, source: int) -> str:
         """The logits' name of the edge from state ``source`` into node ``node``."""
@@ -72,8 +106,11 @@ class MixedCell(MixedModule):
         """The state indices of the nodes."""
         return range(self.num_predecessors, self.num_predecessors + self.num_nodes)
 
-    def derive(self) -> dict[int, list[tuple[int, str]]]:
-        """The DARTS rule: per node, its terms' (input state, op), strongest edges first."""
+    def derive(self) -> Wiring:
+        """The DARTS rule: per node, its terms' (input state, op), strongest edges first (or the
+        :meth:`pin`-ned wiring)."""
+        if self.pinned is not None:
+            return {i: list(terms) for i, terms in self.pinned.items()}
         keep = ([i for i, name in enumerate(self.op_names) if name not in NONE_OPS]
                 or list(range(len(self.op_names))))
         wiring: dict[int, list[tuple[int, str]]] = {}
@@ -101,13 +138,36 @@ class MixedCell(MixedModule):
         if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
             inputs = tuple(inputs[0])
         states = list(self.preprocessor(list(inputs))) if self.preprocessor is not None else list(inputs)
-        for i in self.node_indices:
-            states.append(sum(self.edges[f"{i}_{j}"](states[j]) for j in range(i)))
-        wiring = self.derive() if self.merge_op != "all" else None
+        running = current_pass()
+        chooser = running.policy if running is not None and isinstance(running.policy, ChoosesCellWiring) else None
+        if chooser is not None:
+            wiring: Wiring | None = self._chosen_wiring(chooser)
+            assert wiring is not None
+            for i in self.node_indices:
+                states.append(sum(self._edge_op(i, j, op)(states[j]) for j, op in wiring[i]))
+        else:
+            for i in self.node_indices:
+                states.append(sum(self.edges[f"{i}_{j}"](states[j]) for j in range(i)))
+            wiring = self.derive() if self.merge_op != "all" else None
         out = torch.cat([states[i] for i in self.output_nodes(wiring)], dim=self.concat_dim)
         if self.postprocessor is not None:
             out = self.postprocessor(out, list(inputs))
         return out
+
+    def _chosen_wiring(self, chooser: ChoosesCellWiring) -> Wiring:
+        """Every term's (input, op) as the policy chooses them for this pass."""
+        wiring: Wiring = {}
+        for i in self.node_indices:
+            wiring[i] = [(int(chooser.choose(self.input_labels[(i, k)], list(range(i)))),
+                          str(chooser.choose(self.op_labels[(i, k)], self.op_names)))
+                         for k in range(self.num_ops_per_node)]
+        return wiring
+
+    def _edge_op(self, node: int, source: int, op: str) -> nn.Module:
+        """The trained op ``op`` of the edge from ``source`` into ``node``."""
+        edge = self.edges[f"{node}_{source}"]
+        assert isinstance(edge, MixedLayer)
+        return edge.candidates[op]
 
     def _twin_labels(self, node: int, k: int, j: int, op: str) -> dict[str, str]:
         """Label of a decision nested in term 0's op -> the same decision in term ``k``'s op."""
@@ -151,4 +211,4 @@ class MixedCell(MixedModule):
                          concat_dim=self.concat_dim)
 
 
-__all__ = ["NONE_OPS", "MixedCell"]
+__all__ = ["NONE_OPS", "ChoosesCellWiring", "MixedCell", "Wiring"]
