@@ -5,12 +5,12 @@ Layout: ``supernet.py`` (space -> supernet, export, subnets), ``mixed_ops.py`` a
 candidates), ``loop.py`` (the shared training loop), ``checkpoint.py``, ``distributed.py``; one
 file per algorithm with its policy and ``step``: ``darts.py`` (:class:`Softmax`), ``gumbel.py``
 (:class:`Gumbel`), and the policies of the next algorithms, ``spos.py`` (:class:`SampledPath`) and
-``proxyless.py`` (:class:`BinaryGates`).
+``proxyless.py`` (:class:`BinaryGates`, :class:`ProxylessNAS`).
 
 Example:
     >>> from archspace.oneshot import ONESHOT, create_oneshot
     >>> ONESHOT.list()
-    ['darts', 'gumbel', 'spos']
+    ['darts', 'gumbel', 'proxylessnas', 'spos']
     >>> create_oneshot("darts", order=2, epochs=3).epochs
     3
 """
@@ -28,7 +28,7 @@ from archspace.oneshot.gumbel import Gumbel, GumbelDARTS
 from archspace.oneshot.loop import OneShotTrainer
 from archspace.oneshot.mixed_ops import MixedBuilder, MixedModule
 from archspace.oneshot.policy import Mix, WeightingPolicy, current_mix
-from archspace.oneshot.proxyless import BinaryGates
+from archspace.oneshot.proxyless import BinaryGates, ProxylessNAS
 from archspace.oneshot.spos import SPOS, SampledPath
 from archspace.oneshot.supernet import Supernet, to_supernet
 from archspace.registry import Registry
@@ -37,6 +37,7 @@ ONESHOT: Registry[OneShotTrainer] = Registry("one-shot algorithm")
 ONESHOT.add("darts", DARTS)
 ONESHOT.add("gumbel", GumbelDARTS)
 ONESHOT.add("spos", SPOS)
+ONESHOT.add("proxylessnas", ProxylessNAS)
 
 
 def create_oneshot(name: str, **kwargs: Any) -> OneShotTrainer:
@@ -56,6 +57,6 @@ def list_oneshot() -> list[str]:
 
 
 __all__ = ["DARTS", "ONESHOT", "ArchParameters", "BinaryGates", "CheckpointError", "Gumbel", "GumbelDARTS", "Mix",
-           "MixedBuilder", "MixedCell", "MixedModule", "OneShotTrainer", "SPOS", "SampledPath", "Softmax", "Supernet",
+           "MixedBuilder", "MixedCell", "MixedModule", "OneShotTrainer", "ProxylessNAS", "SPOS", "SampledPath", "Softmax", "Supernet",
            "WeightingPolicy", "average_gradients", "broadcast_buffers", "broadcast_parameters", "create_oneshot",
            "current_mix", "list_oneshot", "to_supernet"]

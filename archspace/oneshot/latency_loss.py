@@ -22,6 +22,11 @@ the gradient points the wrong way); values are clamped just above 1 us. With a t
 factor is ``alpha`` exactly at the target latency and grows (shrinks) for slower (faster) networks.
 NNI's PFLD example uses mode "mul", ``alpha=0.25``, ``beta=0.6``.
 
+``log=False`` makes "mul" a plain ratio, the ProxylessNAS form ``task * alpha * (LAT / T) ** beta``
+with ``target_ms`` (``task * alpha * LAT_ms ** beta`` without one). "add" with ``beta=1`` is
+ProxylessNAS's linear form, ``task + alpha * LAT / T`` (``add#linear`` of its code, up to a constant),
+and "mul" with the logarithm and a target its ``mul#log`` (whose code takes the logarithm in ms).
+
 Example:
     >>> import torch
     >>> class Table:  # any object with expected_latency(weights) and choice_costs()
@@ -72,10 +77,12 @@ class LatencyLoss:
         mode: ``"mul"`` (FBNet) or ``"add"``.
         alpha, beta: the term's scale and exponent (FBNet: 0.2 and 0.6; NNI's PFLD: 0.25, 0.6).
         target_ms: normalise by this latency (see the table above); None: FBNet's raw form.
+        log: "mul" takes the logarithm of the latency (FBNet, default); False: the plain ratio
+            ``(LAT / target) ** beta`` (ProxylessNAS's form). "add" ignores it.
     """
 
     def __init__(self, table: LatencyModel, *, mode: str = "mul", alpha: float = 0.25, beta: float = 0.6,
-                 target_ms: float | None = None) -> None:
+                 target_ms: float | None = None, log: bool = True) -> None:
         if mode not in MODES:
             raise LatencyLossError(f"latency loss mode must be one of {list(MODES)}, got {mode!r}")
         for name, value in (("alpha", alpha), ("beta", beta)):
@@ -92,6 +99,7 @@ class LatencyLoss:
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.target_ms = None if target_ms is None else float(target_ms)
+        self.log = bool(log)
 
     def labels(self) -> list[str]:
         """The decisions the table prices."""
@@ -118,6 +126,9 @@ class LatencyLoss:
     def factor(self, latency_ms: torch.Tensor) -> torch.Tensor:
         """The "mul" factor or the "add" term of a latency in ms."""
         us = (latency_ms * 1000.0).clamp_min(1.0 + 1e-6)
+        if self.mode == "mul" and not self.log:
+            ratio = latency_ms.clamp_min(1e-9) / (self.target_ms if self.target_ms is not None else 1.0)
+            return self.alpha * ratio.pow(self.beta)
         if self.mode == "mul":
             log = torch.log(us)
             if self.target_ms is not None:
@@ -137,7 +148,7 @@ class LatencyLoss:
 
     def __repr__(self) -> str:
         return (f"LatencyLoss(mode={self.mode!r}, alpha={self.alpha}, beta={self.beta}, "
-                f"target_ms={self.target_ms})")
+                f"target_ms={self.target_ms}" + ("" if self.log else ", log=False") + ")")
 
 
 __all__ = ["MODES", "LatencyLoss", "LatencyLossError", "LatencyModel"]

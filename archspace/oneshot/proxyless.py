@@ -1,17 +1,42 @@
-"""Binary gates, the weighting policy of ProxylessNAS.
+"""ProxylessNAS: binarised path gates and a hardware term in the architecture loss.
 
 Cai, Zhu & Han, "ProxylessNAS: Direct Neural Architecture Search on Target Task and Hardware"
-(ICLR 2019). Each decision's gates are binary: one path is sampled from the softmax of its logits.
+(ICLR 2019, arXiv 1812.00332), section 3.2 (binarised paths, the two-path gradient) and 3.3
+(the expected latency). Each decision keeps logits ``alpha`` and probabilities ``p = softmax(alpha)``;
+its gates are binary, so only sampled paths run and memory stays at the level of training one model.
 
-- Weight step (``paths=1``): one sampled candidate runs, weight 1; only it gets gradients.
-- Architecture step (``paths=2``): two candidates are drawn without replacement from the softmax,
-  the softmax is taken over their two logits only, and one of the two is sampled from it as the
-  active gate. The output is ``g_a o_a + g_b o_b`` with the one-hot gates ``g`` given
-  straight-through gradients (``g = onehot + p - p.detach()``), so both paths run and
-  ``dL/dalpha_i = sum_j dL/dg_j p_j (delta_ij - p_i)``: the paper's estimator over the two paths.
-  The paper then rescales the two updated logits so the unsampled candidates' probabilities stay
-  as they were; that belongs to the ProxylessNAS step (next issue), which finds the two paths of
-  the latest pass in :attr:`BinaryGates.sampled`.
+**Weight step** (on a training batch): one path per decision, drawn from ``p``, runs with gate 1;
+only it computes and gets gradients (:class:`BinaryGates` with ``paths=1``).
+
+**Architecture step** (on a validation batch, ``paths=2``): two candidates ``a, b`` are drawn
+without replacement from ``p``, their probabilities renormalised, ``q = softmax(alpha_a, alpha_b)``,
+and one of the two drawn from ``q`` becomes the active gate ``g`` (one-hot over the pair). Both
+paths run, ``out = g_a o_a + g_b o_b``, and the gradient reaches the logits by the paper's estimator
+``dL/dalpha_i = sum_j dL/dg_j q_j (delta_ij - q_i)`` over the pair, with ``dL/dg_j = <dL/dout, o_j>``
+(straight-through gates ``g = onehot + q - q.detach()``). Then, for every decision, the pair's
+updated logits are shifted by one offset so that ``exp(alpha_a) + exp(alpha_b)`` is what it was
+before the step (:meth:`ProxylessNAS.rescale`): the probabilities of the candidates that were not
+sampled stay exactly as they were, as in the paper's code. (The paper's defaults — Adam with
+``beta1 = 0`` and no weight decay on the logits — leave the unsampled logits untouched; momentum
+or decay there would move them.)
+
+**Hardware term** (:class:`~archspace.oneshot.latency_loss.LatencyLoss`): the expected latency
+``E[LAT] = fixed + sum_l sum_j p_lj F(o_lj)`` of a latency table
+(:meth:`archspace.hardware.latency.LatencyTable.expected_latency` under every decision's softmax,
+differentiable in all logits), combined with the cross-entropy of the step:
+
+- ``"mul"``: ``CE * (E[LAT] / target) ** beta`` is ``LatencyLoss(table, mode="mul", log=False,
+  alpha=1, beta=beta, target_ms=target)``; the paper's code's ``mul#log``,
+  ``CE * alpha * (log E[LAT] / log target) ** beta`` (alpha 0.2, beta 0.3), is ``log=True``;
+- ``"add"``: ``CE + lambda * E[LAT]`` is ``LatencyLoss(table, mode="add", alpha=lambda, beta=1,
+  target_ms=1.0)`` (latency in ms), ``target_ms=T`` normalises by the target as ``add#linear`` does.
+
+Deviations: updates alternate once per training batch (weights, then the logits every
+``arch_every`` batches, the paper's code: every 5), after ``warmup_epochs`` of weight training alone
+(the paper's code: 40 of 160 epochs), both defaulting to the eager setting (1 and 0) for short
+runs; no Nesterov momentum. Under ``torchrun`` every rank starts from rank 0's gate generator, so
+all ranks draw the same gates at every step. In evaluation mode the supernet runs each
+decision's strongest candidate.
 """
 
 from __future__ import annotations
@@ -22,7 +47,12 @@ from typing import Any
 import torch
 
 from archspace.errors import SpaceDefinitionError
+from archspace.nn.space import ModelSpace
+from archspace.oneshot.distributed import average_gradients, broadcast_buffers, is_distributed
+from archspace.oneshot.latency_loss import LatencyLoss, LatencyLossError
+from archspace.oneshot.loop import Batch, LossFn, OneShotTrainer
 from archspace.oneshot.policy import Mix, WeightingPolicy
+from archspace.oneshot.supernet import Supernet
 
 
 class BinaryGates(WeightingPolicy):
@@ -33,7 +63,7 @@ class BinaryGates(WeightingPolicy):
         seed: seeds this policy's own generator, saved in :meth:`state_dict`.
 
     Attributes:
-        sampled: label -> candidate indices that ran in the latest pass.
+        sampled: label -> candidate indices that ran in the latest training pass.
     """
 
     def __init__(self, paths: int = 1, *, seed: int = 0) -> None:
@@ -44,6 +74,8 @@ class BinaryGates(WeightingPolicy):
         self.sampled: dict[str, tuple[int, ...]] = {}
 
     def mix(self, label: str, logits: torch.Tensor, values: Sequence[Any], *, training: bool) -> Mix:
+        if not training:  # evaluation: the strongest path, drawing nothing
+            return Mix((int(logits.detach().argmax()),), logits.detach().new_ones(1))
         probs = torch.softmax(logits.detach().float().cpu(), -1)
         if self.paths == 1 or len(values) == 1:
             index = int(torch.multinomial(probs, 1, generator=self.generator))
@@ -66,4 +98,149 @@ class BinaryGates(WeightingPolicy):
         self.paths = int(state["paths"])
 
 
-__all__ = ["BinaryGates"]
+class ProxylessNAS(OneShotTrainer):
+    """ProxylessNAS search (see the module docstring).
+
+    Args:
+        latency: the hardware term of the architecture loss, e.g.
+            ``LatencyLoss(table, mode="mul", log=False, alpha=1.0, beta=0.3, target_ms=2.0)``;
+            None: cross-entropy alone.
+        warmup_epochs: epochs that train only the weights first (paper's code: 40).
+        arch_every: one architecture step every this many training batches (paper's code: 5).
+        arch_learning_rate, arch_betas, arch_weight_decay: Adam on the logits; the paper's code's
+            1e-3, (0, 0.999) and 0 by default.
+        weight_decay: of the weights' SGD (paper's code: 4e-5).
+        **kwargs: the other :class:`~archspace.oneshot.OneShotTrainer` settings (``learning_rate``
+            0.025 is the paper's code's too).
+
+    Example:
+        >>> import torch
+        >>> from archspace.hub import ProxylessNASSpace
+        >>> data = [(torch.randn(4, 3, 8, 8), torch.randint(0, 10, (4,)))] * 2
+        >>> sample = ProxylessNAS(epochs=1, progress=False).fit(ProxylessNASSpace.small(), data, data)
+        >>> sorted(sample)
+        ['stage0_block0', 'stage1_block0', 'stage1_block1']
+    """
+
+    def __init__(self, *, latency: LatencyLoss | None = None, warmup_epochs: int = 0, arch_every: int = 1,
+                 arch_learning_rate: float = 1e-3, arch_betas: tuple[float, float] = (0.0, 0.999),
+                 arch_weight_decay: float = 0.0, weight_decay: float = 4e-5, **kwargs: Any) -> None:
+        super().__init__(arch_learning_rate=arch_learning_rate, arch_betas=arch_betas,
+                         arch_weight_decay=arch_weight_decay, weight_decay=weight_decay, **kwargs)
+        if latency is not None and not isinstance(latency, LatencyLoss):
+            raise LatencyLossError(f"latency must be a LatencyLoss, got {type(latency).__name__}")
+        for name, value, least in (("warmup_epochs", warmup_epochs, 0), ("arch_every", arch_every, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"ProxylessNAS {name} must be an int >= {least}, got {value!r}")
+        self.latency = latency
+        self.warmup_epochs = warmup_epochs
+        self.arch_every = arch_every
+        self._batch = 0
+        self._last: dict[str, float] = {}
+
+    def make_policy(self) -> BinaryGates:
+        return BinaryGates(paths=1, seed=self.seed)
+
+    def build(self, space: ModelSpace | Supernet, device: str | torch.device = "cpu") -> Supernet:
+        supernet = super().build(space, device)
+        if self.latency is not None:
+            self.latency.check(supernet.arch.names)
+        if is_distributed():  # every rank draws rank 0's gates, whatever seed it was given
+            from torch import distributed as dist
+
+            assert isinstance(self.policy, BinaryGates)
+            state = [self.policy.generator.get_state()]
+            dist.broadcast_object_list(state, src=0)
+            self.policy.generator.set_state(state[0])
+        return supernet
+
+    def on_epoch_start(self, epoch: int) -> None:
+        self._batch = 0
+        self._last = {}
+
+    # Latency ------------------------------------------------------------------------------------------
+    def probabilities(self) -> dict[str, torch.Tensor]:
+        """Every decision's softmax, differentiable in its logits."""
+        arch = self.supernet.arch
+        return {label: torch.softmax(arch.logits(label), -1) for label in arch.names}
+
+    def expected_latency(self) -> torch.Tensor:
+        """The latency table's expected latency (ms) under the current probabilities (differentiable).
+
+        Raises:
+            LatencyLossError: the trainer has no latency term.
+        """
+        if self.latency is None:
+            raise LatencyLossError("expected_latency needs a latency term: ProxylessNAS(latency=LatencyLoss(table))")
+        probs = self.probabilities()
+        return self.latency.latency({label: probs[label] for label in self.latency.labels()})
+
+    # Steps --------------------------------------------------------------------------------------------
+    def step(self, train: Batch, val: Batch, loss_fn: LossFn) -> dict[str, float]:
+        """A weight step on ``train`` (one path), then, when due, an architecture step on ``val``.
+
+        Between architecture steps the architecture losses reported are the latest ones, so an
+        epoch's mean stays a mean over architecture steps.
+        """
+        assert isinstance(self.policy, BinaryGates)
+        self.policy.paths = 1
+        self.policy.sampled.clear()
+        losses = {"train_loss": self.weight_step(train, loss_fn)}
+        if self.epoch >= self.warmup_epochs and self._batch % self.arch_every == 0:
+            self._last = self.arch_step(val, loss_fn)
+        self._batch += 1
+        return {**losses, **self._last}
+
+    def arch_step(self, val: Batch, loss_fn: LossFn) -> dict[str, float]:
+        """One architecture update on a validation batch with two paths per decision, then the
+        rescaling; returns the losses."""
+        assert isinstance(self.policy, BinaryGates)
+        policy = self.policy
+        policy.paths = 2
+        policy.sampled.clear()
+        try:
+            self.arch_optimizer.zero_grad(set_to_none=True)
+            xv, yv = val
+            task = loss_fn(self.supernet(xv), yv)
+            loss = task
+            out: dict[str, float] = {"val_loss": float(task.detach())}
+            if self.latency is not None:
+                latency = self.expected_latency()
+                loss = self.latency.combine(task, latency)
+                out.update(latency_ms=float(latency.detach()), arch_loss=float(loss.detach()))
+            self.arch_backward(loss)
+            average_gradients(list(self.supernet.arch_parameters()))
+            before = self.pair_logits()
+            self.arch_optimizer.step()
+            self.rescale(before)
+            broadcast_buffers(self.supernet)  # the pass updated batch-norm statistics on each rank's data
+        finally:
+            policy.paths = 1
+        return out
+
+    def pair_logits(self) -> dict[str, tuple[list[int], torch.Tensor]]:
+        """For each decision that ran two paths in the latest pass: their indices and logits now."""
+        assert isinstance(self.policy, BinaryGates)
+        arch = self.supernet.arch
+        return {label: (list(pair), arch.logits(label).detach()[list(pair)].clone())
+                for label, pair in self.policy.sampled.items() if len(pair) == 2}
+
+    @torch.no_grad()
+    def rescale(self, before: Mapping[str, tuple[list[int], torch.Tensor]]) -> None:
+        """Shift each sampled pair's logits so their summed ``exp`` is what it was in ``before``:
+        the step then only redistributes the pair's probability between its two paths."""
+        arch = self.supernet.arch
+        for label, (pair, old) in before.items():
+            logits = arch.logits(label)
+            new = logits[pair]
+            logits[pair] = new - (torch.logsumexp(new, 0) - torch.logsumexp(old, 0))
+
+    # Checkpoints ----------------------------------------------------------------------------------------
+    def extra_state(self) -> dict[str, Any]:
+        return {"proxyless_batch": self._batch}
+
+    def load_extra_state(self, state: Mapping[str, Any]) -> None:
+        self._batch = int(state.get("proxyless_batch", 0))
+
+
+__all__ = ["BinaryGates", "ProxylessNAS"]
