@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from archspace.hub.darts import DARTS_V2, DartsSpace, from_genotype, from_nni_darts, to_nni_darts
+from archspace.hub.enas import EnasMacroSpace, EnasMicroSpace
 from archspace.hub.nasbench201 import RESNET_CELL, NasBench201, from_arch_str, to_arch_str
 from archspace.hub.pfld import PFLD
 from archspace.hub.proxylessnas import ProxylessNASSpace
@@ -31,6 +32,8 @@ HUB: Registry[ModelSpace] = Registry("hub space")
 HUB.add("nasbench201", NasBench201)
 HUB.add("darts", DartsSpace)
 HUB.add("pfld", PFLD)
+HUB.add("enas_macro", EnasMacroSpace)
+HUB.add("enas_micro", EnasMicroSpace)
 HUB.add("proxylessnas", ProxylessNASSpace)
 HUB.add("shufflenet_spos", ShuffleNetSpace)
 
@@ -50,5 +53,5 @@ def list_spaces() -> list[str]:
     return HUB.list()
 
 
-__all__ = ["DARTS_V2", "HUB", "RESNET_CELL", "DartsSpace", "NasBench201", "PFLD", "ProxylessNASSpace", "SPOS_OFFICIAL_ARCH", "ShuffleNetSpace", "create_space", "from_arch_str", "from_genotype",
+__all__ = ["DARTS_V2", "HUB", "RESNET_CELL", "DartsSpace", "EnasMacroSpace", "EnasMicroSpace", "NasBench201", "PFLD", "ProxylessNASSpace", "SPOS_OFFICIAL_ARCH", "ShuffleNetSpace", "create_space", "from_arch_str", "from_genotype",
            "from_nni_darts", "list_spaces", "to_arch_str", "to_nni_darts"]

@@ -4,13 +4,13 @@ Layout: ``supernet.py`` (space -> supernet, export, subnets), ``mixed_ops.py`` a
 ``cell_mixed.py`` (the mixed forms each decision type builds), ``policy.py`` (how a pass weighs
 candidates), ``loop.py`` (the shared training loop), ``checkpoint.py``, ``distributed.py``; one
 file per algorithm with its policy and ``step``: ``darts.py`` (:class:`Softmax`), ``gumbel.py``
-(:class:`Gumbel`), and the policies of the next algorithms, ``spos.py`` (:class:`SampledPath`) and
+(:class:`Gumbel`), ``enas.py`` (:class:`ENAS`), and the policies of the next algorithms, ``spos.py`` (:class:`SampledPath`) and
 ``proxyless.py`` (:class:`BinaryGates`, :class:`ProxylessNAS`).
 
 Example:
     >>> from archspace.oneshot import ONESHOT, create_oneshot
     >>> ONESHOT.list()
-    ['darts', 'gumbel', 'proxylessnas', 'spos']
+    ['darts', 'enas', 'gumbel', 'proxylessnas', 'spos']
     >>> create_oneshot("darts", order=2, epochs=3).epochs
     3
 """
@@ -24,6 +24,7 @@ from archspace.oneshot.cell_mixed import MixedCell
 from archspace.oneshot.checkpoint import CheckpointError
 from archspace.oneshot.darts import DARTS, Softmax
 from archspace.oneshot.distributed import average_gradients, broadcast_buffers, broadcast_parameters
+from archspace.oneshot.enas import ENAS, ControllerPath
 from archspace.oneshot.gumbel import Gumbel, GumbelDARTS
 from archspace.oneshot.loop import OneShotTrainer
 from archspace.oneshot.mixed_ops import MixedBuilder, MixedModule
@@ -36,6 +37,7 @@ from archspace.registry import Registry
 ONESHOT: Registry[OneShotTrainer] = Registry("one-shot algorithm")
 ONESHOT.add("darts", DARTS)
 ONESHOT.add("gumbel", GumbelDARTS)
+ONESHOT.add("enas", ENAS)
 ONESHOT.add("spos", SPOS)
 ONESHOT.add("proxylessnas", ProxylessNAS)
 
@@ -56,7 +58,7 @@ def list_oneshot() -> list[str]:
     return ONESHOT.list()
 
 
-__all__ = ["DARTS", "ONESHOT", "ArchParameters", "BinaryGates", "CheckpointError", "Gumbel", "GumbelDARTS", "Mix",
+__all__ = ["DARTS", "ENAS", "ONESHOT", "ArchParameters", "BinaryGates", "CheckpointError", "ControllerPath", "Gumbel", "GumbelDARTS", "Mix",
            "MixedBuilder", "MixedCell", "MixedModule", "OneShotTrainer", "ProxylessNAS", "SPOS", "SampledPath", "Softmax", "Supernet",
            "WeightingPolicy", "average_gradients", "broadcast_buffers", "broadcast_parameters", "create_oneshot",
            "current_mix", "list_oneshot", "to_supernet"]
