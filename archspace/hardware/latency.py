@@ -233,8 +233,17 @@ class LatencyTable:
                                     backend=m["backend"], threads=m["threads"], repeats=repeats or m["repeats"],
                                     warmup=m["warmup"], dtype=getattr(torch, m["dtype"]),
                                     quantile=m.get("quantile", 0.5))
+        return self.fit(chosen, measured)
+
+    def fit(self, samples: Sequence[Mapping[str, Any]], measured_ms: Sequence[float]) -> dict[str, Any]:
+        """Fit and store the linear correction from networks already timed end to end (e.g. in the
+        same interleaved rounds as other networks, so that both see the same machine load)."""
+        if len(samples) != len(measured_ms) or len(samples) < 2:
+            raise LatencyTableError(f"fit needs at least 2 samples and one time per sample, got {len(samples)} "
+                                    f"samples and {len(measured_ms)} times")
+        chosen = list(samples)
         predicted = np.array([self.predict(s, calibrated=False) for s in chosen])
-        truth = np.array(measured)
+        truth = np.array(measured_ms, dtype=float)
         slope, intercept = np.polyfit(predicted, truth, 1)
         residuals = (slope * predicted + intercept - truth) / truth
         self.calibration = {"slope": float(slope), "intercept": float(intercept), "n": len(chosen),

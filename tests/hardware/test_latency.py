@@ -94,6 +94,11 @@ def test_calibration_is_fitted_stored_and_applied(space: NasBench201, tmp_path: 
     assert table.predict(CONV) == pytest.approx(fit["slope"] * raw + fit["intercept"])
     loaded = LatencyTable.load(table.save(tmp_path / "c.json"))
     assert loaded.calibration == table.calibration and loaded.predict(CONV) == table.predict(CONV)
+    line = table.fit([CONV, SKIP], [3.0, 1.0])  # two points: the line through them
+    assert table.predict(CONV) == pytest.approx(3.0) and table.predict(SKIP) == pytest.approx(1.0)
+    assert line["relative_residuals"] == pytest.approx([0.0, 0.0], abs=1e-9)
+    with pytest.raises(LatencyTableError, match="at least 2"):
+        table.fit([CONV], [1.0])
 
 
 class Tiny(asp.ModelSpace):
@@ -145,7 +150,9 @@ def test_cli_measure_and_predict_round_trip(tmp_path: Path, capsys: pytest.Captu
     space = NasBench201(channels=4, num_cells=1)
     assert line["latency_ms"] == pytest.approx(LatencyTable.load(out).predict(CONV), abs=1e-4)
     assert line["params"] == count_params(space, CONV) and line["input_shape"] == [1, 3, 16, 16]
-    assert _cli(["latency", "show", str(out)]) == 0
+    from archspace.cli.main import main
+
+    assert main(["latency", "show", str(out)]) == 0  # wired into the archspace command
     assert "nasbench201" in capsys.readouterr().out.lower()
     with pytest.raises(LatencyTableMismatch, match="space args"):
         _cli(["latency", "predict", str(out), str(sample_file), "--space", "nasbench201"])
