@@ -16,7 +16,8 @@ became, forward hooks note each unit's inputs, and every unit is then run alone 
 Covering samples are chosen greedily until every (unit, key) has been seen.
 
 The decomposition is *separable* when every unit's input, and the fixed part, are the same in
-every sample that activates it. The pass checks this on every covering sample and then compares
+every sample that activates it. If not, the pass is retried once with every unit (and the fixed
+part) keyed also by the labels of the mutable layers (a width choice feeding plain pooling). The pass checks this on every covering sample and then compares
 a few random samples with direct counting (:func:`archspace.hardware.count_params` /
 :func:`count_flops`); a space that fails is marked ``separable=False`` with the reason, and its
 profiles fall back to direct counting: a number is never silently wrong.

@@ -3,9 +3,10 @@
 :meth:`LatencyTable.measure` times every unit of a space (each LayerChoice candidate, Repeat
 block, Cell edge op, mutable layer at each value combination; see
 :mod:`archspace.hardware._decompose`) alone, at the input shape it sees inside the network, on
-this machine: warm-up calls, a fixed thread count, interleaved rounds, the median of the repeats,
+this machine: warm-up calls, a fixed thread count, interleaved rounds, the median of the repeats
+(or another quantile: ``quantile=0`` keeps the fastest call, robust on a machine other jobs share),
 CUDA synchronised before each clock reading. ``predict(sample)`` is the fixed part plus the sum of
-the sample's units, in microseconds.
+the sample's units, answered in microseconds.
 
 The fixed part (stem, head, the glue in ``forward``: sums, concatenations) is not timed as
 blocks: it is the median, over a few whole networks timed end to end, of their time minus the
