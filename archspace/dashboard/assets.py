@@ -66,7 +66,7 @@ def page(*, data_json: str | None = None, refresh_ms: int = 2000) -> str:
     ``data_json``, a self-contained report with every script and all data inlined."""
     if data_json is None:
         head = '<link rel="stylesheet" href="static/app.css">'
-        scripts = '<script src="static/plotly.min.js"></script><script src="static/app.js"></script>'
+        scripts = '<script src="static/app.js"></script>'  # it loads static/plotly.min.js itself
         data = ""
     else:
         head = "<style>" + app_file("app.css") + "</style>"

@@ -9,9 +9,19 @@
   var params = new URLSearchParams(location.search);
   var REFRESH = Number(params.get('refresh') || body.dataset.refresh || 2000);
   var PAGE_ROWS = 200;
-  var FETCH_PAGE = 1000;
+  var FIRST_PAGE = 200;  // one table page: what the first paint needs
+  var FETCH_PAGE = 2000;  // the server's largest page
   var MAX_CURVES = 300;
   var report = MODE === 'report' ? JSON.parse(document.getElementById('archspace-data').textContent) : null;
+  // Plotly (4.8 MB) is inlined in the report; the live page fetches it alongside its data, so the
+  // overview and the table paint while the browser is still parsing it.
+  var plotlyReady = window.Plotly ? Promise.resolve() : new Promise(function (resolve, reject) {
+    var tag = document.createElement('script');
+    tag.src = 'static/plotly.min.js';
+    tag.onload = resolve;
+    tag.onerror = function () { reject(new Error('cannot load the plotting library')); };
+    document.head.appendChild(tag);
+  });
 
   // ---- data source --------------------------------------------------------------------------
   function getJSON(url) {
@@ -35,7 +45,7 @@
       if (report) { onPage(report.experiments[key].trials, report.experiments[key].trials.length); return Promise.resolve(); }
       var all = [];
       function next(offset) {
-        return getJSON('api/exp/' + key + '/trials?offset=' + offset + '&limit=' + FETCH_PAGE).then(function (j) {
+        return getJSON('api/exp/' + key + '/trials?offset=' + offset + '&limit=' + (offset ? FETCH_PAGE : FIRST_PAGE)).then(function (j) {
           all = all.concat(j.trials);
           onPage(all, j.total);
           if (j.trials.length && all.length < j.total) { return next(all.length); }
@@ -85,6 +95,7 @@
     var base = {margin: {l: 50, r: 20, t: 30, b: 40}, height: 320, hovermode: 'closest'};
     return Plotly.react($(id), data, Object.assign(base, layout || {}), {displaylogo: false, responsive: true});
   }
+  function whenPlotly(draw) { return plotlyReady.then(draw); }
   function section(id, title) {
     var s = el('section', {id: id}, el('h2', {text: title}));
     $('app').appendChild(s);
@@ -358,10 +369,12 @@
     renderOverview();
     fillValues();
     renderTable();
-    renderMetric();
-    renderCurves();
-    renderMarginal();
-    renderParcoords();
+    return whenPlotly(function () {
+      renderMetric();
+      renderCurves();
+      renderMarginal();
+      renderParcoords();
+    });
   }
 
   function buildPage() {
@@ -394,9 +407,10 @@
     o.hidden = true;
   }
 
-  function loadPareto() { return source.pareto(state.key).then(renderPareto); }
+  function loadPareto() { return Promise.all([source.pareto(state.key), plotlyReady]).then(function (r) { renderPareto(r[0]); }); }
   function loadEpochs() {
-    return source.epochs(state.key).then(function (e) {
+    return Promise.all([source.epochs(state.key), plotlyReady]).then(function (r) {
+      var e = r[0];
       var cs = $('cell-select');
       if (cs && !cs.options.length) { (e.cells || []).forEach(function (c, i) { cs.appendChild(el('option', {value: String(i), text: c.name})); }); }
       renderEpochs(e);
@@ -425,7 +439,7 @@
           });
         });
       });
-    }, Promise.resolve()).then(function () {
+    }, plotlyReady).then(function () {
       plot('plot-compare', traces, {xaxis: {title: {text: 'trial'}}, yaxis: {title: {text: 'best so far'}}});
     });
   }
@@ -445,15 +459,16 @@
       var painted = false;
       return source.trials(key, function (all) {
         state.trials = all;
-        if (!painted) { renderOverview(); fillValues(); renderTable(); painted = true; body.dataset.painted = 'yes'; }
+        if (!painted) { renderOverview(); fillValues(); renderTable(); painted = true; body.dataset.painted = String(Math.round(performance.now())); }
       }).then(function () {
         state.revision = s.revision;
-        renderAll();
-        body.dataset.loaded = String(s.revision);
-        var tasks = [];
+        var tasks = [renderAll()];
         if (s.objectives && s.objectives.length > 1) { tasks.push(loadPareto()); }
         if (s.epochs) { tasks.push(loadEpochs()); }
-        return Promise.all(tasks);
+        return Promise.all(tasks).then(function () {
+          body.dataset.loaded = String(s.revision);
+          body.dataset.loadedMs = String(Math.round(performance.now()));
+        });
       });
     }).then(function () {
       state.busy = false;
