@@ -114,7 +114,7 @@ def test_unpicklable_evaluator_with_process_executor() -> None:
 def test_bad_settings() -> None:
     with pytest.raises(ExperimentError, match="direction"):
         Experiment(TinySpace(), FunctionalEvaluator(x_metric), Random(), direction="up", executor="inline").run()
-    with pytest.raises(ExperimentError, match="unknown executor 'slurm'; known executors: \['inline', 'process', 'ray'\]"):
+    with pytest.raises(ExperimentError, match=r"unknown executor 'slurm'; known executors: \['inline', 'process', 'ray'\]"):
         Experiment(TinySpace(), FunctionalEvaluator(x_metric), Random(), executor="slurm").run()
     with pytest.raises(ExperimentError, match="nothing to resume"):
         Experiment(TinySpace(), FunctionalEvaluator(x_metric), Random(), executor="inline").resume()
