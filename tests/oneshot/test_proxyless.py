@@ -1,0 +1,263 @@
+"""ProxylessNAS: at most two paths run, the paper's two-path estimator and rescaling, the latency
+term (differentiable, the table's sum for one-hot gates, moving the choice to cheaper ops), the same
+gates on every torchrun rank, inside an Experiment, and bad settings refused.
+
+Run as a script under torchrun (``python -m torch.distributed.run ... test_proxyless.py OUT``), this
+file is the worker of :func:`test_torchrun_ranks_draw_the_same_gates_every_step`.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import archspace as asp  # noqa: E402
+from archspace.hardware.latency import LatencyTable  # noqa: E402
+from archspace.hub import ProxylessNASSpace  # noqa: E402
+from archspace.oneshot import ProxylessNAS  # noqa: E402
+from archspace.oneshot.latency_loss import LatencyLoss, LatencyLossError  # noqa: E402
+from archspace.oneshot.proxyless import BinaryGates  # noqa: E402
+from archspace.oneshot.supernet import to_supernet  # noqa: E402
+
+
+def _batches(n: int, seed: int = 0, size: int = 4) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(size, 3, 8, 8, generator=g), torch.randint(0, 10, (size,), generator=g)) for _ in range(n)]
+
+
+class Five(asp.ModelSpace):
+    """One decision over five linear maps, for exact gradients."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.op = asp.LayerChoice([nn.Linear(4, 3) for _ in range(5)], label="op")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.op(x)
+        return out
+
+
+@pytest.fixture(scope="module")
+def table() -> LatencyTable:
+    """A latency table measured on this machine for the small space (few repeats: only its own
+    numbers matter to these tests)."""
+    return LatencyTable.measure(ProxylessNASSpace.small(), repeats=3, warmup=1, fixed_samples=2)
+
+
+def test_at_most_two_candidates_run_per_decision_and_one_in_the_weight_step() -> None:
+    torch.manual_seed(0)
+    trainer = ProxylessNAS(epochs=1, progress=False, seed=3)
+    supernet = trainer.build(ProxylessNASSpace.small())
+    calls: Counter[str] = Counter()
+    for module in supernet.mixed_modules():
+        for op in module.candidates.values():  # type: ignore[union-attr]
+            op.register_forward_hook(lambda m, i, o, label=module.name: calls.update([label]))  # type: ignore[misc]
+    (train, val) = _batches(2)
+    for _ in range(4):
+        calls.clear()
+        trainer.weight_step(train, nn.functional.cross_entropy)
+        assert sorted(calls.values()) == [1, 1, 1], calls
+        calls.clear()
+        trainer.arch_step(val, nn.functional.cross_entropy)
+        assert sorted(calls.values()) == [2, 2, 2], calls  # two paths of each decision, no more
+        assert all(len(set(pair)) == 2 for pair in trainer.policy.sampled.values())  # type: ignore[attr-defined]
+
+
+def test_the_architecture_gradient_is_the_papers_two_path_estimator() -> None:
+    torch.manual_seed(0)
+    gates = BinaryGates(paths=2, seed=1)
+    supernet = to_supernet(Five(), gates)
+    with torch.no_grad():
+        supernet.arch.logits("op").copy_(torch.tensor([0.3, -0.2, 0.5, 0.1, -0.4]))
+    x, target = torch.randn(6, 4), torch.randn(6, 3)
+    (supernet(x) * target).sum().backward()  # dL/dout = target
+    pair = list(gates.sampled["op"])
+    q = torch.softmax(supernet.arch.logits("op").detach()[pair], -1)
+    ops = list(supernet.net.op.candidates.values())
+    with torch.no_grad():
+        dg = torch.stack([(ops[j](x) * target).sum() for j in pair])  # dL/dg_j = <dL/dout, o_j>
+    expected = torch.zeros(5)
+    for a, i in enumerate(pair):
+        expected[i] = sum(dg[b] * q[b] * (float(a == b) - q[a]) for b in range(2))
+    grad = supernet.arch.logits("op").grad
+    assert grad is not None
+    assert torch.allclose(grad, expected, atol=1e-5), (grad, expected)
+
+
+def test_rescaling_keeps_the_unsampled_probabilities_exactly() -> None:
+    torch.manual_seed(0)
+    trainer = ProxylessNAS(epochs=1, progress=False, arch_learning_rate=0.2)
+    supernet = trainer.build(Five())
+    x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+    for _ in range(5):
+        before = torch.softmax(supernet.arch.logits("op").detach(), -1).clone()
+        trainer.arch_step((x, y), nn.functional.cross_entropy)
+        after = torch.softmax(supernet.arch.logits("op").detach(), -1)
+        pair = list(trainer.policy.sampled["op"])  # type: ignore[attr-defined]
+        others = [i for i in range(5) if i not in pair]
+        assert torch.allclose(after[others], before[others], atol=1e-6)
+        assert not torch.allclose(after[pair], before[pair], atol=1e-4)  # the pair itself moved
+        assert math.isclose(float(after[pair].sum()), float(before[pair].sum()), abs_tol=1e-6)
+
+
+def test_expected_latency_is_differentiable_and_the_tables_sum_for_one_hot_gates(table: LatencyTable) -> None:
+    space = ProxylessNASSpace.small()
+    trainer = ProxylessNAS(epochs=1, progress=False, latency=LatencyLoss(table, mode="add", alpha=1.0, beta=1.0,
+                                                                         target_ms=1.0))
+    supernet = trainer.build(space)
+    for seed in range(3):
+        sample = space.random_sample(seed)
+        with torch.no_grad():
+            for label, values in supernet.arch.names.items():
+                logits = supernet.arch.logits(label)
+                logits.fill_(-1e4)
+                logits[values.index(sample[label])] = 0.0
+        assert math.isclose(float(trainer.expected_latency().detach()), table.predict(sample, calibrated=False), rel_tol=1e-5)
+    with torch.no_grad():
+        for label in supernet.arch.names:
+            supernet.arch.logits(label).normal_()
+    latency = trainer.expected_latency()
+    latency.backward()
+    grads = [supernet.arch.logits(label).grad for label in supernet.arch.names]
+    assert all(g is not None and bool(torch.isfinite(g).all()) and float(g.abs().sum()) > 0 for g in grads)
+    # d E[LAT] / d alpha_i = p_i (cost_i - E_label[cost]) for a decision's own costs
+    costs = torch.tensor(table.choice_costs()["stage0_block0"])
+    p = torch.softmax(supernet.arch.logits("stage0_block0").detach(), -1)
+    assert torch.allclose(grads[0], p * (costs - (p * costs).sum()), atol=1e-6)  # type: ignore[arg-type]
+
+
+def test_the_proxyless_forms_of_the_latency_term() -> None:
+    class Table:
+        def choice_costs(self) -> dict[str, list[float]]:
+            return {"op": [1.0, 4.0]}
+
+        def expected_latency(self, w: Any) -> torch.Tensor:
+            return (w["op"] * torch.tensor([1.0, 4.0])).sum()
+
+    ce, w = torch.tensor(2.0), {"op": torch.tensor([0.5, 0.5])}  # latency 2.5 ms
+    mul = LatencyLoss(Table(), mode="mul", log=False, alpha=1.0, beta=0.3, target_ms=2.0)
+    assert math.isclose(float(mul(ce, w)), 2.0 * (2.5 / 2.0) ** 0.3, rel_tol=1e-6)
+    add = LatencyLoss(Table(), mode="add", alpha=0.1, beta=1.0, target_ms=1.0)
+    assert math.isclose(float(add(ce, w)), 2.0 + 0.1 * 2.5, rel_tol=1e-6)
+    assert "log=False" in repr(mul)
+
+
+def _final_latency(table: LatencyTable, weight: float, steps: int = 12) -> tuple[float, float, dict[str, list[float]]]:
+    torch.manual_seed(0)
+    term = LatencyLoss(table, mode="add", alpha=weight, beta=1.0, target_ms=1.0) if weight else None
+    trainer = ProxylessNAS(epochs=1, progress=False, arch_learning_rate=0.05, latency=term, seed=0)
+    probe = ProxylessNAS(epochs=1, progress=False, latency=LatencyLoss(table, mode="add", target_ms=1.0))
+    supernet = trainer.build(ProxylessNASSpace.small())
+    probe.supernet = supernet
+    start = float(probe.expected_latency().detach())
+    data = _batches(2 * steps, seed=5)
+    for i in range(steps):
+        trainer.step(data[2 * i], data[2 * i + 1], nn.functional.cross_entropy)
+    probs = {k: torch.softmax(supernet.arch.logits(k).detach(), -1).tolist() for k in supernet.arch.names}
+    return start, float(probe.expected_latency().detach()), probs
+
+
+def test_a_large_latency_weight_moves_the_choice_to_cheaper_operations(table: LatencyTable) -> None:
+    start, plain, _ = _final_latency(table, 0.0)
+    start_heavy, heavy, probs = _final_latency(table, 1000.0)
+    assert start == start_heavy
+    assert heavy < start and heavy < plain
+    for label, costs in table.choice_costs().items():  # the cheapest candidate gained, the dearest lost
+        uniform = 1.0 / len(costs)
+        assert probs[label][costs.index(min(costs))] > uniform > probs[label][costs.index(max(costs))], label
+
+
+def test_a_proxyless_search_inside_an_experiment_records_epochs_and_exports(tmp_path: Path) -> None:
+    from archspace.evaluate import Classification
+    from archspace.experiment import Experiment
+
+    g = torch.Generator().manual_seed(0)
+    data = (torch.randn(16, 3, 8, 8, generator=g), torch.randint(0, 10, (16,), generator=g))
+    space = ProxylessNASSpace.small()
+    experiment = Experiment(space, Classification(data, data, batch_size=8),
+                            ProxylessNAS(epochs=2, progress=False), directory=tmp_path, threads=1)
+    trials = experiment.run()
+    assert len(trials) == 1 and [row["epoch"] for row in experiment.epochs()] == [0, 1]
+    sample = experiment.best(1)[0].sample
+    assert space.validate(sample) == sample and set(sample) == set(space.search_space())
+
+
+def test_bad_settings_are_refused(table: LatencyTable) -> None:
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        ProxylessNAS(warmup_epochs=-1)
+    with pytest.raises(ValueError, match="arch_every"):
+        ProxylessNAS(arch_every=0)
+    with pytest.raises(LatencyLossError, match="must be a LatencyLoss"):
+        ProxylessNAS(latency=table)  # type: ignore[arg-type]
+    with pytest.raises(LatencyLossError, match="does not have"):
+        ProxylessNAS(latency=LatencyLoss(table)).build(Five())
+    with pytest.raises(LatencyLossError, match="needs a latency term"):
+        trainer = ProxylessNAS()
+        trainer.build(Five())
+        trainer.expected_latency()
+
+
+def test_warmup_trains_only_the_weights_and_arch_every_spaces_the_arch_steps() -> None:
+    torch.manual_seed(0)
+    trainer = ProxylessNAS(epochs=2, warmup_epochs=1, arch_every=2, progress=False)
+    data = _batches(4)
+    steps: list[int] = []
+    original = trainer.arch_step
+
+    def counting(val: Any, loss_fn: Any) -> dict[str, float]:
+        steps.append(trainer.epoch)
+        return original(val, loss_fn)
+
+    trainer.arch_step = counting  # type: ignore[method-assign]
+    trainer.fit(ProxylessNASSpace.small(), data, data)
+    assert steps == [1, 1]  # none in the warm-up epoch; batches 0 and 2 of 4 after it
+
+
+def _worker(out: Path) -> None:
+    """One torchrun rank: its own data and its own seed; records the gates of every step."""
+    from torch import distributed as dist
+
+    dist.init_process_group("gloo")
+    rank = dist.get_rank()
+    torch.set_num_threads(1)
+    trainer = ProxylessNAS(epochs=2, progress=False, seed=rank)  # rank 0's gate generator must win
+    gates: list[dict[str, tuple[int, ...]]] = []
+    original = trainer.step
+
+    def recording(train: Any, val: Any, loss_fn: Any) -> dict[str, float]:
+        result = original(train, val, loss_fn)
+        gates.append(dict(trainer.policy.sampled))  # type: ignore[attr-defined]
+        return result
+
+    trainer.step = recording  # type: ignore[method-assign]
+    data = _batches(6, seed=100 + rank)
+    trainer.fit(ProxylessNASSpace.small(), data[:3], data[3:])
+    state = {k: v.detach() for k, v in trainer.supernet.state_dict().items()}
+    torch.save({"gates": gates, "state": state}, out / f"rank{rank}.pt")
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def test_torchrun_ranks_draw_the_same_gates_every_step(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           __file__, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    a, b = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
+    assert len(a["gates"]) == 6 and a["gates"] == b["gates"]
+    assert len({str(g) for g in a["gates"]}) > 1  # the gates change from step to step
+    assert all(torch.equal(a["state"][k], b["state"][k]) for k in a["state"])
+
+
+if __name__ == "__main__":
+    _worker(Path(sys.argv[1]))
