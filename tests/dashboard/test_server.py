@@ -143,7 +143,7 @@ def test_missing_and_corrupt_stores_stop_with_a_message(tmp_path: Path, capsys: 
         find_experiments(broken / "experiment.db")
 
 
-def test_view_binds_loopback_and_says_so(tmp_path: Path) -> None:
+def test_view_binds_loopback_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     directory = stores.many(tmp_path / "exp", 5)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "archspace.cli.main", "view", str(directory), "--port", "0"],
@@ -164,6 +164,5 @@ def test_view_binds_loopback_and_says_so(tmp_path: Path) -> None:
     server, _ = create_server(directory, port=0)
     assert server.server_address[0] == "127.0.0.1"  # the default, unless --host says otherwise
     server.server_close()
-    out = subprocess.run([sys.executable, "-m", "archspace.cli.main", "report", str(directory)], env=env,
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and (directory / "report.html").stat().st_size > 1_000_000
+    assert main(["report", str(directory)]) == 0
+    assert "self-contained" in capsys.readouterr().out and (directory / "report.html").stat().st_size > 1_000_000
