@@ -7,13 +7,13 @@ once; each trial's task then carries only ``(trial_id, sample)`` and references,
 process unpacks the payload on its first trial and keeps it for the next ones.
 
 Trials talk back through a small actor (the *inbox*, no CPU of its own): "started" and every
-``ctx.report`` arrive there while the trial runs and the driver drains it on each poll (every
-50 ms at most), so curves are recorded live. When the driver runs a scheduler
+``ctx.report`` arrive there while the trial runs, and wake the driver (it waits on the inbox's
+"bell" together with its tasks), so curves are recorded live. When the driver runs a scheduler
 (:attr:`Executor.judge` is set) each report waits in the inbox for the driver's verdict, as the
 process pool's workers wait on their pipe: on "stop" that very ``ctx.report`` raises
 :class:`~archspace.evaluate.base.TrialPruned` and the trial ends with one ``Finished(PRUNED,
-metric=<last reported value>)``. A verdict costs up to one poll interval per report (reports come
-per epoch); without a scheduler reports do not wait.
+metric=<last reported value>)``. A verdict costs a few round trips to the actor per report
+(reports come per epoch); without a scheduler reports do not wait.
 
 Faults: a Ray worker or node lost mid-trial (killed, out of memory, node gone) fails the trial with
 the reason, or re-runs it up to ``max_retries`` times first; the run goes on. Ray's own automatic
@@ -31,7 +31,6 @@ import os
 import signal
 import sys
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from numbers import Real
@@ -50,7 +49,7 @@ from archspace.storage import TrialStatus
 
 logger = logging.getLogger("archspace.experiment")
 RESOURCE_KEYS = ("cpu", "gpu", "memory")
-POLL_SLICE = 0.05  # seconds between inbox drains while waiting: the latency of live reports
+BELL_SECONDS = 5.0  # how long one wait on the inbox lasts before the driver asks again
 
 
 class RayExecutorError(ArchspaceError, ValueError):
@@ -109,11 +108,13 @@ class _Inbox:
     def started(self, trial_id: int, attempt: int, where: str) -> None:
         with self.lock:
             self.messages.append(("started", trial_id, attempt, where))
+            self.lock.notify_all()  # rings the bell
 
     def report(self, trial_id: int, attempt: int, seq: int, step: int, value: float, judged: bool) -> bool:
         """Record a report; with ``judged``, wait for the driver's verdict (True: stop) and return it."""
         with self.lock:
             self.messages.append(("report", trial_id, attempt, seq, step, value))
+            self.lock.notify_all()  # rings the bell
             if not judged:
                 return False
             key = (trial_id, attempt, seq)
@@ -126,6 +127,12 @@ class _Inbox:
             for trial_id, attempt, seq, stop in verdicts:
                 self.verdicts[(trial_id, attempt, seq)] = stop
             self.lock.notify_all()
+
+    def bell(self, timeout: float) -> bool:
+        """Return as soon as messages wait (True), or after ``timeout`` seconds (False): the driver
+        waits on this together with its tasks, so a report wakes it at once."""
+        with self.lock:
+            return self.lock.wait_for(lambda: bool(self.messages), timeout)
 
     def drain(self) -> list[tuple[Any, ...]]:
         with self.lock:
@@ -240,6 +247,7 @@ class RayExecutor(Executor):
         self._paths = [p for p in sys.path if p] + [os.getcwd()]
         self._directory = None if directory is None else str(directory)
         self._threads = max(1, int(self.resources["cpu"]))
+        self._bell: Any = None
         self._inbox = ray.remote(num_cpus=0, max_concurrency=self.concurrency + 4)(_Inbox).remote()
         options: dict[str, Any] = {"num_cpus": self.resources["cpu"], "num_gpus": self.resources["gpu"],
                                    "max_retries": 0, "retry_exceptions": False}
@@ -354,16 +362,19 @@ class RayExecutor(Executor):
         end = now() + max(0.0, timeout)
         while True:
             refs = {trial.ref: trial_id for trial_id, trial in self._trials.items()}
-            done: list[Any] = []
-            if refs:
-                wait = max(0.0, min(POLL_SLICE, end - now()))
-                ready, _ = ray.wait(list(refs), num_returns=1, timeout=wait)
-                if ready:
-                    done, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0)
-            else:
-                time.sleep(max(0.0, min(POLL_SLICE, end - now())))
-            # reports wait for the inbox's answer, so a task that ended has all its messages there
-            events = self._messages(ray.get(self._inbox.drain.remote()))
+            if self._bell is None:
+                self._bell = self._inbox.bell.remote(BELL_SECONDS)
+            until = min([end] + [t.started + self.trial_timeout for t in self._trials.values()
+                                 if t.started is not None and self.trial_timeout is not None])
+            ready, _ = ray.wait([self._bell, *refs], num_returns=1, timeout=max(0.0, until - now()))
+            rang = self._bell in ready or bool(ray.wait([self._bell], timeout=0)[0])
+            if rang:
+                ray.get(self._bell)
+                self._bell = None
+            done = ray.wait(list(refs), num_returns=len(refs), timeout=0)[0] if refs and ready else []
+            events: list[Event] = []
+            if rang or done:  # a task's reports waited for the inbox's answer: all of them are there now
+                events = self._messages(ray.get(self._inbox.drain.remote()))
             for ref in done:
                 if refs[ref] in self._trials and self._trials[refs[ref]].ref == ref:
                     events += self._ended(refs[ref], ref)

@@ -21,12 +21,15 @@ from archspace.cli.config import ConfigError, from_config
 from archspace.evaluate import FunctionalEvaluator
 from archspace.experiment import Experiment, Terminated
 from archspace.experiment.ray_executor import RayExecutor, RayExecutorError, RayNotInstalledError
+from archspace.schedule import ASHA
 from archspace.storage import SQLiteStorage, TrialRecord
 from archspace.strategy import Random
 from archspace.testing import TinySpace
 from tests.experiment import ray_helpers
 from tests.experiment.helpers import alive, faulty
 from tests.experiment.ray_helpers import SleepsOnce, curve, long_curve
+from tests.schedule.curves import EPOCHS, CurveSpace, quality, value
+from tests.schedule.curves import curve as asha_curve
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -119,6 +122,21 @@ def test_the_judge_stops_a_trial_part_way_and_it_ends_pruned_with_its_last_value
             assert t.status == "succeeded" and steps == [1, 2, 3, 4, 5]
     _, told = SQLiteStorage(tmp_path / "experiment.db", read_only=True).load_strategy()
     assert sorted(told) == [0, 1, 2, 3]
+
+
+def test_asha_on_ray_stops_trials_at_its_rungs_and_keeps_the_best(tmp_path: Path) -> None:
+    experiment = Experiment(CurveSpace(), FunctionalEvaluator(asha_curve), Random(), scheduler=ASHA(max_resource=EPOCHS),
+                            max_trials=24, executor="ray", concurrency=2, seed=1, directory=tmp_path, progress=False)
+    trials = experiment.run()
+    assert len(trials) == 24 and all(t.finished for t in trials)
+    assert quality(experiment.best(1)[0].sample) == max(quality(t.sample) for t in trials)
+    pruned = [t for t in trials if t.status == "pruned"]
+    assert pruned and sum(len(t.intermediates) for t in trials) < 0.6 * len(trials) * EPOCHS
+    for t in pruned:  # each stopped at the rung that judged it, its curve recorded up to there
+        steps = [s for s, _ in t.intermediates]
+        assert steps == list(range(1, steps[-1] + 1)) and steps[-1] in (1, 3, 9)
+        assert t.metric == t.intermediates[-1][1] == pytest.approx(value(t.sample, steps[-1]))
+    assert all(len(t.intermediates) == EPOCHS for t in trials if t.status == "succeeded")
 
 
 def _succeeded(db: Path) -> int:
