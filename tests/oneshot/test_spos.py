@@ -1,0 +1,189 @@
+"""SPOS: weight sharing that ranks paths, BN recalibration, channel slices, constraints, same path on every rank."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from scipy.stats import kendalltau  # type: ignore[import-untyped]
+
+from archspace.data.readers import digits
+from archspace.hub.shufflenet import ShuffleNetSpace
+from archspace.oneshot import ONESHOT, SPOS, to_supernet
+from archspace.oneshot.spos import SampledPath
+from archspace.oneshot.spos_search import (
+    EvolutionSearch,
+    EvolutionSearchError,
+    accuracy,
+    recalibrate_batch_norm,
+    score_subnet,
+)
+from archspace.testing import SharedNet
+
+Batches = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def _batches(x: torch.Tensor, y: torch.Tensor, size: int, seed: int) -> Batches:
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    return [(x[order[i:i + size]], y[order[i:i + size]]) for i in range(0, len(x) - size + 1, size)]
+
+
+def _digit_space() -> ShuffleNetSpace:
+    """Two choice blocks on 8x8 digits; mid widths 1/8 or all of the default: paths of clearly
+    different capacity."""
+    return ShuffleNetSpace(num_classes=10, in_channels=1, stem_channels=8, stage_channels=(16, 32), stage_repeats=(1, 1),
+                           last_channels=32, channel_search=True, channel_scales=(0.125, 1.0), affine=True, dropout=0.0)
+
+
+EPOCHS = 3
+
+
+@pytest.fixture(scope="module")
+def digit_run() -> tuple[SPOS, Batches, Batches]:
+    (x, y), (xv, yv) = digits()
+    train, val = _batches(x, y, 64, 0), [(xv, yv)]
+    torch.manual_seed(0)
+    trainer = SPOS(epochs=EPOCHS, learning_rate=0.1, weight_decay=0.0, seed=0, progress=False)
+    trainer.fit(_digit_space(), train, threads=1)
+    return trainer, train, val
+
+
+def test_spos_is_registered_and_trains_one_path_per_step() -> None:
+    trainer = ONESHOT.create("spos", epochs=1, progress=False)
+    assert isinstance(trainer, SPOS) and not trainer.make_policy().differentiable
+    data = [(torch.randn(4, 1, 8, 8), torch.randint(0, 10, (4,))) for _ in range(3)]
+    paths = []
+    trainer.fit(SharedNet(), data, on_epoch=lambda record: paths.append(trainer.last_path))
+    assert set(paths[0]) == set(trainer.supernet.arch.names)
+    assert all(p.grad is None for p in trainer.supernet.arch_parameters())  # no architecture step
+
+
+def test_supernet_ranking_of_paths_correlates_with_standalone_training(digit_run: tuple[SPOS, Batches, Batches]) -> None:
+    trainer, train, val = digit_run
+    space = _digit_space()
+    paths = [space.random_sample(seed) for seed in range(10)]
+    shared = [score_subnet(trainer.supernet, p, train[:10], val) for p in paths]
+    alone = []
+    for path in paths:  # the same budget: EPOCHS epochs of the same batches, the same optimiser
+        torch.manual_seed(0)
+        model = space.freeze(path)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        for _ in range(EPOCHS):
+            model.train()
+            for xb, yb in train:
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(model(xb), yb).backward()
+                opt.step()
+        alone.append(accuracy(model, val))
+    tau = kendalltau(shared, alone).statistic
+    assert tau > 0, (tau, shared, alone)
+
+
+def test_bn_recalibration_changes_statistics_and_improves_accuracy(digit_run: tuple[SPOS, Batches, Batches]) -> None:
+    trainer, train, val = digit_run
+    sample = _digit_space().random_sample(3)
+    model = trainer.supernet.subnet(sample)
+    before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    plain = accuracy(model, val)
+    seen = recalibrate_batch_norm(model, train[:10])
+    after = {k: v for k, v in model.state_dict().items() if "running" in k}
+    assert seen == 640
+    assert all(not torch.allclose(before[k], after[k]) for k in before)
+    assert accuracy(model, val) > plain
+    assert not model.training and all(m.momentum == 0.1 for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_channel_search_subnet_holds_the_slices_it_was_trained_as() -> None:
+    torch.manual_seed(0)
+    space = ShuffleNetSpace.small(channel_search=True)
+    sample = {"layer_1": "xcep", "channel_1": 2, "layer_2": "k5", "channel_2": 2, "layer_3": "k3", "channel_3": 4}
+    supernet = to_supernet(space, SampledPath(sample))
+    shared = supernet.net.features[0].candidates["xcep"].block
+    before = {k: v.detach().clone() for k, v in shared.state_dict().items()}
+    opt = torch.optim.SGD(supernet.weight_parameters(), lr=0.5)
+    x, y = torch.randn(4, 3, 16, 16), torch.randint(0, 10, (4,))
+    for _ in range(2):  # train on the narrow path: only the leading slices may move
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(supernet(x), y).backward()
+        opt.step()
+    pw = shared.branch_main[2].weight  # the first pointwise conv: 4 (max mid) x 4 inputs
+    assert not torch.equal(pw[:2], before["branch_main.2.weight"][:2])
+    assert torch.equal(pw[2:], before["branch_main.2.weight"][2:])
+    assert torch.equal(shared.branch_main[3].running_mean[2:], before["branch_main.3.running_mean"][2:])
+    subnet = supernet.subnet(sample)
+    block = subnet.features[0]
+    for name, value in block.state_dict().items():
+        big = shared.state_dict()[name]
+        assert torch.equal(value, big[tuple(slice(0, n) for n in value.shape)]), name
+    assert block.branch_main[2].weight.shape == (2, 4, 1, 1)
+    supernet.eval()
+    subnet.eval()
+    with torch.no_grad():
+        assert torch.allclose(subnet(x), supernet(x), atol=1e-6)
+
+
+def test_evolution_respects_the_constraint_and_is_reproducible() -> None:
+    torch.manual_seed(0)
+    space = ShuffleNetSpace.small()
+    supernet = to_supernet(space, SampledPath())
+    data = [(torch.randn(8, 3, 16, 16), torch.randint(0, 10, (8,)))]
+    from archspace.hardware import count_params
+
+    sizes = sorted({count_params(space, space.random_sample(s)) for s in range(30)})
+    bound = sizes[len(sizes) // 2]
+    search = EvolutionSearch(population=8, select=3, mutation=3, crossover=3, generations=3,
+                             constraint=f"params <= {bound}", seed=1)
+    result = search.search(supernet, data, data)
+    assert result.rejected > 0 and len(result.scored) > 8
+    assert all(count_params(space, s) <= bound for s, _ in result.scored)
+    assert len({str(sorted(s.items())) for s, _ in result.scored}) == len(result.scored)  # none scored twice
+    again = EvolutionSearch(population=8, select=3, mutation=3, crossover=3, generations=3,
+                            constraint=f"params <= {bound}", seed=1).search(supernet, data, data)
+    assert again.best == result.best and [s for s, _ in again.scored] == [s for s, _ in result.scored]
+    assert result.best_score == max(score for _, score in result.scored)
+    with pytest.raises(EvolutionSearchError, match="no candidate passed"):
+        EvolutionSearch(population=4, select=2, mutation=1, crossover=1, generations=1,
+                        constraint=lambda s: False).search(supernet, data, data)
+    with pytest.raises(EvolutionSearchError, match="exceed the population"):
+        EvolutionSearch(population=4, mutation=3, crossover=3)
+
+
+def _rank(rank: int, port: int, out: str) -> None:
+    from torch import distributed as dist
+
+    torch.set_num_threads(1)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        data = [(torch.randn(4, 1, 8, 8), torch.randint(0, 10, (4,))) for _ in range(4)]
+        trainer = SPOS(epochs=1, seed=rank, progress=False)  # different seeds: the broadcast decides
+        paths: list[dict[str, object]] = []
+        original = trainer.step
+
+        def step(train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor], loss_fn: object) -> dict[str, float]:
+            losses = original(train, val, loss_fn)  # type: ignore[arg-type]
+            paths.append(trainer.last_path)
+            return losses
+
+        trainer.step = step  # type: ignore[method-assign]
+        trainer.fit(SharedNet(), data)
+        torch.save(paths, Path(out, f"paths{rank}.pt"))
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_torchrun_ranks_draw_the_same_path_every_step() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    with tempfile.TemporaryDirectory() as tmp:
+        mp.start_processes(_rank, args=(port, tmp), nprocs=2, join=True, start_method="spawn")
+        a, b = (torch.load(Path(tmp, f"paths{r}.pt")) for r in (0, 1))
+    assert len(a) == 4 and a == b
+    assert len({str(p) for p in a}) > 1  # the path does change between steps
