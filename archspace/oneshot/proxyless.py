@@ -31,6 +31,14 @@ differentiable in all logits), combined with the cross-entropy of the step:
 - ``"add"``: ``CE + lambda * E[LAT]`` is ``LatencyLoss(table, mode="add", alpha=lambda, beta=1,
   target_ms=1.0)`` (latency in ms), ``target_ms=T`` normalises by the target as ``add#linear`` does.
 
+**Memory.** The weight step runs one path, as a plain model would. The architecture step must
+run two, but the inactive path's gate is 0, so all it contributes is its output (for
+``dL/dg = <dL/dout, o>``); the paper's code keeps only the active path's graph and recomputes the
+other's output. Here, by default (``recompute_arch=True``), the architecture step runs every mixed
+op under activation checkpointing (the supernet's exact ``checkpoint_ops`` saving, switched on
+for that step only): each op keeps its input and recomputes its two paths in the backward pass,
+so the step's peak stays near one path's.
+
 Deviations: updates alternate once per training batch (weights, then the logits every
 ``arch_every`` batches, the paper's code: every 5), after ``warmup_epochs`` of weight training alone
 (the paper's code: 40 of 160 epochs), both defaulting to the eager setting (1 and 0) for short
@@ -41,7 +49,9 @@ decision's strongest candidate.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -107,6 +117,9 @@ class ProxylessNAS(OneShotTrainer):
             None: cross-entropy alone.
         warmup_epochs: epochs that train only the weights first (paper's code: 40).
         arch_every: one architecture step every this many training batches (paper's code: 5).
+        recompute_arch: recompute the two paths of each mixed op in the architecture step's
+            backward pass instead of keeping their activations (same values and gradients; about
+            one more forward of the mixed ops per architecture step, for far less memory).
         arch_learning_rate, arch_betas, arch_weight_decay: Adam on the logits; the paper's code's
             1e-3, (0, 0.999) and 0 by default.
         weight_decay: of the weights' SGD (paper's code: 4e-5).
@@ -123,7 +136,7 @@ class ProxylessNAS(OneShotTrainer):
     """
 
     def __init__(self, *, latency: LatencyLoss | None = None, warmup_epochs: int = 0, arch_every: int = 1,
-                 arch_learning_rate: float = 1e-3, arch_betas: tuple[float, float] = (0.0, 0.999),
+                 recompute_arch: bool = True, arch_learning_rate: float = 1e-3, arch_betas: tuple[float, float] = (0.0, 0.999),
                  arch_weight_decay: float = 0.0, weight_decay: float = 4e-5, **kwargs: Any) -> None:
         super().__init__(arch_learning_rate=arch_learning_rate, arch_betas=arch_betas,
                          arch_weight_decay=arch_weight_decay, weight_decay=weight_decay, **kwargs)
@@ -135,6 +148,7 @@ class ProxylessNAS(OneShotTrainer):
         self.latency = latency
         self.warmup_epochs = warmup_epochs
         self.arch_every = arch_every
+        self.recompute_arch = recompute_arch
         self._batch = 0
         self._last: dict[str, float] = {}
 
@@ -201,14 +215,15 @@ class ProxylessNAS(OneShotTrainer):
         try:
             self.arch_optimizer.zero_grad(set_to_none=True)
             xv, yv = val
-            task = loss_fn(self.supernet(xv), yv)
-            loss = task
-            out: dict[str, float] = {"val_loss": float(task.detach())}
-            if self.latency is not None:
-                latency = self.expected_latency()
-                loss = self.latency.combine(task, latency)
-                out.update(latency_ms=float(latency.detach()), arch_loss=float(loss.detach()))
-            self.arch_backward(loss)
+            with self._recomputing():  # through the backward pass, which recomputes
+                task = loss_fn(self.supernet(xv), yv)
+                loss = task
+                out: dict[str, float] = {"val_loss": float(task.detach())}
+                if self.latency is not None:
+                    latency = self.expected_latency()
+                    loss = self.latency.combine(task, latency)
+                    out.update(latency_ms=float(latency.detach()), arch_loss=float(loss.detach()))
+                self.arch_backward(loss)
             average_gradients(list(self.supernet.arch_parameters()))
             before = self.pair_logits()
             self.arch_optimizer.step()
@@ -217,6 +232,19 @@ class ProxylessNAS(OneShotTrainer):
         finally:
             policy.paths = 1
         return out
+
+    @contextmanager
+    def _recomputing(self) -> Iterator[None]:
+        """Within the block, every mixed op checkpoints its candidates (if ``recompute_arch``)."""
+        modules = self.supernet.mixed_modules() if self.recompute_arch else []
+        saved = [m.savings for m in modules]
+        for module in modules:
+            module.savings = dataclasses.replace(module.savings, checkpoint_ops=True)
+        try:
+            yield
+        finally:
+            for module, savings in zip(modules, saved):
+                module.savings = savings
 
     def pair_logits(self) -> dict[str, tuple[list[int], torch.Tensor]]:
         """For each decision that ran two paths in the latest pass: their indices and logits now."""
