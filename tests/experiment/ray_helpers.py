@@ -60,23 +60,26 @@ class SleepsOnce(Evaluator):
 
 
 class PidAndSleep(Evaluator):
-    """Publishes its worker's pid as ``folder/<trial id>.pid``, sleeps 0.5 s, returns x + hidden/10."""
+    """Publishes its worker's pid as ``folder/<trial id>.pid``, sleeps 0.5 s (a minute from trial
+    ``hang_from`` on, to be stopped mid-trial), returns x + hidden/10."""
 
     needs_model = False
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, hang_from: int | None = None) -> None:
         self.folder = folder
+        self.hang_from = hang_from
 
     def evaluate(self, model: Any, ctx: TrialContext) -> float:
         write_pid(self.folder, f"{ctx.trial_id}.pid")
-        time.sleep(0.5)
+        time.sleep(60 if self.hang_from is not None and ctx.trial_id >= self.hang_from else 0.5)
         return float(ctx.sample["x"]) + ctx.sample["hidden"] / 10
 
 
-def experiment(directory: str | os.PathLike[str]) -> Experiment:
+def experiment(directory: str | os.PathLike[str], hang_from: int | None = None) -> Experiment:
     """The experiment the driver-kill tests run, kill and resume: 12 trials, 2 at a time, on Ray."""
     (Path(directory) / "pids").mkdir(parents=True, exist_ok=True)
-    return Experiment(TinySpace(), PidAndSleep(str(Path(directory) / "pids")), Random(dedup=True), max_trials=12,
+    evaluator = PidAndSleep(str(Path(directory) / "pids"), hang_from)
+    return Experiment(TinySpace(), evaluator, Random(dedup=True), max_trials=12,
                       executor=RayExecutor(2), directory=directory, seed=3, progress=False)
 
 
