@@ -38,6 +38,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -101,6 +103,11 @@ def micro_op(name: str, channels: int) -> nn.Module:
     raise SpaceDefinitionError(f"unknown ENAS micro op {name!r}; ops are {list(MICRO_OPS)}")
 
 
+def _micro_ops(channels: int, node: int, k: int, source: int) -> dict[str, nn.Module]:
+    """A micro cell's candidate ops of one edge (every edge: the same ops, stride 1)."""
+    return {name: micro_op(name, channels) for name in MICRO_OPS}
+
+
 class FactorizedReduce(nn.Module):
     """Halves the resolution with two offset stride-2 1x1 convolutions, then batch norm."""
 
@@ -129,7 +136,7 @@ class MacroLayer(nn.Module):
         out = self.op(previous[-1])
         for skip, earlier in zip(self.skips, previous):
             out = skip([out, out + earlier])
-        return self.bn(out)  # type: ignore[no-any-return]
+        return self.bn(out)
 
 
 class EnasMacroSpace(asp.ModelSpace):
@@ -177,7 +184,7 @@ class EnasMacroSpace(asp.ModelSpace):
             if str(i) in self.reduce:
                 outputs = [reduce(out) for reduce, out in zip(self.reduce[str(i)], outputs)]  # type: ignore[call-overload]
         pooled = nn.functional.adaptive_avg_pool2d(outputs[-1], 1).flatten(1)
-        return self.classifier(self.dropout(pooled))  # type: ignore[no-any-return]
+        return self.classifier(self.dropout(pooled))
 
     @classmethod
     def small(cls) -> EnasMacroSpace:
@@ -206,7 +213,7 @@ class LooseEndMerge(nn.Module):
     def forward(self, out: torch.Tensor, inputs: list[torch.Tensor]) -> torch.Tensor:
         batch = inputs[0].shape[0]
         merged = out.reshape(-1, batch, *out.shape[1:]).mean(0)
-        return self.mix(merged)  # type: ignore[no-any-return]
+        return self.mix(merged)
 
 
 class MicroPreprocess(nn.Module):
@@ -262,7 +269,7 @@ class EnasMicroSpace(asp.ModelSpace):
             if reduction:
                 c *= 2
             pre = MicroPreprocess(c_pp, c_p, c, halve_pp=level - level_pp, halve_p=level - level_p)
-            cell = asp.Cell({name: (lambda i, k, j, name=name, c=c: micro_op(name, c)) for name in MICRO_OPS},
+            cell = asp.Cell(functools.partial(_micro_ops, c),
                             num_nodes=self.num_nodes, num_ops_per_node=2, num_predecessors=2, merge_op="loose_end",
                             preprocessor=pre, postprocessor=LooseEndMerge(c), concat_dim=0,
                             label="reduce" if reduction else "normal")
@@ -288,7 +295,7 @@ class EnasMicroSpace(asp.ModelSpace):
         s0 = s1 = self.stem(x)
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1)
-        return self.classifier(self.pool(torch.relu(s1)).flatten(1))  # type: ignore[no-any-return]
+        return self.classifier(self.pool(torch.relu(s1)).flatten(1))
 
     @classmethod
     def small(cls) -> EnasMicroSpace:
