@@ -28,11 +28,11 @@ Both spaces take ``in_channels`` (1 for Fashion-MNIST's 28x28 grayscale images).
 Example:
     >>> space = EnasMacroSpace(width=8, num_layers=4)
     >>> decisions = space.search_space()
-    >>> decisions["layer_1/op"].values
+    >>> list(decisions["layer_1/op"].values)
     ['conv3x3', 'conv5x5', 'sepconv3x3', 'sepconv5x5', 'maxpool', 'avgpool']
     >>> sorted(label for label in decisions if label.startswith("layer_2/"))
     ['layer_2/op', 'layer_2/skip_0', 'layer_2/skip_1']
-    >>> EnasMicroSpace.small().search_space()["normal/op_2_0"].values
+    >>> list(EnasMicroSpace.small().search_space()["normal/op_2_0"].values)
     ['identity', 'sepconv3x3', 'sepconv5x5', 'avgpool', 'maxpool']
 """
 
