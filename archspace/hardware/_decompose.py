@@ -283,8 +283,9 @@ def observe(space: nn.Module, units: Mapping[str, UnitDef], sample: Sample, inpu
     params = {id(p): p.numel() for p in model.parameters()}
     for uid, module in record.items():
         total_f = total_a = 0
+        structure = repr(module)  # the unit's own choices (a width, nested candidates) change it, not its input
         for spec in calls[uid]:
-            text = json.dumps([uid, spec])
+            text = json.dumps([uid, spec]) + "\n" + structure
             if text not in cache:
                 args, kwargs = materialize(spec, "meta")
                 cache[text] = run_counted(module, args, kwargs)
