@@ -14,8 +14,8 @@ Example:
     ['evolution', 'grid', 'random', 'rl', 'tpe']
     >>> type(asp.create_strategy("evolution", population_size=8, sample_size=4)).__name__
     'RegularizedEvolution'
-    >>> asp.list_spaces()[:2], asp.list_oneshot()
-    (['darts', 'nasbench201'], ['darts', 'gumbel'])
+    >>> {"darts", "nasbench201", "pfld"} <= set(asp.list_spaces()), "darts" in asp.list_oneshot()
+    (True, True)
 """
 
 from __future__ import annotations
