@@ -35,7 +35,7 @@ Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
 def space(*, affine: bool = False) -> ShuffleNetSpace:
     """The space; affine batch norm for retraining (the supernet's is not affine, as the official one)."""
-    return ShuffleNetSpace(num_classes=10, in_channels=1, stem_channels=16, stage_channels=(16, 32, 64),
+    return ShuffleNetSpace(num_classes=10, in_channels=1, stem_channels=8, stage_channels=(16, 32, 64),
                            stage_repeats=(2, 2, 2), last_channels=128, channel_search=True, dropout=0.0, affine=affine)
 
 
