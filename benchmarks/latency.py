@@ -9,7 +9,7 @@ call repeats within a few percent; --quantile 0.5 gives medians) and compare wit
 uncalibrated and calibrated: Spearman's rank correlation and the fraction within ±10 %.
 Targets (issue 11): rho >= 0.95 and >= 90 % within ±10 %.
 
-    .venv/bin/python benchmarks/latency.py [--samples 50] [--calibration 8] [--repeats 30]
+    .venv/bin/python benchmarks/latency.py [--samples 50] [--calibration 8] [--repeats 30] [--size reduced|default]
 
 Writes benchmarks/results/latency.json (and the tables as latency_<space>_<backend>.json).
 """
@@ -68,7 +68,7 @@ def run(name: str, space: ModelSpace, backend: str, args: argparse.Namespace) ->
     eval_s = time.perf_counter() - t1
     raw = np.array([table.predict(s, calibrated=False) for s in evaluation])
     cal = np.array([table.predict(s) for s in evaluation])
-    table.save(RESULTS / f"latency_{name}_{backend}.json")
+    table.save(RESULTS / f"latency_{name}_{backend}{'' if args.size == 'reduced' else '_default_size'}.json")
     row = {"space": name, "backend": backend, "units": table.meta["units"],
            "timed_modules": table.meta["timed_modules"], "fixed_ms": round(table.fixed_ms, 4),
            "measured_ms_range": [round(float(measured.min()), 3), round(float(measured.max()), 3)],
@@ -88,15 +88,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--quantile", type=float, default=0.0,
                         help="figure kept per timed thing: 0 the fastest call (default: the machine is shared), 0.5 the median")
+    parser.add_argument("--size", choices=("reduced", "default"), default="reduced",
+                        help="reduced: NB201 8 channels x 3 cells, DARTS width 8 x 3 cells; default: the hub "
+                             "spaces' default sizes (NB201 16 x 5, DARTS width 16 x 8 cells)")
     args = parser.parse_args()
-    spaces = {"nasbench201": NasBench201(channels=8, num_cells=3),
-              "darts": DartsSpace(width=8, num_cells=3, search=False)}
+    if args.size == "default":
+        spaces = {"nasbench201": NasBench201(), "darts": DartsSpace(search=False)}
+        described = {"nasbench201": "NasBench201() (16 channels, 5 cells)",
+                     "darts": "DartsSpace(search=False) (width 16, 8 cells)"}
+    else:
+        spaces = {"nasbench201": NasBench201(channels=8, num_cells=3),
+                  "darts": DartsSpace(width=8, num_cells=3, search=False)}
+        described = {"nasbench201": "NasBench201(channels=8, num_cells=3)",
+                     "darts": "DartsSpace(width=8, num_cells=3, search=False)"}
     rows = [run(name, space, backend, args) for name, space in spaces.items() for backend in ("torch", "onnxruntime")]
-    out = RESULTS / "latency.json"
+    out = RESULTS / ("latency.json" if args.size == "reduced" else "latency_default_size.json")
     out.write_text(json.dumps({
         "device": device_name(torch.device("cpu")), "torch": torch.__version__, "threads": 1,
-        "input_shape": list(SHAPE), "quantile": args.quantile, "spaces": {"nasbench201": "NasBench201(channels=8, num_cells=3)",
-                                               "darts": "DartsSpace(width=8, num_cells=3, search=False)"},
+        "input_shape": list(SHAPE), "quantile": args.quantile, "spaces": described,
         "targets": {"spearman_rho": 0.95, "within_10pct": 0.9}, "rows": rows,
         "command": "benchmarks/latency.py " + " ".join(sys.argv[1:])}, indent=2) + "\n")
     print(f"wrote {out}")

@@ -105,7 +105,7 @@ def main() -> None:
     random_means = [runs[f"random_{i}"]["mean"] for i in range(3)]
     out = {
         "command": "python benchmarks/spos_fashion_mnist.py " + " ".join(sys.argv[1:]),
-        "settings": {**vars(args), "space": "ShuffleNetSpace(in 1, stem 16, stages (16,32,64) x (2,2,2), last 128, "
+        "settings": {**vars(args), "space": "ShuffleNetSpace(in 1, stem 8, stages (16,32,64) x (2,2,2), last 128, "
                      "channel_search 0.2-1.6)", "search": "population 16, top 4, 6 mutations, 6 crossovers, "
                      "4 generations; BN recalibration on 1000 training images; scored on held-out training images"},
         "supernet_seconds": t_supernet, "search_seconds": t_search,
