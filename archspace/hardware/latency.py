@@ -42,7 +42,7 @@ import torch
 
 from archspace.errors import ArchspaceError, SpaceDefinitionError
 from archspace.hardware._decompose import FIXED, Additive, Key, UnitDef, freeze_recording, hkey, materialize
-from archspace.hardware._timing import make_runner, time_interleaved, timing_context
+from archspace.hardware._timing import INPUT_VARIANTS, make_runner, time_interleaved, timing_context
 from archspace.hardware.profile import _shape, default_input_shape, profiler
 from archspace.nn.mutable import Resolver
 from archspace.nn.space import ModelSpace
@@ -97,22 +97,25 @@ def _versions() -> dict[str, str]:
 def _network_runner(space: ModelSpace, sample: Sample, settings: Mapping[str, Any], directory: str) -> Any:
     device, dtype = torch.device(settings["device"]), getattr(torch, settings["dtype"])
     model = space.freeze(sample).to(device=device, dtype=dtype)
-    x = torch.randn(tuple(settings["input_shape"]), device=device, dtype=dtype)
-    return make_runner(model, [x], {}, backend=settings["backend"], device=device, threads=settings["threads"],
+    shape = tuple(settings["input_shape"])
+    inputs = [([torch.randn(shape, device=device, dtype=dtype)], {}) for _ in range(INPUT_VARIANTS)]
+    return make_runner(model, inputs, backend=settings["backend"], device=device, threads=settings["threads"],
                        directory=directory)
 
 
 def measure_networks(space: ModelSpace, samples: Sequence[Mapping[str, Any]], *, input_shape: Sequence[int],
                      device: str = "cpu", backend: str = "torch", threads: int = 1, repeats: int = 20,
-                     warmup: int = 5, dtype: torch.dtype = torch.float32, quantile: float = 0.5) -> list[float]:
+                     warmup: int = 5, dtype: torch.dtype = torch.float32, quantile: float = 0.5,
+                     pin: bool = True) -> list[float]:
     """End-to-end milliseconds of each sample's whole network, timed in interleaved rounds.
 
     Each figure is the ``quantile`` of the network's ``repeats`` calls: 0.5 the median; 0 the
     fastest call, the robust choice on a machine other jobs share (their preemptions only add time).
+    ``pin``: on the CPU, pin the process to ``threads`` CPUs while timing (steadier figures).
     """
     settings = {"device": device, "dtype": str(dtype).removeprefix("torch."), "backend": backend,
                 "threads": threads, "input_shape": list(_shape(input_shape))}
-    with timing_context(backend, threads) as tmp:
+    with timing_context(backend, threads, pin=pin and torch.device(device).type == "cpu") as tmp:
         runners = [_network_runner(space, space.validate(s), settings, tmp) for s in samples]
         return time_interleaved(runners, warmup=warmup, repeats=repeats, quantile=quantile)
 
@@ -140,7 +143,7 @@ class LatencyTable:
     def measure(cls, space: ModelSpace, input_shape: Sequence[int] | None = None, *, device: str = "cpu",
                 backend: str = "torch", threads: int = 1, repeats: int = 20, warmup: int = 5,
                 dtype: torch.dtype = torch.float32, fixed_samples: int = 3, seed: int = 0,
-                quantile: float = 0.5) -> LatencyTable:
+                quantile: float = 0.5, pin: bool = True) -> LatencyTable:
         """Time every unit of ``space`` (and the fixed part) on this machine.
 
         Args:
@@ -155,6 +158,8 @@ class LatencyTable:
             dtype: the floating dtype of weights and inputs.
             fixed_samples: whole networks timed to find the fixed part (the default sample, then random ones).
             seed: seeds the random samples.
+            pin: on the CPU, pin the process to ``threads`` CPUs while timing (restored after): a
+                process the scheduler moves between cores times with cold caches.
 
         Raises:
             LatencyTableError: the space does not split into units (see ``Profiler.exact_decomposition``).
@@ -169,12 +174,12 @@ class LatencyTable:
         dev = torch.device(device)
         settings = {"device": str(dev), "dtype": str(dtype).removeprefix("torch."), "backend": backend,
                     "threads": threads, "input_shape": list(shape), "repeats": repeats, "warmup": warmup,
-                    "quantile": quantile}
+                    "quantile": quantile, "pinned": bool(pin and dev.type == "cpu")}
         by_sample: dict[int, list[Key]] = {}
         for key, index in dec.first_seen.items():
             by_sample.setdefault(index, []).append(key)
         real = copy.deepcopy(space).to(device=dev, dtype=dtype)
-        with timing_context(backend, threads) as tmp:
+        with timing_context(backend, threads, pin=settings["pinned"]) as tmp:
             runners: list[Any] = []
             signatures: dict[str, int] = {}
             calls: dict[Key, list[int]] = {}
@@ -191,9 +196,9 @@ class LatencyTable:
                     for spec in dec.specs[key]:
                         sig = json.dumps([repr(module), spec, [list(p.shape) for p in module.parameters()]])
                         if sig not in signatures:
-                            args, kwargs = materialize(spec, dev, dtype)
+                            inputs = [materialize(spec, dev, dtype) for _ in range(INPUT_VARIANTS)]
                             signatures[sig] = len(runners)
-                            runners.append(make_runner(module, args, kwargs, backend=backend, device=dev,
+                            runners.append(make_runner(module, inputs, backend=backend, device=dev,
                                                        threads=threads, directory=tmp))
                         calls[key].append(signatures[sig])
             medians = time_interleaved(runners, warmup=warmup, repeats=repeats, quantile=quantile)
@@ -233,7 +238,7 @@ class LatencyTable:
         measured = measure_networks(space, chosen, input_shape=m["input_shape"], device=m["device"],
                                     backend=m["backend"], threads=m["threads"], repeats=repeats or m["repeats"],
                                     warmup=m["warmup"], dtype=getattr(torch, m["dtype"]),
-                                    quantile=m.get("quantile", 0.5))
+                                    quantile=m.get("quantile", 0.5), pin=m.get("pinned", False))
         return self.fit(chosen, measured)
 
     def fit(self, samples: Sequence[Mapping[str, Any]], measured_ms: Sequence[float]) -> dict[str, Any]:
