@@ -62,35 +62,56 @@ def hkey(value: Any) -> Any:
     return tuple(hkey(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
+Condition = tuple[tuple[str, tuple[Any, ...]], ...]  # AND (requires) or OR (outputs) of (label, allowed values)
+
+
 @dataclass(frozen=True)
 class UnitDef:
-    """One unit: where it sits, when it is active, and which labels its own cost depends on."""
+    """One unit: where it sits, when it is active, and which labels its own cost depends on.
+
+    ``outputs`` is set for a unit whose outputs are read selectively (a Cell's preprocessor: its
+    output ``i`` is read only when some term takes state ``i``): per output, the (label, values)
+    alternatives under which it is read. Such a unit's key ends with one bool per output, since a
+    graph compiler drops an unread output's computation (see :meth:`Mutable.branch_outputs`).
+    """
 
     uid: str
-    requires: tuple[tuple[str, tuple[Any, ...]], ...]  # AND of (label, allowed values)
+    requires: Condition  # AND of (label, allowed values)
     key_labels: tuple[str, ...]
     parent: str | None
+    outputs: tuple[Condition, ...] = ()
 
     @property
     def labels(self) -> tuple[str, ...]:
         """Every label this unit's presence or cost reads, in first-mention order."""
-        return tuple(dict.fromkeys([label for label, _ in self.requires] + list(self.key_labels)))
+        read = [label for label, _ in self.requires] + list(self.key_labels)
+        read += [label for alternatives in self.outputs for label, _ in alternatives]
+        return tuple(dict.fromkeys(read))
 
     def active(self, values: Mapping[str, Any]) -> bool:
         """Whether the unit is in the network of a sample given as hashed values."""
         return all(values.get(label) in {hkey(v) for v in allowed} for label, allowed in self.requires)
 
+    def live(self, values: Mapping[str, Any]) -> tuple[bool, ...]:
+        """Which of the unit's outputs the sample reads (empty for a unit without ``outputs``)."""
+        return tuple(any(values.get(label) in {hkey(v) for v in allowed} for label, allowed in alternatives)
+                     for alternatives in self.outputs)
+
     def key(self, values: Mapping[str, Any]) -> Key:
-        return self.uid, tuple(values.get(label) for label in self.key_labels)
+        return self.uid, tuple(values.get(label) for label in self.key_labels) + self.live(values)
 
     def to_json(self) -> dict[str, Any]:
-        return {"uid": self.uid, "requires": [[label, list(allowed)] for label, allowed in self.requires],
-                "key_labels": list(self.key_labels), "parent": self.parent}
+        out: dict[str, Any] = {"uid": self.uid, "requires": [[label, list(allowed)] for label, allowed in self.requires],
+               "key_labels": list(self.key_labels), "parent": self.parent}
+        if self.outputs:
+            out["outputs"] = [[[label, list(allowed)] for label, allowed in alt] for alt in self.outputs]
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> UnitDef:
+        outputs = tuple(tuple((label, tuple(allowed)) for label, allowed in alt) for alt in data.get("outputs", []))
         return cls(data["uid"], tuple((label, tuple(allowed)) for label, allowed in data["requires"]),
-                   tuple(data["key_labels"]), data["parent"])
+                   tuple(data["key_labels"]), data["parent"], outputs)
 
 
 def find_units(root: nn.Module, shape_labels: Sequence[str] = ()) -> dict[str, UnitDef]:
@@ -101,21 +122,25 @@ def find_units(root: nn.Module, shape_labels: Sequence[str] = ()) -> dict[str, U
     """
     units: dict[str, UnitDef] = {}
 
-    def add(path: str, requires: tuple[tuple[str, tuple[Any, ...]], ...], labels: Sequence[str],
-            parent: str | None) -> str:
+    def add(path: str, requires: Condition, labels: Sequence[str], parent: str | None,
+            outputs: tuple[Condition, ...] = ()) -> str:
         known = units.get(path)
         merged = tuple(dict.fromkeys((known.key_labels if known else ()) + tuple(labels)))
-        units[path] = UnitDef(path, requires, merged, known.parent if known else parent)
+        units[path] = UnitDef(path, requires, merged, known.parent if known else parent,
+                              outputs or (known.outputs if known else ()))
         return path
 
     def walk(module: nn.Module, path: str, requires: tuple[tuple[str, tuple[Any, ...]], ...],
              parent: str | None) -> None:
         if isinstance(module, Mutable):
             label = module.label or path
+            selective = module.branch_outputs(label)
             for suffix, child, reqs in module.branches(label):
                 inner = requires + tuple((lab, tuple(vals)) for lab, vals in reqs)
                 child_path = join(path, suffix)
-                walk(child, child_path, inner, add(child_path, inner, (), parent))
+                outputs = tuple(tuple((lab, tuple(vals)) for lab, vals in alternatives)
+                                for alternatives in selective.get(suffix, []))
+                walk(child, child_path, inner, add(child_path, inner, (), parent, outputs))
             return
         if isinstance(module, MutableLayer):
             if module.is_mutable:
@@ -129,7 +154,7 @@ def find_units(root: nn.Module, shape_labels: Sequence[str] = ()) -> dict[str, U
 
     walk(root, "", (), None)
     extra = tuple(shape_labels)
-    units = {uid: UnitDef(uid, u.requires, tuple(dict.fromkeys(u.key_labels + extra)), u.parent)
+    units = {uid: UnitDef(uid, u.requires, tuple(dict.fromkeys(u.key_labels + extra)), u.parent, u.outputs)
              for uid, u in units.items()}
     units[FIXED] = UnitDef(FIXED, (), extra, None)
     return units
@@ -446,8 +471,51 @@ def _needed(units: Mapping[str, UnitDef], domains: Mapping[str, Sequence[Any]]) 
                     feasible = feasible and hkey(assign[label]) in {hkey(v) for v in allowed}
                 else:
                     assign[label] = allowed[0]
-            if feasible:
+            if not feasible:
+                continue
+            if not unit.outputs:
                 yield (unit.uid, tuple(hkey(v) for v in combo)), assign
+                continue
+            for mask in itertools.product((True, False), repeat=len(unit.outputs)):
+                reading = _reading(unit.outputs, mask, assign, domains)
+                if reading is not None:
+                    yield (unit.uid, tuple(hkey(v) for v in combo) + mask), reading
+
+
+def _reading(outputs: Sequence[Condition], mask: Sequence[bool], assign: Mapping[str, Any],
+             domains: Mapping[str, Sequence[Any]]) -> dict[str, Any] | None:
+    """An assignment (extending ``assign``) under which exactly the outputs ``mask`` marks are
+    read, found greedily; None when none was found (e.g. no term could read anything else)."""
+    labels = dict.fromkeys(label for alternatives in outputs for label, _ in alternatives)
+    options = {label: [v for v in domains[label] if label not in assign or hkey(v) == hkey(assign[label])]
+               for label in labels}
+    for alternatives, read in zip(outputs, mask):
+        if not read:  # no alternative may hold
+            for label, allowed in alternatives:
+                options[label] = [v for v in options[label] if hkey(v) not in {hkey(a) for a in allowed}]
+    chosen: dict[str, Any] = {}
+    for alternatives, read in zip(outputs, mask):
+        if not read or any(chosen.get(label, _UNSET) in {hkey(a) for a in allowed} for label, allowed in alternatives):
+            continue
+        for label, allowed in alternatives:
+            fits = [v for v in options[label] if hkey(v) in {hkey(a) for a in allowed}]
+            if label not in chosen and fits:
+                chosen[label] = hkey(fits[0])
+                break
+        else:
+            return None
+    out = dict(assign)
+    for label in labels:
+        if label in chosen:
+            out[label] = next(v for v in options[label] if hkey(v) == chosen[label])
+        elif options[label]:
+            out[label] = options[label][0]
+        else:
+            return None
+    return out
+
+
+_UNSET = object()
 
 
 def _complete(space: ModelSpace, assign: Mapping[str, Any], rng: random.Random) -> Sample:

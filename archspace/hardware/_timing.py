@@ -97,15 +97,14 @@ def onnx_runner(module: nn.Module, inputs: Inputs, threads: int, directory: str)
     os.close(fd)
     export_onnx(flat, path, tuple(t.detach().cpu().float() for t in tensors), dynamic_batch=False, check=False)
     session = onnx_session(path, threads=threads)
-    names = [i.name for i in session.get_inputs()]
+    # export_onnx names the inputs "input" (one) or "input_0", "input_1", ...; the exporter drops
+    # those the graph does not read (a Cell preprocessor's input whose state nobody takes).
+    exported = ["input"] if len(tensors) == 1 else [f"input_{i}" for i in range(len(tensors))]
     read = {i.name for i in session.get_inputs()}
     feeds = []
     for variant_args, variant_kwargs in inputs:
         variant = flat_tensors([list(variant_args), dict(variant_kwargs)])
-        feed = {name: t.detach().cpu().float().numpy() for name, t in zip(names, variant)}
-        if len(names) != len(variant):  # the exporter dropped inputs the graph does not read
-            feed = {name: value for name, value in feed.items() if name in read}
-        feeds.append(feed)
+        feeds.append({name: t.detach().cpu().float().numpy() for name, t in zip(exported, variant) if name in read})
     state = {"i": 0}
     count = len(feeds)
 

@@ -98,7 +98,7 @@ def _network_runner(space: ModelSpace, sample: Sample, settings: Mapping[str, An
     device, dtype = torch.device(settings["device"]), getattr(torch, settings["dtype"])
     model = space.freeze(sample).to(device=device, dtype=dtype)
     shape = tuple(settings["input_shape"])
-    inputs = [([torch.randn(shape, device=device, dtype=dtype)], {}) for _ in range(INPUT_VARIANTS)]
+    inputs: list[tuple[list[torch.Tensor], dict[str, Any]]] = [([torch.randn(shape, device=device, dtype=dtype)], {}) for _ in range(INPUT_VARIANTS)]
     return make_runner(model, inputs, backend=settings["backend"], device=device, threads=settings["threads"],
                        directory=directory)
 
@@ -118,6 +118,18 @@ def measure_networks(space: ModelSpace, samples: Sequence[Mapping[str, Any]], *,
     with timing_context(backend, threads, pin=pin and torch.device(device).type == "cpu") as tmp:
         runners = [_network_runner(space, space.validate(s), settings, tmp) for s in samples]
         return time_interleaved(runners, warmup=warmup, repeats=repeats, quantile=quantile)
+
+
+class _Reading(torch.nn.Module):
+    """A unit returning only the outputs a sample reads (for units keyed by their outputs' use)."""
+
+    def __init__(self, module: torch.nn.Module, read: Sequence[int]) -> None:
+        super().__init__()
+        self.module, self.read = module, list(read)
+
+    def forward(self, *args: Any, **kwargs: Any) -> list[Any]:
+        out = list(self.module(*args, **kwargs))
+        return [out[i] for i in self.read]
 
 
 class LatencyTable:
@@ -179,7 +191,7 @@ class LatencyTable:
         for key, index in dec.first_seen.items():
             by_sample.setdefault(index, []).append(key)
         real = copy.deepcopy(space).to(device=dev, dtype=dtype)
-        with timing_context(backend, threads, pin=settings["pinned"]) as tmp:
+        with timing_context(backend, threads, pin=bool(settings["pinned"])) as tmp:
             runners: list[Any] = []
             signatures: dict[str, int] = {}
             calls: dict[Key, list[int]] = {}
@@ -192,9 +204,13 @@ class LatencyTable:
                     if key[0] == FIXED:  # the fixed part: timed below, from whole networks
                         continue
                     module = record[key[0]].to(device=dev, dtype=dtype)
+                    unit = dec.units[key[0]]
+                    mask = key[1][len(unit.key_labels):] if unit.outputs else ()
+                    if unit.outputs:  # only the outputs this key reads: a graph compiler drops the rest
+                        module = _Reading(module, [i for i, read in enumerate(mask) if read])
                     calls[key] = []
                     for spec in dec.specs[key]:
-                        sig = json.dumps([repr(module), spec, [list(p.shape) for p in module.parameters()]])
+                        sig = json.dumps([repr(module), spec, [list(p.shape) for p in module.parameters()], mask])
                         if sig not in signatures:
                             inputs = [materialize(spec, dev, dtype) for _ in range(INPUT_VARIANTS)]
                             signatures[sig] = len(runners)
@@ -288,6 +304,24 @@ class LatencyTable:
             out.append((label, [hkey(v) == value for v in self.domains[label]]))
         return out
 
+    def _read_probability(self, unit: UnitDef, mask: Sequence[bool], weights: Mapping[str, torch.Tensor]) -> Any:
+        """The probability that exactly the outputs ``mask`` marks are read, each output read when
+        any of its alternatives holds, the alternatives taken as independent."""
+        prob: Any = 1.0
+        for alternatives, read in zip(unit.outputs, mask):
+            unread: Any = 1.0
+            for label, allowed in alternatives:
+                w = weights.get(label)
+                if w is None or w.shape[-1] != len(self.domains[label]):
+                    raise LatencyTableError(f"expected_latency needs weights for label {label!r} over its "
+                                            f"{len(self.domains[label])} values {self.domains[label]!r}, got "
+                                            f"{None if w is None else tuple(w.shape)}")
+                ok = {hkey(v) for v in allowed}
+                hit = torch.tensor([hkey(v) in ok for v in self.domains[label]], device=w.device)
+                unread = unread * (1 - w[hit].sum())
+            prob = prob * ((1 - unread) if read else unread)
+        return prob
+
     def choice_costs(self) -> dict[str, list[float]]:
         """Per decision, the milliseconds of each value (in the decision's value order).
 
@@ -301,6 +335,8 @@ class LatencyTable:
         """
         costs = {label: [0.0] * len(values) for label, values in self.domains.items()}
         for (uid, key), ms in self.entries.items():
+            if self.units[uid].outputs:  # priced by which outputs are read: see expected_latency
+                continue
             factors = self._factors(self.units[uid], key)
             if not factors:
                 continue
@@ -327,13 +363,28 @@ class LatencyTable:
         logits). Each unit contributes its latency times the probability that every label it
         reads takes a value that activates it; the result is differentiable in the weights. It
         is exact for independent labels; a nested unit's conditional structure is kept (its
-        requirements multiply), correlations between labels are not.
+        requirements multiply), correlations between labels are not. A unit keyed by which of
+        its outputs are read (a Cell's preprocessor) costs the average of its measured read
+        patterns, weighted by their probabilities (outputs taken as independent, normalised over
+        the patterns a sample can reach); for one-hot weights that is the pattern's own figure.
 
         Raises:
             LatencyTableError: a label some unit reads has no weights, or weights of the wrong length.
         """
         total: torch.Tensor | None = None
+        reading: dict[tuple[str, tuple[Any, ...]], list[tuple[Any, float]]] = {}
         for (uid, key), ms in self.entries.items():
+            unit = self.units[uid]
+            if unit.outputs:
+                prefix = key[:len(unit.key_labels)]
+                prob = self._read_probability(unit, key[len(unit.key_labels):], weights)
+                reading.setdefault((uid, prefix), []).append((prob, ms))
+        averaged: list[tuple[str, tuple[Any, ...], Any]] = []
+        for (uid, prefix), patterns in reading.items():
+            mass = sum(prob for prob, _ in patterns)
+            averaged.append((uid, prefix, sum(prob * ms for prob, ms in patterns) / mass.clamp_min(1e-12)))
+        plain = [(uid, key, ms) for (uid, key), ms in self.entries.items() if not self.units[uid].outputs]
+        for uid, key, ms in plain + averaged:
             term: torch.Tensor | float = ms
             merged: dict[str, list[bool]] = {}
             for label, mask in self._factors(self.units[uid], key):

@@ -168,6 +168,14 @@ class Cell(Mutable):
                     for op_name, op in self.edge(node, k, inp).items():
                         yield self.op_suffix(node, k, inp, op_name), op, [(in_label, [inp]), (op_label, [op_name])]
 
+    def branch_outputs(self, label: str) -> dict[str, list[list[tuple[str, list[Any]]]]]:
+        """The preprocessor's output ``i`` (state ``i``) is read when some term's input is ``i``."""
+        if self.preprocessor is None:
+            return {}
+        reads = [(self.input_decision(label, node, k).label, [i]) for i in range(self.num_predecessors)
+                 for node in self.node_indices for k in range(self.num_ops_per_node) if i < node]
+        return {"preprocessor": [[r for r in reads if r[1] == [i]] for i in range(self.num_predecessors)]}
+
     def freeze_with(self, label: str, resolver: Resolver, freeze_child: FreezeChild) -> nn.Module:
         pre = freeze_child("preprocessor", self.preprocessor) if self.preprocessor is not None else None
         post = freeze_child("postprocessor", self.postprocessor) if self.postprocessor is not None else None

@@ -68,6 +68,15 @@ class Mutable(nn.Module):
         """Every child module, with the decision values under which it is active."""
         raise NotImplementedError
 
+    def branch_outputs(self, label: str) -> dict[str, list[list[tuple[str, list[Any]]]]]:
+        """Children whose outputs are read selectively: per child suffix, per output of the child,
+        the decision values (any one suffices) under which that output is read.
+
+        Eager PyTorch computes an unread output anyway; a graph compiler (ONNX Runtime) drops it,
+        so a latency table keys such a child by which of its outputs are read. Default: none.
+        """
+        return {}
+
     def freeze_with(self, label: str, resolver: Resolver, freeze_child: FreezeChild) -> nn.Module:
         """The plain module this one becomes under the resolver's sample."""
         raise NotImplementedError
