@@ -91,6 +91,8 @@ def main() -> None:
     parser.add_argument("--size", choices=("reduced", "default"), default="reduced",
                         help="reduced: NB201 8 channels x 3 cells, DARTS width 8 x 3 cells; default: the hub "
                              "spaces' default sizes (NB201 16 x 5, DARTS width 16 x 8 cells)")
+    parser.add_argument("--spaces", default="nasbench201,darts", help="comma-separated: nasbench201, darts")
+    parser.add_argument("--backends", default="torch,onnxruntime", help="comma-separated: torch, onnxruntime")
     args = parser.parse_args()
     if args.size == "default":
         spaces = {"nasbench201": NasBench201(), "darts": DartsSpace(search=False)}
@@ -101,7 +103,8 @@ def main() -> None:
                   "darts": DartsSpace(width=8, num_cells=3, search=False)}
         described = {"nasbench201": "NasBench201(channels=8, num_cells=3)",
                      "darts": "DartsSpace(width=8, num_cells=3, search=False)"}
-    rows = [run(name, space, backend, args) for name, space in spaces.items() for backend in ("torch", "onnxruntime")]
+    chosen, backends = args.spaces.split(","), args.backends.split(",")
+    rows = [run(name, space, backend, args) for name, space in spaces.items() if name in chosen for backend in backends]
     out = RESULTS / ("latency.json" if args.size == "reduced" else "latency_default_size.json")
     out.write_text(json.dumps({
         "device": device_name(torch.device("cpu")), "torch": torch.__version__, "threads": 1,

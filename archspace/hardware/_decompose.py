@@ -80,6 +80,9 @@ class UnitDef:
     key_labels: tuple[str, ...]
     parent: str | None
     outputs: tuple[Condition, ...] = ()
+    #: The outermost decision-carrying module holding the unit (its own path if none): the
+    #: granularity at which a graph compiler's dead-code elimination is modelled.
+    box: str = ""
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -103,6 +106,8 @@ class UnitDef:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"uid": self.uid, "requires": [[label, list(allowed)] for label, allowed in self.requires],
                "key_labels": list(self.key_labels), "parent": self.parent}
+        if self.box and self.box != self.uid:
+            out["box"] = self.box
         if self.outputs:
             out["outputs"] = [[[label, list(allowed)] for label, allowed in alt] for alt in self.outputs]
         return out
@@ -111,7 +116,7 @@ class UnitDef:
     def from_json(cls, data: Mapping[str, Any]) -> UnitDef:
         outputs = tuple(tuple((label, tuple(allowed)) for label, allowed in alt) for alt in data.get("outputs", []))
         return cls(data["uid"], tuple((label, tuple(allowed)) for label, allowed in data["requires"]),
-                   tuple(data["key_labels"]), data["parent"], outputs)
+                   tuple(data["key_labels"]), data["parent"], outputs, data.get("box", data["uid"]))
 
 
 def find_units(root: nn.Module, shape_labels: Sequence[str] = ()) -> dict[str, UnitDef]:
@@ -122,41 +127,43 @@ def find_units(root: nn.Module, shape_labels: Sequence[str] = ()) -> dict[str, U
     """
     units: dict[str, UnitDef] = {}
 
-    def add(path: str, requires: Condition, labels: Sequence[str], parent: str | None,
+    def add(path: str, requires: Condition, labels: Sequence[str], parent: str | None, box: str | None,
             outputs: tuple[Condition, ...] = ()) -> str:
         known = units.get(path)
         merged = tuple(dict.fromkeys((known.key_labels if known else ()) + tuple(labels)))
         units[path] = UnitDef(path, requires, merged, known.parent if known else parent,
-                              outputs or (known.outputs if known else ()))
+                              outputs or (known.outputs if known else ()), known.box if known else (box or path))
         return path
 
     def walk(module: nn.Module, path: str, requires: tuple[tuple[str, tuple[Any, ...]], ...],
-             parent: str | None) -> None:
+             parent: str | None, box: str | None) -> None:
         if isinstance(module, Mutable):
             label = module.label or path
             selective = module.branch_outputs(label)
+            box = box or path
             for suffix, child, reqs in module.branches(label):
                 inner = requires + tuple((lab, tuple(vals)) for lab, vals in reqs)
                 child_path = join(path, suffix)
                 outputs = tuple(tuple((lab, tuple(vals)) for lab, vals in alternatives)
                                 for alternatives in selective.get(suffix, []))
-                walk(child, child_path, inner, add(child_path, inner, (), parent, outputs))
+                walk(child, child_path, inner, add(child_path, inner, (), parent, box, outputs), box)
             return
         if isinstance(module, MutableLayer):
             if module.is_mutable:
-                add(path, requires, [d.label for d in module.value_decisions()], parent)
+                add(path, requires, [d.label for d in module.value_decisions()], parent, box)
             return
         own = [leaf.label for leaf in _attribute_choices(module, path)]
         if own:  # a plain module of the user's that keeps choices and reads them in forward
-            parent = add(path, requires, own, parent)
+            parent = add(path, requires, own, parent, box)
+            box = box or path
         for name, child in module.named_children():
-            walk(child, join(path, name), requires, parent)
+            walk(child, join(path, name), requires, parent, box)
 
-    walk(root, "", (), None)
+    walk(root, "", (), None, None)
     extra = tuple(shape_labels)
-    units = {uid: UnitDef(uid, u.requires, tuple(dict.fromkeys(u.key_labels + extra)), u.parent, u.outputs)
+    units = {uid: UnitDef(uid, u.requires, tuple(dict.fromkeys(u.key_labels + extra)), u.parent, u.outputs, u.box)
              for uid, u in units.items()}
-    units[FIXED] = UnitDef(FIXED, (), extra, None)
+    units[FIXED] = UnitDef(FIXED, (), extra, None, (), FIXED)
     return units
 
 

@@ -41,7 +41,17 @@ import numpy as np
 import torch
 
 from archspace.errors import ArchspaceError, SpaceDefinitionError
-from archspace.hardware._decompose import FIXED, Additive, Key, UnitDef, freeze_recording, hkey, materialize
+from archspace.hardware._decompose import (
+    FIXED,
+    Additive,
+    Key,
+    UnitDef,
+    freeze_recording,
+    hkey,
+    materialize,
+    meta_copy,
+)
+from archspace.hardware._liveness import Liveness, region, trace_liveness
 from archspace.hardware._timing import INPUT_VARIANTS, make_runner, time_interleaved, timing_context
 from archspace.hardware.profile import _shape, default_input_shape, profiler
 from archspace.nn.mutable import Resolver
@@ -49,6 +59,8 @@ from archspace.nn.space import ModelSpace
 from archspace.space.samples import Sample
 
 FORMAT = "archspace.latency/1"
+#: Backends that compile the whole graph and drop computation nobody reads (see ``_liveness``).
+DROPS_DEAD_CODE = ("onnxruntime",)
 
 
 class LatencyTableError(ArchspaceError):
@@ -140,7 +152,7 @@ class LatencyTable:
 
     def __init__(self, *, units: Mapping[str, UnitDef], entries: Mapping[Key, float], fixed_ms: float,
                  domains: Mapping[str, Sequence[Any]], meta: Mapping[str, Any],
-                 calibration: Mapping[str, Any] | None = None) -> None:
+                 calibration: Mapping[str, Any] | None = None, liveness: Liveness | None = None) -> None:
         self.units = dict(units)
         self.entries = dict(entries)
         self.fixed_ms = float(fixed_ms)
@@ -149,6 +161,13 @@ class LatencyTable:
         self.calibration = dict(calibration) if calibration else None
         self._additive = Additive(self.units, {k: (v,) for k, v in self.entries.items()}, (self.fixed_ms,), self.domains)
         self._space: ModelSpace | None = None
+        #: Which units a graph compiler drops (set for backends that eliminate dead code).
+        self.liveness = liveness if liveness is not None and liveness.valid else None
+        self._liveness_record = liveness
+        self._by_box: dict[str, list[UnitDef]] = {}
+        for unit in self.units.values():
+            if unit.uid != FIXED:
+                self._by_box.setdefault(region(unit), []).append(unit)
 
     # Measuring ------------------------------------------------------------------------------------
     @classmethod
@@ -227,12 +246,16 @@ class LatencyTable:
             nets = [_network_runner(space, s, settings, tmp) for s in fixed_set]
             whole = time_interleaved(nets, warmup=warmup, repeats=repeats, quantile=quantile)
         domains = {label: list(d.values) for label, d in space.search_space().items()}
-        table = cls(units=dec.units, entries=entries, fixed_ms=0.0, domains=domains, meta={})
+        liveness = None
+        if backend in DROPS_DEAD_CODE:
+            checks = [space.random_sample(int(rng.integers(2**31))) for _ in range(3)]
+            liveness = trace_liveness(meta_copy(space), dec.units, dec.samples, checks, shape)
+        table = cls(units=dec.units, entries=entries, fixed_ms=0.0, domains=domains, meta={}, liveness=liveness)
         parts = [table.predict(s, calibrated=False) for s in fixed_set]
         fixed = float(np.median([w - p for w, p in zip(whole, parts)]))
         meta = {"space": space_fingerprint(space), "device_name": device_name(dev), "versions": _versions(),
                 **settings, "units": len(entries) - len(fixed_keys), "timed_modules": len(runners), "fixed_samples": len(fixed_set)}
-        out = cls(units=dec.units, entries=entries, fixed_ms=fixed, domains=domains, meta=meta)
+        out = cls(units=dec.units, entries=entries, fixed_ms=fixed, domains=domains, meta=meta, liveness=liveness)
         out._space = space
         return out
 
@@ -281,9 +304,24 @@ class LatencyTable:
             raise LatencyTableError(f"the table has no timing for a unit of {normalized} (a combination the "
                                     "measurement never reached, or a sample from another space)")
         ms = float(total[0])
+        if self.liveness is not None:
+            ms -= self._dead_ms({label: hkey(v) for label, v in normalized.items()})
         if calibrated and self.calibration is not None:
             ms = self.calibration["slope"] * ms + self.calibration["intercept"]
         return ms
+
+    def _dead_ms(self, values: Mapping[str, Any]) -> float:
+        """Milliseconds of the active units a graph compiler drops: those in boxes nobody reads."""
+        assert self.liveness is not None
+        live = self.liveness.live(self.units, values)
+        dead = 0.0
+        for box, members in self._by_box.items():
+            if box in live:
+                continue
+            for unit in members:
+                if unit.active(values):
+                    dead += self.entries.get(unit.key(values), 0.0)
+        return dead
 
     def unit_latencies(self) -> dict[str, dict[tuple[Any, ...], float]]:
         """Per unit (its module path in the space), the milliseconds of each key (values of its key labels)."""
@@ -405,7 +443,8 @@ class LatencyTable:
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "meta": self.meta, "fixed_ms": self.fixed_ms, "calibration": self.calibration,
                 "domains": self.domains, "units": [u.to_json() for u in self.units.values()],
-                "entries": [{"unit": uid, "key": list(key), "ms": ms} for (uid, key), ms in self.entries.items()]}
+                "entries": [{"unit": uid, "key": list(key), "ms": ms} for (uid, key), ms in self.entries.items()],
+                "liveness": None if self._liveness_record is None else self._liveness_record.to_json()}
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the table as JSON (written whole, then renamed)."""
@@ -433,7 +472,8 @@ class LatencyTable:
         units = {u["uid"]: UnitDef.from_json(u) for u in data["units"]}
         entries = {(e["unit"], tuple(hkey(v) for v in e["key"])): float(e["ms"]) for e in data["entries"]}
         table = cls(units=units, entries=entries, fixed_ms=data["fixed_ms"], domains=data["domains"],
-                    meta=data["meta"], calibration=data.get("calibration"))
+                    meta=data["meta"], calibration=data.get("calibration"),
+                    liveness=Liveness.from_json(data["liveness"]) if data.get("liveness") else None)
         table.check(space=space, input_shape=input_shape, backend=backend, threads=threads, device=device,
                     dtype=dtype, source=str(path))
         return table
