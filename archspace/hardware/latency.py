@@ -144,6 +144,13 @@ class _Reading(torch.nn.Module):
         return [out[i] for i in self.read]
 
 
+def unit_kind(uid: str) -> str:
+    """A unit's kind: the last part of its path that is not a number (a LayerChoice candidate's or
+    a Cell op's name, ``blocks`` for a Repeat's blocks, a mutable layer's attribute name)."""
+    words = [word for word in uid.split(".") if not word.isdigit()]
+    return words[-1] if words else uid
+
+
 class LatencyTable:
     """Per-unit latencies of one space on one device: measure once, predict any sample in microseconds.
 
@@ -159,7 +166,18 @@ class LatencyTable:
         self.domains = {label: list(values) for label, values in domains.items()}
         self.meta = dict(meta)
         self.calibration = dict(calibration) if calibration else None
-        self._additive = Additive(self.units, {k: (v,) for k, v in self.entries.items()}, (self.fixed_ms,), self.domains)
+        #: Unit kinds (see :func:`unit_kind`): a calibration may correct each kind's slope.
+        self.kinds = sorted({unit_kind(uid) for uid in self.units if uid != FIXED})
+        self._kind_index = {kind: i + 1 for i, kind in enumerate(self.kinds)}
+        width = len(self.kinds) + 1
+        vectors = {}
+        for (uid, key), ms in self.entries.items():  # (total, then the same ms under the unit's kind)
+            vector = [0.0] * width
+            vector[0] = ms
+            if uid != FIXED:
+                vector[self._kind_index[unit_kind(uid)]] = ms
+            vectors[(uid, key)] = tuple(vector)
+        self._additive = Additive(self.units, vectors, (self.fixed_ms,) + (0.0,) * (width - 1), self.domains)
         self._space: ModelSpace | None = None
         #: Which units a graph compiler drops (set for backends that eliminate dead code).
         self.liveness = liveness if liveness is not None and liveness.valid else None
@@ -260,11 +278,11 @@ class LatencyTable:
         return out
 
     def calibrate(self, space: ModelSpace, samples: int | Sequence[Mapping[str, Any]] = 5, *, seed: int = 1,
-                  repeats: int | None = None) -> dict[str, Any]:
-        """Time whole networks end to end and fit ``ms ≈ slope·predicted + intercept`` (least squares).
+                  repeats: int | None = None, per_kind: bool | None = None, ridge: float = 0.01) -> dict[str, Any]:
+        """Time whole networks end to end and fit the correction of :meth:`fit`.
 
-        Returns the calibration (also stored with the table): slope, intercept, the samples'
-        relative residuals after the fit, and their number.
+        Returns the calibration (also stored with the table): slope, intercept, per-kind
+        corrections, the samples' relative residuals after the fit, and their number.
         """
         self.check(space=space)
         if isinstance(samples, int):
@@ -278,49 +296,94 @@ class LatencyTable:
                                     backend=m["backend"], threads=m["threads"], repeats=repeats or m["repeats"],
                                     warmup=m["warmup"], dtype=getattr(torch, m["dtype"]),
                                     quantile=m.get("quantile", 0.5), pin=m.get("pinned", False))
-        return self.fit(chosen, measured)
+        return self.fit(chosen, measured, per_kind=per_kind, ridge=ridge)
 
-    def fit(self, samples: Sequence[Mapping[str, Any]], measured_ms: Sequence[float]) -> dict[str, Any]:
-        """Fit and store the linear correction from networks already timed end to end (e.g. in the
-        same interleaved rounds as other networks, so that both see the same machine load)."""
+    def fit(self, samples: Sequence[Mapping[str, Any]], measured_ms: Sequence[float], *,
+            per_kind: bool | None = None, ridge: float = 0.01) -> dict[str, Any]:
+        """Fit and store the correction from networks already timed end to end (e.g. in the same
+        interleaved rounds as other networks, so that both see the same machine load).
+
+        The correction is ``ms ≈ slope·predicted + intercept + Σ_k c_k·predicted_k``, where
+        ``predicted_k`` sums the sample's units of kind ``k`` (:func:`unit_kind`: a candidate's
+        name, e.g. ``sep_conv_3x3``): each kind's slope may differ from the common one by
+        ``c_k``, shrunk towards it by a ridge penalty (``ridge`` times the number of networks on
+        the squared ``c_k``). Kinds differ because a unit timed alone pays what it does not pay
+        inside a graph (ONNX Runtime's layout conversions, its fusion of an activation or an
+        addition into a convolution); a common line cannot fix that when samples mix kinds in
+        different proportions. Errors are weighed relative to each network's time.
+
+        Args:
+            per_kind: fit the per-kind terms; default: when there are at least twice as many
+                networks as parameters (``2·(kinds + 2)``). False: the plain line.
+            ridge: the shrinkage of the per-kind terms (0: ordinary least squares).
+        """
         if len(samples) != len(measured_ms) or len(samples) < 2:
             raise LatencyTableError(f"fit needs at least 2 samples and one time per sample, got {len(samples)} "
                                     f"samples and {len(measured_ms)} times")
+        if not isinstance(ridge, (int, float)) or isinstance(ridge, bool) or ridge < 0:
+            raise LatencyTableError(f"ridge must be a number >= 0, got {ridge!r}")
         chosen = list(samples)
-        predicted = np.array([self.predict(s, calibrated=False) for s in chosen])
-        truth = np.array(measured_ms, dtype=float)
-        slope, intercept = np.polyfit(predicted, truth, 1)
-        residuals = (slope * predicted + intercept - truth) / truth
-        self.calibration = {"slope": float(slope), "intercept": float(intercept), "n": len(chosen),
-                            "relative_residuals": [float(r) for r in residuals]}
+        parts = np.array([self._parts(s) for s in chosen])
+        predicted, truth = parts[:, 0], np.array(measured_ms, dtype=float)
+        if np.any(truth <= 0):
+            raise LatencyTableError(f"measured times must be positive milliseconds, got {list(measured_ms)}")
+        if per_kind is None:
+            per_kind = len(chosen) >= 2 * (len(self.kinds) + 2)
+        design = np.column_stack([predicted, np.ones(len(chosen))] + ([parts[:, 1:]] if per_kind else []))
+        weight = 1.0 / truth
+        a, y = design * weight[:, None], truth * weight
+        penalty = np.zeros(design.shape[1])
+        penalty[2:] = float(ridge) * len(chosen)
+        coef = np.linalg.lstsq(a.T @ a + np.diag(penalty), a.T @ y, rcond=None)[0]
+        residuals = (design @ coef - truth) / truth
+        self.calibration = {"slope": float(coef[0]), "intercept": float(coef[1]), "n": len(chosen),
+                            "per_kind": {kind: float(c) for kind, c in zip(self.kinds, coef[2:])} if per_kind else {},
+                            "ridge": float(ridge), "relative_residuals": [float(r) for r in residuals]}
         return dict(self.calibration)
 
     # Predicting ------------------------------------------------------------------------------------
     def predict(self, sample: Mapping[str, Any], *, calibrated: bool = True) -> float:
         """Predicted milliseconds of ``sample``'s network (calibrated when a calibration is stored)."""
+        parts = self._parts(sample)
+        ms = float(parts[0])
+        if calibrated and self.calibration is not None:
+            ms = self.calibration["slope"] * ms + self.calibration["intercept"]
+            for kind, coef in self.calibration.get("per_kind", {}).items():
+                if kind in self._kind_index:
+                    ms += coef * float(parts[self._kind_index[kind]])
+        return ms
+
+    def kind_ms(self, sample: Mapping[str, Any]) -> dict[str, float]:
+        """Uncalibrated milliseconds of a sample's units, summed per unit kind."""
+        parts = self._parts(sample)
+        return {kind: float(parts[i]) for kind, i in self._kind_index.items()}
+
+    def _parts(self, sample: Mapping[str, Any]) -> np.ndarray:
         normalized = self._space.validate(sample) if self._space is not None else dict(sample)
-        total = self._additive.total({label: hkey(v) for label, v in normalized.items()})
+        values = {label: hkey(v) for label, v in normalized.items()}
+        total = self._additive.total(values)
         if total is None:
             raise LatencyTableError(f"the table has no timing for a unit of {normalized} (a combination the "
                                     "measurement never reached, or a sample from another space)")
-        ms = float(total[0])
+        parts = np.array(total, dtype=float)
         if self.liveness is not None:
-            ms -= self._dead_ms({label: hkey(v) for label, v in normalized.items()})
-        if calibrated and self.calibration is not None:
-            ms = self.calibration["slope"] * ms + self.calibration["intercept"]
-        return ms
+            parts -= self._dead_ms(values)
+        return parts
 
-    def _dead_ms(self, values: Mapping[str, Any]) -> float:
-        """Milliseconds of the active units a graph compiler drops: those in boxes nobody reads."""
+    def _dead_ms(self, values: Mapping[str, Any]) -> np.ndarray:
+        """Milliseconds (total, then per kind) of the active units a graph compiler drops: those
+        in boxes nobody reads."""
         assert self.liveness is not None
         live = self.liveness.live(self.units, values)
-        dead = 0.0
+        dead = np.zeros(len(self.kinds) + 1)
         for box, members in self._by_box.items():
             if box in live:
                 continue
             for unit in members:
                 if unit.active(values):
-                    dead += self.entries.get(unit.key(values), 0.0)
+                    ms = self.entries.get(unit.key(values), 0.0)
+                    dead[0] += ms
+                    dead[self._kind_index[unit_kind(unit.uid)]] += ms
         return dead
 
     def unit_latencies(self) -> dict[str, dict[tuple[Any, ...], float]]:
@@ -506,4 +569,4 @@ class LatencyTable:
 
 
 __all__ = ["LatencyTable", "LatencyTableError", "LatencyTableMismatch", "device_name", "measure_networks",
-           "space_fingerprint"]
+           "space_fingerprint", "unit_kind"]
