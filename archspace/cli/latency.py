@@ -64,16 +64,23 @@ def cmd_measure(args: argparse.Namespace) -> int:
     space = build_space(args.space, args.space_args)
     table = LatencyTable.measure(space, args.input_shape, device=args.device, backend=args.backend,
                                  threads=args.threads, repeats=args.repeats, warmup=args.warmup,
-                                 dtype=getattr(torch, args.dtype))
+                                 dtype=getattr(torch, args.dtype), quantile=args.quantile)
     if args.calibrate:
         fit = table.calibrate(space, args.calibrate)
-        print(f"calibration: ms = {fit['slope']:.4f} * predicted + {fit['intercept']:.4f} "
-              f"({fit['n']} networks)")
+        print(f"calibration: {_describe(fit)}")
     path = table.save(args.output)
     m = table.meta
     print(f"wrote {path}: {m['units']} units ({m['timed_modules']} distinct modules timed), fixed part "
           f"{table.fixed_ms:.3f} ms, {m['backend']} on {m['device_name']}, {m['threads']} thread(s)")
     return 0
+
+
+def _describe(fit: dict[str, Any]) -> str:
+    text = f"ms = {fit['slope']:.4f} * predicted + {fit['intercept']:.4f}"
+    kinds = fit.get("per_kind") or {}
+    if kinds:
+        text += " + per kind: " + ", ".join(f"{kind} {c:+.3f}" for kind, c in sorted(kinds.items()))
+    return text + f" ({fit['n']} networks)"
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -84,8 +91,9 @@ def cmd_show(args: argparse.Namespace) -> int:
           f"dtype {m['dtype']}, input {m['input_shape']}, versions {m['versions']}")
     print(f"fixed part: {table.fixed_ms:.4f} ms; always paid: {table.always_ms():.4f} ms")
     if table.calibration:
-        c = table.calibration
-        print(f"calibration: slope {c['slope']:.4f}, intercept {c['intercept']:.4f}, n={c['n']}")
+        print(f"calibration: {_describe(table.calibration)}")
+    if table.liveness is not None:
+        print("dead code: modelled (the backend drops computation nobody reads)")
     ranked = sorted(table.entries.items(), key=lambda item: -item[1])[: args.top]
     for (uid, key), ms in ranked:
         print(f"  {ms:9.4f} ms  {uid}" + (f" {list(key)}" if key else ""))
@@ -119,8 +127,12 @@ def add_parser(subparsers: Any) -> None:
     m.add_argument("--threads", type=int, default=1)
     m.add_argument("--repeats", type=int, default=20)
     m.add_argument("--warmup", type=int, default=5)
+    m.add_argument("--quantile", type=float, default=0.5,
+                   help="the figure kept from the repeats: 0.5 the median, 0.25 the first quartile (steadier on a "
+                        "shared machine), 0 the fastest call")
     m.add_argument("--calibrate", type=int, default=0, metavar="N",
-                   help="also time N random whole networks and fit a linear correction")
+                   help="also time N random whole networks and fit the correction (per unit kind from "
+                        "2 x (kinds + 2) networks on, else a line)")
     m.add_argument("-o", "--output", required=True, help="the table file to write")
     m.set_defaults(func=cmd_measure)
     s = sub.add_parser("show", help="print a table's settings and its slowest units")

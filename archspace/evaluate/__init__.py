@@ -21,6 +21,7 @@ EVALUATORS: Registry[Evaluator] = Registry("evaluator")
 EVALUATORS.add("classification", Classification)
 EVALUATORS.add("regression", Regression)
 EVALUATORS.add("functional", FunctionalEvaluator)
+EVALUATORS.add("landmarks", Landmarks)
 
 
 def create_evaluator(name: str, /, *args: Any, **kwargs: Any) -> Evaluator:

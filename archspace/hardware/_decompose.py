@@ -26,12 +26,11 @@ profiles fall back to direct counting: a number is never silently wrong.
 from __future__ import annotations
 
 import copy
-import itertools
 import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,166 +39,17 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
+from archspace.hardware._additive import Additive, add_all
+from archspace.hardware._additive import needed as needed_keys
+from archspace.hardware._units import FIXED, Key, UnitDef, find_units, freeze_recording, hkey
 from archspace.nn._context import space_context
-from archspace.nn._walk import _attribute_choices, join
-from archspace.nn.layers import MutableLayer
-from archspace.nn.mutable import Mutable, Resolver
+from archspace.nn.mutable import Resolver
 from archspace.nn.space import ModelSpace
 from archspace.space.samples import Sample
 
 logger = logging.getLogger("archspace")
 
-Key = tuple[str, tuple[Any, ...]]  # (unit id, values of its key labels)
-#: The id of the pseudo-unit holding the fixed part (always active; keyed by the shape labels, if any).
-FIXED = "<fixed>"
 Spec = Any  # JSON data: the structure of a unit's inputs with tensors as ["T", shape, dtype]
-#: A group table larger than this is not tabulated; its units are summed one by one instead.
-GROUP_CAP = 4096
-
-
-def hkey(value: Any) -> Any:
-    """A hashable form of a decision value (lists become tuples)."""
-    return tuple(hkey(v) for v in value) if isinstance(value, (list, tuple)) else value
-
-
-Condition = tuple[tuple[str, tuple[Any, ...]], ...]  # AND (requires) or OR (outputs) of (label, allowed values)
-
-
-@dataclass(frozen=True)
-class UnitDef:
-    """One unit: where it sits, when it is active, and which labels its own cost depends on.
-
-    ``outputs`` is set for a unit whose outputs are read selectively (a Cell's preprocessor: its
-    output ``i`` is read only when some term takes state ``i``): per output, the (label, values)
-    alternatives under which it is read. Such a unit's key ends with one bool per output, since a
-    graph compiler drops an unread output's computation (see :meth:`Mutable.branch_outputs`).
-    """
-
-    uid: str
-    requires: Condition  # AND of (label, allowed values)
-    key_labels: tuple[str, ...]
-    parent: str | None
-    outputs: tuple[Condition, ...] = ()
-    #: The outermost decision-carrying module holding the unit (its own path if none): the
-    #: granularity at which a graph compiler's dead-code elimination is modelled.
-    box: str = ""
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """Every label this unit's presence or cost reads, in first-mention order."""
-        read = [label for label, _ in self.requires] + list(self.key_labels)
-        read += [label for alternatives in self.outputs for label, _ in alternatives]
-        return tuple(dict.fromkeys(read))
-
-    def active(self, values: Mapping[str, Any]) -> bool:
-        """Whether the unit is in the network of a sample given as hashed values."""
-        return all(values.get(label) in {hkey(v) for v in allowed} for label, allowed in self.requires)
-
-    def live(self, values: Mapping[str, Any]) -> tuple[bool, ...]:
-        """Which of the unit's outputs the sample reads (empty for a unit without ``outputs``)."""
-        return tuple(any(values.get(label) in {hkey(v) for v in allowed} for label, allowed in alternatives)
-                     for alternatives in self.outputs)
-
-    def key(self, values: Mapping[str, Any]) -> Key:
-        return self.uid, tuple(values.get(label) for label in self.key_labels) + self.live(values)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"uid": self.uid, "requires": [[label, list(allowed)] for label, allowed in self.requires],
-               "key_labels": list(self.key_labels), "parent": self.parent}
-        if self.box and self.box != self.uid:
-            out["box"] = self.box
-        if self.outputs:
-            out["outputs"] = [[[label, list(allowed)] for label, allowed in alt] for alt in self.outputs]
-        return out
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> UnitDef:
-        outputs = tuple(tuple((label, tuple(allowed)) for label, allowed in alt) for alt in data.get("outputs", []))
-        return cls(data["uid"], tuple((label, tuple(allowed)) for label, allowed in data["requires"]),
-                   tuple(data["key_labels"]), data["parent"], outputs, data.get("box", data["uid"]))
-
-
-def find_units(root: nn.Module, shape_labels: Sequence[str] = ()) -> dict[str, UnitDef]:
-    """The units of a space's module tree, walked as :func:`archspace.nn._walk.collect_space` walks it.
-
-    With ``shape_labels``, every unit and the fixed part are keyed by them too (for spaces where
-    a value choice changes the inputs of plain modules downstream).
-    """
-    units: dict[str, UnitDef] = {}
-
-    def add(path: str, requires: Condition, labels: Sequence[str], parent: str | None, box: str | None,
-            outputs: tuple[Condition, ...] = ()) -> str:
-        known = units.get(path)
-        merged = tuple(dict.fromkeys((known.key_labels if known else ()) + tuple(labels)))
-        units[path] = UnitDef(path, requires, merged, known.parent if known else parent,
-                              outputs or (known.outputs if known else ()), known.box if known else (box or path))
-        return path
-
-    def walk(module: nn.Module, path: str, requires: tuple[tuple[str, tuple[Any, ...]], ...],
-             parent: str | None, box: str | None) -> None:
-        if isinstance(module, Mutable):
-            label = module.label or path
-            selective = module.branch_outputs(label)
-            box = box or path
-            for suffix, child, reqs in module.branches(label):
-                inner = requires + tuple((lab, tuple(vals)) for lab, vals in reqs)
-                child_path = join(path, suffix)
-                outputs = tuple(tuple((lab, tuple(vals)) for lab, vals in alternatives)
-                                for alternatives in selective.get(suffix, []))
-                walk(child, child_path, inner, add(child_path, inner, (), parent, box, outputs), box)
-            return
-        if isinstance(module, MutableLayer):
-            if module.is_mutable:
-                add(path, requires, [d.label for d in module.value_decisions()], parent, box)
-            return
-        own = [leaf.label for leaf in _attribute_choices(module, path)]
-        if own:  # a plain module of the user's that keeps choices and reads them in forward
-            parent = add(path, requires, own, parent, box)
-            box = box or path
-        for name, child in module.named_children():
-            walk(child, join(path, name), requires, parent, box)
-
-    walk(root, "", (), None, None)
-    extra = tuple(shape_labels)
-    units = {uid: UnitDef(uid, u.requires, tuple(dict.fromkeys(u.key_labels + extra)), u.parent, u.outputs, u.box)
-             for uid, u in units.items()}
-    units[FIXED] = UnitDef(FIXED, (), extra, None, (), FIXED)
-    return units
-
-
-def freeze_recording(module: nn.Module, path: str, resolver: Resolver, units: Mapping[str, UnitDef],
-                     record: dict[str, nn.Module]) -> nn.Module:
-    """``freeze_tree`` without touching the space: plain modules holding decisions are shallow-copied.
-
-    ``record`` receives, for every unit path reached, the module it became in the frozen network.
-    """
-    if isinstance(module, Mutable):
-        label = module.label or path
-
-        def child(suffix: str, sub: nn.Module) -> nn.Module:
-            new = freeze_recording(sub, join(path, suffix), resolver, units, record)
-            record[join(path, suffix)] = new
-            return new
-
-        return module.freeze_with(label, resolver, child)
-    if isinstance(module, MutableLayer):
-        new = module.to_plain(resolver, path)
-        if path in units:
-            record[path] = new
-        return new
-    replaced = {}
-    for name, sub in module._modules.items():
-        if sub is not None:
-            new = freeze_recording(sub, join(path, name), resolver, units, record)
-            if new is not sub:
-                replaced[name] = new
-    out = module
-    if replaced:
-        out = copy.copy(module)
-        out._modules = {**module._modules, **replaced}
-    if path in units and path:
-        record[path] = out
-    return out
 
 
 # Specs: the structure of a unit's inputs ------------------------------------------------------
@@ -288,10 +138,6 @@ class Observation:
         return add_all(list(self.own.values()))
 
 
-def add_all(items: Sequence[Sequence[Any]]) -> Any:
-    return tuple(sum(column) for column in zip(*items)) if items else ()
-
-
 def observe(space: nn.Module, units: Mapping[str, UnitDef], sample: Sample, input_shape: Sequence[int],
             cache: dict[str, tuple[int, int]]) -> Observation:
     """Freeze ``sample`` from a meta-device ``space`` and attribute its figures to units."""
@@ -362,71 +208,6 @@ def meta_copy(space: ModelSpace) -> ModelSpace:
     return copy.deepcopy(space).to("meta")
 
 
-# The additive table ----------------------------------------------------------------------------
-class Additive:
-    """``fixed + sum of active units`` in a few dict lookups.
-
-    Units that read the same labels form a group; each group is tabulated over every combination
-    of its labels' values (with ``None`` for an inactive label), so a sample costs one lookup per
-    group. Groups with more than :data:`GROUP_CAP` combinations are summed unit by unit.
-    """
-
-    def __init__(self, units: Mapping[str, UnitDef], entries: Mapping[Key, Sequence[float]],
-                 fixed: Sequence[float], domains: Mapping[str, Sequence[Any]]) -> None:
-        self.units, self.entries, self.fixed = units, entries, tuple(fixed)
-        width = len(self.fixed)
-        groups: dict[tuple[str, ...], list[UnitDef]] = {}
-        for unit in units.values():
-            groups.setdefault(unit.labels, []).append(unit)
-        self.tables: list[tuple[tuple[str, ...], dict[tuple[Any, ...], tuple[float, ...] | None]]] = []
-        self.loose: list[UnitDef] = []
-        constant: list[Sequence[float]] = [self.fixed]
-        for labels, members in groups.items():
-            combos = 1
-            for label in labels:
-                combos *= len(domains[label]) + 1
-            if combos > GROUP_CAP:
-                self.loose += members
-                continue
-            table: dict[tuple[Any, ...], tuple[float, ...] | None] = {}
-            for combo in itertools.product(*[[hkey(v) for v in domains[lab]] + [None] for lab in labels]):
-                values = dict(zip(labels, combo))
-                parts: list[Sequence[float]] = []
-                for unit in members:
-                    if unit.active(values):
-                        entry = entries.get(unit.key(values))
-                        if entry is None:
-                            parts = [()]
-                            break
-                        parts.append(entry)
-                if parts == [()]:
-                    table[combo] = None
-                else:
-                    table[combo] = add_all(parts) if parts else (0,) * width
-            if not labels:
-                value = table[()]
-                constant.append(value if value is not None else (float("nan"),) * width)
-            else:
-                self.tables.append((labels, table))
-        self.constant = add_all(constant)
-
-    def total(self, values: Mapping[str, Any]) -> tuple[float, ...] | None:
-        """The sum for a sample given as hashed values; None when a needed entry was never measured."""
-        parts = [self.constant]
-        for labels, table in self.tables:
-            entry = table.get(tuple(values.get(label) for label in labels))
-            if entry is None:
-                return None
-            parts.append(entry)
-        for unit in self.loose:
-            if unit.active(values):
-                loose = self.entries.get(unit.key(values))
-                if loose is None:
-                    return None
-                parts.append(loose)
-        return add_all(parts)
-
-
 # The one-time pass ---------------------------------------------------------------------------------
 @dataclass
 class Decomposition:
@@ -465,64 +246,6 @@ class Decomposition:
         if self.additive is None:
             self.additive = Additive(self.units, self.entries, (0, 0, 0), domains)
         return self.additive
-
-
-def _needed(units: Mapping[str, UnitDef], domains: Mapping[str, Sequence[Any]]) -> Iterator[tuple[Key, dict[str, Any]]]:
-    """Every (unit, key) to cover, with an assignment of labels that activates it."""
-    for unit in units.values():
-        for combo in itertools.product(*[domains[label] for label in unit.key_labels]):
-            assign: dict[str, Any] = dict(zip(unit.key_labels, combo))
-            feasible = True
-            for label, allowed in unit.requires:
-                if label in assign:
-                    feasible = feasible and hkey(assign[label]) in {hkey(v) for v in allowed}
-                else:
-                    assign[label] = allowed[0]
-            if not feasible:
-                continue
-            if not unit.outputs:
-                yield (unit.uid, tuple(hkey(v) for v in combo)), assign
-                continue
-            for mask in itertools.product((True, False), repeat=len(unit.outputs)):
-                reading = _reading(unit.outputs, mask, assign, domains)
-                if reading is not None:
-                    yield (unit.uid, tuple(hkey(v) for v in combo) + mask), reading
-
-
-def _reading(outputs: Sequence[Condition], mask: Sequence[bool], assign: Mapping[str, Any],
-             domains: Mapping[str, Sequence[Any]]) -> dict[str, Any] | None:
-    """An assignment (extending ``assign``) under which exactly the outputs ``mask`` marks are
-    read, found greedily; None when none was found (e.g. no term could read anything else)."""
-    labels = dict.fromkeys(label for alternatives in outputs for label, _ in alternatives)
-    options = {label: [v for v in domains[label] if label not in assign or hkey(v) == hkey(assign[label])]
-               for label in labels}
-    for alternatives, read in zip(outputs, mask):
-        if not read:  # no alternative may hold
-            for label, allowed in alternatives:
-                options[label] = [v for v in options[label] if hkey(v) not in {hkey(a) for a in allowed}]
-    chosen: dict[str, Any] = {}
-    for alternatives, read in zip(outputs, mask):
-        if not read or any(chosen.get(label, _UNSET) in {hkey(a) for a in allowed} for label, allowed in alternatives):
-            continue
-        for label, allowed in alternatives:
-            fits = [v for v in options[label] if hkey(v) in {hkey(a) for a in allowed}]
-            if label not in chosen and fits:
-                chosen[label] = hkey(fits[0])
-                break
-        else:
-            return None
-    out = dict(assign)
-    for label in labels:
-        if label in chosen:
-            out[label] = next(v for v in options[label] if hkey(v) == chosen[label])
-        elif options[label]:
-            out[label] = options[label][0]
-        else:
-            return None
-    return out
-
-
-_UNSET = object()
 
 
 def _complete(space: ModelSpace, assign: Mapping[str, Any], rng: random.Random) -> Sample:
@@ -573,7 +296,7 @@ def _decompose_once(space: ModelSpace, meta: ModelSpace, input_shape: Sequence[i
     domains = {label: list(d.values) for label, d in search.items()}
     rng = random.Random(seed)
     cache: dict[str, tuple[int, int]] = {}
-    needed = dict(_needed(units, domains))
+    needed = dict(needed_keys(units, domains))
     failed: set[Key] = set()
     while True:
         pending = [k for k in needed if k not in result.entries and k not in failed]
@@ -610,5 +333,6 @@ def _decompose_once(space: ModelSpace, meta: ModelSpace, input_shape: Sequence[i
     return result
 
 
-__all__ = ["Additive", "Decomposition", "Observation", "UnitDef", "decompose", "find_units", "freeze_recording",
-           "hkey", "materialize", "meta_copy", "observe", "spec_of"]
+__all__ = ["FIXED", "Additive", "Decomposition", "Key", "Observation", "UnitDef", "add_all",
+           "decompose", "eval_mode", "find_units", "flat_tensors", "freeze_recording", "hkey", "materialize",
+           "meta_copy", "observe", "run_counted", "spec_of"]

@@ -28,7 +28,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from archspace.hardware._decompose import FIXED, UnitDef, eval_mode, flat_tensors, freeze_recording, hkey
+from archspace.hardware._decompose import eval_mode, flat_tensors
+from archspace.hardware._units import FIXED, UnitDef, freeze_recording, hkey
 from archspace.nn.mutable import Resolver
 from archspace.space.samples import Sample
 

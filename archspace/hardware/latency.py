@@ -29,10 +29,8 @@ Example:
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
-import platform
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,7 +38,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from archspace.errors import ArchspaceError, SpaceDefinitionError
+from archspace.errors import SpaceDefinitionError
+from archspace.hardware._costs import DifferentiableCosts
 from archspace.hardware._decompose import (
     FIXED,
     Additive,
@@ -52,106 +51,28 @@ from archspace.hardware._decompose import (
     meta_copy,
 )
 from archspace.hardware._liveness import Liveness, region, trace_liveness
+from archspace.hardware._measuring import (
+    LatencyTableError,
+    LatencyTableMismatch,
+    Reading,
+    device_name,
+    measure_networks,
+    network_runner,
+    space_fingerprint,
+    unit_kind,
+    versions,
+)
 from archspace.hardware._timing import INPUT_VARIANTS, make_runner, time_interleaved, timing_context
 from archspace.hardware.profile import _shape, default_input_shape, profiler
 from archspace.nn.mutable import Resolver
 from archspace.nn.space import ModelSpace
-from archspace.space.samples import Sample
 
 FORMAT = "archspace.latency/1"
 #: Backends that compile the whole graph and drop computation nobody reads (see ``_liveness``).
 DROPS_DEAD_CODE = ("onnxruntime",)
 
 
-class LatencyTableError(ArchspaceError):
-    """A latency table cannot be measured or read as asked."""
-
-
-class LatencyTableMismatch(LatencyTableError, ValueError):
-    """A table measured for another space, input shape, backend, thread count, device or dtype."""
-
-
-def device_name(device: torch.device) -> str:
-    """The processor's model name (``/proc/cpuinfo``), or the CUDA device's name."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def space_fingerprint(space: ModelSpace) -> dict[str, str]:
-    """The class, constructor arguments and a hash of the search space (labels, values, conditions)."""
-    args, kwargs = space.__dict__.get("_asp_init_args", ((), {}))
-    search = space.search_space()
-    text = json.dumps([[label, [json.dumps(v, sort_keys=True) for v in d.values], repr(search.condition(label))]
-                       for label, d in search.items()])
-    return {"class": f"{type(space).__module__}.{type(space).__qualname__}",
-            "args": json.dumps({"args": list(args), "kwargs": kwargs}, sort_keys=True, default=repr),
-            "search_space": hashlib.sha256(text.encode()).hexdigest()[:16]}
-
-
-def _versions() -> dict[str, str]:
-    out = {"torch": str(torch.__version__)}
-    try:
-        import onnxruntime  # type: ignore[import-untyped]
-
-        out["onnxruntime"] = str(onnxruntime.__version__)
-    except ImportError:
-        pass
-    return out
-
-
-def _network_runner(space: ModelSpace, sample: Sample, settings: Mapping[str, Any], directory: str) -> Any:
-    device, dtype = torch.device(settings["device"]), getattr(torch, settings["dtype"])
-    model = space.freeze(sample).to(device=device, dtype=dtype)
-    shape = tuple(settings["input_shape"])
-    inputs: list[tuple[list[torch.Tensor], dict[str, Any]]] = [([torch.randn(shape, device=device, dtype=dtype)], {}) for _ in range(INPUT_VARIANTS)]
-    return make_runner(model, inputs, backend=settings["backend"], device=device, threads=settings["threads"],
-                       directory=directory)
-
-
-def measure_networks(space: ModelSpace, samples: Sequence[Mapping[str, Any]], *, input_shape: Sequence[int],
-                     device: str = "cpu", backend: str = "torch", threads: int = 1, repeats: int = 20,
-                     warmup: int = 5, dtype: torch.dtype = torch.float32, quantile: float = 0.5,
-                     pin: bool = True) -> list[float]:
-    """End-to-end milliseconds of each sample's whole network, timed in interleaved rounds.
-
-    Each figure is the ``quantile`` of the network's ``repeats`` calls: 0.5 the median; 0 the
-    fastest call, the robust choice on a machine other jobs share (their preemptions only add time).
-    ``pin``: on the CPU, pin the process to ``threads`` CPUs while timing (steadier figures).
-    """
-    settings = {"device": device, "dtype": str(dtype).removeprefix("torch."), "backend": backend,
-                "threads": threads, "input_shape": list(_shape(input_shape))}
-    with timing_context(backend, threads, pin=pin and torch.device(device).type == "cpu") as tmp:
-        runners = [_network_runner(space, space.validate(s), settings, tmp) for s in samples]
-        return time_interleaved(runners, warmup=warmup, repeats=repeats, quantile=quantile)
-
-
-class _Reading(torch.nn.Module):
-    """A unit returning only the outputs a sample reads (for units keyed by their outputs' use)."""
-
-    def __init__(self, module: torch.nn.Module, read: Sequence[int]) -> None:
-        super().__init__()
-        self.module, self.read = module, list(read)
-
-    def forward(self, *args: Any, **kwargs: Any) -> list[Any]:
-        out = list(self.module(*args, **kwargs))
-        return [out[i] for i in self.read]
-
-
-def unit_kind(uid: str) -> str:
-    """A unit's kind: the last part of its path that is not a number (a LayerChoice candidate's or
-    a Cell op's name, ``blocks`` for a Repeat's blocks, a mutable layer's attribute name)."""
-    words = [word for word in uid.split(".") if not word.isdigit()]
-    return words[-1] if words else uid
-
-
-class LatencyTable:
+class LatencyTable(DifferentiableCosts):
     """Per-unit latencies of one space on one device: measure once, predict any sample in microseconds.
 
     Build with :meth:`measure` or :meth:`load`; the constructor takes the stored parts.
@@ -244,7 +165,7 @@ class LatencyTable:
                     unit = dec.units[key[0]]
                     mask = key[1][len(unit.key_labels):] if unit.outputs else ()
                     if unit.outputs:  # only the outputs this key reads: a graph compiler drops the rest
-                        module = _Reading(module, [i for i, read in enumerate(mask) if read])
+                        module = Reading(module, [i for i, read in enumerate(mask) if read])
                     calls[key] = []
                     for spec in dec.specs[key]:
                         sig = json.dumps([repr(module), spec, [list(p.shape) for p in module.parameters()], mask])
@@ -261,7 +182,7 @@ class LatencyTable:
             rng = np.random.default_rng(seed)
             fixed_set = [space.default_sample()] + [space.random_sample(int(rng.integers(2**31)))
                                                     for _ in range(max(fixed_samples, 1) - 1)]
-            nets = [_network_runner(space, s, settings, tmp) for s in fixed_set]
+            nets = [network_runner(space, s, settings, tmp) for s in fixed_set]
             whole = time_interleaved(nets, warmup=warmup, repeats=repeats, quantile=quantile)
         domains = {label: list(d.values) for label, d in space.search_space().items()}
         liveness = None
@@ -271,7 +192,7 @@ class LatencyTable:
         table = cls(units=dec.units, entries=entries, fixed_ms=0.0, domains=domains, meta={}, liveness=liveness)
         parts = [table.predict(s, calibrated=False) for s in fixed_set]
         fixed = float(np.median([w - p for w, p in zip(whole, parts)]))
-        meta = {"space": space_fingerprint(space), "device_name": device_name(dev), "versions": _versions(),
+        meta = {"space": space_fingerprint(space), "device_name": device_name(dev), "versions": versions(),
                 **settings, "units": len(entries) - len(fixed_keys), "timed_modules": len(runners), "fixed_samples": len(fixed_set)}
         out = cls(units=dec.units, entries=entries, fixed_ms=fixed, domains=domains, meta=meta, liveness=liveness)
         out._space = space
@@ -393,114 +314,6 @@ class LatencyTable:
             if uid != FIXED:
                 out.setdefault(uid, {})[key] = ms
         return out
-
-    # Differentiable costs -------------------------------------------------------------------------
-    def _factors(self, unit: UnitDef, key: tuple[Any, ...]) -> list[tuple[str, list[bool]]]:
-        """Per label a unit reads: which of the label's values keep it active with this key."""
-        out = []
-        for label, allowed in unit.requires:
-            ok = {hkey(v) for v in allowed}
-            out.append((label, [hkey(v) in ok for v in self.domains[label]]))
-        for label, value in zip(unit.key_labels, key):
-            out.append((label, [hkey(v) == value for v in self.domains[label]]))
-        return out
-
-    def _read_probability(self, unit: UnitDef, mask: Sequence[bool], weights: Mapping[str, torch.Tensor]) -> Any:
-        """The probability that exactly the outputs ``mask`` marks are read, each output read when
-        any of its alternatives holds, the alternatives taken as independent."""
-        prob: Any = 1.0
-        for alternatives, read in zip(unit.outputs, mask):
-            unread: Any = 1.0
-            for label, allowed in alternatives:
-                w = weights.get(label)
-                if w is None or w.shape[-1] != len(self.domains[label]):
-                    raise LatencyTableError(f"expected_latency needs weights for label {label!r} over its "
-                                            f"{len(self.domains[label])} values {self.domains[label]!r}, got "
-                                            f"{None if w is None else tuple(w.shape)}")
-                ok = {hkey(v) for v in allowed}
-                hit = torch.tensor([hkey(v) in ok for v in self.domains[label]], device=w.device)
-                unread = unread * (1 - w[hit].sum())
-            prob = prob * ((1 - unread) if read else unread)
-        return prob
-
-    def choice_costs(self) -> dict[str, list[float]]:
-        """Per decision, the milliseconds of each value (in the decision's value order).
-
-        For a differentiable latency term (FBNet, ProxylessNAS): ``fixed_ms + Σ_label Σ_i w_i·cost_i``.
-        A unit that reads one label is counted exactly under its value; a unit that reads several
-        (a Cell edge op: its input and its op; a block inside a Repeat: the depth and its choice)
-        is counted under the last of them (the innermost), averaged uniformly over the others —
-        exact for the expected latency when those others are uniform. Units that read no label
-        are in ``fixed_ms`` (see :meth:`always_ms`). For the exact expectation under any
-        independent weights use :meth:`expected_latency`.
-        """
-        costs = {label: [0.0] * len(values) for label, values in self.domains.items()}
-        for (uid, key), ms in self.entries.items():
-            if self.units[uid].outputs:  # priced by which outputs are read: see expected_latency
-                continue
-            factors = self._factors(self.units[uid], key)
-            if not factors:
-                continue
-            weight = 1.0
-            merged: dict[str, list[bool]] = {}
-            for label, mask in factors:
-                merged[label] = [a and b for a, b in zip(merged.get(label, [True] * len(mask)), mask)]
-            *others, (last, mask) = list(merged.items())
-            for _, other in others:
-                weight *= sum(other) / len(other)
-            for i, hit in enumerate(mask):
-                if hit:
-                    costs[last][i] += ms * weight
-        return costs
-
-    def always_ms(self) -> float:
-        """Milliseconds every sample pays: the fixed part and the units that read no label."""
-        return float(self._additive.constant[0])
-
-    def expected_latency(self, weights: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Expected milliseconds when each label's value is drawn independently with the given probabilities.
-
-        ``weights[label]`` is a vector over the decision's values (e.g. a softmax of architecture
-        logits). Each unit contributes its latency times the probability that every label it
-        reads takes a value that activates it; the result is differentiable in the weights. It
-        is exact for independent labels; a nested unit's conditional structure is kept (its
-        requirements multiply), correlations between labels are not. A unit keyed by which of
-        its outputs are read (a Cell's preprocessor) costs the average of its measured read
-        patterns, weighted by their probabilities (outputs taken as independent, normalised over
-        the patterns a sample can reach); for one-hot weights that is the pattern's own figure.
-
-        Raises:
-            LatencyTableError: a label some unit reads has no weights, or weights of the wrong length.
-        """
-        total: torch.Tensor | None = None
-        reading: dict[tuple[str, tuple[Any, ...]], list[tuple[Any, float]]] = {}
-        for (uid, key), ms in self.entries.items():
-            unit = self.units[uid]
-            if unit.outputs:
-                prefix = key[:len(unit.key_labels)]
-                prob = self._read_probability(unit, key[len(unit.key_labels):], weights)
-                reading.setdefault((uid, prefix), []).append((prob, ms))
-        averaged: list[tuple[str, tuple[Any, ...], Any]] = []
-        for (uid, prefix), patterns in reading.items():
-            mass = sum(prob for prob, _ in patterns)
-            averaged.append((uid, prefix, sum(prob * ms for prob, ms in patterns) / mass.clamp_min(1e-12)))
-        plain = [(uid, key, ms) for (uid, key), ms in self.entries.items() if not self.units[uid].outputs]
-        for uid, key, ms in plain + averaged:
-            term: torch.Tensor | float = ms
-            merged: dict[str, list[bool]] = {}
-            for label, mask in self._factors(self.units[uid], key):
-                merged[label] = [a and b for a, b in zip(merged.get(label, [True] * len(mask)), mask)]
-            for label, mask in merged.items():
-                w = weights.get(label)
-                if w is None or w.shape[-1] != len(mask):
-                    raise LatencyTableError(f"expected_latency needs weights for label {label!r} over its "
-                                            f"{len(mask)} values {self.domains[label]!r}, got "
-                                            f"{None if w is None else tuple(w.shape)}")
-                term = term * w[torch.tensor(mask, device=w.device)].sum()
-            if isinstance(term, torch.Tensor):
-                total = term if total is None else total + term
-        always = torch.tensor(self.always_ms())
-        return always if total is None else total + always
 
     # Files -------------------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:

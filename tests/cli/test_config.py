@@ -61,7 +61,7 @@ def test_an_executor_mapping_builds_that_executor() -> None:
 
 
 def test_the_functional_evaluator_is_not_offered_to_configs() -> None:
-    with pytest.raises(UnknownNameError, match=r"unknown evaluator 'functional'; known evaluators: \['classification', 'regression'\]"):
+    with pytest.raises(UnknownNameError, match=r"unknown evaluator 'functional'; known evaluators: \['classification', 'landmarks', 'regression'\]"):
         from_config(config(evaluator={"name": "functional", "data": "digits"}))
 
 
@@ -97,3 +97,22 @@ def test_objectives_and_constraints_from_a_config() -> None:
         from_config(config(experiment={"constraints": ["accuracy >= 0.9"]}))
     with pytest.raises(ConfigError, match=r"TinySpace has no example_input\(\); pass input_shape"):
         from_config(config(experiment={"constraints": ["params <= 10"]}))
+
+
+def test_a_landmark_search_runs_from_a_config(tmp_path: Path) -> None:
+    """PFLD on the 106-point format, NME minimized, all by name: the FBNet-on-PFLD workflow's multi-trial form."""
+    from archspace.data.landmarks import write_synthetic
+    from archspace.evaluate import Landmarks
+
+    write_synthetic(tmp_path / "data", train=6, test=4, image_size=32)
+    experiment = from_config(config(
+        space="archspace.hub.pfld:PFLD", space_args={"input_size": 32, "width": 4},
+        evaluator={"name": "landmarks", "data": {"name": "landmarks", "root": str(tmp_path / "data"), "image_size": 32},
+                   "epochs": 1, "batch_size": 3},
+        experiment={"max_trials": 2, "executor": "inline", "progress": False, "directory": str(tmp_path / "run")}))
+    assert isinstance(experiment.evaluator, Landmarks)
+    experiment.run()
+    trials = experiment.trials()
+    assert len(trials) == 2 and all(t.status.value == "succeeded" for t in trials)
+    assert all(0 < t.metric < 10 for t in trials)  # NME: a positive fraction of the inter-ocular distance
+    assert experiment.best()[0].metric == min(t.metric for t in trials)  # minimized

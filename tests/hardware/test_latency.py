@@ -140,7 +140,11 @@ def test_cli_measure_and_predict_round_trip(tmp_path: Path, capsys: pytest.Captu
     out = tmp_path / "table.json"
     args = '{"channels": 4, "num_cells": 1}'
     assert _cli(["latency", "measure", "nasbench201", "--space-args", args, "--input-shape", "1,3,16,16",
-                 "--repeats", "2", "--warmup", "1", "-o", str(out)]) == 0
+                 "--repeats", "2", "--warmup", "1", "--quantile", "0.25", "--calibrate", "14", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "per kind: avg_pool_3x3" in printed and "(14 networks)" in printed  # 14 = 2 x (5 kinds + 2)
+    stored = LatencyTable.load(out)
+    assert stored.meta["quantile"] == 0.25 and set(stored.calibration["per_kind"]) == set(stored.kinds)
     sample_file = tmp_path / "s.json"
     asp.save_sample(CONV, sample_file)
     capsys.readouterr()
