@@ -72,7 +72,8 @@ def run(name: str, space: ModelSpace, backend: str, args: argparse.Namespace) ->
     line = np.array([table.predict(s) for s in evaluation])
     fit = table.fit(calib, timed[: len(calib)])  # per kind when there are enough networks (the default)
     cal = np.array([table.predict(s) for s in evaluation])
-    table.save(RESULTS / f"latency_{name}_{backend}{'' if args.size == 'reduced' else '_default_size'}.json")
+    suffix = ("" if args.size == "reduced" else "_default_size") + (f"_{args.tag}" if args.tag else "")
+    table.save(RESULTS / f"latency_{name}_{backend}{suffix}.json")
     row = {"space": name, "backend": backend, "units": table.meta["units"],
            "timed_modules": table.meta["timed_modules"], "fixed_ms": round(table.fixed_ms, 4),
            "measured_ms_range": [round(float(measured.min()), 3), round(float(measured.max()), 3)],
@@ -100,6 +101,7 @@ def main() -> None:
                              "spaces' default sizes (NB201 16 x 5, DARTS width 16 x 8 cells)")
     parser.add_argument("--spaces", default="nasbench201,darts", help="comma-separated: nasbench201, darts")
     parser.add_argument("--backends", default="torch,onnxruntime", help="comma-separated: torch, onnxruntime")
+    parser.add_argument("--tag", default="", help="appended to the result files' names (e.g. median)")
     args = parser.parse_args()
     if args.size == "default":
         spaces = {"nasbench201": NasBench201(), "darts": DartsSpace(search=False)}
@@ -112,7 +114,8 @@ def main() -> None:
                      "darts": "DartsSpace(width=8, num_cells=3, search=False)"}
     chosen, backends = args.spaces.split(","), args.backends.split(",")
     rows = [run(name, space, backend, args) for name, space in spaces.items() if name in chosen for backend in backends]
-    out = RESULTS / ("latency.json" if args.size == "reduced" else "latency_default_size.json")
+    suffix = ("" if args.size == "reduced" else "_default_size") + (f"_{args.tag}" if args.tag else "")
+    out = RESULTS / f"latency{suffix}.json"
     out.write_text(json.dumps({
         "device": device_name(torch.device("cpu")), "torch": torch.__version__, "threads": 1,
         "input_shape": list(SHAPE), "quantile": args.quantile, "spaces": described,
