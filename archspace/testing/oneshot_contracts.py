@@ -179,6 +179,22 @@ def _rank_main(rank: int, algorithm: Algorithm, factory: SpaceFactory, inputs: t
         dist.barrier()  # both ranks done before either tears gloo down (else a rank can abort in its threads)
     finally:
         dist.destroy_process_group()
+    end_rank()
+
+
+def end_rank() -> None:
+    """Leave a finished rank process at once, past the interpreter's finalization.
+
+    Gloo's worker threads can still hold objects with Python references when the interpreter
+    finalizes; destroying them then aborts the process ("terminate called without an active
+    exception", SIGABRT) now and then even after ``destroy_process_group`` — a crash after every
+    result is written, which made the rank look failed. Call it last, once results are saved.
+    """
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _free_port() -> int:
@@ -223,5 +239,5 @@ def check_oneshot(algorithm: Algorithm, factory: SpaceFactory, inputs: torch.Ten
         check_resume_is_bit_identical(algorithm, factory, inputs, num_classes)
 
 
-__all__ = ["check_converts_and_runs", "check_oneshot", "one_thread", "check_resume_is_bit_identical", "check_search_exports",
+__all__ = ["check_converts_and_runs", "end_rank", "check_oneshot", "one_thread", "check_resume_is_bit_identical", "check_search_exports",
            "check_two_ranks_identical", "oneshot_form", "tiny_batches"]

@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from archspace.oneshot import DARTS, GumbelDARTS  # noqa: E402
 from archspace.testing import SharedNet  # noqa: E402
+from archspace.testing.oneshot_contracts import end_rank  # noqa: E402
 
 
 def main() -> None:
@@ -33,6 +34,7 @@ def main() -> None:
     torch.save(state, out / f"rank{rank}.pt")
     dist.barrier()  # both ranks done before either tears gloo down (else a rank can abort in its threads)
     dist.destroy_process_group()
+    end_rank()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import archspace as asp
 from archspace.errors import ArchspaceError, MissingLabelError
 from archspace.hub import EnasMacroSpace, EnasMicroSpace
 from archspace.oneshot import ENAS, ONESHOT, ControllerPath, to_supernet
-from archspace.testing.oneshot_contracts import _free_port, one_thread
+from archspace.testing.oneshot_contracts import _free_port, end_rank, one_thread
 
 
 class Negate(nn.Module):
@@ -179,6 +179,7 @@ def _rank_main(rank: int, port: int, out: str) -> None:
         dist.barrier()
     finally:
         dist.destroy_process_group()
+    end_rank()
 
 
 def test_torchrun_ranks_draw_the_same_path_every_step() -> None:

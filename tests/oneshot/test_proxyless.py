@@ -29,6 +29,7 @@ from archspace.oneshot import ProxylessNAS  # noqa: E402
 from archspace.oneshot.latency_loss import LatencyLoss, LatencyLossError  # noqa: E402
 from archspace.oneshot.proxyless import BinaryGates  # noqa: E402
 from archspace.oneshot.supernet import to_supernet  # noqa: E402
+from archspace.testing.oneshot_contracts import end_rank  # noqa: E402
 
 
 def _batches(n: int, seed: int = 0, size: int = 4) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -271,6 +272,7 @@ def _worker(out: Path) -> None:
     torch.save({"gates": gates, "state": state}, out / f"rank{rank}.pt")
     dist.barrier()
     dist.destroy_process_group()
+    end_rank()
 
 
 def test_torchrun_ranks_draw_the_same_gates_every_step(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from archspace.oneshot.spos_search import (
     score_subnet,
 )
 from archspace.testing import SharedNet
+from archspace.testing.oneshot_contracts import end_rank
 
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -176,6 +177,7 @@ def _rank(rank: int, port: int, out: str) -> None:
         dist.barrier()
     finally:
         dist.destroy_process_group()
+    end_rank()
 
 
 def test_torchrun_ranks_draw_the_same_path_every_step() -> None:
