@@ -57,7 +57,8 @@ class DifferentiableCosts:
         is counted under the last of them (the innermost), averaged uniformly over the others —
         exact for the expected latency when those others are uniform. Units that read no label
         are in ``fixed_ms`` (see :meth:`always_ms`). For the exact expectation under any
-        independent weights use :meth:`expected_latency`.
+        independent weights use :meth:`expected_latency`. Units keyed by which of their outputs
+        are read (a Cell's preprocessor) depend on several labels at once and are left out here.
         """
         costs = {label: [0.0] * len(values) for label, values in self.domains.items()}
         for (uid, key), ms in self.entries.items():
@@ -93,6 +94,8 @@ class DifferentiableCosts:
         its outputs are read (a Cell's preprocessor) costs the average of its measured read
         patterns, weighted by their probabilities (outputs taken as independent, normalised over
         the patterns a sample can reach); for one-hot weights that is the pattern's own figure.
+        Whole boxes a graph compiler drops (see ``LatencyTable.liveness``) are not modelled here:
+        the expectation counts every box live, as eager PyTorch runs it.
 
         Raises:
             LatencyTableError: a label some unit reads has no weights, or weights of the wrong length.

@@ -1,19 +1,32 @@
 """Latency lookup tables measured on the device at hand (FBNet's idea, Wu et al., CVPR 2019).
 
 :meth:`LatencyTable.measure` times every unit of a space (each LayerChoice candidate, Repeat
-block, Cell edge op, mutable layer at each value combination; see
+block, Cell edge op or preprocessor, mutable layer at each value combination; see
 :mod:`archspace.hardware._decompose`) alone, at the input shape it sees inside the network, on
-this machine: warm-up calls, a fixed thread count, interleaved rounds, the median of the repeats
-(or another quantile: ``quantile=0`` keeps the fastest call, robust on a machine other jobs share),
-CUDA synchronised before each clock reading. ``predict(sample)`` is the fixed part plus the sum of
-the sample's units, answered in microseconds.
+this machine: warm-up calls, a fixed thread count with the process pinned to as many CPUs, each
+call on the next of 8 distinct inputs (one repeated input trains the branch predictor and times
+data-dependent ops 2x too fast), interleaved rounds, the median of the repeats (or another
+quantile: 0.25 is steadier on a machine other jobs share), CUDA synchronised before each clock
+reading. ``predict(sample)`` is the fixed part plus the sum of the sample's units, answered in
+microseconds.
 
 The fixed part (stem, head, the glue in ``forward``: sums, concatenations) is not timed as
 blocks: it is the median, over a few whole networks timed end to end, of their time minus the
 sum of their units. It thus also absorbs the average per-call overhead that a sum of separately
-timed parts misses. A sum of parts still misses fusion and caching between operators, so
-:meth:`LatencyTable.calibrate` times a few whole networks and fits ``ms ≈ a·predicted + b`` by
-least squares (residuals stored); ``predict`` applies it.
+timed parts misses.
+
+A graph compiler (ONNX Runtime) runs a different program from the sum of parts:
+
+- it drops computation nobody reads. A Cell's preprocessor is keyed by the states a sample
+  reads, and a table for such a backend also knows which *boxes* (outermost decision-carrying
+  modules, e.g. whole cells) a sample leaves unread (:mod:`archspace.hardware._liveness`);
+- it converts layouts and fuses activations and additions into convolutions, which changes
+  each kind of op by its own factor. :meth:`LatencyTable.calibrate` times whole networks and
+  fits ``ms ≈ a·predicted + b + Σ_k c_k·predicted_k``, a slope per unit kind shrunk towards the
+  common one (the plain line with few networks); ``predict`` applies it.
+
+What no per-unit figure carries is left: common-subexpression elimination across units that read
+the same tensor (two convolutions sharing one ReLU), an effect of combinations.
 
 Backends: ``"torch"`` (eager PyTorch on ``device``) or ``"onnxruntime"`` (each unit exported to
 ONNX and run in an ONNX Runtime session with fixed intra-op threads; CPU only).
