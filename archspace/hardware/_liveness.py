@@ -166,6 +166,16 @@ def _trace(meta_space: nn.Module, units: Mapping[str, UnitDef], sample: Sample,
 def trace_liveness(meta_space: nn.Module, units: Mapping[str, UnitDef], samples: Sequence[Sample],
                    checks: Sequence[Sample], input_shape: Sequence[int]) -> Liveness:
     """Learn which boxes each unit reads from ``samples``; verify the rules on them and ``checks``."""
+    try:
+        return _learn(meta_space, units, samples, checks, input_shape)
+    except Exception as exc:  # a space the walk cannot follow: count every box live, as before
+        reason = f"tracing failed: {type(exc).__name__}: {exc}"
+        logger.warning("latency table: dead-code model off (%s)", reason)
+        return Liveness(valid=False, reason=reason)
+
+
+def _learn(meta_space: nn.Module, units: Mapping[str, UnitDef], samples: Sequence[Sample],
+           checks: Sequence[Sample], input_shape: Sequence[int]) -> Liveness:
     result = Liveness()
     traces = []
     for sample in samples:

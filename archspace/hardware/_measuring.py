@@ -82,6 +82,10 @@ def measure_networks(space: ModelSpace, samples: Sequence[Mapping[str, Any]], *,
     fastest call, the robust choice on a machine other jobs share (their preemptions only add time).
     ``pin``: on the CPU, pin the process to ``threads`` CPUs while timing (steadier figures).
     """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise LatencyTableError(f"repeats must be a positive int, got {repeats!r}")
+    if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0.0 <= quantile <= 1.0:
+        raise LatencyTableError(f"quantile must be a number between 0 and 1 (0.5: the median), got {quantile!r}")
     settings = {"device": device, "dtype": str(dtype).removeprefix("torch."), "backend": backend,
                 "threads": threads, "input_shape": list(_shape(input_shape))}
     with timing_context(backend, threads, pin=pin and torch.device(device).type == "cpu") as tmp:

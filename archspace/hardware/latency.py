@@ -85,6 +85,17 @@ FORMAT = "archspace.latency/1"
 DROPS_DEAD_CODE = ("onnxruntime",)
 
 
+def _check_timing(repeats: Any, warmup: Any, quantile: Any) -> None:
+    """Refuse bad timing settings before anything is timed."""
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise LatencyTableError(f"repeats must be a positive int, got {repeats!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise LatencyTableError(f"warmup must be an int >= 0, got {warmup!r}")
+    if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0.0 <= quantile <= 1.0:
+        raise LatencyTableError(f"quantile must be a number between 0 and 1 (0.5: the median, 0.25: the first "
+                                f"quartile, 0: the fastest call), got {quantile!r}")
+
+
 class LatencyTable(DifferentiableCosts):
     """Per-unit latencies of one space on one device: measure once, predict any sample in microseconds.
 
@@ -152,8 +163,7 @@ class LatencyTable(DifferentiableCosts):
         if not dec.separable:
             raise LatencyTableError(f"{type(space).__name__} does not split into units with fixed inputs "
                                     f"({dec.reason}); a lookup table cannot describe it")
-        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-            raise LatencyTableError(f"repeats must be a positive int, got {repeats!r}")
+        _check_timing(repeats, warmup, quantile)
         dev = torch.device(device)
         settings = {"device": str(dev), "dtype": str(dtype).removeprefix("torch."), "backend": backend,
                     "threads": threads, "input_shape": list(shape), "repeats": repeats, "warmup": warmup,
@@ -259,8 +269,8 @@ class LatencyTable(DifferentiableCosts):
         chosen = list(samples)
         parts = np.array([self._parts(s) for s in chosen])
         predicted, truth = parts[:, 0], np.array(measured_ms, dtype=float)
-        if np.any(truth <= 0):
-            raise LatencyTableError(f"measured times must be positive milliseconds, got {list(measured_ms)}")
+        if not np.all(np.isfinite(truth)) or np.any(truth <= 0):
+            raise LatencyTableError(f"measured times must be positive, finite milliseconds, got {list(measured_ms)}")
         if per_kind is None:
             per_kind = len(chosen) >= 2 * (len(self.kinds) + 2)
         design = np.column_stack([predicted, np.ones(len(chosen))] + ([parts[:, 1:]] if per_kind else []))

@@ -179,3 +179,35 @@ def test_timing_pins_the_process_and_restores_its_cpus() -> None:
     assert os.sched_getaffinity(0) == before
     with pinned(1, enabled=False) as cpus:
         assert cpus is None and os.sched_getaffinity(0) == before
+
+
+@pytest.mark.parametrize(("kwargs", "named"), [({"quantile": 1.5}, "quantile"), ({"quantile": "median"}, "quantile"),
+                                               ({"warmup": -1}, "warmup"), ({"repeats": 0}, "repeats")])
+def test_bad_timing_settings_are_refused_before_timing(kwargs: dict[str, object], named: str) -> None:
+    with pytest.raises(LatencyTableError, match=named):
+        LatencyTable.measure(NasBench201.small(), **kwargs)  # type: ignore[arg-type]
+
+
+def test_calibration_refuses_times_that_are_not_positive_and_finite(nb_table: LatencyTable) -> None:
+    space = NasBench201.small()
+    samples = [space.random_sample(s) for s in range(3)]
+    for bad in ([1.0, float("nan"), 2.0], [1.0, float("inf"), 2.0], [1.0, -2.0, 2.0]):
+        with pytest.raises(LatencyTableError, match="positive, finite"):
+            nb_table.fit(samples, bad)
+
+
+def test_a_space_the_walk_cannot_follow_counts_every_box_live(monkeypatch: pytest.MonkeyPatch) -> None:
+    from archspace.hardware import _liveness
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("an op without autograd support")
+
+    monkeypatch.setattr(_liveness, "_trace", broken)
+    space = NasBench201.small()
+    dec = profiler(space, SHAPE).decomposition
+    result = trace_liveness(meta_copy(space), dec.units, dec.samples, [], SHAPE)
+    assert not result.valid and "an op without autograd support" in result.reason
+    table = LatencyTable(units=dec.units, entries={k: 1.0 for k in dec.entries}, fixed_ms=0.0,
+                         domains={label: list(d.values) for label, d in space.search_space().items()}, meta={},
+                         liveness=result)
+    assert table.liveness is None  # not used: never a silently wrong number
