@@ -50,7 +50,7 @@ def test_a_cell_preprocessor_is_keyed_by_the_states_a_sample_reads() -> None:
 
 def _onnx_convs(model: nn.Module, path: Path) -> int:
     import onnx
-    import onnxruntime as ort
+    import onnxruntime as ort  # type: ignore[import-untyped]
 
     from archspace.hardware.onnx import export_onnx
 
@@ -165,7 +165,7 @@ def test_each_call_times_the_next_of_several_inputs() -> None:
             seen.append(x.data_ptr())
             return x
 
-    inputs = [([torch.randn(2, 3)], {}) for _ in range(4)]
+    inputs: list[tuple[list[torch.Tensor], dict[str, object]]] = [([torch.randn(2, 3)], {}) for _ in range(4)]
     run = torch_runner(Probe(), inputs, torch.device("cpu"))
     for _ in range(8):
         run()
