@@ -93,11 +93,11 @@ def needed(units: Mapping[str, UnitDef], domains: Mapping[str, Sequence[Any]]) -
                     assign[label] = allowed[0]
             if not feasible:
                 continue
-            if not unit.outputs:
+            if not unit.bits:
                 yield (unit.uid, tuple(hkey(v) for v in combo)), assign
                 continue
-            for mask in itertools.product((True, False), repeat=len(unit.outputs)):
-                reading = _reading(unit.outputs, mask, assign, domains)
+            for mask in itertools.product((True, False), repeat=len(unit.bits)):
+                reading = _reading(unit.bits, mask, assign, domains)
                 if reading is not None:
                     yield (unit.uid, tuple(hkey(v) for v in combo) + mask), reading
 

@@ -34,7 +34,7 @@ class DifferentiableCosts:
         """The probability that exactly the outputs ``mask`` marks are read, each output read when
         any of its alternatives holds, the alternatives taken as independent."""
         prob: Any = 1.0
-        for alternatives, read in zip(unit.outputs, mask):
+        for alternatives, read in zip(unit.bits, mask):
             unread: Any = 1.0
             for label, allowed in alternatives:
                 w = weights.get(label)
@@ -62,7 +62,7 @@ class DifferentiableCosts:
         """
         costs = {label: [0.0] * len(values) for label, values in self.domains.items()}
         for (uid, key), ms in self.entries.items():
-            if self.units[uid].outputs:  # priced by which outputs are read: see expected_latency
+            if self.units[uid].bits:  # priced by which outputs are read: see expected_latency
                 continue
             factors = self._factors(self.units[uid], key)
             if not factors:
@@ -104,7 +104,7 @@ class DifferentiableCosts:
         reading: dict[tuple[str, tuple[Any, ...]], list[tuple[Any, float]]] = {}
         for (uid, key), ms in self.entries.items():
             unit = self.units[uid]
-            if unit.outputs:
+            if unit.bits:
                 prefix = key[:len(unit.key_labels)]
                 prob = self._read_probability(unit, key[len(unit.key_labels):], weights)
                 reading.setdefault((uid, prefix), []).append((prob, ms))
@@ -112,7 +112,7 @@ class DifferentiableCosts:
         for (uid, prefix), patterns in reading.items():
             mass = sum(prob for prob, _ in patterns)
             averaged.append((uid, prefix, sum(prob * ms for prob, ms in patterns) / mass.clamp_min(1e-12)))
-        plain = [(uid, key, ms) for (uid, key), ms in self.entries.items() if not self.units[uid].outputs]
+        plain = [(uid, key, ms) for (uid, key), ms in self.entries.items() if not self.units[uid].bits]
         for uid, key, ms in plain + averaged:
             term: torch.Tensor | float = ms
             merged: dict[str, list[bool]] = {}

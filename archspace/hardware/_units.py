@@ -49,12 +49,20 @@ class UnitDef:
     #: The outermost decision-carrying module holding the unit (its own path if none): the
     #: granularity at which a graph compiler's dead-code elimination is modelled.
     box: str = ""
+    #: Conditions (each an OR of (label, values)) whose truth values key the unit's cost, e.g.
+    #: which nodes of a cell no later node reads, for the merge of its loose ends.
+    flags: tuple[Condition, ...] = ()
+
+    @property
+    def bits(self) -> tuple[Condition, ...]:
+        """The conditions ending the unit's key: its outputs' reads, then its flags."""
+        return self.outputs + self.flags
 
     @property
     def labels(self) -> tuple[str, ...]:
         """Every label this unit's presence or cost reads, in first-mention order."""
         read = [label for label, _ in self.requires] + list(self.key_labels)
-        read += [label for alternatives in self.outputs for label, _ in alternatives]
+        read += [label for alternatives in self.bits for label, _ in alternatives]
         return tuple(dict.fromkeys(read))
 
     def active(self, values: Mapping[str, Any]) -> bool:
@@ -67,7 +75,9 @@ class UnitDef:
                      for alternatives in self.outputs)
 
     def key(self, values: Mapping[str, Any]) -> Key:
-        return self.uid, tuple(values.get(label) for label in self.key_labels) + self.live(values)
+        flags = tuple(any(values.get(label) in {hkey(v) for v in allowed} for label, allowed in alternatives)
+                      for alternatives in self.flags)
+        return self.uid, tuple(values.get(label) for label in self.key_labels) + self.live(values) + flags
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"uid": self.uid, "requires": [[label, list(allowed)] for label, allowed in self.requires],
@@ -76,13 +86,16 @@ class UnitDef:
             out["box"] = self.box
         if self.outputs:
             out["outputs"] = [[[label, list(allowed)] for label, allowed in alt] for alt in self.outputs]
+        if self.flags:
+            out["flags"] = [[[label, list(allowed)] for label, allowed in alt] for alt in self.flags]
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> UnitDef:
         outputs = tuple(tuple((label, tuple(allowed)) for label, allowed in alt) for alt in data.get("outputs", []))
+        flags = tuple(tuple((label, tuple(allowed)) for label, allowed in alt) for alt in data.get("flags", []))
         return cls(data["uid"], tuple((label, tuple(allowed)) for label, allowed in data["requires"]),
-                   tuple(data["key_labels"]), data["parent"], outputs, data.get("box", data["uid"]))
+                   tuple(data["key_labels"]), data["parent"], outputs, data.get("box", data["uid"]), flags)
 
 
 def find_units(root: nn.Module, shape_labels: Sequence[str] = ()) -> dict[str, UnitDef]:
@@ -94,25 +107,29 @@ def find_units(root: nn.Module, shape_labels: Sequence[str] = ()) -> dict[str, U
     units: dict[str, UnitDef] = {}
 
     def add(path: str, requires: Condition, labels: Sequence[str], parent: str | None, box: str | None,
-            outputs: tuple[Condition, ...] = ()) -> str:
+            outputs: tuple[Condition, ...] = (), flags: tuple[Condition, ...] = ()) -> str:
         known = units.get(path)
         merged = tuple(dict.fromkeys((known.key_labels if known else ()) + tuple(labels)))
         units[path] = UnitDef(path, requires, merged, known.parent if known else parent,
-                              outputs or (known.outputs if known else ()), known.box if known else (box or path))
+                              outputs or (known.outputs if known else ()), known.box if known else (box or path),
+                              flags or (known.flags if known else ()))
         return path
+
+    def conditions(raw: Sequence[Sequence[tuple[str, Sequence[Any]]]]) -> tuple[Condition, ...]:
+        return tuple(tuple((lab, tuple(vals)) for lab, vals in alternatives) for alternatives in raw)
 
     def walk(module: nn.Module, path: str, requires: tuple[tuple[str, tuple[Any, ...]], ...],
              parent: str | None, box: str | None) -> None:
         if isinstance(module, Mutable):
             label = module.label or path
-            selective = module.branch_outputs(label)
+            selective, flagged = module.branch_outputs(label), module.branch_flags(label)
             box = box or path
             for suffix, child, reqs in module.branches(label):
                 inner = requires + tuple((lab, tuple(vals)) for lab, vals in reqs)
                 child_path = join(path, suffix)
-                outputs = tuple(tuple((lab, tuple(vals)) for lab, vals in alternatives)
-                                for alternatives in selective.get(suffix, []))
-                walk(child, child_path, inner, add(child_path, inner, (), parent, box, outputs), box)
+                unit = add(child_path, inner, (), parent, box, conditions(selective.get(suffix, [])),
+                           conditions(flagged.get(suffix, [])))
+                walk(child, child_path, inner, unit, box)
             return
         if isinstance(module, MutableLayer):
             if module.is_mutable:
@@ -127,8 +144,8 @@ def find_units(root: nn.Module, shape_labels: Sequence[str] = ()) -> dict[str, U
 
     walk(root, "", (), None, None)
     extra = tuple(shape_labels)
-    units = {uid: UnitDef(uid, u.requires, tuple(dict.fromkeys(u.key_labels + extra)), u.parent, u.outputs, u.box)
-             for uid, u in units.items()}
+    units = {uid: UnitDef(uid, u.requires, tuple(dict.fromkeys(u.key_labels + extra)), u.parent, u.outputs, u.box,
+                          u.flags) for uid, u in units.items()}
     units[FIXED] = UnitDef(FIXED, (), extra, None, (), FIXED)
     return units
 

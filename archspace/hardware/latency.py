@@ -186,9 +186,9 @@ class LatencyTable(DifferentiableCosts):
                         continue
                     module = record[key[0]].to(device=dev, dtype=dtype)
                     unit = dec.units[key[0]]
-                    mask = key[1][len(unit.key_labels):] if unit.outputs else ()
+                    mask = key[1][len(unit.key_labels):] if unit.bits else ()
                     if unit.outputs:  # only the outputs this key reads: a graph compiler drops the rest
-                        module = Reading(module, [i for i, read in enumerate(mask) if read])
+                        module = Reading(module, [i for i, read in enumerate(mask[:len(unit.outputs)]) if read])
                     calls[key] = []
                     for spec in dec.specs[key]:
                         sig = json.dumps([repr(module), spec, [list(p.shape) for p in module.parameters()], mask])

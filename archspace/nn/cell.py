@@ -102,6 +102,9 @@ class Cell(Mutable):
         self.concat_dim = concat_dim
         self.preprocessor = preprocessor
         self.postprocessor = postprocessor
+        # With loose ends, what is concatenated depends on the wiring: a module of its own, so
+        # that profiles and latency tables can key it by which nodes are loose (no parameters).
+        self.merge = Concatenate(concat_dim) if merge_op == "loose_end" else None
         # ops[node][term][input] is a ModuleDict of candidate ops for that edge.
         self.ops = nn.ModuleList()
         names: list[str] | None = None
@@ -156,7 +159,7 @@ class Cell(Mutable):
         return out
 
     def branches(self, label: str) -> Iterator[Branch]:
-        for name in ("preprocessor", "postprocessor"):
+        for name in ("preprocessor", "merge", "postprocessor"):
             module = getattr(self, name)
             if module is not None:
                 yield name, module, []
@@ -176,8 +179,18 @@ class Cell(Mutable):
                  for node in self.node_indices for k in range(self.num_ops_per_node) if i < node]
         return {"preprocessor": [[r for r in reads if r[1] == [i]] for i in range(self.num_predecessors)]}
 
+    def branch_flags(self, label: str) -> dict[str, list[list[tuple[str, list[Any]]]]]:
+        """With loose ends, the merge and the postprocessor see the nodes no later node reads:
+        per node that has later nodes, the alternatives under which one reads it."""
+        if self.merge_op != "loose_end":
+            return {}
+        flags = [[(self.input_decision(label, later, k).label, [node]) for later in self.node_indices if later > node
+                  for k in range(self.num_ops_per_node)] for node in self.node_indices[:-1]]
+        return {name: flags for name in ("merge", "postprocessor") if getattr(self, name) is not None}
+
     def freeze_with(self, label: str, resolver: Resolver, freeze_child: FreezeChild) -> nn.Module:
         pre = freeze_child("preprocessor", self.preprocessor) if self.preprocessor is not None else None
+        merge = freeze_child("merge", self.merge) if self.merge is not None else None
         post = freeze_child("postprocessor", self.postprocessor) if self.postprocessor is not None else None
         ops: list[list[nn.Module]] = []
         inputs: list[list[int]] = []
@@ -191,7 +204,7 @@ class Cell(Mutable):
             ops.append(node_ops)
             inputs.append(node_inputs)
         return FixedCell(ops, inputs, self.num_predecessors, self.merge_op, preprocessor=pre,
-                         postprocessor=post, concat_dim=self.concat_dim)
+                         postprocessor=post, concat_dim=self.concat_dim, merge=merge)
 
     def to_mixed(self, label: str, builder: MixedBuilder) -> nn.Module:
         """A :class:`~archspace.oneshot.cell_mixed.MixedCell`: DARTS's relaxation of this cell."""
@@ -202,6 +215,20 @@ class Cell(Mutable):
     def extra_repr(self) -> str:
         return (f"num_nodes={self.num_nodes}, num_ops_per_node={self.num_ops_per_node}, "
                 f"num_predecessors={self.num_predecessors}, merge_op={self.merge_op!r}, ops={self.op_names}")
+
+
+class Concatenate(nn.Module):
+    """Concatenates a list of tensors along ``dim`` (a cell's merge of its loose ends)."""
+
+    def __init__(self, dim: int = 1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, tensors: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(tensors, dim=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
 
 
 class FixedCell(nn.Module):
@@ -221,9 +248,11 @@ class FixedCell(nn.Module):
         preprocessor: nn.Module | None = None,
         postprocessor: nn.Module | None = None,
         concat_dim: int = 1,
+        merge: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.preprocessor = preprocessor
+        self.merge = merge
         self.ops = nn.ModuleList(nn.ModuleList(node_ops) for node_ops in ops)
         self.postprocessor = postprocessor
         self.inputs = [list(i) for i in inputs]
@@ -247,7 +276,8 @@ class FixedCell(nn.Module):
             assert isinstance(node_ops, nn.ModuleList)
             terms = [op(states[i]) for op, i in zip(node_ops, node_inputs)]
             states.append(terms[0] if len(terms) == 1 else torch.stack(terms).sum(0))
-        out = torch.cat([states[i] for i in self.output_nodes], dim=self.concat_dim)
+        chosen = [states[i] for i in self.output_nodes]
+        out = self.merge(chosen) if self.merge is not None else torch.cat(chosen, dim=self.concat_dim)
         if self.postprocessor is not None:
             out = self.postprocessor(out, list(inputs))
         return out
@@ -256,4 +286,4 @@ class FixedCell(nn.Module):
         return f"inputs={self.inputs}, output_nodes={self.output_nodes}"
 
 
-__all__ = ["Cell", "FixedCell"]
+__all__ = ["Cell", "Concatenate", "FixedCell"]

@@ -77,6 +77,12 @@ class Mutable(nn.Module):
         """
         return {}
 
+    def branch_flags(self, label: str) -> dict[str, list[list[tuple[str, list[Any]]]]]:
+        """Children whose cost depends on conditions over decisions beyond their own (a Cell's
+        merge of its loose ends: which nodes no later node reads): per child suffix, a list of
+        conditions, each the (label, values) alternatives under which it holds. Default: none."""
+        return {}
+
     def freeze_with(self, label: str, resolver: Resolver, freeze_child: FreezeChild) -> nn.Module:
         """The plain module this one becomes under the resolver's sample."""
         raise NotImplementedError

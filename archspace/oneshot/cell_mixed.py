@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from archspace.nn._walk import join
-from archspace.nn.cell import FixedCell
+from archspace.nn.cell import Concatenate, FixedCell
 from archspace.oneshot.mixed_ops import NONE_OPS, MixedBuilder, MixedLayer, MixedModule, SubnetChild
 from archspace.oneshot.policy import current_pass
 
@@ -207,8 +207,9 @@ class MixedCell(MixedModule):
             inputs.append(node_inputs)
         pre = child(self.preprocessor, sample) if self.preprocessor is not None else None
         post = child(self.postprocessor, sample) if self.postprocessor is not None else None
+        merge = Concatenate(self.concat_dim) if self.merge_op == "loose_end" else None  # as Cell.freeze_with
         return FixedCell(ops, inputs, self.num_predecessors, self.merge_op, preprocessor=pre, postprocessor=post,
-                         concat_dim=self.concat_dim)
+                         concat_dim=self.concat_dim, merge=merge)
 
 
 __all__ = ["NONE_OPS", "ChoosesCellWiring", "MixedCell", "Wiring"]

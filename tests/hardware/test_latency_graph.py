@@ -211,3 +211,24 @@ def test_a_space_the_walk_cannot_follow_counts_every_box_live(monkeypatch: pytes
                          domains={label: list(d.values) for label, d in space.search_space().items()}, meta={},
                          liveness=result)
     assert table.liveness is None  # not used: never a silently wrong number
+
+
+def test_loose_end_cells_are_keyed_by_which_nodes_are_loose() -> None:
+    """ENAS micro merges the nodes no later node reads: the merge and the postprocessor see a
+    decision-dependent number of them, keyed by which are read, so the space splits into units
+    and a latency table can be measured for it (with ONNX Runtime too)."""
+    from archspace.hub import EnasMicroSpace
+
+    space = EnasMicroSpace.small()
+    dec = profiler(space, SHAPE).decomposition
+    assert dec.separable, dec.reason
+    merge = dec.units["cells.0.merge"]
+    assert merge.flags and not merge.outputs and dec.units["cells.0.postprocessor"].flags == merge.flags
+    for seed in range(6):
+        sample = space.random_sample(seed)
+        assert profile(space, sample).params == count_params(space.freeze(sample))
+    table = LatencyTable.measure(space, SHAPE, backend="onnxruntime", repeats=1, warmup=0)
+    predictions = {table.predict(space.random_sample(seed), calibrated=False) for seed in range(6)}
+    assert len(predictions) > 1 and all(ms > 0 for ms in predictions)
+    weights = {label: torch.full((len(values),), 1.0 / len(values)) for label, values in table.domains.items()}
+    assert float(table.expected_latency(weights)) > 0
