@@ -68,7 +68,7 @@ def _noop_task() -> int:
 def ray_floor(tasks: int) -> float:
     """ms per no-op Ray task, two in flight, on a local Ray started beforehand (not timed)."""
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
-    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, logging_level=logging.WARNING)
+    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, logging_level=logging.WARNING)
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(_noop_task)
         ray.get([task.remote() for _ in range(4)])  # workers up

@@ -281,6 +281,9 @@ class RayExecutor(Executor):
         kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
                                   "log_to_driver": True, **self.ray_init_kwargs}
         if self.ray_address is None:
+            # "local": a Ray of our own even when `ray start` left a cluster on this machine, which
+            # a bare ray.init() would join (and then refuse num_cpus)
+            kwargs["address"] = "local"
             kwargs.setdefault("num_cpus", max(1, math.ceil(self.concurrency * self.resources["cpu"])))
             if self.resources["gpu"] == 0:
                 kwargs.setdefault("num_gpus", 0)

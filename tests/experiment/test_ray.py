@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def local_ray() -> Iterator[None]:
     """One local Ray for the in-process tests (starting one costs seconds); executors reuse it."""
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
-    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, logging_level=logging.WARNING)
+    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, logging_level=logging.WARNING)
     yield
     ray.shutdown()
 

