@@ -51,13 +51,16 @@ class Liveness:
     roots: set[str] = field(default_factory=set)
     valid: bool = True
     reason: str = ""
+    _by_box: dict[str, list[UnitDef]] | None = field(default=None, repr=False, compare=False)
 
     def live(self, units: Mapping[str, UnitDef], values: Mapping[str, Any]) -> set[str]:
         """The live boxes of a sample given as hashed values."""
-        by_box: dict[str, list[UnitDef]] = {}
-        for uid in self.reads:
-            unit = units[uid]
-            by_box.setdefault(region(unit), []).append(unit)
+        by_box = self._by_box
+        if by_box is None:  # the units that read other boxes, by their own box (built once)
+            by_box = {}
+            for uid in self.reads:
+                by_box.setdefault(region(units[uid]), []).append(units[uid])
+            self._by_box = by_box
         live = set(self.roots)
         stack = list(live)
         while stack:

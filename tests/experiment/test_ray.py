@@ -62,16 +62,31 @@ def test_twenty_trials_two_at_a_time_complete_with_their_curves(tmp_path: Path) 
     assert sorted(told) == list(range(20))
 
 
-def _kill_when_published(pid_file: Path) -> threading.Thread:
-    def kill() -> None:
-        deadline = time.monotonic() + 120
-        while not pid_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+class _Killer(threading.Thread):
+    """SIGKILLs the pid published in ``pid_file`` and notes whether that process then died (checked
+    right away: long after, a busy machine may have given the pid to another process)."""
 
-    thread = threading.Thread(target=kill, daemon=True)
-    thread.start()
-    return thread
+    def __init__(self, pid_file: Path) -> None:
+        super().__init__(daemon=True)
+        self.pid_file = pid_file
+        self.died = False
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 120
+        while not self.pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        pid = int(self.pid_file.read_text())
+        os.kill(pid, signal.SIGKILL)
+        gone = time.monotonic() + 30
+        while alive(pid) and time.monotonic() < gone:
+            time.sleep(0.02)
+        self.died = not alive(pid)
+
+
+def _kill_when_published(pid_file: Path) -> _Killer:
+    killer = _Killer(pid_file)
+    killer.start()
+    return killer
 
 
 @pytest.mark.parametrize("retries", [0, 1])
@@ -82,8 +97,8 @@ def test_a_ray_worker_killed_mid_trial_fails_or_retries_that_trial_and_the_run_g
     experiment = Experiment(TinySpace(), SleepsOnce(str(tmp_path), victim=2), Random(), max_trials=6,
                             executor=executor, directory=tmp_path / "run", progress=False)
     trials = experiment.run()
-    killer.join(timeout=5)
-    assert not alive(int((tmp_path / "pid").read_text()))  # the worker was really killed mid-trial
+    killer.join(timeout=35)
+    assert killer.died  # the worker was really killed mid-trial
     assert [t.id for t in trials] == list(range(6))
     assert all(t.status == "succeeded" for t in trials if t.id != 2)
     victim = trials[2]
