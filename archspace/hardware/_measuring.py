@@ -72,6 +72,17 @@ def network_runner(space: ModelSpace, sample: Sample, settings: Mapping[str, Any
                        directory=directory)
 
 
+def check_timing(repeats: Any, warmup: Any, quantile: Any) -> None:
+    """Refuse bad timing settings before anything is timed."""
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise LatencyTableError(f"repeats must be a positive int, got {repeats!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise LatencyTableError(f"warmup must be an int >= 0, got {warmup!r}")
+    if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0.0 <= quantile <= 1.0:
+        raise LatencyTableError(f"quantile must be a number between 0 and 1 (0.5: the median, 0.25: the first "
+                                f"quartile, 0: the fastest call), got {quantile!r}")
+
+
 def measure_networks(space: ModelSpace, samples: Sequence[Mapping[str, Any]], *, input_shape: Sequence[int],
                      device: str = "cpu", backend: str = "torch", threads: int = 1, repeats: int = 20,
                      warmup: int = 5, dtype: torch.dtype = torch.float32, quantile: float = 0.5,
@@ -82,10 +93,7 @@ def measure_networks(space: ModelSpace, samples: Sequence[Mapping[str, Any]], *,
     fastest call, the robust choice on a machine other jobs share (their preemptions only add time).
     ``pin``: on the CPU, pin the process to ``threads`` CPUs while timing (steadier figures).
     """
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise LatencyTableError(f"repeats must be a positive int, got {repeats!r}")
-    if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0.0 <= quantile <= 1.0:
-        raise LatencyTableError(f"quantile must be a number between 0 and 1 (0.5: the median), got {quantile!r}")
+    check_timing(repeats, warmup, quantile)
     settings = {"device": device, "dtype": str(dtype).removeprefix("torch."), "backend": backend,
                 "threads": threads, "input_shape": list(_shape(input_shape))}
     with timing_context(backend, threads, pin=pin and torch.device(device).type == "cpu") as tmp:
@@ -112,4 +120,4 @@ def unit_kind(uid: str) -> str:
     return words[-1] if words else uid
 
 
-__all__ = ["LatencyTableError", "LatencyTableMismatch", "Reading", "device_name", "network_runner", "versions", "measure_networks", "space_fingerprint", "unit_kind"]
+__all__ = ["LatencyTableError", "LatencyTableMismatch", "Reading", "check_timing", "device_name", "network_runner", "versions", "measure_networks", "space_fingerprint", "unit_kind"]

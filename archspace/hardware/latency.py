@@ -68,6 +68,7 @@ from archspace.hardware._measuring import (
     LatencyTableError,
     LatencyTableMismatch,
     Reading,
+    check_timing,
     device_name,
     measure_networks,
     network_runner,
@@ -83,17 +84,6 @@ from archspace.nn.space import ModelSpace
 FORMAT = "archspace.latency/1"
 #: Backends that compile the whole graph and drop computation nobody reads (see ``_liveness``).
 DROPS_DEAD_CODE = ("onnxruntime",)
-
-
-def _check_timing(repeats: Any, warmup: Any, quantile: Any) -> None:
-    """Refuse bad timing settings before anything is timed."""
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise LatencyTableError(f"repeats must be a positive int, got {repeats!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise LatencyTableError(f"warmup must be an int >= 0, got {warmup!r}")
-    if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0.0 <= quantile <= 1.0:
-        raise LatencyTableError(f"quantile must be a number between 0 and 1 (0.5: the median, 0.25: the first "
-                                f"quartile, 0: the fastest call), got {quantile!r}")
 
 
 class LatencyTable(DifferentiableCosts):
@@ -114,18 +104,18 @@ class LatencyTable(DifferentiableCosts):
         #: Unit kinds (see :func:`unit_kind`): a calibration may correct each kind's slope.
         self.kinds = sorted({unit_kind(uid) for uid in self.units if uid != FIXED})
         self._kind_index = {kind: i + 1 for i, kind in enumerate(self.kinds)}
+        self._unit_kind = {uid: self._kind_index[unit_kind(uid)] for uid in self.units if uid != FIXED}
         width = len(self.kinds) + 1
         vectors = {}
         for (uid, key), ms in self.entries.items():  # (total, then the same ms under the unit's kind)
             vector = [0.0] * width
             vector[0] = ms
             if uid != FIXED:
-                vector[self._kind_index[unit_kind(uid)]] = ms
+                vector[self._unit_kind[uid]] = ms
             vectors[(uid, key)] = tuple(vector)
         self._additive = Additive(self.units, vectors, (self.fixed_ms,) + (0.0,) * (width - 1), self.domains)
         self._space: ModelSpace | None = None
         #: Which units a graph compiler drops (set for backends that eliminate dead code).
-        self.liveness = liveness if liveness is not None and liveness.valid else None
         self._liveness_record = liveness
         self._by_box: dict[str, list[UnitDef]] = {}
         for unit in self.units.values():
@@ -163,7 +153,7 @@ class LatencyTable(DifferentiableCosts):
         if not dec.separable:
             raise LatencyTableError(f"{type(space).__name__} does not split into units with fixed inputs "
                                     f"({dec.reason}); a lookup table cannot describe it")
-        _check_timing(repeats, warmup, quantile)
+        check_timing(repeats, warmup, quantile)
         dev = torch.device(device)
         settings = {"device": str(dev), "dtype": str(dtype).removeprefix("torch."), "backend": backend,
                     "threads": threads, "input_shape": list(shape), "repeats": repeats, "warmup": warmup,
@@ -286,6 +276,12 @@ class LatencyTable(DifferentiableCosts):
         return dict(self.calibration)
 
     # Predicting ------------------------------------------------------------------------------------
+    @property
+    def liveness(self) -> Liveness | None:
+        """The dead-code model in use: set for backends that drop unread computation, when its check passed."""
+        record = self._liveness_record
+        return record if record is not None and record.valid else None
+
     def predict(self, sample: Mapping[str, Any], *, calibrated: bool = True) -> float:
         """Predicted milliseconds of ``sample``'s network (calibrated when a calibration is stored)."""
         parts = self._parts(sample)
@@ -327,7 +323,7 @@ class LatencyTable(DifferentiableCosts):
                 if unit.active(values):
                     ms = self.entries.get(unit.key(values), 0.0)
                     dead[0] += ms
-                    dead[self._kind_index[unit_kind(unit.uid)]] += ms
+                    dead[self._unit_kind[unit.uid]] += ms
         return dead
 
     def unit_latencies(self) -> dict[str, dict[tuple[Any, ...], float]]:
