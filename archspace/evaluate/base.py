@@ -178,7 +178,7 @@ class Evaluator(ABC):
         """Train and evaluate ``model``; return the metric (float or dict)."""
 
     def fit(self, model: nn.Module, *, sample: Mapping[str, Any] | None = None,
-            output_dir: str | os.PathLike[str] | None = None) -> Any:
+            output_dir: str | os.PathLike[str] | None = None, reset_weights: bool = True) -> Any:
         """Train and score one model outside an experiment: the retrain step after a search.
 
         The same training an experiment's trial gets, without building a context by hand:
@@ -190,6 +190,13 @@ class Evaluator(ABC):
             model: any ``nn.Module`` (e.g. built under ``fixed_arch(sample)``); trained in place.
             sample: the architecture it was built from, for evaluators that read ``ctx.sample``.
             output_dir: a folder for checkpoints and exports (``ctx.output_dir``), or None.
+            reset_weights: for an evaluator with an integer ``seed`` (``Classification``, ...)
+                and a model built from an archspace ModelSpace (``fixed_arch``, ``freeze``), first
+                give the model the weights its constructor draws under that seed
+                (:func:`archspace.nn.init.seed_weights`), so that retraining with a seed repeats
+                whatever state the global generator was in when the model was built. False keeps
+                the weights it holds (fine-tuning, e.g. a supernet's inherited weights). Other
+                modules keep their weights either way.
 
         Returns:
             The evaluator's result, checked: a finite float, or a dict holding the primary metric.
@@ -208,6 +215,11 @@ class Evaluator(ABC):
             history.append((step, value))
             logger.info("%s step %d: %.4f", type(self).__name__, step, value)
 
+        seed = getattr(self, "seed", None)
+        if reset_weights and isinstance(seed, int) and not isinstance(seed, bool):
+            from archspace.nn.init import seed_weights
+
+            seed_weights(model, seed)
         out = Path(output_dir) if output_dir is not None else None
         result = self.evaluate(model, TrialContext(0, dict(sample or {}), report, _output_dir=out))
         metric, metrics = split_result(result, self.primary)

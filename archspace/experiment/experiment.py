@@ -35,7 +35,7 @@ from archspace.experiment.runner import Finished, Reported, Started
 from archspace.experiment.scoring import ConstraintsSpec, Scoring, ScoringError
 from archspace.nn.space import ModelSpace
 from archspace.objectives import ObjectivesSpec, hypervolume, pareto_indices
-from archspace.oneshot import OneShotTrainer
+from archspace.oneshot import SPOS, OneShotTrainer
 from archspace.registry import Registry
 from archspace.schedule.base import Scheduler
 from archspace.space.samples import Sample, canonical_json, fingerprint
@@ -181,10 +181,17 @@ class Experiment:
         direction = direction or str(getattr(evaluator, "direction", "maximize"))
         if direction not in DIRECTIONS:
             raise InvalidSettingError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
-        if isinstance(strategy, OneShotTrainer) and (objectives is not None or constraints is not None):
+        searches_candidates = isinstance(strategy, SPOS) and strategy.evolution is not None
+        if isinstance(strategy, OneShotTrainer) and (objectives is not None or
+                                                     (constraints is not None and not searches_candidates)):
             raise InvalidSettingError(f"objectives and constraints are for multi-trial searches; a one-shot search "
                                       f"({type(strategy).__name__}) takes hardware costs as a loss term (e.g. "
-                                      "GumbelDARTS(latency=LatencyLoss(table, ...)))")
+                                      "GumbelDARTS(latency=LatencyLoss(table, ...))); SPOS's evolutionary search "
+                                      "takes constraints")
+        if constraints is not None and isinstance(strategy, SPOS) and strategy.evolution is not None \
+                and strategy.evolution.constraint is not None:
+            raise InvalidSettingError("constraints are given twice: to the Experiment and to SPOS's evolution; "
+                                      "give them once")
         try:
             self._scoring = Scoring(space, direction, objectives=objectives, constraints=constraints,
                                     latency_table=latency_table, input_shape=input_shape)

@@ -21,9 +21,17 @@ metric of the supernet, the exported sample, every decision's distribution) insi
 block; the trainer's checkpoint is atomic. After a crash, ``resume()`` reloads the checkpoint,
 re-runs the epoch that was cut short (replacing its row if it got one) and reads the batches
 that epoch would have read, so the search ends where an uninterrupted one ends. At the end the
-derived sample is stored as a succeeded trial whose metric is the supernet's last validation
-metric, so ``best()``, ``export()``, ``archspace trials`` and ``archspace export`` work as for
-any experiment.
+derived sample (the algorithm's answer: :meth:`~archspace.oneshot.OneShotTrainer.select`) is
+stored as a succeeded trial, worker ``oneshot``, so ``best()``, ``export()``, ``archspace trials``
+and ``archspace export`` work as for any experiment. Its metric: for an algorithm whose answer is
+the strongest candidates (DARTS, GumbelDARTS, ProxylessNAS), the supernet's last validation metric;
+for one that scores candidates (SPOS's evolution, ENAS's final draws), the answer's selection
+score. Each candidate a selection scores is stored as a succeeded trial too (worker
+``oneshot-selection``, metric its score in the experiment's direction, ``metrics.selection_score``),
+committed as it is scored: the store, CLI and dashboard show the whole selection, and a resume
+after a crash in the selection scores none of them again (the selection draws the same
+candidates). An experiment's ``constraints`` go to SPOS's evolution (candidates breaking them
+are never scored).
 """
 
 from __future__ import annotations
@@ -31,14 +39,15 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from archspace.evaluate.training import SupervisedEvaluator
-from archspace.oneshot import OneShotTrainer
+from archspace.oneshot import SPOS, OneShotTrainer
+from archspace.space.samples import fingerprint
 from archspace.storage import Storage, TrialRecord, TrialStatus
 
 if TYPE_CHECKING:
@@ -46,6 +55,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("archspace.experiment")
 WORKER = "oneshot"  # the worker name of the trial that holds a one-shot search's result
+#: The worker name of the trials a final selection scored (SPOS's evolution, ENAS's draws).
+SELECTION_WORKER = "oneshot-selection"
 #: Keys under which a trainer's epoch record may already carry the supernet's validation metric.
 VALIDATION_KEYS = ("val_accuracy", "val_acc", "val_metric")
 
@@ -148,7 +159,7 @@ class OneShotRun:
     def run(self, resume: bool) -> list[TrialRecord]:
         """Search (or continue a search) to the trainer's epochs; store and return the result trial."""
         storage = self.storage
-        done = storage.trials(TrialStatus.SUCCEEDED)
+        done = [t for t in storage.trials(TrialStatus.SUCCEEDED) if t.worker != SELECTION_WORKER]
         if done:
             logger.info("the one-shot search in %s has finished already: nothing to resume", self.experiment.directory)
             return storage.trials()
@@ -161,11 +172,15 @@ class OneShotRun:
             unfinished = storage.requeue_unfinished()  # a result trial cut short while being stored
             if resume:
                 self._recover_epochs()
+        known = {fingerprint(t.sample): float(t.metrics["selection_score"]) for t in storage.trials(TrialStatus.SUCCEEDED)
+                 if t.worker == SELECTION_WORKER and isinstance(t.metrics.get("selection_score"), (int, float))}
+        restore = self._apply_constraints()
         try:
             sample = self.trainer.fit(
                 self.experiment.space, self.train_batches, self.val_batches, loss_fn=self.loss,
                 directory=self.checkpoint_dir, device=self.evaluator.device, resume=resume,
                 on_epoch=self._record_epoch, threads=self.experiment.threads,
+                on_candidate=self._record_candidate, known_candidates=known,
             )
         except KeyboardInterrupt as exc:
             from archspace.experiment.experiment import Terminated
@@ -174,8 +189,38 @@ class OneShotRun:
             logger.warning("%s during epoch %d of the one-shot search; resume() continues from the last "
                            "checkpoint", why, int(self.trainer.epoch))
             raise
+        finally:
+            restore()
         self._store_result(sample, unfinished[0] if unfinished else None)
         return storage.trials()
+
+    def _apply_constraints(self) -> Callable[[], None]:
+        """Hand the experiment's constraints to SPOS's evolution for this run; returns the undo."""
+        trainer = self.trainer
+        check = self.experiment._scoring.filter
+        if check is None or not isinstance(trainer, SPOS) or trainer.evolution is None:
+            return lambda: None
+        evolution = trainer.evolution
+        evolution.constraint = check
+
+        def restore() -> None:
+            evolution.constraint = None
+
+        return restore
+
+    # Selection -----------------------------------------------------------------------------------
+    def _stored_metric(self, score: float) -> float:
+        """A selection score (higher is better: accuracy, or the negated loss) as the experiment's
+        metric: the same number when maximizing, negated (back to the loss) when minimizing."""
+        return score if self.experiment.direction == "maximize" else -score
+
+    def _record_candidate(self, sample: Mapping[str, Any], score: float) -> None:
+        """Store one architecture the final selection scored as a succeeded trial of its own."""
+        metrics = {"selection_score": float(score), "algorithm": type(self.trainer).__name__, "phase": "selection"}
+        with self.experiment._signals.critical():
+            trial_id = self.storage.create_trial(dict(sample), None)
+            self.storage.start_trial(trial_id, SELECTION_WORKER)
+            self.storage.finish_trial(trial_id, TrialStatus.SUCCEEDED, self._stored_metric(score), metrics, None)
 
     # Epochs ---------------------------------------------------------------------------------------
     def _validation_metric(self, record: Mapping[str, Any]) -> float:
@@ -221,11 +266,14 @@ class OneShotRun:
         sample = self.experiment.space.validate(dict(sample))
         epochs = self.storage.epochs()
         last = epochs[-1] if epochs else self.last
-        metric = last.get("val_metric")
+        selected = self.trainer.answer_score
+        metric = self._stored_metric(selected) if selected is not None else last.get("val_metric")
         if not isinstance(metric, (int, float)):
             with torch.random.fork_rng(devices=[]):
                 metric = self.evaluator.score(self.trainer.supernet)
         metrics = {"default": float(metric), "epochs": len(epochs), "algorithm": type(self.trainer).__name__,
+                   "selected_by": "selection" if selected is not None else "logits",
+                   **({"selection_score": float(selected)} if selected is not None else {}),
                    **{k: v for k, v in last.items() if k.endswith("_loss")}}
         with self.experiment._signals.critical():
             if trial_id is None:

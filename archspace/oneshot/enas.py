@@ -23,13 +23,16 @@ alternates the paper's two phases on one (training, validation) batch pair:
 The reward is computed in training mode (batch statistics; the path's batch norms have no
 running statistics of their own) without touching the running statistics.
 
-**Derived architecture**: :meth:`ENAS.derive` — and so ``fit``'s return value, the per-epoch
-``arch_epoch_N.json`` and ``supernet.export()`` — is the controller's most likely path (greedy
-decoding: the argmax of every decision given the earlier ones); it is deterministic and needs no
-data. The paper instead samples several paths and keeps the one with the best validation reward:
-:meth:`ENAS.best_of` does that (the examples use it at the end of the search). After every
-controller update the architecture logits are set to the controller's log-probabilities along
-the greedy path (so ``distribution()`` shows them) and cells are pinned to its wiring.
+**Derived architecture**: the paper's — after the search, ``final_draws`` paths are drawn from
+the controller, each scored by its validation reward with the shared weights, and the best is
+the answer (:meth:`ENAS.select` through :meth:`ENAS.best_of`; ``fit``'s return value,
+:meth:`export` and, pinned, ``supernet.export()``). During the search the per-epoch
+``arch_epoch_N.json`` holds the controller's most likely path (:meth:`ENAS.derive`, greedy
+decoding: the argmax of every decision given the earlier ones; ``final_draws=0`` makes it the
+answer): after every controller update the architecture logits are set to the controller's
+log-probabilities along the greedy path (so ``distribution()`` shows them) and cells are pinned
+to its wiring. Deviation: each final draw is scored on the whole validation data given, not on
+one minibatch as in the paper (a less noisy choice at the cost of more forward passes).
 
 Distributed (``torchrun``): every rank holds the same controller and the same generator, and the
 rewards are averaged across ranks before use, so all ranks draw the same path at every step and
@@ -47,7 +50,7 @@ steps, i.e. ~5 per weight step).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -58,11 +61,12 @@ from torch import nn
 from archspace.controller import LSTMController, Trace
 from archspace.errors import ArchspaceError, MissingLabelError
 from archspace.nn.space import ModelSpace
+from archspace.oneshot._reward import accuracy_or_loss
 from archspace.oneshot.distributed import average_gradients, broadcast_parameters, is_distributed
 from archspace.oneshot.loop import Batch, LossFn, OneShotTrainer
 from archspace.oneshot.spos import SampledPath
 from archspace.oneshot.supernet import Supernet
-from archspace.space.samples import Sample
+from archspace.space.samples import Sample, fingerprint
 
 SKIP_LABEL = re.compile(r"(^|/)skip_\d+$")
 
@@ -86,15 +90,6 @@ class ControllerPath(SampledPath):
         if value not in values:
             raise ArchspaceError(f"the path gives {label!r} the value {value!r}; allowed: {list(values)!r}")
         return value
-
-
-def _accuracy_or_loss(output: Any, target: torch.Tensor, loss_fn: LossFn) -> float:
-    """Top-1 accuracy for class logits and integer labels, else the negated loss."""
-    logits = output[0] if isinstance(output, (tuple, list)) else output
-    if (isinstance(logits, torch.Tensor) and logits.dim() == 2 and target.dim() == 1
-            and not target.is_floating_point() and len(target) == len(logits)):
-        return float((logits.argmax(1) == target).float().mean())
-    return -float(loss_fn(output, target))
 
 
 @contextmanager
@@ -124,6 +119,8 @@ class ENAS(OneShotTrainer):
             1.5 for macro, 1.1 and T=5 for micro; None: not applied).
         hidden_size: controller LSTM width (official: 64).
         controller_steps: paths scored per controller update (the official code aggregates 20).
+        final_draws: paths drawn after the search, the best by validation reward being the
+            answer (the paper's selection; 0: the greedy path).
 
     Example:
         >>> import torch
@@ -138,7 +135,7 @@ class ENAS(OneShotTrainer):
     def __init__(self, *, controller_learning_rate: float = 1e-3, entropy_weight: float = 1e-4,
                  baseline_decay: float = 0.99, skip_target: float = 0.4, skip_weight: float = 0.8,
                  tanh_constant: float | None = 1.5, temperature: float | None = None, hidden_size: int = 64,
-                 controller_steps: int = 1, **kwargs: Any) -> None:
+                 controller_steps: int = 1, final_draws: int = 10, **kwargs: Any) -> None:
         kwargs.setdefault("learning_rate", 0.05)
         kwargs.setdefault("weight_decay", 2.5e-4)
         kwargs.setdefault("min_learning_rate", 5e-4)
@@ -158,6 +155,9 @@ class ENAS(OneShotTrainer):
         self.temperature = temperature
         self.hidden_size = hidden_size
         self.controller_steps = controller_steps
+        if isinstance(final_draws, bool) or not isinstance(final_draws, int) or final_draws < 0:
+            raise ArchspaceError(f"ENAS final_draws must be an int >= 0, got {final_draws!r}")
+        self.final_draws = final_draws
 
     # Set up ---------------------------------------------------------------------------------------
     def make_policy(self) -> ControllerPath:
@@ -200,7 +200,7 @@ class ENAS(OneShotTrainer):
         xv, yv = val
         self.follow(sample)
         with torch.no_grad(), _kept_buffers(self.supernet):
-            value = _accuracy_or_loss(self.supernet(xv), yv, loss_fn)
+            value = accuracy_or_loss(self.supernet(xv), yv, loss_fn)
         if is_distributed():
             total = torch.tensor([value], dtype=torch.float64)
             dist.all_reduce(total)
@@ -268,24 +268,44 @@ class ENAS(OneShotTrainer):
             cell.pin(cell.wiring_of(trace.sample))
         self.follow(trace.sample)
 
+    def select(self, train_data: Iterable[Batch], val_data: Iterable[Batch], *, loss_fn: LossFn,
+               device: str | torch.device = "cpu", on_candidate: Callable[[Sample, float], None] | None = None,
+               known: Mapping[str, float] | None = None) -> Sample:
+        """The best of ``final_draws`` controller draws by validation reward (the greedy path if 0)."""
+        if self.final_draws == 0:
+            return self.derive()
+        sample, self.answer_score = self.best_of(val_data, self.final_draws, loss_fn=loss_fn, device=device,
+                                                 on_candidate=on_candidate, known=known)
+        return sample
+
     def best_of(self, val_data: Iterable[Batch], n: int = 10, *, loss_fn: LossFn = nn.functional.cross_entropy,
-                device: str | torch.device = "cpu") -> tuple[Sample, float]:
+                device: str | torch.device = "cpu", on_candidate: Callable[[Sample, float], None] | None = None,
+                known: Mapping[str, float] | None = None) -> tuple[Sample, float]:
         """The paper's selection: draw ``n`` paths, score each on the validation batches with the
         shared weights (mean reward), return the best with its score. Draws from the trainer's
-        generator (call it after the search; it is part of the checkpointed state)."""
+        generator (it is part of the checkpointed state, so a resumed search draws the same paths).
+
+        ``on_candidate(sample, score)`` hears of each distinct path scored; paths whose
+        fingerprint is in ``known`` take that score instead of being scored again."""
         batches = [(x.to(device), y.to(device)) for x, y in val_data]
         if not batches:
             raise ArchspaceError("best_of needs at least one validation batch")
         best: tuple[Sample, float] | None = None
+        scored: dict[str, float] = dict(known or {})
         for _ in range(n):
             with torch.no_grad():
-                sample = self.controller.trace(generator=self.generator).sample
-            score = sum(self.reward(sample, batch, loss_fn) for batch in batches) / len(batches)
+                sample = self.supernet.space[0].validate(self.controller.trace(generator=self.generator).sample)
+            key = fingerprint(sample)
+            if key not in scored:
+                scored[key] = sum(self.reward(sample, batch, loss_fn) for batch in batches) / len(batches)
+                if on_candidate is not None:
+                    on_candidate(sample, scored[key])
+            score = scored[key]
             if best is None or score > best[1]:
                 best = (sample, score)
         assert best is not None
         self.sync_export()
-        return self.supernet.space[0].validate(best[0]), best[1]
+        return best
 
     # Checkpoints ----------------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from torch import nn
 
 from archspace._threads import torch_threads
 from archspace.errors import ArchspaceError
+from archspace.nn.init import rebuild_seeded
 from archspace.nn.space import ModelSpace
 from archspace.oneshot.checkpoint import read_checkpoint, save_checkpoint
 from archspace.oneshot.distributed import average_gradients, broadcast_buffers, broadcast_parameters, is_main
@@ -41,6 +42,33 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
+_END = object()
+
+
+def _cycle_shorter(train: Iterable[Batch], val: Iterable[Batch]) -> Iterator[tuple[Batch, Batch]]:
+    """Pairs of both until the longer ends, the shorter started again each time it ends."""
+    sources = (train, val)
+    iterators = [iter(train), iter(val)]
+    ended = [False, False]
+    while True:
+        pair: list[Any] = [next(it, _END) for it in iterators]
+        if all(item is _END for item in pair):
+            return
+        for side, item in enumerate(pair):
+            if item is not _END:
+                continue
+            if ended[1 - side]:  # the other side has ended once already: the longer one is done
+                return
+            ended[side] = True
+            iterators[side] = iter(sources[side])
+            pair[side] = next(iterators[side], _END)
+            if pair[side] is _END:
+                which = ("training", "validation")[side]
+                raise ArchspaceError(f"the {which} data yields no batch when iterated again: pass a re-iterable "
+                                     "loader or a list of batches, not a one-pass iterator")
+        yield pair[0], pair[1]
+
+
 class OneShotTrainer:
     """Base of the differentiable one-shot strategies (see the module docstring).
 
@@ -51,25 +79,36 @@ class OneShotTrainer:
         grad_clip: gradient-norm clip of the weights (DARTS: 5).
         arch_learning_rate, arch_betas, arch_weight_decay: Adam on the logits (DARTS: 3e-4,
             (0.5, 0.999), 1e-3).
-        seed: seeds torch before the supernet is built (the architecture logits and everything
-            drawn during the search; the network's initial weights are the space's, as built).
+        seed: fixes the search: the supernet's initial weights (the space's constructor run again
+            under the seed), the architecture logits and every path the policy samples. The data
+            order is the evaluator's (its own seed) or the loaders'. Two runs with the same seeds
+            and data give the same architecture and the same final weights (bit-identical on one
+            thread; several threads may sum in another order).
+        reset_weights: build the supernet from the space's constructor re-run under ``seed``
+            (:func:`archspace.nn.init.rebuild_seeded`), not from the weights the given space
+            holds; False keeps those (e.g. pretrained ones), which the seed then does not fix.
         progress: show a progress bar per epoch (default: when stderr is a terminal).
         savings: keyword arguments of :func:`~archspace.oneshot.to_supernet` for the supernet this
             trainer builds, e.g. ``{"channels_last": True}`` (opt-in, faster on CPU) or
             ``{"checkpoint_ops": True}`` (far less memory, slower); the exact savings are on by default.
     """
 
+    #: Whether ``step`` reads validation batches (an architecture step). Without one, an epoch
+    #: is one pass over the training data and the validation data is not read during the search.
+    uses_validation: bool = True
+
     def __init__(self, *, epochs: int = 50, learning_rate: float = 0.025, momentum: float = 0.9,
                  weight_decay: float = 3e-4, min_learning_rate: float = 0.001, grad_clip: float = 5.0,
                  arch_learning_rate: float = 3e-4, arch_betas: tuple[float, float] = (0.5, 0.999),
                  arch_weight_decay: float = 1e-3, seed: int = 0, progress: bool | None = None,
-                 savings: Mapping[str, bool] | None = None) -> None:
+                 savings: Mapping[str, bool] | None = None, reset_weights: bool = True) -> None:
         allowed = ("skip_zero", "share_relu", "fold_weight", "checkpoint_ops", "channels_last")
         unknown = sorted(set(savings or {}) - set(allowed))
         if unknown:
             raise ArchspaceError(f"unknown supernet savings {unknown}; allowed: {list(allowed)} "
                                  "(see archspace.oneshot.to_supernet)")
         self.savings = dict(savings or {})
+        self.reset_weights = reset_weights
         self.epochs = epochs
         self.learning_rate = learning_rate
         self.momentum = momentum
@@ -86,6 +125,9 @@ class OneShotTrainer:
     def build(self, space: ModelSpace | Supernet, device: str | torch.device = "cpu") -> Supernet:
         """The supernet and both optimizers (called by :meth:`fit`; public for custom loops)."""
         torch.manual_seed(self.seed)
+        if self.reset_weights and isinstance(space, ModelSpace):
+            # The space's weights came from whatever state the global generator was in.
+            space = rebuild_seeded(space, self.seed) or space
         supernet = space if isinstance(space, Supernet) else to_supernet(space, None, **self.savings)
         self.policy = self.make_policy()
         supernet.policy = self.policy
@@ -137,6 +179,24 @@ class OneShotTrainer:
         broadcast_buffers(self.supernet)
         return float(loss.detach())
 
+    def epoch_pairs(self, train_data: Iterable[Batch], val_data: Iterable[Batch]) -> Iterator[tuple[Batch, Batch]]:
+        """One epoch's (training, validation) batch pairs.
+
+        Every training batch is used once per epoch. Without an architecture step
+        (``uses_validation`` False) the validation side is an empty placeholder and the validation
+        data is never read; with one, the shorter of the two is started again until the longer ends
+        (zipping them would end the epoch with the shorter and leave training data unread).
+
+        Raises:
+            ArchspaceError: a loader that yields nothing when started again (an exhausted iterator).
+        """
+        if not self.uses_validation:
+            empty: Batch = (torch.empty(0), torch.empty(0, dtype=torch.long))
+            for batch in train_data:
+                yield batch, empty
+            return
+        yield from _cycle_shorter(train_data, val_data)
+
     def on_epoch_start(self, epoch: int) -> None:
         """Hook for schedules (e.g. the Gumbel temperature)."""
 
@@ -144,8 +204,17 @@ class OneShotTrainer:
     def fit(self, space: ModelSpace | Supernet, train_data: Iterable[Batch], val_data: Iterable[Batch], *,
             loss_fn: LossFn = nn.functional.cross_entropy, directory: str | os.PathLike[str] | None = None,
             device: str | torch.device = "cpu", resume: bool = False,
-            on_epoch: Callable[[dict[str, Any]], None] | None = None, threads: int | None = None) -> Sample:
-        """Search; return the exported sample. With ``directory``, log and checkpoint there.
+            on_epoch: Callable[[dict[str, Any]], None] | None = None, threads: int | None = None,
+            on_candidate: Callable[[Sample, float], None] | None = None,
+            known_candidates: Mapping[str, float] | None = None) -> Sample:
+        """Search; return the algorithm's answer (:meth:`export`). With ``directory``, log and
+        checkpoint there.
+
+        The answer is what the algorithm's paper derives after training the supernet
+        (:meth:`select`): DARTS, GumbelDARTS and ProxylessNAS the strongest candidate of every
+        decision, ENAS the best of several controller draws by validation reward, SPOS the
+        evolutionary search over the trained supernet. When it is not the logits' argmax the
+        supernet is pinned to it (:meth:`Supernet.pin`), so ``supernet.export()`` returns it too.
 
         Args:
             threads: torch threads while searching (restored after). None: ``OMP_NUM_THREADS`` if
@@ -155,14 +224,52 @@ class OneShotTrainer:
                 with the epoch's record (the entry ``arch_history.json`` gets: ``epoch``,
                 ``seconds``, ``steps``, the mean losses, ``sample`` and ``distribution``), so a
                 caller such as an experiment store can record epochs without reading files.
+            on_candidate: called with every architecture the final selection scores and its score
+                (higher is better), e.g. to store it as a trial.
+            known_candidates: scores by sample fingerprint from an interrupted selection, not
+                computed again (see :meth:`select`).
         """
         with torch_threads(threads, f"{type(self).__name__} search"):
-            return self._fit(space, train_data, val_data, loss_fn, directory, device, resume, on_epoch)
+            self._fit(space, train_data, val_data, loss_fn, directory, device, resume, on_epoch)
+            with torch.random.fork_rng(devices=[]):  # the answer must not move the caller's random stream
+                answer = self.select(train_data, val_data, loss_fn=loss_fn, device=device,
+                                     on_candidate=on_candidate, known=known_candidates)
+            self.answer = dict(answer)
+            if self.supernet.export() != self.answer:  # chosen otherwise than by the logits
+                self.supernet.pin(self.answer)
+            return dict(self.answer)
+
+    # The answer -------------------------------------------------------------------------------------
+    #: The sample :meth:`fit` returned (None before the search has finished).
+    answer: Sample | None = None
+    #: The selection score of the answer where :meth:`select` scores candidates (higher is
+    #: better: accuracy, or the negated loss), else None.
+    answer_score: float | None = None
+
+    def select(self, train_data: Iterable[Batch], val_data: Iterable[Batch], *, loss_fn: LossFn,
+               device: str | torch.device = "cpu", on_candidate: Callable[[Sample, float], None] | None = None,
+               known: Mapping[str, float] | None = None) -> Sample:
+        """The architecture the search derives from the trained supernet (called by :meth:`fit`).
+
+        By default every decision's strongest candidate (``supernet.export()``: the argmax of the
+        logits and each cell's wiring by the DARTS rule). Algorithms whose paper selects otherwise
+        override it (ENAS, SPOS); those score candidates, report each through ``on_candidate``
+        and skip the ones in ``known`` (fingerprint -> score), drawing the same candidates as an
+        uninterrupted selection would.
+        """
+        return self.supernet.export()
+
+    def export(self) -> Sample:
+        """The search's answer: what :meth:`fit` returned, or before the search has finished, the
+        supernet's current export (the strongest candidates)."""
+        return dict(self.answer) if self.answer is not None else self.supernet.export()
 
     def _fit(self, space: ModelSpace | Supernet, train_data: Iterable[Batch], val_data: Iterable[Batch],
              loss_fn: LossFn, directory: str | os.PathLike[str] | None, device: str | torch.device, resume: bool,
-             on_epoch: Callable[[dict[str, Any]], None] | None) -> Sample:
+             on_epoch: Callable[[dict[str, Any]], None] | None) -> None:
         self.build(space, device)
+        self.answer = None
+        self.answer_score = None
         out = Path(directory) if directory is not None else None
         history: list[dict[str, Any]] = []
         if out is not None:
@@ -177,7 +284,7 @@ class OneShotTrainer:
             start = time.perf_counter()
             totals: dict[str, float] = {}
             steps = 0
-            batches = zip(train_data, val_data)
+            batches = self.epoch_pairs(train_data, val_data)
             bar = self._bar(epoch)
             for (xt, yt), (xv, yv) in batches:
                 losses = self.step((xt.to(device), yt.to(device)), (xv.to(device), yv.to(device)), loss_fn)
@@ -206,7 +313,6 @@ class OneShotTrainer:
                 self.save_checkpoint(out / "checkpoint.pt", history)
             if on_epoch is not None and is_main():
                 on_epoch(record)
-        return self.supernet.export()
 
     def _bar(self, epoch: int) -> Any:
         enabled = self.progress if self.progress is not None else os.isatty(2)

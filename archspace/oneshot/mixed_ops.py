@@ -258,7 +258,10 @@ class MixedLayer(MixedModule):
             pairs = nonzero or pairs  # all zero: run one to get the output's shape
         run = functools.partial(self._weighted_sum, pairs)
         if self.savings.checkpoint_ops and torch.is_grad_enabled():
-            context = functools.partial(_recompute_context, self, current_pass())
+            running = current_pass()
+            if running is not None:  # nested mixes drawn now, not inside the replayed region
+                running.draw_all()
+            context = functools.partial(_recompute_context, self, running)
             out: torch.Tensor = checkpoint(run, mix.weights, *args, use_reentrant=False, context_fn=context)
             return out
         return run(mix.weights, *args)

@@ -97,6 +97,16 @@ class MixingPass:
             self._mixes[label] = found
         return found
 
+    def draw_all(self) -> None:
+        """Ask the policy for every label's mix now (those already asked keep theirs).
+
+        A checkpointed op's forward and its recomputation must run the same autograd operations.
+        A mix first asked inside the op (a nested decision, a width choice its candidates share)
+        is computed, with gradients to the logits, during the forward but only read back from this
+        pass during the recomputation; asking for every mix before the op runs makes both alike.
+        """
+        for label in self.arch.names:
+            self.mix(label)
 
     def shared(self, key: str, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """``fn(x)`` computed once per input tensor in this pass (e.g. the ReLU that many ops of

@@ -11,8 +11,13 @@ The SPOS step: draw one candidate per decision uniformly (every label of the sup
 and shared decisions are covered), run the training batch on that path, take one SGD step. Under
 ``torchrun`` rank 0's draw is broadcast, so every rank trains the same path each step (the
 gradients averaged across ranks are then gradients of one network). There is no architecture
-step: the architecture parameters stay at zero, and :meth:`SPOS.fit`'s export is only the default
-(first) candidates; the search proper is :class:`~archspace.oneshot.spos_search.EvolutionSearch`.
+step. After the supernet is trained, :meth:`SPOS.select` runs the paper's evolutionary search
+over it (:class:`~archspace.oneshot.spos_search.EvolutionSearch`: each candidate's subnet with
+inherited weights, batch norm recalibrated on ``calibration_batches`` training batches, scored by
+its validation reward, under the search's constraint): its best candidate is ``fit``'s answer,
+:meth:`export` and, pinned, ``supernet.export()``. ``evolution=False`` trains the supernet only
+(for a search run apart, as the paper's code does); the answer is then the space's default
+sample, with a warning saying it is no search result.
 
 Paper settings (ImageNet): SGD, learning rate 0.5 linearly decayed over 120 epochs at batch 1024,
 momentum 0.9, weight decay 4e-5, label smoothing 0.1. This trainer keeps the loop's cosine
@@ -22,6 +27,7 @@ schedule (pass ``learning_rate`` and ``weight_decay`` to match the rest).
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -33,10 +39,14 @@ from torch import nn
 from archspace.errors import InvalidValueError
 from archspace.nn.space import ModelSpace
 from archspace.oneshot.distributed import is_distributed
+from archspace.oneshot._reward import reward_metric
 from archspace.oneshot.loop import Batch, LossFn, OneShotTrainer
 from archspace.oneshot.policy import Mix, WeightingPolicy
 from archspace.oneshot.supernet import Supernet
+from archspace.oneshot.spos_search import EvolutionResult, EvolutionSearch
 from archspace.space.samples import Sample
+
+logger = logging.getLogger("archspace.oneshot")
 
 
 class SampledPath(WeightingPolicy):
@@ -109,15 +119,42 @@ class SPOS(OneShotTrainer):
         >>> import torch
         >>> from archspace.testing import SharedNet
         >>> data = [(torch.randn(4, 1, 8, 8), torch.randint(0, 10, (4,)))] * 2
-        >>> trainer = SPOS(epochs=1, progress=False)
-        >>> sample = trainer.fit(SharedNet(), data)
+        >>> trainer = SPOS(epochs=1, progress=False, evolution={"population": 4, "select": 2, "mutation": 1,
+        ...                                                      "crossover": 1, "generations": 2})
+        >>> sample = trainer.fit(SharedNet(), data, data)
+        >>> sample == trainer.export() == trainer.search_result.best
+        True
         >>> sorted(trainer.last_path) == sorted(trainer.supernet.arch.names)
         True
 
     Args:
+        evolution: the search over the trained supernet: an
+            :class:`~archspace.oneshot.spos_search.EvolutionSearch`, a mapping of its settings
+            (e.g. ``{"population": 20, "generations": 5, "constraint": "flops <= 330e6"}``; its
+            ``seed`` defaults to this trainer's), None for the paper's settings, or False for none.
+        calibration_batches: training batches each candidate's batch norms are recalibrated on
+            (the paper: 200 batches of 128 images).
         **kwargs: :class:`~archspace.oneshot.OneShotTrainer` settings (``seed`` also seeds the
             path draws, saved with the checkpoint, so a resumed run draws the same paths).
     """
+
+    uses_validation = False
+
+    def __init__(self, *, evolution: EvolutionSearch | Mapping[str, Any] | bool | None = None,
+                 calibration_batches: int = 20, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(calibration_batches, bool) or not isinstance(calibration_batches, int) or calibration_batches < 1:
+            raise InvalidValueError(f"SPOS calibration_batches must be an int >= 1, got {calibration_batches!r}")
+        if evolution is True or evolution is None:
+            evolution = EvolutionSearch(seed=self.seed)
+        elif isinstance(evolution, Mapping):
+            evolution = EvolutionSearch(**{"seed": self.seed, **evolution})
+        elif evolution is not False and not isinstance(evolution, EvolutionSearch):
+            raise InvalidValueError("SPOS evolution must be an EvolutionSearch, a mapping of its settings, None "
+                                    f"(the paper's) or False (no search), got {type(evolution).__name__}")
+        self.evolution: EvolutionSearch | None = evolution or None
+        self.calibration_batches = calibration_batches
+        self.search_result: EvolutionResult | None = None  # no architecture step: an epoch is one pass over the training data
 
     def make_policy(self) -> SampledPath:
         return SampledPath(seed=self.seed)
@@ -139,17 +176,48 @@ class SPOS(OneShotTrainer):
         self.policy.follow(self.draw_path())
         return {"train_loss": self.weight_step(train, loss_fn)}
 
+    def select(self, train_data: Iterable[Batch], val_data: Iterable[Batch], *, loss_fn: LossFn,
+               device: str | torch.device = "cpu", on_candidate: Callable[[Sample, float], None] | None = None,
+               known: Mapping[str, float] | None = None) -> Sample:
+        """The evolutionary search's best candidate (see the module docstring)."""
+        self.search_result = None
+        if self.evolution is None:
+            logger.warning("SPOS(evolution=False) trained the supernet only: its answer is the space's default "
+                           "sample, not a search result; run EvolutionSearch over trainer.supernet to search it")
+            return self.supernet.space[0].default_sample()
+        calibration = list(itertools.islice(iter(train_data), self.calibration_batches))
+        validation = list(val_data)
+        if not calibration or not validation:
+            raise InvalidValueError("SPOS's evolutionary search needs training batches (batch-norm recalibration) and "
+                                    "validation batches (scores): pass val_data to fit(), or evolution=False")
+        result = self.evolution.search(self.supernet, calibration, validation, device=device,
+                                       metric=reward_metric(loss_fn, device), on_score=on_candidate, known=known)
+        self.search_result = result
+        self.answer_score = result.best_score
+        if is_distributed():  # ranks may hold other seeds: rank 0's search is the answer on every rank
+            chosen = [result.best, result.best_score]
+            dist.broadcast_object_list(chosen, src=0)
+            self.answer_score = float(chosen[1])
+            return dict(chosen[0])
+        return result.best
+
     def fit(self, space: ModelSpace | Supernet, train_data: Iterable[Batch],
             val_data: Iterable[Batch] | None = None, *, loss_fn: LossFn = nn.functional.cross_entropy,
             directory: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu",
             resume: bool = False, on_epoch: Callable[[dict[str, Any]], None] | None = None,
-            threads: int | None = None) -> Sample:
-        """Train the supernet (see :meth:`OneShotTrainer.fit`); ``val_data`` is optional and unused,
-        as SPOS trains no architecture parameters. Returns the (default) export."""
-        if val_data is None:  # endless placeholders: zip() ends with the training data, every epoch
-            val_data = itertools.repeat((torch.empty(0), torch.empty(0, dtype=torch.long)))
+            threads: int | None = None, on_candidate: Callable[[Sample, float], None] | None = None,
+            known_candidates: Mapping[str, float] | None = None) -> Sample:
+        """Train the supernet, then search it (see :meth:`OneShotTrainer.fit`): ``val_data`` is not
+        read while training (SPOS trains no architecture parameters) but scores the candidates of
+        the evolutionary search. Returns the search's best candidate."""
+        if val_data is None:
+            if self.evolution is not None:
+                raise InvalidValueError("SPOS.fit needs val_data to score the evolutionary search's candidates "
+                                        "(or SPOS(evolution=False) to train the supernet only)")
+            val_data = []
         return super().fit(space, train_data, val_data, loss_fn=loss_fn, directory=directory, device=device,
-                           resume=resume, on_epoch=on_epoch, threads=threads)
+                           resume=resume, on_epoch=on_epoch, threads=threads, on_candidate=on_candidate,
+                           known_candidates=known_candidates)
 
 
 __all__ = ["SPOS", "SampledPath", "uniform_path"]

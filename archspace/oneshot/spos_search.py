@@ -97,15 +97,26 @@ def accuracy(model: nn.Module, batches: Iterable[Batch], *, device: str | torch.
     return correct / total
 
 
+#: Scores a subnet (in evaluation mode) on validation batches; higher is better.
+Metric = Callable[[nn.Module, Iterable[Batch]], float]
+
+
 def score_subnet(supernet: Supernet, sample: Mapping[str, Any], calibration: Iterable[Batch],
-                 validation: Iterable[Batch], *, recalibrate: bool = True, device: str | torch.device = "cpu") -> float:
-    """Validation accuracy of ``sample``'s subnet with the supernet's weights, its batch-norm
-    statistics recomputed on ``calibration`` first (``recalibrate=False``: the supernet's own)."""
+                 validation: Iterable[Batch], *, recalibrate: bool = True, device: str | torch.device = "cpu",
+                 metric: Metric | None = None) -> float:
+    """Validation score of ``sample``'s subnet with the supernet's weights, its batch-norm
+    statistics recomputed on ``calibration`` first (``recalibrate=False``: the supernet's own).
+
+    ``metric(model, validation)`` gives the score (higher is better); None: top-1 accuracy."""
     with torch.random.fork_rng(devices=[]):  # freeze() initialises fresh layers: leave the caller's RNG alone
         model = supernet.subnet(sample)
     if recalibrate:
         recalibrate_batch_norm(model, calibration, device=device)
-    return accuracy(model, validation, device=device)
+    if metric is None:
+        return accuracy(model, validation, device=device)
+    model.eval()
+    with torch.no_grad():
+        return float(metric(model, validation))
 
 
 @dataclass
@@ -203,10 +214,20 @@ class EvolutionSearch:
     # The search ----------------------------------------------------------------------------------------
     def search(self, supernet: Supernet, calibration: Iterable[Batch], validation: Iterable[Batch], *,
                device: str | torch.device = "cpu",
-               on_generation: Callable[[dict[str, Any]], None] | None = None) -> EvolutionResult:
+               on_generation: Callable[[dict[str, Any]], None] | None = None, metric: Metric | None = None,
+               on_score: Callable[[Sample, float], None] | None = None,
+               known: Mapping[str, float] | None = None) -> EvolutionResult:
         """Run the search; score candidates on ``validation`` after recalibrating on ``calibration``.
 
         Both are iterated once per candidate (a list of batches, or a re-iterable loader).
+
+        Args:
+            metric: ``metric(model, validation)``, higher is better (None: top-1 accuracy).
+            on_score: called with each newly scored candidate and its score (e.g. to store it).
+            known: scores by sample fingerprint (:func:`archspace.space.samples.fingerprint`) from
+                an earlier, interrupted run of the same search: those candidates are not scored
+                again (nor passed to ``on_score``). The search draws what it would have drawn, so
+                a resumed search ends where an uninterrupted one ends.
 
         Raises:
             EvolutionSearchError: no candidate passes the constraint.
@@ -247,10 +268,16 @@ class EvolutionSearch:
             start = time.perf_counter()
             new = [c for c in candidates if fingerprint(c) not in scores]
             for sample in new:
-                began = time.perf_counter()
-                score = score_subnet(supernet, sample, calibration, validation, device=device)
-                result.seconds_scoring += time.perf_counter() - began
-                scores[fingerprint(sample)] = score
+                key = fingerprint(sample)
+                if known is not None and key in known:
+                    score = float(known[key])
+                else:
+                    began = time.perf_counter()
+                    score = score_subnet(supernet, sample, calibration, validation, device=device, metric=metric)
+                    result.seconds_scoring += time.perf_counter() - began
+                    if on_score is not None:
+                        on_score(sample, score)
+                scores[key] = score
                 result.scored.append((sample, score))
             top = sorted(top + [(c, scores[fingerprint(c)]) for c in new], key=lambda item: -item[1])[:self.select]
             if not top:

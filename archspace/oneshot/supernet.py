@@ -123,7 +123,11 @@ class Supernet(nn.Module):
         if self.channels_last:
             args = tuple(a.contiguous(memory_format=torch.channels_last)
                          if isinstance(a, torch.Tensor) and a.dim() == 4 else a for a in args)
-        with mixing(MixingPass(self.arch, self.policy, self.training)):
+        running = MixingPass(self.arch, self.policy, self.training)
+        # Every mix up front, in the labels' order: a pass then draws the same random numbers
+        # whatever the savings (a checkpointed op must not draw its nested mixes itself).
+        running.draw_all()
+        with mixing(running):
             return self.net(*args, **kwargs)
 
     @contextmanager
@@ -168,6 +172,24 @@ class Supernet(nn.Module):
             if label not in sample and decisions.condition(label).holds(sample):
                 sample[label] = decision.default
         return space.validate({k: v for k, v in sample.items() if k in decisions})
+
+    @torch.no_grad()
+    def pin(self, sample: Mapping[str, Any]) -> None:
+        """Make :meth:`export` return ``sample`` (an algorithm's answer chosen otherwise than by
+        the logits, e.g. by an evolutionary search): every decision's logits favour the sample's
+        value (0 for it, -20 for the others) and every cell is pinned to the sample's wiring.
+
+        Raises:
+            archspace.errors.ArchspaceError: the sample does not fit the space (as ``validate``).
+        """
+        sample = self.space[0].validate(dict(sample))
+        for label, values in self.arch.names.items():
+            if label in sample:
+                logits = self.arch.logits(label)
+                logits.fill_(-20.0)
+                logits[list(values).index(sample[label])] = 0.0
+        for cell in self.cells:
+            cell.pin(cell.wiring_of(sample))
 
     def subnet(self, sample: Mapping[str, Any]) -> nn.Module:
         """The plain model of ``sample`` carrying this supernet's trained weights.

@@ -66,10 +66,19 @@ def tiny_batches(inputs: torch.Tensor, num_classes: int, count: int, seed: int =
 Algorithm = str | Callable[..., OneShotTrainer]
 
 
+#: Settings that keep the final selections of the contract runs short (the paper's SPOS evolution
+#: scores up to 1,000 candidates): the contract checks the mechanism, not the search's quality.
+QUICK_SELECTION: dict[str, dict[str, Any]] = {
+    "spos": {"evolution": {"population": 4, "select": 2, "mutation": 1, "crossover": 1, "generations": 2},
+             "calibration_batches": 1},
+    "enas": {"final_draws": 2},
+}
+
+
 def _trainer(algorithm: Algorithm, epochs: int = 2) -> OneShotTrainer:
     """A registered algorithm by name, or an unregistered trainer class (e.g. one being written)."""
     if isinstance(algorithm, str):
-        return ONESHOT.create(algorithm, epochs=epochs, seed=0, progress=False)
+        return ONESHOT.create(algorithm, epochs=epochs, seed=0, progress=False, **QUICK_SELECTION.get(algorithm, {}))
     return algorithm(epochs=epochs, seed=0, progress=False)
 
 

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     evaluator = Landmarks(loader, test, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                           schedule="cosine", device=args.device)
     before = evaluator.score(model.to(args.device))
-    after = evaluator.fit(model, sample=sample, output_dir=out)
+    after = evaluator.fit(model, sample=sample, output_dir=out, reset_weights=False)  # fine-tune inherited weights
     torch.save({"config": state["config"], "sample": sample, "weights": model.state_dict()}, out / "subnet.pt")
     result = {"sample": sample, "test_nme_inherited": before, "test_nme": after,
               "params": sum(p.numel() for n, p in model.named_parameters() if not n.startswith("auxiliary."))}

@@ -249,6 +249,36 @@ def test_recomputing_the_architecture_step_changes_no_value() -> None:
     assert all(torch.allclose(states[0][k].float(), states[1][k].float(), atol=1e-6) for k in states[0])
 
 
+class SharedWidth(asp.ModelSpace):
+    """A stem LayerChoice of two convolutions sharing one width choice, read again by the head:
+    the width's mix is first asked inside a checkpointed op (an issue's crash)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        w = asp.choice("width", [8, 16])
+        self.stem = asp.LayerChoice([asp.nn.Conv2d(1, w, 3, padding=1), asp.nn.Conv2d(1, w, 5, padding=2)],
+                                    label="stem")
+        self.head = asp.nn.Linear(w, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.head(self.stem(x).mean((2, 3)))
+        return out
+
+
+def test_recomputation_replays_the_path_when_a_shared_width_is_first_read_inside_a_checkpointed_op() -> None:
+    g = torch.Generator().manual_seed(3)
+    data = [(torch.randn(16, 1, 8, 8, generator=g), torch.randint(0, 10, (16,), generator=g)) for _ in range(3)]
+    states = []
+    for recompute in (True, False):
+        trainer = ProxylessNAS(epochs=2, progress=False, recompute_arch=recompute, arch_learning_rate=0.1)
+        sample = trainer.fit(SharedWidth(), data, data)
+        assert set(sample) == {"stem", "width"}
+        states.append({k: v.detach().clone() for k, v in trainer.supernet.state_dict().items()}
+                      | {f"arch.{k}": v.detach().clone() for k, v in trainer.supernet.arch.state_dict().items()})
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.allclose(states[0][k].float(), states[1][k].float(), atol=1e-6) for k in states[0])
+
+
 def _worker(out: Path) -> None:
     """One torchrun rank: its own data and its own seed; records the gates of every step."""
     from torch import distributed as dist
