@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest chaos clean
+.PHONY: demo test lint typecheck pytest chaos oneshot-fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -32,6 +32,10 @@ test: lint typecheck pytest
 # The long chaos run: 200 trials, the driver SIGKILLed 10 times and resumed, workers killed and stopped.
 chaos: $(STAMP)
 	ARCHSPACE_CHAOS=long $(PY) -m pytest -q -m chaos tests/experiment/test_chaos.py
+
+# The long one-shot contract: 200 generated spaces per algorithm, new random ones each run.
+oneshot-fuzz: $(STAMP)
+	ARCHSPACE_ONESHOT_EXAMPLES=200 ARCHSPACE_ONESHOT_RANDOM=1 $(PY) -m pytest -q -n 2 tests/oneshot/test_generated_spaces.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

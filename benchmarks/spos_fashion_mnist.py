@@ -77,7 +77,8 @@ def main() -> None:
     (xs, ys), (xh, yh) = (x[held:], y[held:]), (x[:held], y[:held])
     test = [(xt[i:i + 500], yt[i:i + 500]) for i in range(0, len(xt), 500)]
     torch.manual_seed(0)
-    trainer = SPOS(epochs=args.supernet_epochs, learning_rate=0.1, weight_decay=4e-5, seed=0, progress=False)
+    trainer = SPOS(epochs=args.supernet_epochs, learning_rate=0.1, weight_decay=4e-5, seed=0, progress=False,
+                   evolution=False)  # the search runs below, on held-out training images
     epoch_batches = [batches(xs, ys, 64, e) for e in range(args.supernet_epochs)]
 
     class PerEpoch:

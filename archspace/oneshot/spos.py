@@ -38,12 +38,12 @@ from torch import nn
 
 from archspace.errors import InvalidValueError
 from archspace.nn.space import ModelSpace
-from archspace.oneshot.distributed import is_distributed
 from archspace.oneshot._reward import reward_metric
+from archspace.oneshot.distributed import is_distributed
 from archspace.oneshot.loop import Batch, LossFn, OneShotTrainer
 from archspace.oneshot.policy import Mix, WeightingPolicy
-from archspace.oneshot.supernet import Supernet
 from archspace.oneshot.spos_search import EvolutionResult, EvolutionSearch
+from archspace.oneshot.supernet import Supernet
 from archspace.space.samples import Sample
 
 logger = logging.getLogger("archspace.oneshot")
@@ -195,7 +195,7 @@ class SPOS(OneShotTrainer):
         self.search_result = result
         self.answer_score = result.best_score
         if is_distributed():  # ranks may hold other seeds: rank 0's search is the answer on every rank
-            chosen = [result.best, result.best_score]
+            chosen: list[Any] = [result.best, result.best_score]
             dist.broadcast_object_list(chosen, src=0)
             self.answer_score = float(chosen[1])
             return dict(chosen[0])

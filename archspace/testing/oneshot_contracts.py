@@ -240,6 +240,30 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def check_subnet_matches_the_path(algorithm: Algorithm, factory: SpaceFactory, inputs: torch.Tensor,
+                                  num_classes: int) -> None:
+    """After two training steps, ``subnet(answer)`` computes what the supernet computes on the
+    answer's path (evaluation mode: running statistics, no sampling), for the answer and for a
+    random sample of the space."""
+    from archspace.oneshot.enas import ControllerPath
+
+    data = tiny_batches(inputs, num_classes, 4, seed=2)
+    trainer = _trainer(algorithm, epochs=1)
+    answer = trainer.fit(_space(factory), data[:2], data[2:])
+    supernet = trainer.supernet
+    space = supernet.space[0]
+    for sample in (answer, space.random_sample(0)):
+        subnet = supernet.subnet(sample)
+        subnet.eval()
+        supernet.eval()
+        with torch.no_grad(), supernet.using(ControllerPath(sample)):
+            expected = _logits(supernet(inputs))
+            got = _logits(subnet(inputs))
+        assert torch.allclose(got, expected, atol=1e-5, rtol=1e-4), (
+            f"{algorithm}: subnet({sample}) differs from the supernet on that path by "
+            f"{float((got - expected).abs().max()):.3g}")
+
+
 def check_oneshot(algorithm: Algorithm, factory: SpaceFactory, inputs: torch.Tensor, num_classes: int) -> None:
     """Every single-process check of one algorithm on one space (see the module docstring)."""
     with one_thread():
@@ -248,5 +272,16 @@ def check_oneshot(algorithm: Algorithm, factory: SpaceFactory, inputs: torch.Ten
         check_resume_is_bit_identical(algorithm, factory, inputs, num_classes)
 
 
-__all__ = ["check_converts_and_runs", "end_rank", "check_oneshot", "one_thread", "check_resume_is_bit_identical", "check_search_exports",
+def check_user_space(algorithm: Algorithm, factory: SpaceFactory, inputs: torch.Tensor, num_classes: int) -> None:
+    """The contract every algorithm owes a space it was not written with: converts, trains forward
+    and backward, exports a valid sample that rebuilds with ``fixed_arch``, extracts subnets equal
+    to the supernet's paths, and resumes bit-identically from a checkpoint."""
+    with one_thread():
+        check_converts_and_runs(algorithm, factory, inputs)
+        check_search_exports(algorithm, factory, inputs, num_classes)
+        check_subnet_matches_the_path(algorithm, factory, inputs, num_classes)
+        check_resume_is_bit_identical(algorithm, factory, inputs, num_classes)
+
+
+__all__ = ["QUICK_SELECTION", "check_converts_and_runs", "check_subnet_matches_the_path", "check_user_space", "end_rank", "check_oneshot", "one_thread", "check_resume_is_bit_identical", "check_search_exports",
            "check_two_ranks_identical", "oneshot_form", "tiny_batches"]

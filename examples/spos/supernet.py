@@ -48,7 +48,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     space = build_space(kwargs)
     trainer = SPOS(epochs=args.epochs, learning_rate=args.learning_rate, weight_decay=args.weight_decay,
-                   seed=args.seed)
+                   seed=args.seed, evolution=False)  # the paper's workflow: the search is search.py's step
     out = Path(args.output)
     trainer.fit(space, Batches((x, y), args.batch_size, args.seed, args), directory=out, device=args.device,
                 resume=args.resume)

@@ -20,9 +20,13 @@ def chromium() -> str:
     """The system Chromium's path; installs Debian's package when it is missing (CI runs as root)."""
     found = shutil.which("chromium")
     if found is None and os.geteuid() == 0:
-        subprocess.run(["apt-get", "install", "-y", "chromium"], check=False, capture_output=True, timeout=900,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-        found = shutil.which("chromium")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for step in (["apt-get", "install", "-y", "chromium"], ["apt-get", "update"],
+                     ["apt-get", "install", "-y", "chromium"]):  # a fresh machine has no package lists yet
+            subprocess.run(step, check=False, capture_output=True, timeout=900, env=env)
+            found = shutil.which("chromium")
+            if found is not None:
+                break
     assert found is not None, "the browser tests need Debian's chromium: apt-get install -y chromium"
     return found
 
