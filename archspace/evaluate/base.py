@@ -22,6 +22,7 @@ from typing import Any
 from torch import nn
 
 from archspace.errors import ArchspaceError
+from archspace.storage._sanitize import check_step
 
 logger = logging.getLogger("archspace.evaluate")
 
@@ -145,6 +146,11 @@ class TrialContext:
             TrialPruned: the scheduler stopped the trial (also on a report after a stop).
         """
         number = check_metric(value, "reported value")
+        if step is not None:
+            try:
+                check_step(step)
+            except ValueError as exc:
+                raise MetricError(f"trial {self.trial_id}: {exc}") from None
         if self._stopped:  # reports after the stop verdict are not sent: the driver has judged
             if raise_pruned:
                 raise TrialPruned(f"trial {self.trial_id} was stopped early by the scheduler")

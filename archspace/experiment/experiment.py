@@ -40,6 +40,7 @@ from archspace.registry import Registry
 from archspace.schedule.base import Scheduler
 from archspace.space.samples import Sample, canonical_json, fingerprint
 from archspace.storage import SQLiteStorage, Storage, StorageError, TrialRecord, TrialStatus
+from archspace.storage._sanitize import safe_text
 from archspace.strategy.base import Strategy
 
 logger = logging.getLogger("archspace.experiment")
@@ -515,8 +516,13 @@ class Experiment:
             storage.start_trial(event.trial_id, event.worker)
             progress.started(event.trial_id)
         elif isinstance(event, Reported):
-            storage.add_intermediate(event.trial_id, event.step, event.value)
+            try:
+                storage.add_intermediate(event.trial_id, event.step, event.value)
+            except ValueError as exc:  # the worker checks reports too: this one came past it
+                logger.warning("trial %d: a report could not be recorded and was dropped: %s", event.trial_id, exc)
         elif isinstance(event, Finished):
+            if event.error is not None:  # user text: undecodable file names, NUL bytes, megabytes of it
+                event.error = safe_text(event.error)
             if event.status is TrialStatus.SUCCEEDED:
                 try:  # hardware figures and objectives, computed in the driver before the result is stored
                     event.metric, event.metrics = self._scoring.complete(storage.trial(event.trial_id).sample,

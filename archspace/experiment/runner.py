@@ -97,11 +97,17 @@ def describe(exc: BaseException) -> str:
     ``MemoryError()`` and many others carry no message; the first line then says what happened,
     since it is what the log, the progress bar and ``archspace trials`` show.
     """
-    message = str(exc).strip()
+    try:
+        message = str(exc).strip()
+    except Exception as inner:  # the exception's own __str__ raised: user code
+        message = f"(its message could not be read: {type(inner).__name__} in __str__)"
     if not message:
         message = ("out of memory (raised without a message); the worker is recycled"
                    if isinstance(exc, MemoryError) else "raised without a message")
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:
+        text = "".join(traceback.format_tb(exc.__traceback__))
     return f"{type(exc).__name__}: {message}\n\n{text}"
 
 

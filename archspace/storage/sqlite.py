@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 import sqlite3
 import time
@@ -30,6 +31,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from archspace.storage._checkpointer import Checkpointer
+from archspace.storage._sanitize import check_step, safe_json, safe_text
 from archspace.storage.base import BadRow, Storage, StorageError, TrialRecord, TrialStatus
 
 logger = logging.getLogger(__name__)
@@ -257,9 +259,14 @@ class SQLiteStorage(Storage):
 
     @_guarded("recording an intermediate result")
     def add_intermediate(self, trial_id: int, step: int, value: float) -> None:
+        """Record a report. Raises ValueError for a step outside ``[0, 2**63 - 1]`` or a value that
+        is not a finite number (nothing is written)."""
+        step = check_step(step)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"a reported value must be a finite number, got {safe_text(repr(value), 200)}")
         self._db.execute(
             "INSERT INTO intermediates(trial_id, step, value, recorded_at) VALUES (?, ?, ?, ?)",
-            (trial_id + 1, step, value, time.time()),
+            (trial_id + 1, step, float(value), time.time()),
         )
 
     @_guarded("recording a finished trial")
@@ -268,9 +275,11 @@ class SQLiteStorage(Storage):
         error: str | None,
     ) -> None:
         status = TrialStatus.parse(status)
+        metric = float(metric) if metric is not None else None
         self._db.execute(
             "UPDATE trials SET status = ?, metric = ?, metrics = ?, error = ?, ended_at = ? WHERE id = ?",
-            (status.value, metric, json.dumps(dict(metrics)) if metrics else None, error, time.time(), trial_id + 1),
+            (status.value, metric, safe_json(dict(metrics)) if metrics else None,
+             safe_text(error) if error is not None else None, time.time(), trial_id + 1),
         )
         # Copy the WAL into the main file: a finished result then survives even the loss of the
         # -wal file (deleted by hand, or by a tool that 'cleans up') followed by a crash.
