@@ -32,6 +32,7 @@ from archspace.oneshot.policy import Mix, WeightingPolicy, current_mix
 from archspace.oneshot.proxyless import BinaryGates, ProxylessNAS
 from archspace.oneshot.spos import SPOS, SampledPath
 from archspace.oneshot.supernet import Supernet, to_supernet
+from archspace.oneshot.supernet_evaluator import SupernetEvaluator
 from archspace.registry import Registry
 
 ONESHOT: Registry[OneShotTrainer] = Registry("one-shot algorithm")
@@ -58,7 +59,7 @@ def list_oneshot() -> list[str]:
     return ONESHOT.list()
 
 
-__all__ = ["DARTS", "ENAS", "ONESHOT", "ArchParameters", "BinaryGates", "CheckpointError", "ControllerPath", "Gumbel", "GumbelDARTS", "Mix",
+__all__ = ["DARTS", "ENAS", "ONESHOT", "SupernetEvaluator", "ArchParameters", "BinaryGates", "CheckpointError", "ControllerPath", "Gumbel", "GumbelDARTS", "Mix",
            "MixedBuilder", "MixedCell", "MixedModule", "OneShotTrainer", "ProxylessNAS", "SPOS", "SampledPath", "Softmax", "Supernet",
            "WeightingPolicy", "average_gradients", "broadcast_buffers", "broadcast_parameters", "create_oneshot",
            "current_mix", "list_oneshot", "to_supernet"]

@@ -230,3 +230,21 @@ def test_torchrun_ranks_draw_the_same_path_every_step() -> None:
         a, b = (torch.load(Path(tmp, f"paths{r}.pt")) for r in (0, 1))
     assert len(a) == 4 and a == b
     assert len({str(p) for p in a}) > 1  # the path does change between steps
+
+
+def test_a_multi_trial_strategy_searches_the_trained_supernet_inside_an_experiment(
+        digit_run: tuple[SPOS, Batches, Batches]) -> None:
+    from archspace.evaluate.base import TrialContext
+    from archspace.experiment import Experiment
+    from archspace.oneshot import SupernetEvaluator
+    from archspace.strategy import RegularizedEvolution
+
+    trainer, train, val = digit_run
+    evaluator = SupernetEvaluator(trainer.supernet, train[:4], val)
+    experiment = Experiment(_digit_space(), evaluator, RegularizedEvolution(population_size=4, sample_size=2),
+                            max_trials=8, executor="inline", progress=False)
+    trials = experiment.run()
+    assert len(trials) == 8 and all(t.status == "succeeded" for t in trials)
+    for t in trials[:3]:  # each metric is the subnet's inherited-weight accuracy after recalibration
+        assert t.metric == pytest.approx(score_subnet(trainer.supernet, t.sample, train[:4], val))
+    assert evaluator.evaluate(None, TrialContext(0, trials[0].sample, lambda s, v: None)) == pytest.approx(trials[0].metric)
