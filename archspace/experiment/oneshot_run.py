@@ -180,7 +180,7 @@ class OneShotRun:
                 self.experiment.space, self.train_batches, self.val_batches, loss_fn=self.loss,
                 directory=self.checkpoint_dir, device=self.evaluator.device, resume=resume,
                 on_epoch=self._record_epoch, threads=self.experiment.threads,
-                on_candidate=self._record_candidate, known_candidates=known,
+                on_candidate=self._record_candidate, known_candidates=known, annotate_epoch=self._annotate_epoch,
             )
         except KeyboardInterrupt as exc:
             from archspace.experiment.experiment import Terminated
@@ -235,10 +235,17 @@ class OneShotRun:
         with torch.random.fork_rng(devices=[]):  # scoring must not move the search's random stream
             return self.evaluator.score(self.trainer.supernet)
 
+    def _annotate_epoch(self, record: dict[str, Any]) -> None:
+        """The trainer's ``annotate_epoch`` callback: the epoch's validation metric goes into its
+        record before the trainer writes its history and checkpoint, so an epoch recovered from
+        the history after a crash (:meth:`_recover_epochs`) has it too."""
+        record["val_metric"] = self._validation_metric(record)
+
     def _record_epoch(self, record: dict[str, Any]) -> None:
         """The trainer's ``on_epoch`` callback: store the finished epoch."""
         row = _plain(record)
-        row["val_metric"] = self._validation_metric(record)
+        if not isinstance(row.get("val_metric"), (int, float)):
+            row["val_metric"] = self._validation_metric(record)
         epoch = int(row.get("epoch", int(self.trainer.epoch) - 1))
         with self.experiment._signals.critical():
             self.storage.add_epoch(epoch, row)

@@ -43,13 +43,22 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     except FileNotFoundError:
         raise CheckpointError(f"no checkpoint at {str(path)!r}") from None
     except Exception as exc:
+        first = (str(exc).splitlines() or [""])[0][:300] or f"{type(exc).__name__} (an empty or cut file?)"
         raise CheckpointError(
-            f"checkpoint {str(path)!r} cannot be loaded safely: {str(exc).splitlines()[0][:300]}; it must be a "
+            f"checkpoint {str(path)!r} cannot be loaded safely: {first}; it must be a "
             "checkpoint written by archspace (tensors and plain data only)"
         ) from None
     if not isinstance(state, dict) or not REQUIRED_KEYS <= set(state):
         raise CheckpointError(f"{str(path)!r} is not an archspace one-shot checkpoint "
                               "(expected the keys 'weights', 'arch', 'epoch', ...)")
+    epoch = state["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise CheckpointError(f"checkpoint {str(path)!r} has epoch {epoch!r}; expected the number of finished "
+                              "epochs, an int >= 0")
+    for key in ("weights", "arch"):
+        if not isinstance(state[key], Mapping):
+            raise CheckpointError(f"checkpoint {str(path)!r} has {key!r} of type {type(state[key]).__name__}; "
+                                  "expected a state dict")
     return state
 
 

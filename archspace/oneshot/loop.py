@@ -31,7 +31,7 @@ from archspace._threads import torch_threads
 from archspace.errors import ArchspaceError
 from archspace.nn.init import rebuild_seeded
 from archspace.nn.space import ModelSpace
-from archspace.oneshot.checkpoint import read_checkpoint, save_checkpoint
+from archspace.oneshot.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from archspace.oneshot.distributed import average_gradients, broadcast_buffers, broadcast_parameters, is_main
 from archspace.oneshot.policy import WeightingPolicy
 from archspace.oneshot.supernet import Supernet, to_supernet
@@ -206,7 +206,8 @@ class OneShotTrainer:
             device: str | torch.device = "cpu", resume: bool = False,
             on_epoch: Callable[[dict[str, Any]], None] | None = None, threads: int | None = None,
             on_candidate: Callable[[Sample, float], None] | None = None,
-            known_candidates: Mapping[str, float] | None = None) -> Sample:
+            known_candidates: Mapping[str, float] | None = None,
+            annotate_epoch: Callable[[dict[str, Any]], None] | None = None) -> Sample:
         """Search; return the algorithm's answer (:meth:`export`). With ``directory``, log and
         checkpoint there.
 
@@ -228,9 +229,12 @@ class OneShotTrainer:
                 (higher is better), e.g. to store it as a trial.
             known_candidates: scores by sample fingerprint from an interrupted selection, not
                 computed again (see :meth:`select`).
+            annotate_epoch: called with each epoch's record before it is written to the history
+                and the checkpoint, to add figures of its own (an experiment adds the validation
+                metric), so that a record recovered from the history after a crash holds them.
         """
         with torch_threads(threads, f"{type(self).__name__} search"):
-            self._fit(space, train_data, val_data, loss_fn, directory, device, resume, on_epoch)
+            self._fit(space, train_data, val_data, loss_fn, directory, device, resume, on_epoch, annotate_epoch)
             with torch.random.fork_rng(devices=[]):  # the answer must not move the caller's random stream
                 answer = self.select(train_data, val_data, loss_fn=loss_fn, device=device,
                                      on_candidate=on_candidate, known=known_candidates)
@@ -266,7 +270,8 @@ class OneShotTrainer:
 
     def _fit(self, space: ModelSpace | Supernet, train_data: Iterable[Batch], val_data: Iterable[Batch],
              loss_fn: LossFn, directory: str | os.PathLike[str] | None, device: str | torch.device, resume: bool,
-             on_epoch: Callable[[dict[str, Any]], None] | None) -> None:
+             on_epoch: Callable[[dict[str, Any]], None] | None,
+             annotate_epoch: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.build(space, device)
         self.answer = None
         self.answer_score = None
@@ -277,6 +282,8 @@ class OneShotTrainer:
             if resume and (out / "checkpoint.pt").exists():
                 history = self.load_checkpoint(out / "checkpoint.pt")
                 logger.info("resumed from %s at epoch %d", out / "checkpoint.pt", self.epoch)
+            elif resume:
+                logger.warning("resume: no checkpoint at %s, so the search restarts from epoch 0", out / "checkpoint.pt")
         while self.epoch < self.epochs:
             epoch = self.epoch
             self.on_epoch_start(epoch)
@@ -301,6 +308,8 @@ class OneShotTrainer:
             record: dict[str, Any] = {"epoch": epoch, "seconds": time.perf_counter() - start, "steps": steps,
                       **{k: v / max(steps, 1) for k, v in totals.items()},
                       "sample": self.supernet.export(), "distribution": self.supernet.arch.distribution()}
+            if annotate_epoch is not None and is_main():
+                annotate_epoch(record)
             history.append(record)
             logger.info("epoch %d: %s; sample %s", epoch,
                         ", ".join(f"{k} {v / max(steps, 1):.4f}" for k, v in totals.items()), record["sample"])
@@ -366,8 +375,21 @@ class OneShotTrainer:
             CheckpointError: missing, damaged or unsafe file, or not a one-shot checkpoint.
         """
         state = read_checkpoint(path)
-        self.load_state_dict(state)
-        return list(state.get("history", []))
+        if state["epoch"] > self.epochs:
+            raise CheckpointError(f"checkpoint {str(path)!r} has {state['epoch']} finished epochs but this "
+                                  f"{type(self).__name__} search has {self.epochs}: it belongs to another search "
+                                  "(or raise epochs to continue it)")
+        try:
+            self.load_state_dict(state)
+        except CheckpointError:
+            raise
+        except Exception as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+            raise CheckpointError(f"checkpoint {str(path)!r} does not fit this {type(self).__name__} search on this "
+                                  f"space ({type(exc).__name__}: {first}); it was written for another network or "
+                                  "another algorithm") from None
+        history = state.get("history", [])
+        return list(history) if isinstance(history, list) else []
 
 
 __all__ = ["Batch", "LossFn", "OneShotTrainer"]

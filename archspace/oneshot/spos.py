@@ -206,7 +206,8 @@ class SPOS(OneShotTrainer):
             directory: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu",
             resume: bool = False, on_epoch: Callable[[dict[str, Any]], None] | None = None,
             threads: int | None = None, on_candidate: Callable[[Sample, float], None] | None = None,
-            known_candidates: Mapping[str, float] | None = None) -> Sample:
+            known_candidates: Mapping[str, float] | None = None,
+            annotate_epoch: Callable[[dict[str, Any]], None] | None = None) -> Sample:
         """Train the supernet, then search it (see :meth:`OneShotTrainer.fit`): ``val_data`` is not
         read while training (SPOS trains no architecture parameters) but scores the candidates of
         the evolutionary search. Returns the search's best candidate."""
@@ -217,7 +218,7 @@ class SPOS(OneShotTrainer):
             val_data = []
         return super().fit(space, train_data, val_data, loss_fn=loss_fn, directory=directory, device=device,
                            resume=resume, on_epoch=on_epoch, threads=threads, on_candidate=on_candidate,
-                           known_candidates=known_candidates)
+                           known_candidates=known_candidates, annotate_epoch=annotate_epoch)
 
 
 __all__ = ["SPOS", "SampledPath", "uniform_path"]
