@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -142,6 +143,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The largest example input ``--input-shape`` may ask for (values): 1 GiB of float32.
+MAX_INPUT_ELEMENTS = 2**28
+
+
 def _input_shape(text: str) -> tuple[int, ...]:
     try:
         shape = tuple(int(part) for part in text.split(","))
@@ -149,6 +154,10 @@ def _input_shape(text: str) -> tuple[int, ...]:
         shape = ()
     if not shape or any(n < 1 for n in shape):
         raise argparse.ArgumentTypeError(f"expected comma-separated positive sizes such as 1,3,32,32, got {text!r}")
+    elements = math.prod(shape)
+    if elements > MAX_INPUT_ELEMENTS:
+        raise argparse.ArgumentTypeError(f"input shape {text} holds {elements:,} values; an example input may hold at "
+                                         f"most {MAX_INPUT_ELEMENTS:,} (1 GiB of float32)")
     return shape
 
 
@@ -172,7 +181,11 @@ def _export_onnx(args: argparse.Namespace, config: dict[str, Any], best: TrialRe
         raise ArchspaceError(f"{str(path)!r} now builds the space {name}, but {args.directory!r} searched "
                              f"{config['space']}; restore the file the experiment was started from")
     if args.input_shape is not None:
-        example = torch.randn(*args.input_shape)
+        try:
+            example = torch.randn(*args.input_shape)
+        except (RuntimeError, MemoryError) as exc:
+            raise ArchspaceError(f"cannot make an example input of shape {args.input_shape}: "
+                                 f"{(str(exc).splitlines() or [type(exc).__name__])[0][:200]}") from None
     elif callable(getattr(space, "example_input", None)):
         example = space.example_input()  # type: ignore[operator]
     else:

@@ -68,10 +68,20 @@ def find_experiments(root: str | os.PathLike[str]) -> list[Path]:
                             key=lambda p: p.name)
     found = []
     for candidate in candidates:
-        directory = candidate.resolve()
-        database = (candidate / DB_NAME).resolve()
-        # a symlinked experiment (or database) that leads outside the root is not served
-        if _inside(directory, base) and _inside(database, directory):
+        try:
+            directory = candidate.resolve()
+        except (RuntimeError, OSError):  # a symlink loop (RuntimeError before Python 3.13)
+            continue
+        if not _inside(directory, base):  # a symlinked experiment leading outside the root is not served
+            continue
+        try:
+            database = (candidate / DB_NAME).resolve()
+        except (RuntimeError, OSError):
+            # a database that is a symlink loop: listed, and flagged as unreadable when read, as a
+            # FIFO or a damaged file is, while the other experiments are shown
+            found.append(directory)
+            continue
+        if _inside(database, directory):  # nor a database leading out of its experiment
             found.append(directory)
     if not found:
         raise DashboardError(f"{str(given)!r} holds no experiment: no {DB_NAME} in it or in its sub-directories "
@@ -159,8 +169,10 @@ class ExperimentData:
 
     def _read(self, revision: str) -> Snapshot:
         if revision.startswith("-"):
+            why = ("a symlink that loops or leads nowhere" if self.database.is_symlink()
+                   else "was the directory moved or deleted?")
             return Snapshot(revision, {}, [], [], [], error=f"no experiment database at {str(self.database)!r} "
-                                                             "(was the directory moved or deleted?)")
+                                                             f"({why})")
         try:
             storage = SQLiteStorage(self.database, read_only=True)
         except StorageError as exc:

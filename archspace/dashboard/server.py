@@ -46,8 +46,33 @@ def _int(query: dict[str, list[str]], name: str, default: int) -> int:
         raise DashboardError(f"{name} must be a whole number, got {values[0]!r}") from None
 
 
-def make_handler(experiments: Sequence[ExperimentData], *, refresh_ms: int = 2000) -> type[BaseHTTPRequestHandler]:
-    """A request handler class bound to ``experiments``."""
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
+
+
+def allowed_hosts(host: str) -> frozenset[str] | None:
+    """The ``Host`` header names a server bound to ``host`` answers: the loopback names and
+    ``host`` itself; None (any) for a wildcard address, which the user chose with ``--host``.
+
+    A page on another site can make the browser send requests to 127.0.0.1 under its own name
+    (DNS rebinding): refusing names other than these keeps such a page from reading the store."""
+    if host in WILDCARD_HOSTS:
+        return None
+    return LOOPBACK_NAMES | {host.strip("[]").lower()}
+
+
+def _host_name(header: str) -> str:
+    """The name in a ``Host`` header, without the port (``[::1]:8000`` -> ``::1``)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def make_handler(experiments: Sequence[ExperimentData], *, refresh_ms: int = 2000,
+                 hosts: frozenset[str] | None = LOOPBACK_NAMES) -> type[BaseHTTPRequestHandler]:
+    """A request handler class bound to ``experiments``, answering requests whose ``Host`` header
+    names one of ``hosts`` (None: any)."""
     by_key = {str(e.key): e for e in experiments}
     listing = [{"key": e.key, "name": e.name} for e in experiments]
     payloads: dict[str, Callable[[ExperimentData, dict[str, list[str]]], Any]] = {
@@ -82,6 +107,11 @@ def make_handler(experiments: Sequence[ExperimentData], *, refresh_ms: int = 200
             self.do_GET()
 
         def do_GET(self) -> None:  # noqa: N802
+            host = self.headers.get("Host")
+            if hosts is not None and host is not None and _host_name(host) not in hosts:
+                self._json(HTTPStatus.FORBIDDEN, {"error": f"this dashboard answers only to {sorted(hosts)} "
+                                                           "(start it with --host to serve other names)"})
+                return
             url = urlsplit(self.path)
             parts = url.path.split("/")[1:]
             try:
@@ -119,7 +149,8 @@ def create_server(root: str | os.PathLike[str], *, host: str = "127.0.0.1", port
     """
     experiments = open_experiments(root)
     try:
-        server = DashboardServer((host, port), make_handler(experiments, refresh_ms=refresh_ms))
+        server = DashboardServer((host, port), make_handler(experiments, refresh_ms=refresh_ms,
+                                                            hosts=allowed_hosts(host)))
     except OSError as exc:
         raise DashboardError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port "
                              "(0 picks a free one)") from None

@@ -163,6 +163,10 @@ def export_onnx(
     onnx, _ = _require()
     if isinstance(opset, bool) or not isinstance(opset, int) or opset < 7:
         raise OnnxError(f"opset must be an int >= 7 (e.g. {DEFAULT_OPSET}), got {opset!r}")
+    target = Path(path)
+    if target.is_dir():
+        raise OnnxError(f"{str(target)!r} is a directory; give the path of the .onnx file to write, e.g. "
+                        f"{str(target / 'model.onnx')!r}")
     model = _model_to_export(model_or_space, sample)
     inputs = _as_tuple(example_input, "example_input")
     param = next(model.parameters(), None)
@@ -185,8 +189,10 @@ def export_onnx(
             if dynamic_batch:
                 dynamic_axes = {name: {0: "batch"} for name, t in zip(input_names, inputs) if t.dim() >= 1}
                 dynamic_axes.update({name: {0: "batch"} for name, t in zip(output_names, outputs) if t.dim() >= 1})
-            target = Path(path)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OnnxError(f"cannot create the folder of {str(target)!r}: {exc.strerror or exc}") from None
             partial = target.with_name(target.name + ".partial")
             try:
                 with warnings.catch_warnings():

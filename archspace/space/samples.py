@@ -90,6 +90,8 @@ def load_sample(path: str | os.PathLike[str]) -> Sample:
         return check_sample_shape(data, source=f"sample file {str(p)!r}")
     except SampleError as exc:
         raise SampleFileError(str(exc)) from None
+    except RecursionError:  # a value nested hundreds deep: parsed, but too deep to check or print
+        raise SampleFileError(f"sample file {str(p)!r} nests JSON too deeply to be a sample") from None
 
 
 __all__ = ["Sample", "canonical_json", "check_sample_shape", "fingerprint", "load_sample", "save_sample"]

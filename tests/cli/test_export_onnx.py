@@ -99,6 +99,15 @@ def test_config_experiment_without_example_input_needs_the_input_shape(
     assert main(["export", "out", "--onnx", "net.onnx", "--input-shape", "1,1,8,8"]) == 0
     out = run_onnx(tmp_path / "net.onnx", np.random.default_rng(0).random((5, 1, 8, 8), dtype=np.float32))
     assert out[0].shape == (5, 10) and np.isfinite(out[0]).all()
+    # An input too large to make, and a folder as the output path: named errors, nothing written.
+    with pytest.raises(SystemExit):
+        main(["export", "out", "--onnx", "huge.onnx", "--input-shape", "1,1,100000,100000"])
+    assert "holds 10,000,000,000 values; an example input may hold at most" in capsys.readouterr().err
+    (tmp_path / "folder").mkdir()
+    assert main(["export", "out", "--onnx", "folder", "--input-shape", "1,1,8,8"]) == 2
+    err = capsys.readouterr().err
+    assert "is a directory; give the path of the .onnx file to write" in err and "Traceback" not in err
+    assert list((tmp_path / "folder").iterdir()) == []
 
 
 def test_bad_onnx_export_requests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

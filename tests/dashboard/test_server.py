@@ -166,3 +166,41 @@ def test_view_binds_loopback_and_says_so(tmp_path: Path, capsys: pytest.CaptureF
     server.server_close()
     assert main(["report", str(directory)]) == 0
     assert "self-contained" in capsys.readouterr().out and (directory / "report.html").stat().st_size > 1_000_000
+
+
+def _with_host(port: int, host: str) -> int:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.putrequest("GET", "/api/experiments", skip_host=True)
+    conn.putheader("Host", host)
+    conn.endheaders()
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def test_only_loopback_host_names_are_answered(tmp_path: Path, serve: Any) -> None:
+    """A page elsewhere that rebinds its own name to 127.0.0.1 sends its own Host: refused."""
+    port = serve(stores.many(tmp_path / "exp", 3)).server.server_address[1]
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"[::1]:{port}", "LOCALHOST"):
+        assert _with_host(port, host) == 200, host
+    for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example", "10.0.0.1"):
+        assert _with_host(port, host) == 403, host
+    from archspace.dashboard.server import allowed_hosts
+
+    assert allowed_hosts("0.0.0.0") is None  # --host 0.0.0.0: the user chose to serve any name
+    assert "myhost" in (allowed_hosts("myhost") or ())
+
+
+def test_a_symlink_loop_is_flagged_and_the_other_experiments_shown(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    runs = tmp_path / "runs"
+    stores.many(runs / "good", 4)
+    (runs / "loop").mkdir()
+    (runs / "loop" / "experiment.db").symlink_to(runs / "loop" / "experiment.db")
+    assert [p.name for p in find_experiments(runs)] == ["good", "loop"]
+    assert main(["report", str(runs), "-o", str(tmp_path / "r.html")]) == 0
+    err = capsys.readouterr().err
+    assert "loop" in err and "symlink" in err and "Traceback" not in err
+    assert (tmp_path / "r.html").stat().st_size > 1_000

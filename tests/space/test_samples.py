@@ -37,6 +37,14 @@ def test_malformed_files_name_the_file_and_problem(tmp_path: Path, content: str,
     assert "bad.json" in str(info.value)
 
 
+@pytest.mark.parametrize("depth", [500, 900, 5_000, 100_000])
+def test_deeply_nested_files_get_the_same_named_error_at_every_depth(tmp_path: Path, depth: int) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text('{"a": ' + "[" * depth + "]" * depth + "}")
+    with pytest.raises(SampleFileError, match="deep.json.*too deeply"):
+        load_sample(path)
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(SampleFileError, match="cannot read sample file"):
         load_sample(tmp_path / "none.json")
