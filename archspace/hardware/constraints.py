@@ -124,13 +124,15 @@ class HardwareMetrics:
         self.input_shape: tuple[int, ...] = tuple(input_shape)
         from archspace.hardware.latency import LatencyTable
 
+        # The table must belong to this space and have been measured for this input: a figure for
+        # another shape would be trusted by every latency_ms constraint and objective.
         if isinstance(latency_table, (str, os.PathLike)):
-            latency_table = LatencyTable.load(latency_table, space=space)
+            latency_table = LatencyTable.load(latency_table, space=space, input_shape=self.input_shape)
         elif latency_table is not None:
             if not isinstance(latency_table, LatencyTable):
                 raise ConstraintError(f"latency_table must be a LatencyTable or the path of a saved one, got "
                                       f"{type(latency_table).__name__}")
-            latency_table.check(space=space)
+            latency_table.check(space=space, input_shape=self.input_shape)
         self.latency_table: LatencyTable | None = latency_table
 
     def figures(self, sample: Mapping[str, Any], names: Sequence[str] = HARDWARE_METRICS) -> dict[str, float]:

@@ -76,6 +76,7 @@ from archspace.hardware._measuring import (
     unit_kind,
     versions,
 )
+from archspace.hardware._table_file import check_calibration, check_meta, field, milliseconds, parse_each
 from archspace.hardware._timing import INPUT_VARIANTS, make_runner, time_interleaved, timing_context
 from archspace.hardware.profile import _shape, default_input_shape, profiler
 from archspace.nn.mutable import Resolver
@@ -360,18 +361,48 @@ class LatencyTable(DifferentiableCosts):
         """
         try:
             data = json.loads(Path(path).read_text())
+        except RecursionError:
+            raise LatencyTableError(f"cannot read a latency table from {str(path)!r}: JSON nested too deeply") from None
         except (OSError, ValueError) as exc:
             raise LatencyTableError(f"cannot read a latency table from {str(path)!r}: {exc}") from exc
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise LatencyTableError(f"{str(path)!r} is not a latency table (format {FORMAT!r})")
-        units = {u["uid"]: UnitDef.from_json(u) for u in data["units"]}
-        entries = {(e["unit"], tuple(hkey(v) for v in e["key"])): float(e["ms"]) for e in data["entries"]}
-        table = cls(units=units, entries=entries, fixed_ms=data["fixed_ms"], domains=data["domains"],
-                    meta=data["meta"], calibration=data.get("calibration"),
-                    liveness=Liveness.from_json(data["liveness"]) if data.get("liveness") else None)
+        table = cls.from_json(data, source=str(path))
         table.check(space=space, input_shape=input_shape, backend=backend, threads=threads, device=device,
                     dtype=dtype, source=str(path))
         return table
+
+    @classmethod
+    def from_json(cls, data: Any, *, source: str = "<json>") -> LatencyTable:
+        """A table from its JSON data (:meth:`to_json`), every field checked.
+
+        Raises:
+            LatencyTableError: naming the first field that is missing, of the wrong type, or holds
+                a time that is not a finite number >= 0 (calibration terms: finite).
+        """
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise LatencyTableError(f"{source!r} is not a latency table (format {FORMAT!r})")
+        meta = check_meta(data.get("meta"), source) if "meta" in data else field(data, "meta", dict, source)
+        # the fixed part is the whole network less its parts: it may be negative, never non-finite
+        fixed_ms = milliseconds(field(data, "fixed_ms", (int, float), source), source, "fixed_ms", signed=True)
+        domains = field(data, "domains", dict, source)
+        for label, values in domains.items():
+            if not isinstance(values, list):
+                raise LatencyTableError(f"latency table {source!r}: domains.{label} must be a list")
+        units = dict(parse_each(field(data, "units", list, source), "units", source,
+                                lambda i, u: (str(u["uid"]), UnitDef.from_json(u))))
+
+        def entry(i: int, e: Any) -> tuple[Key, float]:
+            unit = e["unit"]
+            if unit != FIXED and unit not in units:
+                raise LatencyTableError(f"latency table {source!r}: entries[{i}].unit {unit!r} is not a unit of the table")
+            return (unit, tuple(hkey(v) for v in e["key"])), milliseconds(e["ms"], source, f"entries[{i}].ms")
+
+        entries = dict(parse_each(field(data, "entries", list, source), "entries", source, entry))
+        calibration = check_calibration(data.get("calibration"), source)
+        liveness = None
+        if data.get("liveness"):
+            liveness = parse_each([data["liveness"]], "liveness", source, lambda i, v: Liveness.from_json(v))[0]
+        return cls(units=units, entries=entries, fixed_ms=fixed_ms, domains=domains, meta=meta,
+                   calibration=calibration, liveness=liveness)
 
     def check(self, *, space: ModelSpace | None = None, input_shape: Sequence[int] | None = None,
               backend: str | None = None, threads: int | None = None, device: str | None = None,
