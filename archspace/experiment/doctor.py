@@ -129,8 +129,42 @@ def _check_oneshot(storage: SQLiteStorage, directory: Path, config: dict[str, An
                         + ("checkpoint present" if checkpoint.is_file() else "no checkpoint"))
     if epochs and not checkpoint.is_file():
         report.warnings.append(f"epochs are recorded but {str(checkpoint)!r} is missing: resume starts the search over")
-    if len(finished) > 1:
-        report.errors.append(f"a one-shot search stores one result trial, found {len(finished)} finished trials")
+    configured = config.get("epochs")
+    if isinstance(configured, int) and len(epochs) > configured:
+        report.errors.append(f"{len(epochs)} epochs are recorded but the search was configured for {configured}")
+    if checkpoint.is_file():
+        _check_oneshot_checkpoint(checkpoint, len(epochs), configured, report)
+    results = [t for t in storage.trials() if t.finished and t.worker != "oneshot-selection"]
+    if len(results) > 1:
+        report.errors.append(f"a one-shot search stores one result trial, found {len(results)}: "
+                             f"{[t.id for t in results][:10]}")
+    if results and isinstance(configured, int) and len(epochs) < configured:
+        report.errors.append(f"the search stored its result after {len(epochs)} of its {configured} epochs")
+
+
+def _check_oneshot_checkpoint(path: Path, recorded: int, configured: Any, report: Report) -> None:
+    """The trainer's checkpoint loads safely and agrees with the epochs the store recorded: the
+    store writes an epoch's row after its checkpoint, so the checkpoint is at most one ahead."""
+    from archspace.oneshot.checkpoint import CheckpointError, read_checkpoint
+
+    try:
+        state = read_checkpoint(path)
+    except CheckpointError as exc:
+        report.errors.append(f"{exc}; resume would refuse it (delete it to start the search over)")
+        return
+    epoch = int(state["epoch"])
+    report.facts.append(f"checkpoint after epoch {epoch}")
+    if isinstance(configured, int) and epoch > configured:
+        report.errors.append(f"{str(path)!r} is after epoch {epoch} but the search has {configured} epochs: "
+                             "it belongs to another search")
+    elif epoch < recorded:
+        report.errors.append(f"{str(path)!r} is after epoch {epoch} but the store recorded {recorded} epochs: "
+                             "the checkpoint is older than the store (copied from elsewhere?)")
+    elif epoch > recorded + 1:
+        report.errors.append(f"{str(path)!r} is after epoch {epoch} but the store recorded only {recorded} epochs")
+    elif epoch == recorded + 1:
+        report.warnings.append(f"the checkpoint is one epoch ahead of the store (a crash between the two): "
+                               "resume records that epoch from the trainer's history")
 
 
 def _check_strategy(storage: SQLiteStorage, trials: list[TrialRecord], finished: set[int], config: dict[str, Any],

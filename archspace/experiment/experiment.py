@@ -334,6 +334,7 @@ class Experiment:
             "max_trials": self.max_trials,
             "source": self.source,
             "scheduler": self.scheduler.config() if self.scheduler is not None else None,
+            **({"epochs": self.strategy.epochs} if isinstance(self.strategy, OneShotTrainer) else {}),
             **self._scoring.config(),
         }
 
@@ -357,7 +358,8 @@ class Experiment:
             bad = ", ".join(f"trial {b.id}: {b.reason}" for b in self.storage.bad_rows[:5])
             raise StorageError(f"cannot resume {where}: {len(self.storage.bad_rows)} stored trial(s) cannot be read "
                                f"({bad}); `archspace doctor {where}` reports what is intact")
-        self.storage.set_config({**stored, "max_trials": self.max_trials, "source": self.source or stored.get("source")})
+        self.storage.set_config({**stored, "max_trials": self.max_trials, "source": self.source or stored.get("source"),
+                                 **({"epochs": ours["epochs"]} if "epochs" in ours else {})})
 
     def _make_executor(self) -> Executor:
         if isinstance(self.executor, Executor):

@@ -106,3 +106,33 @@ def test_killed_between_checkpoint_and_store_resumes_with_every_metric_and_bit_i
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert resumed.best()[0].sample == clean.best()[0].sample
     assert isinstance(resumed.strategy, (SPOS, DARTS))
+
+
+def test_doctor_checks_the_checkpoint_and_the_epochs_of_a_oneshot_run(stopped: tuple[Path, dict[str, Any]]) -> None:
+    from archspace.experiment.doctor import check_experiment
+
+    directory, good = stopped
+    path = directory / "oneshot" / "checkpoint.pt"
+    report = check_experiment(directory)  # stopped after epoch 1's checkpoint, before its row
+    assert report.healthy and any("one epoch ahead" in w for w in report.warnings), report.format()
+    for state, message in (({**good, "epoch": 99}, "has 4 epochs"), ({**good, "epoch": 0}, "older than the store"),
+                           ({**good, "epoch": "two"}, "epoch 'two'")):
+        torch.save(state, path)
+        report = check_experiment(directory)
+        assert not report.healthy and any(message in e for e in report.errors), report.format()
+    path.write_bytes(b"")
+    assert not check_experiment(directory).healthy
+    torch.save(good, path)
+    _experiment(directory).resume()
+    report = check_experiment(directory)
+    assert report.healthy and not report.warnings, report.format()
+
+
+def test_doctor_counts_selection_trials_apart_from_the_result(tmp_path: Path) -> None:
+    from archspace.experiment.doctor import check_experiment
+
+    experiment = _experiment(tmp_path, "spos", epochs=1)
+    trials = experiment.run()
+    assert sum(t.worker == "oneshot-selection" for t in trials) > 1
+    report = check_experiment(tmp_path)
+    assert report.healthy, report.format()
