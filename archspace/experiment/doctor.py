@@ -163,7 +163,7 @@ def _check_oneshot_checkpoint(path: Path, recorded: int, configured: Any, report
     elif epoch > recorded + 1:
         report.errors.append(f"{str(path)!r} is after epoch {epoch} but the store recorded only {recorded} epochs")
     elif epoch == recorded + 1:
-        report.warnings.append(f"the checkpoint is one epoch ahead of the store (a crash between the two): "
+        report.warnings.append("the checkpoint is one epoch ahead of the store (a crash between the two): "
                                "resume records that epoch from the trainer's history")
 
 
