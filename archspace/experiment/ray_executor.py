@@ -201,6 +201,11 @@ class RayExecutor(Executor):
             as its CPUs.
         max_retries: times a trial whose Ray worker or node was lost is run again before it fails.
         ray_init_kwargs: extra arguments for ``ray.init`` (e.g. ``runtime_env``).
+        startup_timeout: seconds to wait, on a Ray archspace did not start (a joined cluster, or
+            one this process already runs), for the first trial to start: an autoscaler may add
+            what a trial asks for, but if none starts by then the run stops and says what the
+            cluster lacks. A local Ray archspace starts is refused at once when it cannot give
+            one trial what it asks for (e.g. a GPU on a machine without one).
 
     Example:
         >>> from archspace.experiment.ray_executor import RayExecutor
@@ -210,8 +215,11 @@ class RayExecutor(Executor):
 
     def __init__(self, concurrency: int = 1, trial_timeout: float | None = None, *, ray_address: str | None = None,
                  resources_per_trial: dict[str, float] | None = None, max_retries: int = 0,
-                 ray_init_kwargs: dict[str, Any] | None = None) -> None:
+                 ray_init_kwargs: dict[str, Any] | None = None, startup_timeout: float = 120.0) -> None:
         super().__init__(concurrency, trial_timeout)
+        if isinstance(startup_timeout, bool) or not isinstance(startup_timeout, (int, float)) or not startup_timeout > 0:
+            raise RayExecutorError(f"startup_timeout must be a number of seconds > 0, got {startup_timeout!r}")
+        self.startup_timeout = float(startup_timeout)
         if importlib.util.find_spec("ray") is None:
             raise RayNotInstalledError("executor 'ray' needs Ray: pip install 'archspace[ray]'")
         if ray_address is not None and (not isinstance(ray_address, str) or not ray_address):
@@ -227,6 +235,9 @@ class RayExecutor(Executor):
         self.ray_init_kwargs = dict(ray_init_kwargs or {})
         self._trials: dict[int, _Trial] = {}
         self._owns_ray = False
+        self._any_started = False
+        self._local = False  # a Ray this executor started on this machine (not a joined cluster)
+        self._waiting_since: float | None = None  # submitted, no trial started yet (the start-up deadline)
         self._ray: Any = None
 
     # Set-up and tear-down ------------------------------------------------------------------------
@@ -241,6 +252,8 @@ class RayExecutor(Executor):
             raise ArchspaceError(f"the Ray executor sends the space and evaluator to Ray workers, but they cannot be "
                                  f"pickled ({exc}); define them at module level, or use executor='inline'") from exc
         self._connect(ray)
+        self._check_capacity(ray)
+        self._waiting_since = None
         self._token = uuid.uuid4().hex
         self._payload = [ray.put(payload)]
         self._source = source
@@ -255,6 +268,41 @@ class RayExecutor(Executor):
             options["memory"] = self.resources["memory"]
         self._task = ray.remote(_trial_task).options(**options)
         self._watch_sigterm()
+
+    def _lacking(self, ray: Any) -> list[str]:
+        """What one trial asks for that the whole Ray cluster does not have, as phrases."""
+        try:
+            total = ray.cluster_resources()
+        except Exception as exc:  # a cluster that cannot say: nothing to refuse on
+            logger.debug("Ray executor: cluster_resources failed: %s", exc)
+            return []
+        asked = {"CPU": self.resources["cpu"], "GPU": self.resources["gpu"],
+                 "memory": self.resources.get("memory", 0.0)}
+        return [f"{want:g} {name} (the cluster has {total.get(name, 0.0):g})"
+                for name, want in asked.items() if want > total.get(name, 0.0) + 1e-9]
+
+    def _check_capacity(self, ray: Any) -> None:
+        """Refuse at once what a Ray we started can never give; warn about a cluster that may grow."""
+        lacking = self._lacking(ray)
+        if not lacking:
+            return
+        if self._local:
+            self.shutdown()
+            raise RayExecutorError(f"each trial asks for {', '.join(lacking)} in the local Ray archspace started, "
+                                   "which can never run it: lower resources_per_trial, or join a cluster that has "
+                                   "them with ray_address=...")
+        logger.warning("Ray executor: each trial asks for %s; waiting up to %.0f s (startup_timeout) for the "
+                       "cluster to provide them", ", ".join(lacking), self.startup_timeout)
+
+    def _check_started(self) -> None:
+        """The start-up deadline: trials submitted, none started within ``startup_timeout``."""
+        if self._waiting_since is None or now() - self._waiting_since < self.startup_timeout:
+            return
+        lacking = self._lacking(self._ray)
+        why = (f"each asks for {', '.join(lacking)}" if lacking else
+               f"each asks for {self.resources} and the cluster has them, but none were free")
+        raise RayExecutorError(f"no trial started within startup_timeout={self.startup_timeout:g} s: {why}; "
+                               "add the resources to the cluster, lower resources_per_trial, or raise startup_timeout")
 
     def _watch_sigterm(self) -> None:
         """Note SIGTERM on its way to the driver's own handler (see :meth:`poll` for why)."""
@@ -306,6 +354,7 @@ class RayExecutor(Executor):
             if main and sigterm is not None:
                 signal.signal(signal.SIGTERM, sigterm)  # ray.init replaces it; the driver's handler decides
         self._owns_ray = True
+        self._local = self.ray_address is None
         logger.info("Ray executor: %s (%s per trial)", f"joined {self.ray_address}" if self.ray_address
                     else f"started a local Ray with {kwargs.get('num_cpus')} CPU(s)", self.resources)
 
@@ -345,6 +394,8 @@ class RayExecutor(Executor):
 
     def submit(self, trial_id: int, sample: dict[str, Any]) -> None:
         self._trials[trial_id] = _Trial(sample, self._launch(trial_id, 0, sample))
+        if self._waiting_since is None and not self._local and not self._any_started:
+            self._waiting_since = now()
 
     def _launch(self, trial_id: int, attempt: int, sample: dict[str, Any]) -> Any:
         return self._task.remote(self._token, self._payload, self._source, self._paths, self._threads,
@@ -382,6 +433,8 @@ class RayExecutor(Executor):
                 if refs[ref] in self._trials and self._trials[refs[ref]].ref == ref:
                     events += self._ended(refs[ref], ref)
             events += self._time_outs()
+            if not events:
+                self._check_started()
             if events or now() >= end:
                 return events
 
@@ -392,6 +445,7 @@ class RayExecutor(Executor):
             trial = self._trials.get(message[1])
             current = trial is not None and trial.attempt == message[2]  # else a cancelled or lost attempt's
             if message[0] == "started":
+                self._any_started, self._waiting_since = True, None
                 if trial is not None and current:
                     trial.started, trial.worker = now(), message[3]
                     events.append(Started(message[1], message[3]))

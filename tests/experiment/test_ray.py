@@ -262,3 +262,18 @@ def test_without_ray_the_error_says_how_to_install_it(monkeypatch: pytest.Monkey
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails, as when it is not installed
     with pytest.raises(RayNotInstalledError, match=r"executor 'ray' needs Ray: pip install 'archspace\[ray\]'"):
         Experiment(TinySpace(), FunctionalEvaluator(curve), Random(), max_trials=1, executor="ray").run()
+
+
+
+def test_a_ray_we_did_not_start_gets_a_startup_deadline_that_names_what_is_missing(tmp_path: Path) -> None:
+    """This module's Ray (2 CPUs, no GPU) is one archspace did not start, as a user's own
+    ray.init or a joined cluster: an autoscaler might add a GPU, so it waits, but not forever."""
+    executor = RayExecutor(2, resources_per_trial={"cpu": 1, "gpu": 1}, startup_timeout=3)
+    experiment = Experiment(TinySpace(), FunctionalEvaluator(curve), Random(), max_trials=2, concurrency=2,
+                            executor=executor, directory=tmp_path, progress=False)
+    began = time.monotonic()
+    with pytest.raises(RayExecutorError, match=r"no trial started within startup_timeout=3 s: .*1 GPU \(the cluster has 0\)"):
+        experiment.run()
+    assert time.monotonic() - began < 60
+    with pytest.raises(RayExecutorError, match="startup_timeout"):
+        RayExecutor(1, startup_timeout=0)
