@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import nn
 
-from archspace.evaluate import TrialContext
+from archspace.evaluate import Evaluator, TrialContext
 
 
 class UnprintableError(Exception):
@@ -59,3 +59,24 @@ def poison(model: nn.Module, ctx: TrialContext) -> Any:
     if kind == "megabyte error":
         raise RuntimeError("x" * 2_000_000)
     return 0.25
+
+
+class Acts(Evaluator):
+    """An evaluator that does ``outcome`` in every trial (picklable: workers and Ray get a copy)."""
+
+    def __init__(self, outcome: tuple[str, Any]) -> None:
+        self.outcome = outcome
+
+    def evaluate(self, model: nn.Module, ctx: TrialContext) -> Any:
+        kind, arg = self.outcome
+        if kind == "raise":
+            raise RuntimeError(arg)
+        if kind == "raise unprintable":
+            raise UnprintableError()
+        if kind == "return":
+            return arg
+        if kind == "return dict":
+            return {"default": 0.5, **arg}
+        value, step = arg
+        ctx.report(value, step)
+        return 0.5

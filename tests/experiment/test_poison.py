@@ -19,7 +19,7 @@ from archspace.experiment import Experiment
 from archspace.storage import SQLiteStorage, TrialStatus
 from archspace.strategy import Random
 from archspace.testing import TinySpace
-from tests.experiment.poison_helpers import POISONS, Unprintable, UnprintableError, poison
+from tests.experiment.poison_helpers import POISONS, Acts, Unprintable, poison
 
 SPECIAL_TEXT = st.sampled_from(["caf\udce9", "\x00", "\ud800\udfff", "x" * 70_000, "", "é\u2028\U0001f600"])
 TEXT = st.one_of(SPECIAL_TEXT, st.text(max_size=50))
@@ -36,19 +36,15 @@ OUTCOME = st.one_of(
 )
 
 
-def _act(outcome: tuple[str, Any], ctx: Any) -> Any:
-    kind, arg = outcome
-    if kind == "raise":
-        raise RuntimeError(arg)
-    if kind == "raise unprintable":
-        raise UnprintableError()
-    if kind == "return":
-        return arg
-    if kind == "return dict":
-        return {"default": 0.5, **arg}
-    value, step = arg
-    ctx.report(value, step)
-    return 0.5
+@pytest.fixture(scope="module")
+def shared_ray() -> Any:
+    """One Ray for this module's Ray runs (a RayExecutor uses the Ray its process already runs),
+    instead of one started per Hypothesis example."""
+    import ray
+
+    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False)
+    yield ray
+    ray.shutdown()
 
 
 def _check_store(path: Path, trials: int) -> None:
@@ -68,8 +64,8 @@ def _check_store(path: Path, trials: int) -> None:
 def test_any_outcome_of_a_trial_leaves_the_driver_alive_and_the_store_readable(
         outcome: tuple[str, Any], tmp_path_factory: pytest.TempPathFactory) -> None:
     directory = tmp_path_factory.mktemp("poison")
-    experiment = Experiment(TinySpace(), FunctionalEvaluator(lambda model, ctx: _act(outcome, ctx)),
-                            Random(dedup=False), max_trials=2, executor="inline", directory=directory, progress=False)
+    experiment = Experiment(TinySpace(), Acts(outcome), Random(dedup=False), max_trials=2, executor="inline",
+                            directory=directory, progress=False)
     trials = experiment.run()
     assert len(trials) == 2
     _check_store(directory / "experiment.db", 2)
@@ -79,7 +75,9 @@ def test_any_outcome_of_a_trial_leaves_the_driver_alive_and_the_store_readable(
 
 
 @pytest.mark.parametrize("executor", ["inline", "process", "ray"])
-def test_every_known_poison_through_each_executor(executor: str, tmp_path: Path) -> None:
+def test_every_known_poison_through_each_executor(executor: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    if executor == "ray":
+        request.getfixturevalue("shared_ray")
     count = len(POISONS)
     experiment = Experiment(TinySpace(), FunctionalEvaluator(poison), Random(dedup=False), max_trials=count,
                             concurrency=1 if executor == "inline" else 2, executor=executor, directory=tmp_path,
@@ -96,3 +94,21 @@ def test_every_known_poison_through_each_executor(executor: str, tmp_path: Path)
     assert by_kind["unprintable error"].status is TrialStatus.FAILED
     assert len(by_kind["megabyte error"].error or "") < 200_000
     assert by_kind["deep metrics"].status in (TrialStatus.SUCCEEDED, TrialStatus.FAILED)
+
+
+@pytest.mark.parametrize("executor", ["process", "ray"])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                HealthCheck.too_slow])
+@given(outcome=OUTCOME)
+def test_any_outcome_through_worker_processes_and_ray(executor: str, outcome: tuple[str, Any],
+                                                      tmp_path_factory: pytest.TempPathFactory,
+                                                      request: pytest.FixtureRequest) -> None:
+    """The same property where the outcome crosses a process boundary (pickled results, errors
+    described in the worker); fewer examples, as each starts its workers."""
+    if executor == "ray":
+        request.getfixturevalue("shared_ray")
+    directory = tmp_path_factory.mktemp("poison")
+    experiment = Experiment(TinySpace(), Acts(outcome), Random(dedup=False), max_trials=2, concurrency=2,
+                            executor=executor, directory=directory, progress=False)
+    assert len(experiment.run()) == 2
+    _check_store(directory / "experiment.db", 2)
