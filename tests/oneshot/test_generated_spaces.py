@@ -43,3 +43,13 @@ def test_a_layer_choice_of_convolutions_sharing_a_width_choice(algorithm: str) -
     """ProxylessNAS's recomputation once drew the width's mix inside a checkpointed op (the crash
     of a two-conv stem); every algorithm keeps the contract on that shape of space."""
     check_user_space(algorithm, functools.partial(GeneratedSpace, SHARED_WIDTH_IN_A_LAYER_CHOICE), example_input(), 10)
+
+
+ONE_VALUE_INPUT_CHOICE = {"width": [4], "blocks": [{"kind": "input", "label": "in0", "chosen": 1, "reduction": "sum"}]}
+
+
+@pytest.mark.parametrize("algorithm", ONESHOT.list())
+def test_a_space_whose_only_decision_has_one_value(algorithm: str) -> None:
+    """Found by ``make oneshot-fuzz``: an InputChoice over one input is a decision with one value;
+    its logit cannot move (ProxylessNAS has no weight decay on it) and nothing else may break."""
+    check_user_space(algorithm, functools.partial(GeneratedSpace, ONE_VALUE_INPUT_CHOICE), example_input(), 10)
