@@ -53,3 +53,15 @@ def test_a_space_whose_only_decision_has_one_value(algorithm: str) -> None:
     """Found by ``make oneshot-fuzz``: an InputChoice over one input is a decision with one value;
     its logit cannot move (ProxylessNAS has no weight decay on it) and nothing else may break."""
     check_user_space(algorithm, functools.partial(GeneratedSpace, ONE_VALUE_INPUT_CHOICE), example_input(), 10)
+
+
+READ_OR_NOT = {"width": [4], "blocks": [{"kind": "input", "label": "in0", "chosen": 1, "reduction": "sum"},
+                                        {"kind": "value", "label": "k1", "kernel": [1, 3]},
+                                        {"kind": "input", "label": "in2", "chosen": 1, "reduction": "sum"}]}
+
+
+@pytest.mark.parametrize("algorithm", ONESHOT.list())
+def test_a_space_whose_last_choice_may_leave_earlier_ones_unread(algorithm: str) -> None:
+    """Found by ``make oneshot-fuzz``: when the last InputChoice's two drawn candidates skip the
+    kernel choice's output, one ProxylessNAS step rightly moves no logit; the contract holds."""
+    check_user_space(algorithm, functools.partial(GeneratedSpace, READ_OR_NOT), example_input(), 10)
