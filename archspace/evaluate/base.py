@@ -22,7 +22,7 @@ from typing import Any
 from torch import nn
 
 from archspace.errors import ArchspaceError
-from archspace.storage._sanitize import check_step
+from archspace.storage import check_step
 
 logger = logging.getLogger("archspace.evaluate")
 

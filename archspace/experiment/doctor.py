@@ -17,6 +17,7 @@ from typing import Any
 
 from archspace.errors import ArchspaceError
 from archspace.experiment.lock import DirectoryLock
+from archspace.experiment.oneshot_run import SELECTION_WORKER
 from archspace.space.samples import fingerprint
 from archspace.storage import SCHEMA_VERSION, SQLiteStorage, TrialRecord, TrialStatus
 
@@ -134,7 +135,7 @@ def _check_oneshot(storage: SQLiteStorage, directory: Path, config: dict[str, An
         report.errors.append(f"{len(epochs)} epochs are recorded but the search was configured for {configured}")
     if checkpoint.is_file():
         _check_oneshot_checkpoint(checkpoint, len(epochs), configured, report)
-    results = [t for t in storage.trials() if t.finished and t.worker != "oneshot-selection"]
+    results = [t for t in storage.trials() if t.finished and t.worker != SELECTION_WORKER]
     if len(results) > 1:
         report.errors.append(f"a one-shot search stores one result trial, found {len(results)}: "
                              f"{[t.id for t in results][:10]}")

@@ -39,8 +39,7 @@ from archspace.oneshot import SPOS, OneShotTrainer
 from archspace.registry import Registry
 from archspace.schedule.base import Scheduler
 from archspace.space.samples import Sample, canonical_json, fingerprint
-from archspace.storage import SQLiteStorage, Storage, StorageError, TrialRecord, TrialStatus
-from archspace.storage._sanitize import safe_text
+from archspace.storage import SQLiteStorage, Storage, StorageError, TrialRecord, TrialStatus, safe_text
 from archspace.strategy.base import Strategy
 
 logger = logging.getLogger("archspace.experiment")

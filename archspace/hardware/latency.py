@@ -380,7 +380,7 @@ class LatencyTable(DifferentiableCosts):
         """
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise LatencyTableError(f"{source!r} is not a latency table (format {FORMAT!r})")
-        meta = check_meta(data.get("meta"), source) if "meta" in data else field(data, "meta", dict, source)
+        meta = check_meta(field(data, "meta", dict, source), source)
         # the fixed part is the whole network less its parts: it may be negative, never non-finite
         fixed_ms = milliseconds(field(data, "fixed_ms", (int, float), source), source, "fixed_ms", signed=True)
         domains = field(data, "domains", dict, source)

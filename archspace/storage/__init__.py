@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from archspace.storage._sanitize import check_step, safe_json, safe_text
 from archspace.storage.base import (
     FINISHED,
     STATUSES,
@@ -15,4 +16,4 @@ from archspace.storage.base import (
 from archspace.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
 
 __all__ = ["FINISHED", "SCHEMA_VERSION", "STATUSES", "UNFINISHED", "BadRow", "SQLiteStorage", "Storage",
-           "StorageError", "TrialRecord", "TrialStatus"]
+           "StorageError", "TrialRecord", "TrialStatus", "check_step", "safe_json", "safe_text"]
