@@ -143,5 +143,6 @@ def bulky(model: nn.Module, ctx: TrialContext) -> dict[str, Any]:
 
 
 def huge(model: nn.Module, ctx: TrialContext) -> dict[str, Any]:
-    """A result with a 100 KB extra: a few of them fill a small disk."""
-    return {"default": float(ctx.sample["x"]), "blob": "y" * 100_000}
+    """A result with 100 KB of extras: a few of them fill a small disk (in two strings, each under
+    the store's 64 KiB cap on one text value, so all of it is written)."""
+    return {"default": float(ctx.sample["x"]), "blob": "y" * 50_000, "blob2": "z" * 50_000}
