@@ -147,9 +147,12 @@ class Experiment:
         constraints: hardware limits checked before a sample is trained (``["latency_ms <= 5",
             "params <= 1e6"]``): the strategy's proposals that break one are never run.
         latency_table: the :class:`~archspace.hardware.LatencyTable` (or its JSON path) that
-            ``latency_ms`` comes from; it must have been measured for this space.
+            ``latency_ms`` comes from; it must have been measured for this space and input shape.
         input_shape: the input (batch first) at which hardware figures are counted; default the
             shape of the space's ``example_input(1)``.
+        latency_threads: the intra-op threads the deployed model runs with; the latency table
+            must have been measured with as many (refused otherwise, whether the table is given as
+            an object or a path). Default: trust the table's own setting.
     """
 
     def __init__(self, space: ModelSpace, evaluator: Evaluator, strategy: Strategy | OneShotTrainer, *,
@@ -159,7 +162,8 @@ class Experiment:
                  progress: bool | None = None, threads: int | None = None,
                  scheduler: Scheduler | None = None, objectives: ObjectivesSpec | None = None,
                  constraints: ConstraintsSpec = None, latency_table: Any = None,
-                 input_shape: tuple[int, ...] | list[int] | None = None) -> None:
+                 input_shape: tuple[int, ...] | list[int] | None = None,
+                 latency_threads: int | None = None) -> None:
         for name, value, kind in (("space", space, ModelSpace), ("evaluator", evaluator, Evaluator)):
             if not isinstance(value, kind):
                 raise InvalidSettingError(f"{name} must be an archspace {kind.__name__}, got {type(value).__name__}")
@@ -194,7 +198,8 @@ class Experiment:
                                       "give them once")
         try:
             self._scoring = Scoring(space, direction, objectives=objectives, constraints=constraints,
-                                    latency_table=latency_table, input_shape=input_shape)
+                                    latency_table=latency_table, input_shape=input_shape,
+                                    latency_threads=latency_threads)
         except ScoringError as exc:
             raise InvalidSettingError(str(exc)) from None
         if self._scoring.objectives is not None:

@@ -51,12 +51,14 @@ class Scoring:
             ``latency_ms``.
         input_shape: the input the hardware figures are counted at (default: the space's
             ``example_input(1)`` shape).
+        latency_threads: the deployment's intra-op threads; the table must have been measured
+            with them.
     """
 
     def __init__(self, space: ModelSpace, direction: str, *, objectives: ObjectivesSpec | None = None,
                  constraints: ConstraintsSpec = None,
                  latency_table: LatencyTable | str | os.PathLike[str] | None = None,
-                 input_shape: Sequence[int] | None = None) -> None:
+                 input_shape: Sequence[int] | None = None, latency_threads: int | None = None) -> None:
         try:
             self.objectives: tuple[Objective, ...] | None = (parse_objectives(objectives)
                                                               if objectives is not None else None)
@@ -67,9 +69,12 @@ class Scoring:
         self.hardware_names = tuple(n for n in HARDWARE_METRICS if n in names)
         self.metrics: HardwareMetrics | None = None
         self.filter: ConstraintFilter | None = None
+        if latency_threads is not None and latency_table is None:
+            raise ScoringError("latency_threads says which table to accept; it needs latency_table=...")
         if self.hardware_names or latency_table is not None:
             try:
-                self.metrics = HardwareMetrics(space, latency_table=latency_table, input_shape=input_shape)
+                self.metrics = HardwareMetrics(space, latency_table=latency_table, input_shape=input_shape,
+                                               latency_threads=latency_threads)
                 if self.constraints:
                     self.filter = ConstraintFilter(self.constraints, self.metrics)
             except Exception as exc:  # a table for another space, an unreadable file, no latency table

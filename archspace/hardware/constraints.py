@@ -111,11 +111,20 @@ class HardwareMetrics:
         input_shape: the input the profile counts with, batch first (default: the shape of the
             space's ``example_input(1)``; a space without one needs it given).
         latency_table: a :class:`~archspace.hardware.LatencyTable` or the path of a saved one,
-            needed for ``latency_ms``; it is checked to belong to ``space``.
+            needed for ``latency_ms``; it is checked to belong to ``space`` and to have been
+            measured at ``input_shape``.
+        latency_threads: the intra-op threads the deployment runs with; the table must have been
+            measured with as many (default: trust the table's own setting). Checked whether the
+            table comes as an object or as a path.
     """
 
     def __init__(self, space: ModelSpace, *, input_shape: Sequence[int] | None = None,
-                 latency_table: LatencyTable | str | os.PathLike[str] | None = None) -> None:
+                 latency_table: LatencyTable | str | os.PathLike[str] | None = None,
+                 latency_threads: int | None = None) -> None:
+        if latency_threads is not None and (isinstance(latency_threads, bool) or not isinstance(latency_threads, int)
+                                            or latency_threads < 1):
+            raise ConstraintError(f"latency_threads must be a positive int (the deployment's intra-op threads), "
+                                  f"got {latency_threads!r}")
         self.space = space
         if input_shape is None:  # resolved now, so a space without example_input() fails when the run is built
             from archspace.hardware.profile import default_input_shape
@@ -127,12 +136,13 @@ class HardwareMetrics:
         # The table must belong to this space and have been measured for this input: a figure for
         # another shape would be trusted by every latency_ms constraint and objective.
         if isinstance(latency_table, (str, os.PathLike)):
-            latency_table = LatencyTable.load(latency_table, space=space, input_shape=self.input_shape)
+            latency_table = LatencyTable.load(latency_table, space=space, input_shape=self.input_shape,
+                                              threads=latency_threads)
         elif latency_table is not None:
             if not isinstance(latency_table, LatencyTable):
                 raise ConstraintError(f"latency_table must be a LatencyTable or the path of a saved one, got "
                                       f"{type(latency_table).__name__}")
-            latency_table.check(space=space, input_shape=self.input_shape)
+            latency_table.check(space=space, input_shape=self.input_shape, threads=latency_threads)
         self.latency_table: LatencyTable | None = latency_table
 
     def figures(self, sample: Mapping[str, Any], names: Sequence[str] = HARDWARE_METRICS) -> dict[str, float]:

@@ -104,3 +104,24 @@ def test_an_experiment_refuses_a_table_measured_for_another_input(saved: tuple[P
         with pytest.raises((InvalidSettingError, LatencyTableMismatch), match="input shape"):
             Experiment(space, FunctionalEvaluator(lambda m, c: 0.5), Random(), max_trials=1,
                        objectives=["latency_ms"], latency_table=given, executor="inline")
+
+
+def test_an_experiment_refuses_a_table_measured_with_other_threads(saved: tuple[Path, dict[str, Any]],
+                                                                   tmp_path: Path) -> None:
+    path, good = saved
+    space = NasBench201.small()
+    threads = good["meta"]["threads"]
+    for given in (LatencyTable.load(path), path):  # an object and a path: the same check
+        Experiment(space, FunctionalEvaluator(lambda m, c: 0.5), Random(), max_trials=1, objectives=["latency_ms"],
+                   latency_table=given, latency_threads=threads, executor="inline")
+        with pytest.raises(InvalidSettingError, match=f"threads {threads}, not {threads + 3}"):
+            Experiment(space, FunctionalEvaluator(lambda m, c: 0.5), Random(), max_trials=1,
+                       objectives=["latency_ms"], latency_table=given, latency_threads=threads + 3,
+                       executor="inline")
+    for bad in (0, -1, 1.5, True, "4"):
+        with pytest.raises(InvalidSettingError, match="latency_threads must be a positive int"):
+            Experiment(space, FunctionalEvaluator(lambda m, c: 0.5), Random(), max_trials=1,
+                       objectives=["latency_ms"], latency_table=path, latency_threads=bad, executor="inline")
+    with pytest.raises(InvalidSettingError, match="needs latency_table"):
+        Experiment(space, FunctionalEvaluator(lambda m, c: 0.5), Random(), max_trials=1, latency_threads=2,
+                   executor="inline")
