@@ -8,7 +8,8 @@ call on the next of 8 distinct inputs (one repeated input trains the branch pred
 data-dependent ops 2x too fast), interleaved rounds, the median of the repeats (or another
 quantile: 0.25 is steadier on a machine other jobs share), CUDA synchronised before each clock
 reading. ``predict(sample)`` is the fixed part plus the sum of the sample's units, answered in
-microseconds.
+microseconds. (The timing itself lives in :mod:`archspace.hardware._unit_timing`; this module
+holds the table: predicting, calibrating, files.)
 
 The fixed part (stem, head, the glue in ``forward``: sums, concatenations) is not timed as
 blocks: it is the median, over a few whole networks timed end to end, of their time minus the
@@ -41,7 +42,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -53,38 +53,25 @@ import torch
 
 from archspace.errors import SpaceDefinitionError
 from archspace.hardware._costs import DifferentiableCosts
-from archspace.hardware._decompose import (
-    FIXED,
-    Additive,
-    Key,
-    UnitDef,
-    freeze_recording,
-    hkey,
-    materialize,
-    meta_copy,
-)
-from archspace.hardware._liveness import Liveness, region, trace_liveness
+from archspace.hardware._decompose import FIXED, Additive, Key, UnitDef, hkey
+from archspace.hardware._liveness import Liveness, region
 from archspace.hardware._measuring import (
     LatencyTableError,
     LatencyTableMismatch,
-    Reading,
     check_timing,
     device_name,
     measure_networks,
-    network_runner,
     space_fingerprint,
     unit_kind,
     versions,
 )
 from archspace.hardware._table_file import check_calibration, check_meta, field, milliseconds, parse_each
-from archspace.hardware._timing import INPUT_VARIANTS, make_runner, time_interleaved, timing_context
+from archspace.hardware._unit_timing import DROPS_DEAD_CODE as DROPS_DEAD_CODE  # defined there; kept importable here
+from archspace.hardware._unit_timing import time_units
 from archspace.hardware.profile import _shape, default_input_shape, profiler
-from archspace.nn.mutable import Resolver
 from archspace.nn.space import ModelSpace
 
 FORMAT = "archspace.latency/1"
-#: Backends that compile the whole graph and drop computation nobody reads (see ``_liveness``).
-DROPS_DEAD_CODE = ("onnxruntime",)
 
 
 class LatencyTable(DifferentiableCosts):
@@ -159,55 +146,16 @@ class LatencyTable(DifferentiableCosts):
         settings = {"device": str(dev), "dtype": str(dtype).removeprefix("torch."), "backend": backend,
                     "threads": threads, "input_shape": list(shape), "repeats": repeats, "warmup": warmup,
                     "quantile": quantile, "pinned": bool(pin and dev.type == "cpu")}
-        by_sample: dict[int, list[Key]] = {}
-        for key, index in dec.first_seen.items():
-            by_sample.setdefault(index, []).append(key)
-        real = copy.deepcopy(space).to(device=dev, dtype=dtype)
-        with timing_context(backend, threads, pin=bool(settings["pinned"])) as tmp:
-            runners: list[Any] = []
-            signatures: dict[str, int] = {}
-            calls: dict[Key, list[int]] = {}
-            fixed_keys = [key for key in dec.first_seen if key[0] == FIXED]
-            for index, keys in by_sample.items():
-                record: dict[str, torch.nn.Module] = {}
-                with torch.device(dev):
-                    freeze_recording(real, "", Resolver(dict(dec.samples[index]), set()), dec.units, record)
-                for key in keys:
-                    if key[0] == FIXED:  # the fixed part: timed below, from whole networks
-                        continue
-                    module = record[key[0]].to(device=dev, dtype=dtype)
-                    unit = dec.units[key[0]]
-                    mask = key[1][len(unit.key_labels):] if unit.bits else ()
-                    if unit.outputs:  # only the outputs this key reads: a graph compiler drops the rest
-                        module = Reading(module, [i for i, read in enumerate(mask[:len(unit.outputs)]) if read])
-                    calls[key] = []
-                    for spec in dec.specs[key]:
-                        sig = json.dumps([repr(module), spec, [list(p.shape) for p in module.parameters()], mask])
-                        if sig not in signatures:
-                            inputs = [materialize(spec, dev, dtype) for _ in range(INPUT_VARIANTS)]
-                            signatures[sig] = len(runners)
-                            runners.append(make_runner(module, inputs, backend=backend, device=dev,
-                                                       threads=threads, directory=tmp))
-                        calls[key].append(signatures[sig])
-            medians = time_interleaved(runners, warmup=warmup, repeats=repeats, quantile=quantile)
-            inclusive = {key: sum(medians[i] for i in idx) for key, idx in calls.items()}
-            entries = {key: inclusive[key] - sum(inclusive.get(k, 0.0) for k in dec.children[key]) for key in calls}
-            entries.update((key, 0.0) for key in fixed_keys)
-            rng = np.random.default_rng(seed)
-            fixed_set = [space.default_sample()] + [space.random_sample(int(rng.integers(2**31)))
-                                                    for _ in range(max(fixed_samples, 1) - 1)]
-            nets = [network_runner(space, s, settings, tmp) for s in fixed_set]
-            whole = time_interleaved(nets, warmup=warmup, repeats=repeats, quantile=quantile)
+        timed = time_units(space, dec, shape, settings, dev=dev, dtype=dtype, backend=backend, threads=threads,
+                           repeats=repeats, warmup=warmup, quantile=quantile, fixed_samples=fixed_samples, seed=seed)
+        entries, fixed_set, liveness = timed.entries, timed.fixed_set, timed.liveness
         domains = {label: list(d.values) for label, d in space.search_space().items()}
-        liveness = None
-        if backend in DROPS_DEAD_CODE:
-            checks = [space.random_sample(int(rng.integers(2**31))) for _ in range(3)]
-            liveness = trace_liveness(meta_copy(space), dec.units, dec.samples, checks, shape)
         table = cls(units=dec.units, entries=entries, fixed_ms=0.0, domains=domains, meta={}, liveness=liveness)
         parts = [table.predict(s, calibrated=False) for s in fixed_set]
-        fixed = float(np.median([w - p for w, p in zip(whole, parts)]))
+        fixed = float(np.median([w - p for w, p in zip(timed.whole_ms, parts)]))
         meta = {"space": space_fingerprint(space), "device_name": device_name(dev), "versions": versions(),
-                **settings, "units": len(entries) - len(fixed_keys), "timed_modules": len(runners), "fixed_samples": len(fixed_set)}
+                **settings, "units": len(entries) - timed.fixed_keys, "timed_modules": timed.timed_modules,
+                "fixed_samples": len(fixed_set)}
         out = cls(units=dec.units, entries=entries, fixed_ms=fixed, domains=domains, meta=meta, liveness=liveness)
         out._space = space
         return out
