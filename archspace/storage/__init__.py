@@ -1,4 +1,5 @@
-"""Experiment storage: a narrow interface, with SQLite (file or in-memory) behind it."""
+"""Experiment storage: a narrow interface, with SQLite (file or in-memory) and a pure-Python
+in-memory store behind it; :mod:`archspace.storage.files` names the experiment's file and opens it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from archspace.storage.base import (
     TrialRecord,
     TrialStatus,
 )
+from archspace.storage.files import EXPERIMENT_DB, experiment_db, holds_experiment, open_database, open_storage
+from archspace.storage.memory import InMemoryStorage
 from archspace.storage.sqlite import SCHEMA_VERSION, SQLiteStorage
 
-__all__ = ["FINISHED", "SCHEMA_VERSION", "STATUSES", "UNFINISHED", "BadRow", "SQLiteStorage", "Storage",
-           "StorageError", "TrialRecord", "TrialStatus", "check_step", "safe_json", "safe_text"]
+__all__ = ["EXPERIMENT_DB", "FINISHED", "SCHEMA_VERSION", "STATUSES", "UNFINISHED", "BadRow", "InMemoryStorage",
+           "SQLiteStorage", "Storage", "StorageError", "TrialRecord", "TrialStatus", "check_step", "experiment_db",
+           "holds_experiment", "open_database", "open_storage", "safe_json", "safe_text"]

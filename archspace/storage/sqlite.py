@@ -14,112 +14,41 @@ directory, a corrupt page), never as a raw ``sqlite3`` traceback.
 Read-only opening (``read_only=True``) is what listing, exporting, checking and the dashboard
 use: it never writes (not even the WAL switch), takes no lock, reads safely while a driver writes,
 and falls back to SQLite's ``immutable`` mode for a copy of an experiment on read-only media.
+
+The schema and its migrations live in :mod:`archspace.storage._sqlite_schema`, the connection's
+mechanics (opening, error translation, transactions) in :mod:`archspace.storage._sqlite_connection`;
+this module holds what each method of the store reads and writes.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import quote
+from typing import Any
 
 from archspace.storage._checkpointer import Checkpointer
 from archspace.storage._sanitize import check_step, safe_json, safe_text
+from archspace.storage._sqlite_connection import (
+    ANY_DB_ERROR,
+    DB_ERRORS,
+    Transaction,
+    Undecodable,
+    decode_text,
+    open_read_only,
+    storage_error,
+)
+from archspace.storage._sqlite_connection import guarded as _guarded
+from archspace.storage._sqlite_schema import COLUMNS, MIGRATIONS, SCHEMA_VERSION, check_kind, migrate, schema_version
+from archspace.storage._sqlite_schema import TABLES as TABLES  # kept importable from here
 from archspace.storage.base import BadRow, Storage, StorageError, TrialRecord, TrialStatus
 
 logger = logging.getLogger(__name__)
-
-# MIGRATIONS[i] takes a database from schema version i to i + 1.
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE trials (
-        id INTEGER PRIMARY KEY,
-        sample TEXT NOT NULL,
-        status TEXT NOT NULL,
-        metric REAL,
-        metrics TEXT,
-        error TEXT,
-        worker TEXT,
-        queued_at REAL,
-        started_at REAL,
-        ended_at REAL
-    );
-    CREATE TABLE intermediates (
-        trial_id INTEGER NOT NULL REFERENCES trials(id),
-        step INTEGER NOT NULL,
-        value REAL NOT NULL,
-        recorded_at REAL NOT NULL
-    );
-    CREATE INDEX intermediates_trial ON intermediates(trial_id);
-    CREATE TABLE strategy_state (
-        id INTEGER PRIMARY KEY CHECK (id = 0),
-        state TEXT NOT NULL,
-        told TEXT NOT NULL,
-        saved_at REAL NOT NULL
-    );
-    """,
-    # 2: "told" becomes a flag per trial, so a checkpoint no longer rewrites a list that grows
-    # with every trial (the old list is carried over).
-    """
-    ALTER TABLE trials ADD COLUMN told INTEGER NOT NULL DEFAULT 0;
-    UPDATE trials SET told = 1 WHERE id - 1 IN
-        (SELECT value FROM json_each(COALESCE((SELECT told FROM strategy_state WHERE id = 0), '[]')));
-    UPDATE strategy_state SET told = '[]';
-    """,
-    # 3: one-shot searches record one row per finished epoch (losses, validation metric, exported
-    # sample, the distribution of every decision), keyed by the epoch so a re-run epoch replaces it.
-    """
-    CREATE TABLE epochs (
-        epoch INTEGER PRIMARY KEY,
-        record TEXT NOT NULL,
-        recorded_at REAL NOT NULL
-    );
-    """,
-]
-SCHEMA_VERSION = len(MIGRATIONS)
-TABLES = {"meta", "trials", "intermediates", "strategy_state"}
-COLUMNS = "id, sample, status, metric, metrics, error, worker, queued_at, started_at, ended_at"
-T = TypeVar("T")
-
-
-# SQLite's own error text can quote damaged bytes; Python then fails to decode the message itself.
-DB_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError)
-ANY_DB_ERROR = (sqlite3.Error, UnicodeDecodeError)
-
-
-class _Undecodable(str):
-    """Text from a damaged page that is not UTF-8 (kept, with replacement characters, to be named)."""
-
-
-def _text(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return _Undecodable(raw.decode("utf-8", errors="replace"))
-
-
-def _guarded(what: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Turn any sqlite3 error of the wrapped method into a StorageError that says ``what`` failed."""
-
-    def wrap(method: Callable[..., T]) -> Callable[..., T]:
-        @functools.wraps(method)
-        def inner(self: SQLiteStorage, *args: Any, **kwargs: Any) -> T:
-            try:
-                return method(self, *args, **kwargs)
-            except ANY_DB_ERROR as exc:
-                raise self._error(what, exc) from None
-
-        return inner
-
-    return wrap
 
 
 class SQLiteStorage(Storage):
@@ -137,84 +66,29 @@ class SQLiteStorage(Storage):
         self._checkpointer: Checkpointer | None = None
         try:
             if read_only:
-                self._db = self._open_read_only()
+                self._db = open_read_only(self.path)
             else:
                 if self.path != ":memory:":
                     Path(self.path).parent.mkdir(parents=True, exist_ok=True)
                 self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-            self._db.text_factory = _text
-            self._check_kind()
+            self._db.text_factory = decode_text
+            check_kind(self._db, self.path, read_only)
             if not read_only:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 self._db.execute("PRAGMA foreign_keys=ON")
-                self._migrate()
+                migrate(self._db, self.path)
                 if self.path != ":memory:":
                     self._checkpointer = Checkpointer(self.path)
         except OSError as exc:
             raise StorageError(f"cannot create the experiment database {self.path!r}: {exc.strerror or exc}") from None
         except ANY_DB_ERROR as exc:
-            raise self._error("opening", exc, "cannot open experiment database") from None
-
-    def _open_read_only(self) -> sqlite3.Connection:
-        if not Path(self.path).is_file():
-            raise StorageError(f"no experiment database at {self.path!r}")
-        uri = "file:" + quote(os.path.abspath(self.path))
-        if not Path(self.path + "-wal").exists():
-            # No WAL: no driver is writing, and everything is in the main file. (A read-only
-            # connection would otherwise need to create the -wal/-shm files, and fails with a
-            # "disk I/O error" after a crash that left a -shm without its -wal.)
-            return sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, isolation_level=None)
-        try:
-            db = sqlite3.connect(uri + "?mode=ro", uri=True, isolation_level=None, timeout=30)
-            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return db
-        except (sqlite3.OperationalError, UnicodeDecodeError):
-            # A WAL database whose -shm cannot be created (read-only media, a copy without its
-            # -wal/-shm): read the main file as it is.
-            db = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, isolation_level=None)
-            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return db
-
-    def _check_kind(self) -> None:
-        """Refuse a SQLite file that is some other program's database (never migrate into it)."""
-        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-        if version < 0 or (version == 0 and tables) or (version > 0 and not TABLES <= tables):
-            raise StorageError(
-                f"{self.path!r} is a SQLite database but not an archspace experiment (schema version {version}, "
-                f"tables {sorted(tables)}); use another directory"
-            )
-        if version == 0 and self.read_only:
-            raise StorageError(f"{self.path!r} is empty: it holds no experiment")
-
-    def _error(self, what: str, exc: Exception, head: str | None = None) -> StorageError:
-        text = str(exc) if isinstance(exc, sqlite3.Error) else "malformed text in the file (not UTF-8)"
-        hint = ""
-        if "full" in text:
-            hint = ("; the disk (or the file system's quota) is full. Every result recorded before this point is "
-                    "kept: free some space and continue with `archspace resume DIR` / experiment.resume()")
-        elif "readonly" in text or "read-only" in text:
-            hint = "; the experiment directory cannot be written: choose a writable directory"
-        elif "malformed" in text or "not a database" in text:
-            hint = "; the file is damaged: `archspace doctor DIR` lists what can still be read"
-        head = head or f"{what} failed on experiment database"
-        return StorageError(f"{head} {self.path!r}: {text}{hint}")
-
-    def _migrate(self) -> None:
-        version = self.schema_version
-        if version > SCHEMA_VERSION:
-            raise StorageError(
-                f"experiment database {self.path!r} has schema version {version}, newer than this "
-                f"archspace's {SCHEMA_VERSION}; upgrade archspace to open it"
-            )
-        for target in range(version, SCHEMA_VERSION):
-            self._db.executescript("BEGIN;" + MIGRATIONS[target] + f"PRAGMA user_version={target + 1}; COMMIT;")
+            raise storage_error(self.path, "opening", exc, "cannot open experiment database") from None
 
     @property
     def schema_version(self) -> int:
         """The schema version of the open file."""
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        return schema_version(self._db)
 
     # Config --------------------------------------------------------------------------------------
     @_guarded("reading the config")
@@ -223,7 +97,7 @@ class SQLiteStorage(Storage):
         if row is None:
             return None
         try:
-            if isinstance(row[0], _Undecodable):
+            if isinstance(row[0], Undecodable):
                 raise ValueError("text that is not UTF-8")
             config = json.loads(row[0])
         except (ValueError, TypeError, RecursionError) as exc:
@@ -336,7 +210,7 @@ class SQLiteStorage(Storage):
         if row is None:
             return None, told
         try:
-            if isinstance(row[0], _Undecodable):
+            if isinstance(row[0], Undecodable):
                 raise ValueError("text that is not UTF-8")
             state = json.loads(row[0])
         except (ValueError, RecursionError) as exc:
@@ -358,7 +232,7 @@ class SQLiteStorage(Storage):
         found = []
         for epoch, record in self._db.execute("SELECT epoch, record FROM epochs ORDER BY epoch"):
             try:
-                if isinstance(record, _Undecodable):
+                if isinstance(record, Undecodable):
                     raise ValueError("text that is not UTF-8")
                 data = json.loads(record)
                 if not isinstance(data, dict):
@@ -390,7 +264,7 @@ class SQLiteStorage(Storage):
         try:
             last = int(self._db.execute("SELECT max(id) FROM trials").fetchone()[0] or 0)
         except DB_ERRORS as exc:
-            raise self._error("listing trials", exc) from None
+            raise storage_error(self.path, "listing trials", exc) from None
         rows = []
         for rowid in range(1, last + 1):
             try:
@@ -432,7 +306,7 @@ class SQLiteStorage(Storage):
         rowid = row[0]
         trial_id = int(rowid) - 1
         try:
-            if any(isinstance(value, _Undecodable) for value in row):
+            if any(isinstance(value, Undecodable) for value in row):
                 raise ValueError("text that is not UTF-8")
             _, sample, status, metric, metrics, error, worker, queued, started, ended = row
             sample = json.loads(sample)
@@ -486,24 +360,8 @@ class SQLiteStorage(Storage):
             self._checkpointer = None
         self._db.close()
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error), for autocommit connections."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.db.execute("COMMIT")
-        elif self.db.in_transaction:
-            self.db.execute("ROLLBACK")
+    def _transaction(self) -> Transaction:
+        return Transaction(self._db)
 
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStorage"]
