@@ -3,8 +3,8 @@
 A :class:`~archspace.nn.Cell` names its decisions ``{cell}/op_{i}_{k}`` (the operation of the
 ``k``-th input of node ``i``) and ``{cell}/input_{i}_{k}`` (which earlier state that input reads;
 states 0 and 1 are the cell's inputs); NAS-Bench-201-style spaces name one operation per edge,
-``edge_{to}_{from}``. Reading those label patterns is the one place that knows them; the browser
-only draws the nodes and edges returned here.
+``edge_{to}_{from}``. Those formats are built and parsed by :mod:`archspace.space.labels` alone;
+this module groups the parsed labels into graphs, and the browser only draws what it returns.
 
 Example:
     >>> g = cell_graphs({"normal/input_2_0": 0, "normal/op_2_0": "sep_conv_3x3",
@@ -15,12 +15,10 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-_CELL = re.compile(r"^(?P<cell>.*)/(?P<kind>op|input)_(?P<node>\d+)_(?P<k>\d+)$")
-_EDGE = re.compile(r"^(?:(?P<cell>.*)/)?edge_(?P<to>\d+)_(?P<src>\d+)$")
+from archspace.space.labels import parse_cell_label, parse_edge_label
 
 
 def cell_graphs(sample: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -33,15 +31,15 @@ def cell_graphs(sample: Mapping[str, Any]) -> list[dict[str, Any]]:
     cells: dict[str, dict[tuple[int, int], dict[str, Any]]] = {}
     edges_only: dict[str, list[dict[str, Any]]] = {}
     for label, value in sample.items():
-        match = _CELL.match(label)
-        if match:
-            slot = cells.setdefault(match["cell"], {}).setdefault((int(match["node"]), int(match["k"])), {})
-            slot[match["kind"]] = value
+        term = parse_cell_label(label)
+        if term is not None:
+            slot = cells.setdefault(term.cell, {}).setdefault((term.node, term.k), {})
+            slot[term.kind] = value
             continue
-        match = _EDGE.match(label)
-        if match:
-            edges_only.setdefault(match["cell"] or "cell", []).append(
-                {"source": int(match["src"]), "target": int(match["to"]), "op": str(value)})
+        edge = parse_edge_label(label)
+        if edge is not None:
+            edges_only.setdefault(edge.cell or "cell", []).append(
+                {"source": edge.source, "target": edge.target, "op": str(value)})
     graphs = []
     for name, slots in cells.items():
         edges = []

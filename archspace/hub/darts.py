@@ -52,15 +52,15 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-import archspace as asp
 from archspace.errors import SampleError, SpaceDefinitionError
+from archspace.nn import Cell, ModelSpace
+from archspace.space.labels import cell_input_label, cell_op_label, parse_cell_label
 from archspace.space.samples import Sample
 
 OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
@@ -249,7 +249,7 @@ def _positive_int(name: str, value: Any) -> int:
     return value
 
 
-class DartsSpace(asp.ModelSpace):
+class DartsSpace(ModelSpace):
     """The DARTS CNN space (see the module docstring for the two forms and NNI's names).
 
     Args:
@@ -315,7 +315,7 @@ class DartsSpace(asp.ModelSpace):
                 stride = 2 if reduction and inp < 2 else 1
                 return {name: make_op(name, c, stride, affine, search) for name in op_names}
 
-            cell = asp.Cell(ops, num_nodes=4, num_ops_per_node=2, num_predecessors=2, merge_op="all",
+            cell = Cell(ops, num_nodes=4, num_ops_per_node=2, num_predecessors=2, merge_op="all",
                             preprocessor=Preprocess(c_pp, c_p, c, reduction_prev, affine),
                             label="reduce" if reduction else "normal")
             self.cells.append(cell)
@@ -373,9 +373,6 @@ class DartsSpace(asp.ModelSpace):
         return torch.randn(batch_size, 3, 32, 32)
 
 
-_NNI_LABEL = re.compile(r"(normal|reduce)/(op|input)_(\d+)_(\d+)")
-
-
 def from_genotype(normal: Sequence[tuple[str, int]], reduce: Sequence[tuple[str, int]]) -> Sample:
     """The sample of a genotype in the DARTS code's form: per cell type, 8 ``(op, input)`` pairs,
     two per node in node order (inputs 0 and 1 are the cell inputs, 2.. the earlier nodes).
@@ -389,8 +386,8 @@ def from_genotype(normal: Sequence[tuple[str, int]], reduce: Sequence[tuple[str,
             raise SampleError(f"the {cell} genotype must list 8 (op, input) pairs (2 per node, 4 nodes), got {len(pairs)}")
         for index, (op, source) in enumerate(pairs):
             node, k = 2 + index // 2, index % 2
-            sample[f"{cell}/input_{node}_{k}"] = source
-            sample[f"{cell}/op_{node}_{k}"] = op
+            sample[cell_input_label(cell, node, k)] = source
+            sample[cell_op_label(cell, node, k)] = op
     return sample
 
 
@@ -407,11 +404,11 @@ def from_nni_darts(arch: Mapping[str, Any]) -> Sample:
     """
     sample: Sample = {}
     for label, value in arch.items():
-        match = _NNI_LABEL.fullmatch(label) if isinstance(label, str) else None
-        if match is None:
+        parsed = parse_cell_label(label)
+        if parsed is None or parsed.cell not in ("normal", "reduce"):
             raise SampleError(f"label {label!r} is not a DARTS cell label (normal|reduce/op|input_<node>_<k>, "
                               "e.g. 'normal/op_2_0')")
-        if match.group(2) == "op":
+        if parsed.kind == "op":
             if not isinstance(value, str):
                 raise SampleError(f"label {label!r} has value {value!r}; an op is a name, one of {list(OPS)}")
             sample[label] = value
@@ -429,7 +426,13 @@ def to_nni_darts(sample: Mapping[str, Any]) -> dict[str, Any]:
     """Our sample in NNI's DARTS form (``input`` values as one-element lists); the inverse of
     :func:`from_nni_darts`."""
     checked = from_nni_darts(sample)
-    return {label: [value] if "/input_" in label else value for label, value in checked.items()}
+    return {label: [value] if _is_input(label) else value for label, value in checked.items()}
+
+
+def _is_input(label: str) -> bool:
+    """Whether ``label`` is a cell's ``input`` decision (NNI writes those values as lists)."""
+    parsed = parse_cell_label(label)
+    return parsed is not None and parsed.kind == "input"
 
 
 #: DARTS-V2 (second-order DARTS, the paper's table 1: 2.76% CIFAR-10 test error, 3.3M parameters).

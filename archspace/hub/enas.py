@@ -43,8 +43,9 @@ import functools
 import torch
 from torch import nn
 
-import archspace as asp
 from archspace.errors import SpaceDefinitionError
+from archspace.nn import Cell, InputChoice, LayerChoice, ModelSpace
+from archspace.space.labels import cell_input_label, cell_op_label, skip_label
 from archspace.space.samples import Sample
 
 MACRO_OPS = ("conv3x3", "conv5x5", "sepconv3x3", "sepconv5x5", "maxpool", "avgpool")
@@ -128,8 +129,8 @@ class MacroLayer(nn.Module):
 
     def __init__(self, index: int, channels: int) -> None:
         super().__init__()
-        self.op = asp.LayerChoice({name: macro_op(name, channels) for name in MACRO_OPS}, label=f"layer_{index}/op")
-        self.skips = nn.ModuleList(asp.InputChoice(2, 1, label=f"layer_{index}/skip_{j}") for j in range(index))
+        self.op = LayerChoice({name: macro_op(name, channels) for name in MACRO_OPS}, label=f"layer_{index}/op")
+        self.skips = nn.ModuleList(InputChoice(2, 1, label=skip_label(f"layer_{index}", j)) for j in range(index))
         self.bn = nn.BatchNorm2d(channels)
 
     def forward(self, previous: list[torch.Tensor]) -> torch.Tensor:
@@ -139,7 +140,7 @@ class MacroLayer(nn.Module):
         return self.bn(out)
 
 
-class EnasMacroSpace(asp.ModelSpace):
+class EnasMacroSpace(ModelSpace):
     """The ENAS macro space (see the module docstring).
 
     Args:
@@ -236,7 +237,7 @@ class MicroPreprocess(nn.Module):
         return [self.pre0(inputs[0]), self.pre1(inputs[1])]
 
 
-class EnasMicroSpace(asp.ModelSpace):
+class EnasMicroSpace(ModelSpace):
     """The ENAS micro (cell) space (see the module docstring).
 
     Args:
@@ -269,7 +270,7 @@ class EnasMicroSpace(asp.ModelSpace):
             if reduction:
                 c *= 2
             pre = MicroPreprocess(c_pp, c_p, c, halve_pp=level - level_pp, halve_p=level - level_p)
-            cell = asp.Cell(functools.partial(_micro_ops, c),
+            cell = Cell(functools.partial(_micro_ops, c),
                             num_nodes=self.num_nodes, num_ops_per_node=2, num_predecessors=2, merge_op="loose_end",
                             preprocessor=pre, postprocessor=LooseEndMerge(c), concat_dim=0,
                             label="reduce" if reduction else "normal")
@@ -287,8 +288,8 @@ class EnasMicroSpace(asp.ModelSpace):
         for cell in ("normal", "reduce"):
             for i in range(2, 2 + self.num_nodes):
                 for k, (source, op) in enumerate(((i - 1, "sepconv3x3"), (i - 2, "identity"))):
-                    sample[f"{cell}/input_{i}_{k}"] = source
-                    sample[f"{cell}/op_{i}_{k}"] = op
+                    sample[cell_input_label(cell, i, k)] = source
+                    sample[cell_op_label(cell, i, k)] = op
         return self.validate(sample)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -17,8 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-import archspace as asp
 from archspace.errors import SampleError, SpaceDefinitionError
+from archspace.nn import LayerChoice, ModelSpace
+from archspace.space.labels import edge_label
 from archspace.space.samples import Sample
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -76,7 +77,7 @@ class NB201Cell(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.edges = nn.ModuleDict({
-            f"{k}_{j}": asp.LayerChoice({op: make_op(op, channels) for op in OPS}, label=f"edge_{k}_{j}")
+            f"{k}_{j}": LayerChoice({op: make_op(op, channels) for op in OPS}, label=edge_label(k, j))
             for k, j in EDGES
         })
 
@@ -87,7 +88,7 @@ class NB201Cell(nn.Module):
         return nodes[3]
 
 
-class NasBench201(asp.ModelSpace):
+class NasBench201(ModelSpace):
     """The NAS-Bench-201 space.
 
     Args:
@@ -148,9 +149,9 @@ def to_arch_str(sample: Mapping[str, Any]) -> str:
     for k in range(1, 4):
         ops = []
         for j in range(k):
-            op = sample.get(f"edge_{k}_{j}")
+            op = sample.get(edge_label(k, j))
             if op not in OPS:
-                raise SampleError(f"label 'edge_{k}_{j}' has value {op!r}; NB201 ops are {list(OPS)}")
+                raise SampleError(f"label {edge_label(k, j)!r} has value {op!r}; NB201 ops are {list(OPS)}")
             ops.append(f"{op}~{j}")
         groups.append("|" + "|".join(ops) + "|")
     return "+".join(groups)
@@ -170,7 +171,7 @@ def from_arch_str(arch: str) -> dict[str, str]:
             op, _, source = item.partition("~")
             if op not in OPS or source != str(j):
                 raise SampleError(f"NB201 arch string {arch!r}: bad edge {item!r} into node {k} (expected 'op~{j}', op in {list(OPS)})")
-            sample[f"edge_{k}_{j}"] = op
+            sample[edge_label(k, j)] = op
     return sample
 
 

@@ -52,8 +52,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-import archspace as asp
 from archspace.errors import SpaceDefinitionError
+from archspace.nn import LayerChoice, ModelSpace
 
 #: Candidates per stage, in NNI's order (``lib/builder.py``).
 STAGE_OPS: tuple[tuple[str, ...], ...] = (
@@ -215,7 +215,7 @@ class AuxiliaryNet(nn.Module):
         return self.head(self.features(x).flatten(1))
 
 
-class PFLD(asp.ModelSpace):
+class PFLD(ModelSpace):
     """The simplified PFLD backbone with FBNet's searched blocks (see the module docstring).
 
     Args:
@@ -248,7 +248,7 @@ class PFLD(asp.ModelSpace):
                 names = list(ops) + (["skip"] if skip and stride == 1 and c_in == c_out else [])
                 out_fm = fm * 2 if stage == 0 else fm
                 index = len(blocks)
-                blocks.append(asp.LayerChoice({n: make_op(n, c_in, c_out, stride, out_fm) for n in names},
+                blocks.append(LayerChoice({n: make_op(n, c_in, c_out, stride, out_fm) for n in names},
                                               label=f"block_{index}"))
                 c_in = c_out
         self.blocks = nn.ModuleList(blocks)

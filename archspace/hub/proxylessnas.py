@@ -39,8 +39,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-import archspace as asp
 from archspace.errors import SpaceDefinitionError
+from archspace.nn import LayerChoice, ModelSpace
 
 #: The paper's MBConv candidates: ``{kernel}x{kernel}_MBConv{expansion}``.
 CANDIDATES: tuple[str, ...] = ("3x3_MBConv3", "3x3_MBConv6", "5x5_MBConv3", "5x5_MBConv6", "7x7_MBConv3",
@@ -112,7 +112,7 @@ class ChoiceBlock(nn.Module):
         return x + out if self.residual else out
 
 
-class ProxylessNASSpace(asp.ModelSpace):
+class ProxylessNASSpace(ModelSpace):
     """The ProxylessNAS / MobileNetV2 space (see the module docstring).
 
     Args:
@@ -155,7 +155,7 @@ class ProxylessNASSpace(asp.ModelSpace):
                 step = stride if b == 0 else 1
                 residual = step == 1 and c_in == width
                 names = [*CANDIDATES, ZERO] if zero and residual else list(CANDIDATES)
-                choice = asp.LayerChoice({n: make_op(n, c_in, width, step) for n in names},
+                choice = LayerChoice({n: make_op(n, c_in, width, step) for n in names},
                                          label=f"stage{s}_block{b}")
                 blocks.append(ChoiceBlock(choice, residual))
                 c_in = width

@@ -49,7 +49,6 @@ steps, i.e. ~5 per weight step).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -66,9 +65,8 @@ from archspace.oneshot.distributed import average_gradients, broadcast_parameter
 from archspace.oneshot.loop import Batch, LossFn, OneShotTrainer
 from archspace.oneshot.spos import SampledPath
 from archspace.oneshot.supernet import Supernet
+from archspace.space.labels import parse_skip_label
 from archspace.space.samples import Sample, fingerprint
-
-SKIP_LABEL = re.compile(r"(^|/)skip_\d+$")
 
 
 class ControllerPath(SampledPath):
@@ -176,7 +174,7 @@ class ENAS(OneShotTrainer):
         self.controller_optimizer = torch.optim.Adam(self.controller.parameters(), lr=self.controller_learning_rate)
         self.generator = torch.Generator().manual_seed(self.seed)
         self.baseline: float | None = None
-        self.skip_labels = [label for label in decisions if SKIP_LABEL.search(label)
+        self.skip_labels = [label for label in decisions if parse_skip_label(label) is not None
                             and list(decisions[label].values) == [0, 1]]
         self.sync_export()
         return supernet
@@ -216,7 +214,8 @@ class ENAS(OneShotTrainer):
             if probs is None:
                 continue
             kl = (probs * (probs.clamp_min(1e-12).log() - target.log())).sum()
-            layer = label.rsplit("/", 1)[0] if "/" in label else ""
+            skip = parse_skip_label(label)
+            layer = skip.layer if skip is not None else ""
             per_layer[layer] = per_layer[layer] + kl if layer in per_layer else kl
         if not per_layer:
             return torch.zeros(())
@@ -322,4 +321,4 @@ class ENAS(OneShotTrainer):
         self.sync_export()
 
 
-__all__ = ["ENAS", "ControllerPath", "SKIP_LABEL"]
+__all__ = ["ENAS", "ControllerPath"]
