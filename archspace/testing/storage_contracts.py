@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,28 +73,43 @@ def _json(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+@contextmanager
+def _opened(backend: StorageBackend, directory: Path) -> Iterator[Storage]:
+    """The backend's store, closed after the check whatever happens."""
+    store = backend.open(directory)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _raises(kind: type[Exception], call: Callable[[], object], backend: StorageBackend, what: str) -> Exception:
+    """The ``kind`` error ``call`` raised; AssertionError naming ``what`` was accepted when it raised none."""
+    try:
+        call()
+    except kind as exc:
+        return exc
+    raise AssertionError(f"{backend.name}: {what} was accepted, no {kind.__name__} raised")
+
+
 def _ids(store: Storage, status: TrialStatus | str | None = None) -> list[int]:
     return [t.id for t in store.trials(status)]
 
 
 def check_config(backend: StorageBackend, directory: Path) -> None:
     """An empty store has no config; the config reads back as its JSON round trip; a new one replaces it."""
-    store = backend.open(directory)
-    try:
+    with _opened(backend, directory) as store:
         assert store.get_config() is None, f"{backend.name}: a new store has a config"
         config = {"space": "pkg.Space", "seed": 3, "shape": (1, 3), "nested": {"a": [1.5, None, True]}}
         store.set_config(config)
         assert store.get_config() == _json(config), f"{backend.name}: config read back as {store.get_config()}"
         store.set_config({"space": "other"})
         assert store.get_config() == {"space": "other"}, f"{backend.name}: set_config does not replace"
-    finally:
-        store.close()
 
 
 def check_create_and_read(backend: StorageBackend, directory: Path) -> None:
     """New trials are queued, numbered 0, 1, 2, ... and read back as created; records are copies."""
-    store = backend.open(directory)
-    try:
+    with _opened(backend, directory) as store:
         samples: list[dict[str, Any]] = [{"op": "conv", "k": 3}, {"b": [0, 2], "a": (1, 2)}, {}]
         ids = [store.create_trial(s, None) for s in samples]
         assert ids == [0, 1, 2], f"{backend.name}: ids {ids}, expected 0, 1, 2"
@@ -110,14 +126,11 @@ def check_create_and_read(backend: StorageBackend, directory: Path) -> None:
         records[0].metrics["x"] = 1
         again = store.trial(0)
         assert again.sample == samples[0] and again.metrics == {}, f"{backend.name}: a record shares state with the store"
-    finally:
-        store.close()
 
 
 def check_status_transitions(backend: StorageBackend, directory: Path) -> None:
     """queued -> running (worker, start time) -> each final status (end time); statuses filter by enum or name."""
-    store = backend.open(directory)
-    try:
+    with _opened(backend, directory) as store:
         ids = [store.create_trial({"i": i}, None) for i in range(len(_FINAL) + 1)]
         for trial_id in ids:
             store.start_trial(trial_id, f"worker-{trial_id}")
@@ -135,27 +148,15 @@ def check_status_transitions(backend: StorageBackend, directory: Path) -> None:
             assert _ids(store, status) == wanted and _ids(store, status.value) == wanted, (
                 f"{backend.name}: trials({status.value!r}) is {_ids(store, status)}, expected {wanted}")
         last = ids[-1]
-        try:
-            store.finish_trial(last, "done", None, None, None)
-        except StorageError as exc:
-            assert "done" in str(exc), f"{backend.name}: the error does not name the status: {exc}"
-        else:
-            raise AssertionError(f"{backend.name}: finish_trial accepted the status 'done'")
+        exc = _raises(StorageError, lambda: store.finish_trial(last, "done", None, None, None), backend, "status 'done'")
+        assert "done" in str(exc), f"{backend.name}: the error does not name the status: {exc}"
         assert store.trial(last).status is TrialStatus.RUNNING, f"{backend.name}: a refused status was written"
-        try:
-            store.trials("done")
-        except StorageError:
-            pass
-        else:
-            raise AssertionError(f"{backend.name}: trials('done') did not raise StorageError")
-    finally:
-        store.close()
+        _raises(StorageError, lambda: store.trials("done"), backend, "trials('done')")
 
 
 def check_intermediates(backend: StorageBackend, directory: Path) -> None:
     """Reports read back by step; bad steps and values raise ValueError and write nothing."""
-    store = backend.open(directory)
-    try:
+    with _opened(backend, directory) as store:
         trial_id = store.create_trial({"x": 1}, None)
         store.start_trial(trial_id, "w")
         for step, value in [(3, 0.3), (1, 1), (2, 0.2), (MAX_STEP, -5.0), (0, 0.0)]:
@@ -166,22 +167,15 @@ def check_intermediates(backend: StorageBackend, directory: Path) -> None:
         bad: list[tuple[Any, Any]] = [(-1, 1.0), (True, 1.0), (1.5, 1.0), (MAX_STEP + 1, 1.0), ("3", 1.0),
                                       (4, math.nan), (4, math.inf), (4, True), (4, "0.5"), (4, None)]
         for step, value in bad:
-            try:
-                store.add_intermediate(trial_id, step, value)
-            except ValueError:
-                pass
-            else:
-                raise AssertionError(f"{backend.name}: add_intermediate accepted step {step!r}, value {value!r}")
+            _raises(ValueError, lambda: store.add_intermediate(trial_id, step, value), backend,  # noqa: B023
+                    f"report of step {step!r}, value {value!r}")
         assert store.trial(trial_id).intermediates == got, f"{backend.name}: a refused report was written"
         assert store.trials()[0].intermediates == got, f"{backend.name}: trials() and trial() disagree on reports"
-    finally:
-        store.close()
 
 
 def check_finish_with_metrics(backend: StorageBackend, directory: Path) -> None:
     """The metric reads back as a float (NaN as None), metrics as their JSON, the error as given."""
-    store = backend.open(directory)
-    try:
+    with _opened(backend, directory) as store:
         ids = [store.create_trial({"i": i}, None) for i in range(5)]
         metrics = {"default": 0.5, "loss": [0.3, 0.2], "meta": {"epochs": 2, "ok": True, "note": None}}
         store.finish_trial(ids[0], "succeeded", 0.5, metrics, None)
@@ -195,8 +189,6 @@ def check_finish_with_metrics(backend: StorageBackend, directory: Path) -> None:
         assert (third.metric, third.error, third.status) == (None, "Traceback: boom", TrialStatus.FAILED)
         assert fourth.metric is None and fourth.metrics == {}, f"{backend.name}: a NaN metric read back as {fourth.metric}"
         assert fifth.metric == -math.inf, f"{backend.name}: -inf read back as {fifth.metric}"
-    finally:
-        store.close()
 
 
 class _BadRepr:
@@ -206,8 +198,7 @@ class _BadRepr:
 
 def check_sanitising(backend: StorageBackend, directory: Path) -> None:
     """Whatever user code hands back is stored, made safe: texts escaped and capped, metrics as plain JSON."""
-    store = backend.open(directory)
-    try:
+    with _opened(backend, directory) as store:
         ids = [store.create_trial({"i": i}, None) for i in range(3)]
         error = "bad file \udce9 and a NUL \x00 here"
         deep: dict[str, Any] = {}
@@ -229,15 +220,12 @@ def check_sanitising(backend: StorageBackend, directory: Path) -> None:
         assert cut == safe_text(long) and cut is not None and len(cut) < len(long) + 50, f"{backend.name}: not capped"
         store.finish_trial(ids[2], "failed", None, None, _BadRepr())  # type: ignore[arg-type]
         assert store.trial(ids[2]).error == safe_text(_BadRepr()), f"{backend.name}: an error whose repr raises"
-    finally:
-        store.close()
 
 
 def check_interrupt_and_requeue(backend: StorageBackend, directory: Path) -> None:
     """Only queued/running trials are interrupted; requeueing resets every unfinished one (reports
     dropped, worker and times cleared) and leaves finished ones alone."""
-    store = backend.open(directory)
-    try:
+    with _opened(backend, directory) as store:
         queued, running, done, interrupted = (store.create_trial({"i": i}, None) for i in range(4))
         for trial_id in (running, done, interrupted):
             store.start_trial(trial_id, "w")
@@ -260,14 +248,11 @@ def check_interrupt_and_requeue(backend: StorageBackend, directory: Path) -> Non
         assert store.load_strategy()[1] == [running, done], f"{backend.name}: requeueing forgot told trials"
         assert store.requeue_unfinished() == [queued, running, interrupted]
         assert store.trials(TrialStatus.INTERRUPTED) == []
-    finally:
-        store.close()
 
 
 def check_strategy_state(backend: StorageBackend, directory: Path) -> None:
     """No checkpoint at first; the last state reads back as its JSON; told ids accumulate, sorted."""
-    store = backend.open(directory)
-    try:
+    with _opened(backend, directory) as store:
         assert store.load_strategy() == (None, []), f"{backend.name}: a new store has a checkpoint"
         state = {"rng": [1, 2, 3], "history": [{"sample": {"a": (0, 1)}, "metric": 0.5}], "gen": 0}
         first = store.create_trial({"a": 0}, state)
@@ -281,27 +266,21 @@ def check_strategy_state(backend: StorageBackend, directory: Path) -> None:
         store.save_strategy({"gen": 4}, [])
         assert store.load_strategy() == ({"gen": 4}, [first, third])
         assert second not in store.load_strategy()[1]
-    finally:
-        store.close()
 
 
 def check_epochs(backend: StorageBackend, directory: Path) -> None:
     """One-shot epochs read back in order with their number; a re-run epoch replaces the earlier record."""
-    store = backend.open(directory)
-    try:
+    with _opened(backend, directory) as store:
         assert store.epochs() == []
         store.add_epoch(1, {"loss": 0.5, "sample": {"a": (1,)}})
         store.add_epoch(0, {"loss": 0.9})
         store.add_epoch(1, {"loss": 0.4})
         assert store.epochs() == [{"loss": 0.9, "epoch": 0}, {"loss": 0.4, "epoch": 1}], f"{backend.name}: {store.epochs()}"
-    finally:
-        store.close()
 
 
 def check_ordering(backend: StorageBackend, directory: Path) -> None:
     """Trials list by id whatever order they start and finish in, for every status filter."""
-    store = backend.open(directory)
-    try:
+    with _opened(backend, directory) as store:
         ids = [store.create_trial({"i": i}, None) for i in range(8)]
         for trial_id in reversed(ids):
             store.start_trial(trial_id, "w")
@@ -309,30 +288,20 @@ def check_ordering(backend: StorageBackend, directory: Path) -> None:
             store.finish_trial(trial_id, "succeeded", float(trial_id), None, None)
         assert _ids(store) == ids, f"{backend.name}: trials() lists {_ids(store)}"
         assert _ids(store, "succeeded") == [1, 3, 4, 6] and _ids(store, "running") == [0, 2, 5, 7]
-    finally:
-        store.close()
 
 
 def check_unknown_ids(backend: StorageBackend, directory: Path) -> None:
     """Reading an unknown trial, or reporting for one, raises StorageError; no write creates a trial."""
-    store = backend.open(directory)
-    try:
+    with _opened(backend, directory) as store:
         store.create_trial({"a": 1}, None)
         for trial_id in (1, 99, -1):
-            calls: list[Callable[[int], object]] = [store.trial, lambda t: store.add_intermediate(t, 0, 1.0)]
-            for call in calls:
-                try:
-                    call(trial_id)
-                except StorageError:
-                    pass
-                else:
-                    raise AssertionError(f"{backend.name}: trial {trial_id} does not exist but no StorageError was raised")
+            _raises(StorageError, lambda: store.trial(trial_id), backend, f"reading unknown trial {trial_id}")  # noqa: B023
+            _raises(StorageError, lambda: store.add_intermediate(trial_id, 0, 1.0), backend,  # noqa: B023
+                    f"a report for unknown trial {trial_id}")
         store.start_trial(99, "w")
         store.finish_trial(99, "succeeded", 1.0, None, None)
         store.mark_interrupted([99])
         assert _ids(store) == [0] and store.trial(0).status is TrialStatus.QUEUED, f"{backend.name}: {store.trials()}"
-    finally:
-        store.close()
 
 
 def check_concurrent_ids(backend: StorageBackend, directory: Path, threads: int = 4, each: int = 25) -> None:
@@ -405,12 +374,7 @@ def check_close(backend: StorageBackend, directory: Path) -> None:
     store.create_trial({"a": 1}, None)
     store.close()
     store.close()
-    try:
-        store.create_trial({"a": 2}, None)
-    except StorageError:
-        pass
-    else:
-        raise AssertionError(f"{backend.name}: create_trial worked on a closed store")
+    _raises(StorageError, lambda: store.create_trial({"a": 2}, None), backend, "a trial created on a closed store")
 
 
 #: Every check, in the order :func:`check_storage` runs them (parametrize over it for one test per check).
