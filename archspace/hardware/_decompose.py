@@ -42,7 +42,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from archspace.hardware._additive import Additive, add_all
 from archspace.hardware._additive import needed as needed_keys
 from archspace.hardware._units import FIXED, Key, UnitDef, find_units, freeze_recording, hkey
-from archspace.nn._context import space_context
+from archspace.nn.context import space_context
 from archspace.nn.mutable import Resolver
 from archspace.nn.space import ModelSpace
 from archspace.space.samples import Sample

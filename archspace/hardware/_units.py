@@ -14,9 +14,10 @@ from typing import Any
 
 from torch import nn
 
-from archspace.nn._walk import _attribute_choices, join
 from archspace.nn.layers import MutableLayer
 from archspace.nn.mutable import Mutable, Resolver
+from archspace.nn.walk import attribute_choices as _attribute_choices
+from archspace.nn.walk import join
 
 Key = tuple[str, tuple[Any, ...]]  # (unit id, values of its key labels)
 #: The id of the pseudo-unit holding the fixed part (always active; keyed by the shape labels, if any).

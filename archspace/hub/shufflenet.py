@@ -35,15 +35,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-import archspace as asp
 from archspace.errors import SpaceDefinitionError
+from archspace.nn import LayerChoice, ModelSpace, choice
 from archspace.nn.layers import MutableLayer
-from archspace.oneshot.mixed_ops import MixedModule
+from archspace.oneshot.forms import MixedBuilder, MixedModule, SubnetChild, register_mixed
 from archspace.space.decisions import find_leaves, resolve
 
 if TYPE_CHECKING:
     from archspace.oneshot.arch import ArchParameters
-    from archspace.oneshot.mixed_ops import MixedBuilder, SubnetChild
 
 #: The candidates of every choice block, in the official order (choice index 0..3).
 BLOCKS = ("k3", "k5", "k7", "xcep")
@@ -164,16 +163,19 @@ class SearchableShuffleBlock(MutableLayer, ShuffleBlock):
     """A :class:`ShuffleBlock` whose ``mid_channels`` may be a choice (channel search).
 
     Frozen, it is the plain unit of the chosen width; in a one-shot supernet it becomes a
-    :class:`MixedShuffleBlock` over the weights of the largest width.
+    :class:`MixedShuffleBlock` over the weights of the largest width (registered below).
     """
 
-    def to_mixed(self, builder: MixedBuilder) -> nn.Module:
-        chosen = [name for name, value in self._asp_args.items() if find_leaves(value)]
-        leaves = self.value_decisions()
-        if chosen != ["mid_channels"] or len(leaves) != 1:
-            raise SpaceDefinitionError(f"SearchableShuffleBlock at {builder.path!r}: a supernet can share weights across "
-                                       f"a choice of mid_channels only (one decision), got choices of {chosen}")
-        return MixedShuffleBlock(self, builder.arch)
+
+@register_mixed(SearchableShuffleBlock)
+def _mixed_shuffle_block(block: SearchableShuffleBlock, label: str, builder: MixedBuilder) -> nn.Module:
+    """The registered mixed form of a channel-searched unit: a :class:`MixedShuffleBlock`."""
+    chosen = [name for name, value in block.space_arguments.items() if find_leaves(value)]
+    leaves = block.value_decisions()
+    if chosen != ["mid_channels"] or len(leaves) != 1:
+        raise SpaceDefinitionError(f"SearchableShuffleBlock at {builder.path!r}: a supernet can share weights across "
+                                   f"a choice of mid_channels only (one decision), got choices of {chosen}")
+    return MixedShuffleBlock(block, builder.arch)
 
 
 class MixedShuffleBlock(MixedModule):
@@ -202,7 +204,7 @@ class MixedShuffleBlock(MixedModule):
         return out
 
     def subnet(self, sample: Mapping[str, Any], child: SubnetChild) -> nn.Module:
-        args = {k: resolve(v, {self.label: sample[self.label]}) for k, v in self.block._asp_args.items()}
+        args = {k: resolve(v, {self.label: sample[self.label]}) for k, v in self.block.space_arguments.items()}
         plain = ShuffleBlock(**args)
         source = dict(self.block.named_parameters()) | dict(self.block.named_buffers())
         with torch.no_grad():
@@ -213,7 +215,7 @@ class MixedShuffleBlock(MixedModule):
         return plain
 
 
-class ShuffleNetSpace(asp.ModelSpace):
+class ShuffleNetSpace(ModelSpace):
     """The SPOS ShuffleNetV2 supernet space (see the module docstring).
 
     Args:
@@ -253,9 +255,9 @@ class ShuffleNetSpace(asp.ModelSpace):
                 mid: Any = base
                 if channel_search:
                     widths = sorted({max(1, int(base * s)) for s in channel_scales})
-                    mid = asp.choice(f"channel_{index}", widths)
+                    mid = choice(f"channel_{index}", widths)
                 common = dict(mid_channels=mid, stride=stride, affine=affine)
-                blocks.append(asp.LayerChoice({
+                blocks.append(LayerChoice({
                     "k3": SearchableShuffleBlock(channels, out, kernel_size=3, **common),
                     "k5": SearchableShuffleBlock(channels, out, kernel_size=5, **common),
                     "k7": SearchableShuffleBlock(channels, out, kernel_size=7, **common),
@@ -287,9 +289,10 @@ class ShuffleNetSpace(asp.ModelSpace):
         return self.classifier(self.dropout(self.globalpool(x).flatten(1)))
 
     @classmethod
-    def small(cls, *, channel_search: bool = False) -> ShuffleNetSpace:
+    def small(cls, *, channel_search: bool = False, oneshot: bool = False) -> ShuffleNetSpace:
         """A tiny instance for tests and smoke runs: two stages (2 and 1 blocks), 8/16 channels,
-        10 classes; with ``channel_search``, mid-channel scales 0.5 and 1.0."""
+        10 classes; with ``channel_search``, mid-channel scales 0.5 and 1.0 (one form for both
+        search kinds, so ``oneshot`` changes nothing)."""
         return cls(num_classes=10, stem_channels=4, stage_channels=(8, 16), stage_repeats=(2, 1), last_channels=16,
                    channel_search=channel_search, channel_scales=(0.5, 1.0))
 

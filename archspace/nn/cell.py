@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 import torch
 from torch import nn
@@ -23,9 +23,7 @@ from torch import nn
 from archspace.errors import SpaceDefinitionError
 from archspace.nn.mutable import Branch, FreezeChild, Mutable, Resolver
 from archspace.space.decisions import Categorical
-
-if TYPE_CHECKING:
-    from archspace.oneshot.mixed_ops import MixedBuilder
+from archspace.space.labels import cell_input_label, cell_op_label
 
 OpFactory: TypeAlias = (
     Mapping[str, nn.Module | Callable[[int, int, int], nn.Module]]
@@ -133,11 +131,11 @@ class Cell(Mutable):
 
     def op_decision(self, label: str, node: int, k: int) -> Categorical:
         """The decision choosing term ``k``'s op of node ``node``."""
-        return Categorical(self.op_names, f"{label}/op_{node}_{k}", origin=label)
+        return Categorical(self.op_names, cell_op_label(label, node, k), origin=label)
 
     def input_decision(self, label: str, node: int, k: int) -> Categorical:
         """The decision choosing term ``k``'s input state of node ``node``."""
-        return Categorical(list(range(node)), f"{label}/input_{node}_{k}", origin=label)
+        return Categorical(list(range(node)), cell_input_label(label, node, k), origin=label)
 
     def op_suffix(self, node: int, k: int, inp: int, name: str) -> str:
         """The module path, below the cell, of op ``name`` of term ``k`` of ``node`` on input ``inp``.
@@ -205,12 +203,6 @@ class Cell(Mutable):
             inputs.append(node_inputs)
         return FixedCell(ops, inputs, self.num_predecessors, self.merge_op, preprocessor=pre,
                          postprocessor=post, concat_dim=self.concat_dim, merge=merge)
-
-    def to_mixed(self, label: str, builder: MixedBuilder) -> nn.Module:
-        """A :class:`~archspace.oneshot.cell_mixed.MixedCell`: DARTS's relaxation of this cell."""
-        from archspace.oneshot.cell_mixed import MixedCell
-
-        return MixedCell(self, label, builder)
 
     def extra_repr(self) -> str:
         return (f"num_nodes={self.num_nodes}, num_ops_per_node={self.num_ops_per_node}, "

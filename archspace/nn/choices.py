@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
@@ -12,9 +12,6 @@ from torch import nn
 from archspace.errors import SpaceDefinitionError
 from archspace.nn.mutable import Branch, FreezeChild, Mutable, Resolver
 from archspace.space.decisions import Categorical
-
-if TYPE_CHECKING:
-    from archspace.oneshot.mixed_ops import MixedBuilder
 
 REDUCTIONS = ("sum", "mean", "concat", "none")
 
@@ -86,13 +83,6 @@ class LayerChoice(Mutable):
         chosen = resolver.value(self.decisions(label)[0], label)
         return freeze_child(str(chosen), self.candidate(chosen))
 
-    def to_mixed(self, label: str, builder: MixedBuilder) -> nn.Module:
-        """A :class:`~archspace.oneshot.mixed_ops.MixedLayer` over the candidates' mixed forms."""
-        from archspace.oneshot.mixed_ops import MixedLayer
-
-        candidates = {str(v): builder.child(str(v), self.candidate(v)) for v in self._values}
-        return MixedLayer(label, candidates, self.candidate_names, builder.arch)
-
 
 class InputChoice(Mutable):
     """Choose ``n_chosen`` of the ``n_candidates`` tensors given to ``forward`` and reduce them.
@@ -134,12 +124,6 @@ class InputChoice(Mutable):
     def freeze_with(self, label: str, resolver: Resolver, freeze_child: FreezeChild) -> nn.Module:
         chosen = resolver.value(self.decisions(label)[0], label)
         return ChosenInputs(chosen if isinstance(chosen, list) else [chosen], self.reduction, self.n_candidates)
-
-    def to_mixed(self, label: str, builder: MixedBuilder) -> nn.Module:
-        """A :class:`~archspace.oneshot.mixed_ops.MixedInput`: the weighted candidate input sets."""
-        from archspace.oneshot.mixed_ops import MixedInput
-
-        return MixedInput(label, self.values(), self.reduction, self.n_candidates, builder.arch)
 
     def extra_repr(self) -> str:
         return f"n_candidates={self.n_candidates}, n_chosen={self.n_chosen}, reduction={self.reduction!r}"

@@ -16,7 +16,7 @@ import logging
 import torch
 from torch import nn
 
-from archspace.nn._context import frozen_context, space_context
+from archspace.nn.context import frozen_context, space_context
 from archspace.nn.space import ModelSpace
 
 logger = logging.getLogger("archspace.nn")

@@ -16,15 +16,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 from torch import nn
 
 from archspace.errors import ArchspaceError, SpaceDefinitionError
 from archspace.space.decisions import Categorical, ValueExpr, find_leaves, largest, resolve
-
-if TYPE_CHECKING:
-    from archspace.oneshot.mixed_ops import MixedBuilder
 
 
 @dataclass(frozen=True)
@@ -143,6 +141,20 @@ class MutableLayer(nn.Module):
         """True while some argument is still undecided."""
         return any(find_leaves(v) for v in self._asp_args.values())
 
+    @property
+    def space_arguments(self) -> Mapping[str, Any]:
+        """The constructor arguments as given: plain values, choices and expressions of choices.
+
+        A mixed form (``archspace.oneshot``) or a hub layer's own one reads which arguments are
+        choices and resolves them per value; read-only, so the layer keeps the one record of them.
+        """
+        return MappingProxyType(self._asp_args)
+
+    @classmethod
+    def plain_class(cls) -> type[nn.Module]:
+        """The plain torch class this layer makes mutable (what freezing builds)."""
+        return cls._asp_base
+
     def to_plain(self, resolver: Any, path: str) -> nn.Module:
         """This layer as its plain torch class, with the sample's sizes."""
         if self.is_mutable:
@@ -162,16 +174,6 @@ class MutableLayer(nn.Module):
         state.pop("_asp_args", None)
         plain.__dict__.update(state)
         return plain
-
-    def to_mixed(self, builder: MixedBuilder) -> nn.Module:
-        """The one-shot mixed form of this layer, as its class's :attr:`mixed_form` describes.
-
-        Raises:
-            SpaceDefinitionError: the class has no mixed form, or not for the arguments given choices.
-        """
-        from archspace.oneshot.mixed_ops import mixed_value_layer
-
-        return mixed_value_layer(self, builder.arch, builder.path)
 
     def extra_repr(self) -> str:
         text = self._asp_base.extra_repr(self)

@@ -4,26 +4,44 @@ A :class:`Mutable` module (LayerChoice, InputChoice, Repeat, Cell) tells the spa
 things: which decisions it owns, which child modules are active under which values, and how to
 turn itself into the chosen plain module given a sample; and it tells a one-shot supernet how it
 becomes its mixed (weight-sharing) form, ``to_mixed``. Everything else (labels from module
-paths, conditions, duplicate checks, freezing) is done once, by the walker in ``_walk.py``.
+paths, conditions, duplicate checks, freezing) is done once, by the walker in ``walk.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from torch import nn
 
 from archspace.errors import SpaceDefinitionError, SpaceForwardError
-from archspace.nn._context import current_frozen
+from archspace.nn.context import current_frozen
 from archspace.space.decisions import Categorical, _caller_site
-
-if TYPE_CHECKING:
-    from archspace.oneshot.mixed_ops import MixedBuilder
 
 # (path suffix of a child module, the child, requirements [(label, allowed values), ...])
 Branch = tuple[str, nn.Module, list[tuple[str, list[Any]]]]
 FreezeChild = Callable[[str, nn.Module], nn.Module]
+
+
+class MixedBuilding(Protocol):
+    """What a one-shot supernet hands a decision to build its mixed form.
+
+    ``archspace.oneshot.MixedBuilder`` implements it; it is named here so that this package,
+    which one-shot search builds on, never imports it.
+
+    Attributes:
+        arch: the supernet's architecture parameters (mixed modules are built on them).
+        path: the module path of the decision being converted.
+    """
+
+    arch: Any
+    path: str
+
+    def register(self, label: str, values: Sequence[Any]) -> None:
+        """Create the logits of decision ``label`` over ``values``."""
+
+    def child(self, suffix: str, module: nn.Module) -> nn.Module:
+        """The mixed form of a child module at ``path.suffix``."""
 
 
 class Resolver:
@@ -87,14 +105,15 @@ class Mutable(nn.Module):
         """The plain module this one becomes under the resolver's sample."""
         raise NotImplementedError
 
-    def to_mixed(self, label: str, builder: MixedBuilder) -> nn.Module:
-        """The one-shot mixed form of this module (see :mod:`archspace.oneshot.mixed_ops`).
+    def to_mixed(self, label: str, builder: MixedBuilding) -> nn.Module:
+        """The one-shot mixed form of a decision type of your own (see :mod:`archspace.oneshot.forms`).
 
-        Like :meth:`freeze_with`, each decision type says how it becomes its weight-sharing form,
+        Like :meth:`freeze_with`, a decision type may say how it becomes its weight-sharing form,
         so a supernet converts decision types it has never heard of. ``builder`` registers the
         decision's logits (``builder.register(label, values)``) and converts child modules
         (``builder.child(suffix, module)``); the returned module reads its weights in ``forward``
-        with ``archspace.oneshot.current_mix(label, builder.arch)``.
+        with ``archspace.oneshot.current_mix(label, builder.arch)``. archspace's own decision
+        types get theirs from ``archspace.oneshot.register_mixed``, which a type may use instead.
 
         Raises:
             SpaceDefinitionError: this decision type has no mixed form (the default).
@@ -102,8 +121,8 @@ class Mutable(nn.Module):
         cls = type(self)
         raise SpaceDefinitionError(
             f"{cls.__module__}.{cls.__qualname__} at {builder.path!r} has no one-shot mixed form: implement "
-            "to_mixed(label, builder) on it, freeze this decision, or express it with LayerChoice, "
-            "InputChoice, Repeat, Cell and archspace.nn layers"
+            "to_mixed(label, builder) on it (or register one with archspace.oneshot.register_mixed), freeze "
+            "this decision, or express it with LayerChoice, InputChoice, Repeat, Cell and archspace.nn layers"
         )
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -139,4 +158,4 @@ def choice(label: str, values: Sequence[Any]) -> Any:
     return decision.check(state.sample[label])
 
 
-__all__ = ["Branch", "FreezeChild", "Mutable", "Resolver", "choice"]
+__all__ = ["Branch", "FreezeChild", "MixedBuilding", "Mutable", "Resolver", "choice"]

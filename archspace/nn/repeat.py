@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 from torch import nn
 
 from archspace.errors import SpaceDefinitionError
 from archspace.nn.mutable import Branch, FreezeChild, Mutable, Resolver
 from archspace.space.decisions import Categorical, ValueExpr
-
-if TYPE_CHECKING:
-    from archspace.oneshot.mixed_ops import MixedBuilder
 
 
 def _fresh_copy(module: nn.Module) -> nn.Module:
@@ -99,13 +95,9 @@ class Repeat(Mutable):
         blocks = [freeze_child(str(i), self._modules[str(i)]) for i in range(depth)]  # type: ignore[arg-type]
         return nn.Sequential(*blocks)
 
-    def to_mixed(self, label: str, builder: MixedBuilder) -> nn.Module:
-        """A :class:`~archspace.oneshot.mixed_ops.MixedRepeat`: the weighted outputs after each depth."""
-        from archspace.oneshot.mixed_ops import MixedRepeat
-
-        decision = self._decision(label)
-        blocks = [builder.child(str(i), self._modules[str(i)]) for i in range(max(self.depths))]  # type: ignore[arg-type]
-        return MixedRepeat(decision.label if decision is not None else None, blocks, self.depths, builder.arch)
+    def blocks(self) -> list[nn.Module]:
+        """Every block, in order: the stack of the deepest allowed depth (a supernet mixes them all)."""
+        return [block for block in self._modules.values() if block is not None]
 
     def extra_repr(self) -> str:
         return f"depths={self.depths}"

@@ -20,9 +20,9 @@ from typing import Any
 from torch import nn
 
 from archspace.errors import ArchspaceError, ChoiceMisuseError, SpaceDefinitionError
-from archspace.nn._context import building, current_frozen, frozen_context, space_context
-from archspace.nn._walk import collect_space, explain_misuse, freeze_tree
+from archspace.nn.context import building, current_frozen, frozen_context, space_context
 from archspace.nn.mutable import Resolver
+from archspace.nn.walk import collect_space, explain_misuse, freeze_tree
 from archspace.space.samples import Sample, check_sample_shape, load_sample
 from archspace.space.search_space import SearchSpace
 

@@ -53,7 +53,7 @@ def _place(path: str, decision: Categorical) -> str:
     return f"{where} (written at {decision.origin})" if decision.origin and decision.origin != path else where
 
 
-def _attribute_choices(module: nn.Module, path: str) -> list[Categorical]:
+def attribute_choices(module: nn.Module, path: str) -> list[Categorical]:
     """Choices a plain module stores as attributes.
 
     A torch layer that stored one would silently use it as a value, so that is refused; the
@@ -126,7 +126,7 @@ def collect_space(root: nn.Module) -> SearchSpace:
             for leaf in module.value_decisions():
                 collector.add(leaf, condition, _place(path, leaf))
             return
-        for leaf in _attribute_choices(module, path):
+        for leaf in attribute_choices(module, path):
             collector.add(leaf, condition, _place(path, leaf))
         for name, child in module.named_children():
             walk(child, join(path, name), condition)
@@ -158,4 +158,4 @@ def holds_decisions(module: nn.Module) -> list[str]:
     return [p or "<root>" for p, m in module.named_modules() if isinstance(m, (Mutable, MutableLayer))]
 
 
-__all__ = ["collect_space", "explain_misuse", "freeze_tree", "holds_decisions", "join"]
+__all__ = ["attribute_choices", "collect_space", "explain_misuse", "freeze_tree", "holds_decisions", "join", "misuse_error"]

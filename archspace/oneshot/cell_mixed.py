@@ -25,19 +25,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
-from archspace.nn._walk import join
-from archspace.nn.cell import Concatenate, FixedCell
-from archspace.oneshot.mixed_ops import NONE_OPS, MixedBuilder, MixedLayer, MixedModule, SubnetChild
+from archspace.nn.cell import Cell, Concatenate, FixedCell
+from archspace.nn.walk import join
+from archspace.oneshot.forms import MixedBuilder, MixedModule, SubnetChild, register_mixed
+from archspace.oneshot.mixed_ops import NONE_OPS, MixedLayer
 from archspace.oneshot.policy import current_pass
-
-if TYPE_CHECKING:
-    from archspace.nn.cell import Cell
-
+from archspace.space.labels import edge_label
 
 Wiring = dict[int, list[tuple[int, str]]]
 
@@ -56,7 +54,7 @@ class ChoosesCellWiring(Protocol):
 
 
 class MixedCell(MixedModule):
-    """A cell as DARTS trains it (see the module docstring); built by ``Cell.to_mixed``."""
+    """A cell as DARTS trains it (see the module docstring); the registered mixed form of every Cell."""
 
     def __init__(self, cell: Cell, label: str, builder: MixedBuilder) -> None:
         super().__init__(builder.arch)
@@ -99,7 +97,7 @@ class MixedCell(MixedModule):
 
     def edge_name(self, node: int, source: int) -> str:
         """The logits' name of the edge from state ``source`` into node ``node``."""
-        return f"{self.label}/edge_{node}_{source}"
+        return edge_label(node, source, self.label)
 
     @property
     def node_indices(self) -> range:
@@ -210,6 +208,12 @@ class MixedCell(MixedModule):
         merge = Concatenate(self.concat_dim) if self.merge_op == "loose_end" else None  # as Cell.freeze_with
         return FixedCell(ops, inputs, self.num_predecessors, self.merge_op, preprocessor=pre, postprocessor=post,
                          concat_dim=self.concat_dim, merge=merge)
+
+
+@register_mixed(Cell)
+def _mixed_cell(cell: Cell, label: str, builder: MixedBuilder) -> nn.Module:
+    """DARTS's relaxation of a cell: a :class:`MixedCell`."""
+    return MixedCell(cell, label, builder)
 
 
 __all__ = ["NONE_OPS", "ChoosesCellWiring", "MixedCell", "Wiring"]

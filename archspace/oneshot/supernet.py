@@ -9,7 +9,7 @@ decision's weights, once. ``export()`` reads the chosen sample off the logits (t
 decision, plus what each mixed form derives, e.g. a cell's wiring); ``subnet(sample)`` returns the
 plain model of a sample carrying the supernet's trained weights.
 
-The mixed ops run with :class:`~archspace.oneshot.mixed_ops.Savings`: by default they skip zero
+The mixed ops run with :class:`~archspace.oneshot.savings.Savings`: by default they skip zero
 candidates, share one ReLU per input and fold each candidate's weight into its closing batch norm
 (same values and gradients up to rounding, less time and memory);
 ``checkpoint_ops=True`` trades about a third more time for much less memory.
@@ -25,14 +25,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from archspace.nn._walk import join
 from archspace.nn.layers import MutableLayer
 from archspace.nn.mutable import Mutable
 from archspace.nn.space import ModelSpace
+from archspace.nn.walk import join
 from archspace.oneshot.arch import ArchParameters
 from archspace.oneshot.cell_mixed import NONE_OPS, MixedCell
-from archspace.oneshot.mixed_ops import MixedBuilder, MixedModule, Savings
+from archspace.oneshot.forms import MixedBuilder, MixedModule, mixed_form
 from archspace.oneshot.policy import MixingPass, WeightingPolicy, mixing
+from archspace.oneshot.savings import Savings
 from archspace.space.samples import Sample
 
 
@@ -42,9 +43,9 @@ def _convert(module: nn.Module, path: str, arch: ArchParameters) -> nn.Module:
         return _convert(sub, sub_path, arch)
 
     if isinstance(module, Mutable):
-        return module.to_mixed(module.label or path, MixedBuilder(arch, path, convert))
+        return mixed_form(module, module.label or path, MixedBuilder(arch, path, convert))
     if isinstance(module, MutableLayer):
-        return module.to_mixed(MixedBuilder(arch, path, convert)) if module.is_mutable else module
+        return mixed_form(module, path, MixedBuilder(arch, path, convert)) if module.is_mutable else module
     for name, sub in list(module._modules.items()):
         if sub is not None:
             new = _convert(sub, join(path, name), arch)
@@ -73,7 +74,7 @@ class Supernet(nn.Module):
         policy: how each forward pass weighs the candidates (default: DARTS's softmax).
         skip_zero: never run zero (``none``) candidates while another candidate runs (exact:
             their term and their weight's gradient are exactly zero). See
-            :class:`~archspace.oneshot.mixed_ops.Savings`.
+            :class:`~archspace.oneshot.savings.Savings`.
         share_relu: one ``relu(x)`` per state and pass for every candidate starting with a ReLU
             (exact up to the order of float sums in the input's gradient).
         fold_weight: a candidate ending in batch norm runs ``w * bn(h)`` as one batch norm with
@@ -93,7 +94,7 @@ class Supernet(nn.Module):
         net: the space with every decision replaced by its mixed form.
         arch: the architecture logits (``arch_parameters()``), kept apart from ``weight_parameters()``.
         policy: the weighting policy asked once per forward pass for every decision's weights.
-        savings: the :class:`~archspace.oneshot.mixed_ops.Savings` every mixed form runs with.
+        savings: the :class:`~archspace.oneshot.savings.Savings` every mixed form runs with.
     """
 
     def __init__(self, space: ModelSpace, policy: WeightingPolicy | None = None, *, skip_zero: bool = True,

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import archspace as asp
-from archspace.nn._walk import holds_decisions
+from archspace.nn.walk import holds_decisions
 from archspace.testing import TEST_SPACES
 
 SPACES = {name: cls() for name, cls in TEST_SPACES.items()}
