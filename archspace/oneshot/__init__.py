@@ -1,9 +1,11 @@
 """One-shot NAS: weight-sharing supernets, the strategies that train them, and a registry by name.
 
-Layout: ``supernet.py`` (space -> supernet, export, subnets), ``mixed_ops.py`` and
-``cell_mixed.py`` (the mixed forms each decision type builds), ``policy.py`` (how a pass weighs
-candidates), ``loop.py`` (the shared training loop), ``checkpoint.py``, ``distributed.py``; one
-file per algorithm with its policy and ``step``: ``darts.py`` (:class:`Softmax`), ``gumbel.py``
+Layout: ``supernet.py`` (space -> supernet, export, subnets), ``forms.py`` (the registry of mixed
+forms by decision type: :func:`register_mixed`), ``mixed_ops.py``, ``mixed_values.py`` and
+``cell_mixed.py`` (the mixed forms of archspace's decision types), ``savings.py``, ``policy.py``
+(how a pass weighs candidates; :class:`Softmax`, the default), ``loop.py`` (the shared training
+loop), ``checkpoint.py`` (checkpoints and the names of a search directory's files),
+``distributed.py``; one file per algorithm with its policy and ``step``: ``darts.py``, ``gumbel.py``
 (:class:`Gumbel`), ``enas.py`` (:class:`ENAS`), and the policies of the next algorithms, ``spos.py`` (:class:`SampledPath`) and
 ``proxyless.py`` (:class:`BinaryGates`, :class:`ProxylessNAS`).
 
@@ -21,14 +23,14 @@ from typing import Any
 
 from archspace.oneshot.arch import ArchParameters
 from archspace.oneshot.cell_mixed import MixedCell
-from archspace.oneshot.checkpoint import CheckpointError
-from archspace.oneshot.darts import DARTS, Softmax
+from archspace.oneshot.checkpoint import CheckpointError, checkpoint_path, history_path, read_history
+from archspace.oneshot.darts import DARTS
 from archspace.oneshot.distributed import average_gradients, broadcast_buffers, broadcast_parameters
 from archspace.oneshot.enas import ENAS, ControllerPath
+from archspace.oneshot.forms import MixedBuilder, MixedModule, register_mixed
 from archspace.oneshot.gumbel import Gumbel, GumbelDARTS
 from archspace.oneshot.loop import OneShotTrainer
-from archspace.oneshot.mixed_ops import MixedBuilder, MixedModule
-from archspace.oneshot.policy import Mix, WeightingPolicy, current_mix
+from archspace.oneshot.policy import Mix, Softmax, WeightingPolicy, current_mix
 from archspace.oneshot.proxyless import BinaryGates, ProxylessNAS
 from archspace.oneshot.spos import SPOS, SampledPath
 from archspace.oneshot.supernet import Supernet, to_supernet
@@ -61,5 +63,6 @@ def list_oneshot() -> list[str]:
 
 __all__ = ["DARTS", "ENAS", "ONESHOT", "SupernetEvaluator", "ArchParameters", "BinaryGates", "CheckpointError", "ControllerPath", "Gumbel", "GumbelDARTS", "Mix",
            "MixedBuilder", "MixedCell", "MixedModule", "OneShotTrainer", "ProxylessNAS", "SPOS", "SampledPath", "Softmax", "Supernet",
-           "WeightingPolicy", "average_gradients", "broadcast_buffers", "broadcast_parameters", "create_oneshot",
-           "current_mix", "list_oneshot", "to_supernet"]
+           "WeightingPolicy", "average_gradients", "broadcast_buffers", "broadcast_parameters", "checkpoint_path",
+           "create_oneshot", "current_mix", "history_path", "list_oneshot", "read_history", "register_mixed",
+           "to_supernet"]

@@ -1,12 +1,18 @@
-"""One-shot checkpoints: written atomically, read back without running any pickled code.
+"""One-shot checkpoints and the files of a search's directory, named here and nowhere else.
 
 A checkpoint is the trainer's :meth:`~archspace.oneshot.OneShotTrainer.state_dict` plus the
 architecture history so far, saved with ``torch.save``. Loading uses ``weights_only=True``: a
 checkpoint holds tensors and plain containers only, so a crafted file is refused, never executed.
+
+A search run with ``directory`` writes there: the checkpoint (:func:`checkpoint_path`), the
+per-epoch architecture log (:func:`history_path`, read back with :func:`read_history`) and each
+epoch's sample (:func:`epoch_sample_path`). Anything that reads a search's directory (an
+experiment recovering epochs, its doctor) asks these functions for the names.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +23,42 @@ import torch
 from archspace.errors import ArchspaceError
 
 REQUIRED_KEYS = frozenset({"weights", "arch", "epoch"})
+CHECKPOINT_FILE = "checkpoint.pt"
+HISTORY_FILE = "arch_history.json"
+
+
+def checkpoint_path(directory: str | os.PathLike[str]) -> Path:
+    """The checkpoint of the search run in ``directory``."""
+    return Path(directory) / CHECKPOINT_FILE
+
+
+def history_path(directory: str | os.PathLike[str]) -> Path:
+    """The architecture history (a JSON list of epoch records) of the search run in ``directory``."""
+    return Path(directory) / HISTORY_FILE
+
+
+def epoch_sample_path(directory: str | os.PathLike[str], epoch: int) -> Path:
+    """The sample exported after epoch ``epoch`` (counted from 0) of the search run in ``directory``."""
+    return Path(directory) / f"arch_epoch_{epoch}.json"
+
+
+def write_history(directory: str | os.PathLike[str], history: list[dict[str, Any]]) -> None:
+    """Write the epoch records so far to :func:`history_path` (the whole list, every epoch)."""
+    history_path(directory).write_text(json.dumps(history, indent=1) + "\n")
+
+
+def read_history(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The epoch records of the search run in ``directory``, oldest first.
+
+    The history is a convenience copy of what the checkpoint holds: a missing, unreadable or
+    damaged file gives an empty list (the epochs it would list are run and recorded again), and
+    entries that are not records (dicts) are left out.
+    """
+    try:
+        records = json.loads(history_path(directory).read_text())
+    except (OSError, ValueError):
+        return []
+    return [record for record in records if isinstance(record, dict)] if isinstance(records, list) else []
 
 
 class CheckpointError(ArchspaceError, ValueError):
@@ -62,4 +104,5 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return state
 
 
-__all__ = ["CheckpointError", "read_checkpoint", "save_checkpoint"]
+__all__ = ["CHECKPOINT_FILE", "HISTORY_FILE", "CheckpointError", "checkpoint_path", "epoch_sample_path", "history_path",
+           "read_checkpoint", "read_history", "save_checkpoint", "write_history"]

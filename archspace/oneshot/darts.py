@@ -22,17 +22,7 @@ from torch.func import functional_call
 
 from archspace.oneshot.distributed import average_gradients
 from archspace.oneshot.loop import Batch, LossFn, OneShotTrainer
-from archspace.oneshot.policy import Mix, WeightingPolicy, all_candidates
-
-
-class Softmax(WeightingPolicy):
-    """DARTS's continuous relaxation: every candidate runs, weighted by the softmax of its logits.
-
-    Deterministic, the same in training and evaluation.
-    """
-
-    def mix(self, label: str, logits: torch.Tensor, values: Sequence[Any], *, training: bool) -> Mix:
-        return all_candidates(torch.softmax(logits, -1))
+from archspace.oneshot.policy import Softmax  # DARTS's policy; in policy.py as every supernet's default
 
 
 class DARTS(OneShotTrainer):

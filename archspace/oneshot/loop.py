@@ -3,7 +3,7 @@
 It owns: building the supernet under the algorithm's weighting policy, the two optimizers (SGD
 with cosine schedule for weights, Adam for architecture logits, as in DARTS), progress, the
 per-epoch architecture log (``arch_history.json``, and an ``on_epoch`` callback) and checkpoints
-(``checkpoint.pt``, resumable; see ``checkpoint.py``). An algorithm's file holds its policy
+(``checkpoint.pt``, resumable; ``checkpoint.py`` names both files). An algorithm's file holds its policy
 (:meth:`OneShotTrainer.make_policy`) and its ``step`` (one alternation of architecture and weight
 updates).
 
@@ -31,9 +31,16 @@ from archspace._threads import torch_threads
 from archspace.errors import ArchspaceError
 from archspace.nn.init import rebuild_seeded
 from archspace.nn.space import ModelSpace
-from archspace.oneshot.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from archspace.oneshot.checkpoint import (
+    CheckpointError,
+    checkpoint_path,
+    epoch_sample_path,
+    read_checkpoint,
+    save_checkpoint,
+    write_history,
+)
 from archspace.oneshot.distributed import average_gradients, broadcast_buffers, broadcast_parameters, is_main
-from archspace.oneshot.policy import WeightingPolicy
+from archspace.oneshot.policy import Softmax, WeightingPolicy
 from archspace.oneshot.supernet import Supernet, to_supernet
 from archspace.space.samples import Sample
 
@@ -145,8 +152,6 @@ class OneShotTrainer:
 
     def make_policy(self) -> WeightingPolicy:
         """The weighting policy the supernet runs under (default: DARTS's softmax)."""
-        from archspace.oneshot.darts import Softmax
-
         return Softmax()
 
     # One alternation ----------------------------------------------------------------------------------
@@ -279,11 +284,11 @@ class OneShotTrainer:
         history: list[dict[str, Any]] = []
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
-            if resume and (out / "checkpoint.pt").exists():
-                history = self.load_checkpoint(out / "checkpoint.pt")
-                logger.info("resumed from %s at epoch %d", out / "checkpoint.pt", self.epoch)
+            if resume and checkpoint_path(out).exists():
+                history = self.load_checkpoint(checkpoint_path(out))
+                logger.info("resumed from %s at epoch %d", checkpoint_path(out), self.epoch)
             elif resume:
-                logger.warning("resume: no checkpoint at %s, so the search restarts from epoch 0", out / "checkpoint.pt")
+                logger.warning("resume: no checkpoint at %s, so the search restarts from epoch 0", checkpoint_path(out))
         while self.epoch < self.epochs:
             epoch = self.epoch
             self.on_epoch_start(epoch)
@@ -317,9 +322,9 @@ class OneShotTrainer:
                 f"{name}={max(probs, key=probs.__getitem__)}:{max(probs.values()):.2f}"
                 for name, probs in record["distribution"].items()))
             if out is not None and is_main():
-                (out / "arch_history.json").write_text(json.dumps(history, indent=1) + "\n")
-                (out / f"arch_epoch_{epoch}.json").write_text(json.dumps(record["sample"], indent=2) + "\n")
-                self.save_checkpoint(out / "checkpoint.pt", history)
+                write_history(out, history)
+                epoch_sample_path(out, epoch).write_text(json.dumps(record["sample"], indent=2) + "\n")
+                self.save_checkpoint(checkpoint_path(out), history)
             if on_epoch is not None and is_main():
                 on_epoch(record)
 

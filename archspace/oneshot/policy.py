@@ -7,7 +7,7 @@ A supernet holds one :class:`WeightingPolicy`. Each forward pass opens a :class:
 shared labels see the same (possibly sampled) weights and no module keeps per-pass state or a
 policy setting of its own.
 
-The policies live with their algorithms: ``Softmax`` (darts.py), ``Gumbel`` (gumbel.py),
+The policies live with their algorithms: ``Softmax`` (here, every supernet's default; DARTS's), ``Gumbel`` (gumbel.py),
 ``SampledPath`` (spos.py: SPOS and ENAS) and ``BinaryGates`` (proxyless.py: ProxylessNAS).
 """
 
@@ -71,6 +71,17 @@ class WeightingPolicy:
 def all_candidates(weights: torch.Tensor) -> Mix:
     """The mix that runs every candidate with ``weights`` (one per candidate)."""
     return Mix(tuple(range(int(weights.shape[-1]))), weights)
+
+
+class Softmax(WeightingPolicy):
+    """DARTS's continuous relaxation: every candidate runs, weighted by the softmax of its logits.
+
+    Deterministic, the same in training and evaluation. It lives here, not in ``darts.py``, as
+    the default policy of every supernet and trainer (``archspace.oneshot.darts.Softmax`` is it).
+    """
+
+    def mix(self, label: str, logits: torch.Tensor, values: Sequence[Any], *, training: bool) -> Mix:
+        return all_candidates(torch.softmax(logits, -1))
 
 
 class MixingPass:
@@ -151,4 +162,4 @@ def current_mix(label: str, arch: ArchParameters) -> Mix:
     return current.mix(label)
 
 
-__all__ = ["Mix", "MixingPass", "WeightingPolicy", "all_candidates", "current_mix", "current_pass", "mixing"]
+__all__ = ["Mix", "MixingPass", "Softmax", "WeightingPolicy", "all_candidates", "current_mix", "current_pass", "mixing"]

@@ -32,7 +32,7 @@ from archspace.nn.walk import join
 from archspace.oneshot.arch import ArchParameters
 from archspace.oneshot.cell_mixed import NONE_OPS, MixedCell
 from archspace.oneshot.forms import MixedBuilder, MixedModule, mixed_form
-from archspace.oneshot.policy import MixingPass, WeightingPolicy, mixing
+from archspace.oneshot.policy import MixingPass, Softmax, WeightingPolicy, mixing
 from archspace.oneshot.savings import Savings
 from archspace.space.samples import Sample
 
@@ -104,8 +104,6 @@ class Supernet(nn.Module):
         if space.is_frozen:
             raise TypeError("to_supernet needs a model space, not a frozen model")
         if policy is None:
-            from archspace.oneshot.darts import Softmax
-
             policy = Softmax()
         self.space = [space]  # the original, kept out of this module's parameters
         self.arch = ArchParameters()
