@@ -16,38 +16,17 @@ identity in dicts and sets; :meth:`Categorical.same_as` compares label and candi
 
 from __future__ import annotations
 
-import json
 import math
 import operator
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NoReturn
+from typing import Any
 
-from archspace.errors import ChoiceMisuseError, InvalidValueError, SpaceDefinitionError, short_repr
+from archspace.errors import InvalidValueError, SpaceDefinitionError, short_repr
+from archspace.space._misuse import RefusesPlainUse
 from archspace.space._ops import COMPARISONS, INFIX, PREFIX, pick
-
-JSONScalar = (str, int, float, bool, type(None))
-
-
-def value_key(value: Any) -> str:
-    """A canonical, hashable key for a decision value.
-
-    Values are JSON data; lists and tuples of the same items get the same key, so a sample that
-    went through JSON (where tuples become lists) still matches its decision.
-    """
-    if type(value) is int:  # the common case, and what json.dumps writes for an int
-        return str(value)
-    return json.dumps(value, sort_keys=True)
-
-
-def is_decision_value(value: Any) -> bool:
-    """Whether ``value`` can be a decision's value: JSON scalars (not NaN) and lists of them."""
-    if isinstance(value, JSONScalar):
-        return not (isinstance(value, float) and value != value)  # NaN is not a usable candidate
-    if isinstance(value, (list, tuple)):
-        return all(is_decision_value(v) for v in value)
-    return False
+from archspace.space._values import JSONScalar, is_decision_value, value_key
 
 
 def _caller_site() -> str:
@@ -65,11 +44,11 @@ def _text(value: Any) -> str:
     return value.expr_text() if isinstance(value, ValueExpr) else repr(value)
 
 
-class ValueExpr:
+class ValueExpr(RefusesPlainUse):
     """Something whose value is decided by a sample: a decision or an expression of decisions.
 
     Operators build :class:`Expression` objects; using one as a plain value raises
-    :class:`~archspace.errors.ChoiceMisuseError`. Hashing is by identity (``==`` builds an
+    :class:`~archspace.errors.ChoiceMisuseError` (the refusals are a mixin of their own, in ``_misuse``). Hashing is by identity (``==`` builds an
     expression, so structural equality cannot be what dicts and sets use).
     """
 
@@ -203,52 +182,6 @@ class ValueExpr:
     def __getitem__(self, key: Any) -> Expression:
         return Expression(operator.getitem, "[]", (self, key))
 
-    # Refusing to be a plain value --------------------------------------------------------------
-    def _misuse(self, what: str) -> NoReturn:
-        labels = ", ".join(repr(label) for label in self.labels())
-        if isinstance(self, Expression) and self.op in COMPARISONS and what == "truth value":
-            fix = (
-                "A comparison of choices is itself undecided: to pick a value by it write "
-                f"asp.condition({self.expr_text()}, value_if_true, value_if_false); to pick "
-                "modules by it, use a LayerChoice (or make the module's sizes choices)."
-            )
-        elif what == "comparison":
-            fix = "Use asp.max / asp.min / asp.condition to combine choices."
-        elif what in ("integer", "float"):
-            fix = "Use round(x) or asp.to_int(x) for an integer-valued expression of the choices."
-        else:
-            fix = (
-                "Feed it to an archspace.nn layer (archspace.nn.Conv2d, Linear, BatchNorm2d, "
-                "LayerNorm, ...), to Repeat, to other choices, or to asp.condition / asp.max / "
-                "asp.min."
-            )
-        raise ChoiceMisuseError(
-            f"{self!r} (labels {labels}) was used as a plain Python {what}, but in a model space "
-            f"it is still undecided. {fix} It becomes a plain value only under a sample "
-            "(space.freeze(sample) or archspace.fixed_arch(sample))."
-        )
-
-    def __bool__(self) -> bool:
-        self._misuse("truth value")
-
-    def __index__(self) -> int:
-        self._misuse("integer")
-
-    def __int__(self) -> int:
-        self._misuse("integer")
-
-    def __float__(self) -> float:
-        self._misuse("float")
-
-    def __iter__(self) -> NoReturn:
-        self._misuse("iterable")
-
-    def __reversed__(self) -> NoReturn:
-        self._misuse("iterable")
-
-    def __contains__(self, item: Any) -> bool:
-        self._misuse("container")
-
 
 class Categorical(ValueExpr):
     """A decision among a finite list of JSON values.
@@ -368,6 +301,9 @@ class Expression(ValueExpr):
         self.symbol = symbol
         self.operands = tuple(operands)
 
+    def _is_comparison(self) -> bool:
+        return self.op in COMPARISONS
+
     def evaluate(self, sample: Mapping[str, Any]) -> Any:
         if self.op is pick:  # condition: evaluate only the branch the predicate selects
             predicate, if_true, if_false = self.operands
@@ -431,4 +367,5 @@ def find_leaves(value: Any) -> list[Categorical]:
     return []
 
 
-__all__ = ["Categorical", "Expression", "ValueExpr", "find_leaves", "largest", "resolve", "value_key"]
+__all__ = ["Categorical", "Expression", "JSONScalar", "ValueExpr", "find_leaves", "is_decision_value", "largest",
+           "resolve", "value_key"]
