@@ -25,7 +25,7 @@ from archspace.oneshot.loop import Batch, LossFn, OneShotTrainer
 from archspace.oneshot.policy import Softmax  # DARTS's policy; in policy.py as every supernet's default
 
 
-class DARTS(OneShotTrainer):
+class DARTS(OneShotTrainer[Softmax]):
     """DARTS search (see the module docstring); the other arguments are :class:`OneShotTrainer`'s.
 
     Args:

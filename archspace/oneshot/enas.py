@@ -102,7 +102,7 @@ def _kept_buffers(module: nn.Module) -> Iterator[None]:
                 buffer.copy_(value)
 
 
-class ENAS(OneShotTrainer):
+class ENAS(OneShotTrainer[ControllerPath]):
     """ENAS search (see the module docstring); other arguments are :class:`OneShotTrainer`'s
     (the paper's shared weights: SGD, lr 0.05 cosine, momentum 0.9, weight decay 2.5e-4 (macro),
     gradient clip 5).
@@ -190,7 +190,6 @@ class ENAS(OneShotTrainer):
 
     def follow(self, sample: Mapping[str, Any]) -> None:
         """Run ``sample``'s path (including the wiring of cells) from the next pass on."""
-        assert isinstance(self.policy, ControllerPath)
         self.policy.follow(sample)
 
     def reward(self, sample: Sample, val: Batch, loss_fn: LossFn) -> float:

@@ -54,11 +54,11 @@ class Gumbel(WeightingPolicy):
         self.sampled[label] = weights
         if self.hard:
             index = int(weights.detach().argmax())
-            return Mix((index,), weights[index:index + 1])
-        return all_candidates(weights)
+            return Mix((index,), weights[index:index + 1], distribution=weights)
+        return Mix(tuple(range(int(weights.shape[-1]))), weights, distribution=weights)
 
 
-class GumbelDARTS(OneShotTrainer):
+class GumbelDARTS(OneShotTrainer[Gumbel]):
     """Gumbel-softmax differentiable search (see the module docstring).
 
     Args:
@@ -93,7 +93,7 @@ class GumbelDARTS(OneShotTrainer):
 
     def latency_weights(self) -> dict[str, torch.Tensor]:
         """Each priced decision's weights in the last pass (its softmax if the pass did not use it)."""
-        assert self.latency is not None and isinstance(self.policy, Gumbel)
+        assert self.latency is not None
         arch = self.supernet.arch
         return {label: self.policy.sampled.get(label, torch.softmax(arch.logits(label), -1))
                 for label in self.latency.labels()}
@@ -105,12 +105,10 @@ class GumbelDARTS(OneShotTrainer):
         return self.tau_max * (self.tau_min / self.tau_max) ** (epoch / (self.epochs - 1))
 
     def on_epoch_start(self, epoch: int) -> None:
-        assert isinstance(self.policy, Gumbel)
         self.policy.tau = self.temperature(epoch)
 
     def step(self, train: Batch, val: Batch, loss_fn: LossFn) -> dict[str, float]:
         xv, yv = val
-        assert isinstance(self.policy, Gumbel)
         self.arch_optimizer.zero_grad(set_to_none=True)
         self.policy.sampled.clear()
         val_loss = loss_fn(self.supernet(xv), yv)

@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 import torch
 from torch import nn
@@ -47,6 +47,8 @@ from archspace.space.samples import Sample
 logger = logging.getLogger("archspace.oneshot")
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Batch = tuple[torch.Tensor, torch.Tensor]
+#: The weighting policy an algorithm trains its supernet under (its trainer's type parameter).
+P = TypeVar("P", bound=WeightingPolicy)
 
 
 _END = object()
@@ -76,8 +78,11 @@ def _cycle_shorter(train: Iterable[Batch], val: Iterable[Batch]) -> Iterator[tup
         yield pair[0], pair[1]
 
 
-class OneShotTrainer:
+class OneShotTrainer(Generic[P]):
     """Base of the differentiable one-shot strategies (see the module docstring).
+
+    Generic over its weighting policy ``P``: an algorithm binds it (``class GumbelDARTS(
+    OneShotTrainer[Gumbel])``), so its ``step`` reads ``self.policy`` as that type without checks.
 
     Args:
         epochs: search epochs.
@@ -99,6 +104,9 @@ class OneShotTrainer:
             trainer builds, e.g. ``{"channels_last": True}`` (opt-in, faster on CPU) or
             ``{"checkpoint_ops": True}`` (far less memory, slower); the exact savings are on by default.
     """
+
+    #: The policy of the current search (set by :meth:`build` from :meth:`make_policy`).
+    policy: P
 
     #: Whether ``step`` reads validation batches (an architecture step). Without one, an epoch
     #: is one pass over the training data and the validation data is not read during the search.
@@ -150,9 +158,13 @@ class OneShotTrainer:
         self.epoch = 0
         return supernet
 
-    def make_policy(self) -> WeightingPolicy:
-        """The weighting policy the supernet runs under (default: DARTS's softmax)."""
-        return Softmax()
+    def make_policy(self) -> P:
+        """The weighting policy the supernet runs under (default: DARTS's softmax).
+
+        An algorithm with another policy overrides it; the default suits ``P`` of
+        :class:`~archspace.oneshot.policy.Softmax` (or any :class:`WeightingPolicy`).
+        """
+        return cast(P, Softmax())
 
     # One alternation ----------------------------------------------------------------------------------
     def step(self, train: Batch, val: Batch, loss_fn: LossFn) -> dict[str, float]:
@@ -397,4 +409,4 @@ class OneShotTrainer:
         return list(history) if isinstance(history, list) else []
 
 
-__all__ = ["Batch", "LossFn", "OneShotTrainer"]
+__all__ = ["Batch", "LossFn", "OneShotTrainer", "P"]

@@ -21,7 +21,7 @@ registered for its decision type here (:func:`~archspace.oneshot.forms.register_
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from typing import Any
 
@@ -64,17 +64,22 @@ class MixedLayer(MixedModule):
             ops = list(self.candidates.values())
             nonzero = [(p, i) for p, i in pairs if i not in self.zero_indices or hooked(ops[i])]
             pairs = nonzero or pairs  # all zero: run one to get the output's shape
-        run = functools.partial(self._weighted_sum, pairs)
-        if self.savings.checkpoint_ops and torch.is_grad_enabled():
+        recompute = self.savings.checkpoint_ops or mix.recompute
+        run = functools.partial(self._weighted_sum, pairs, recompute)
+        if mix.channel_fraction < 1.0:
+            run = functools.partial(_partial_channels, run, mix.channel_fraction, self.name)
+        weights = mix.scaled_weights()
+        if recompute and torch.is_grad_enabled():
             running = current_pass()
             if running is not None:  # nested mixes drawn now, not inside the replayed region
                 running.draw_all()
             context = functools.partial(_recompute_context, self, running)
-            out: torch.Tensor = checkpoint(run, mix.weights, *args, use_reentrant=False, context_fn=context)
+            out: torch.Tensor = checkpoint(run, weights, *args, use_reentrant=False, context_fn=context)
             return out
-        return run(mix.weights, *args)
+        return run(weights, *args)
 
-    def _weighted_sum(self, pairs: list[tuple[int, int]], weights: torch.Tensor, *args: Any) -> torch.Tensor:
+    def _weighted_sum(self, pairs: list[tuple[int, int]], recompute: bool, weights: torch.Tensor,
+                      *args: Any) -> torch.Tensor:
         """Sum of ``weights[position] * candidate[index](*args)`` over ``pairs`` (position, index)."""
         ops = list(self.candidates.values())
         shared: dict[int, torch.Tensor] = {}
@@ -86,15 +91,15 @@ class MixedLayer(MixedModule):
                 term = weights[position] * op(*args)
             else:
                 takes_relu, run = form
-                term = run(self._relu(args[0], shared) if takes_relu else args[0], weights[position])
+                term = run(self._relu(args[0], shared, recompute) if takes_relu else args[0], weights[position])
             out = term if out is None else out + term
         assert out is not None
         return out
 
-    def _relu(self, x: torch.Tensor, local: dict[int, torch.Tensor]) -> torch.Tensor:
-        """``relu(x)``, computed once per input of this call, or of the pass when not checkpointing."""
+    def _relu(self, x: torch.Tensor, local: dict[int, torch.Tensor], recompute: bool) -> torch.Tensor:
+        """``relu(x)``, computed once per input of this call, or of the pass when not recomputing."""
         running = current_pass()
-        if running is not None and not self.savings.checkpoint_ops:
+        if running is not None and not recompute:
             return running.shared("relu", x, torch.relu)
         if id(x) not in local:
             local[id(x)] = torch.relu(x)
@@ -102,6 +107,26 @@ class MixedLayer(MixedModule):
 
     def subnet(self, sample: Mapping[str, Any], child: SubnetChild) -> nn.Module:
         return child(self.candidates[str(sample[self.name])], sample)
+
+
+def _partial_channels(run: Callable[..., torch.Tensor], fraction: float, label: str, weights: torch.Tensor,
+                      x: torch.Tensor) -> torch.Tensor:
+    """PC-DARTS's partial channels: the candidates see the leading ``fraction`` of the channels
+    (at least one), the rest pass unchanged and are concatenated after the op's output.
+
+    Raises:
+        SpaceDefinitionError: the candidates change the shape of what they see (a reduction or a
+            width change), which the bypassed channels cannot follow.
+    """
+    k = max(1, int(x.shape[1] * fraction))
+    seen = x[:, :k]
+    out = run(weights, seen)
+    if out.shape != seen.shape:
+        raise SpaceDefinitionError(
+            f"LayerChoice {label!r}: partial channels (channel_fraction={fraction}) need candidates that keep "
+            f"their input's shape, got {tuple(seen.shape)} -> {tuple(out.shape)}"
+        )
+    return torch.cat([out, x[:, k:]], dim=1)
 
 
 def _recompute_context(module: nn.Module, running: MixingPass | None) -> tuple[AbstractContextManager[Any],

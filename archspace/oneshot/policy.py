@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, NamedTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -24,23 +25,48 @@ if TYPE_CHECKING:
     from archspace.oneshot.arch import ArchParameters
 
 
-class Mix(NamedTuple):
-    """The candidates of one decision that run in this pass, and their weights.
+@dataclass(frozen=True)
+class Mix:
+    """What a policy decides for one decision in one pass: which candidates run, and how.
+
+    One typed record carries everything an algorithm needs the mixed modules to do, so a new
+    algorithm adds a field here and its policy fills it, instead of reaching into mixed modules
+    or keeping dicts on the side. Every field but the first two has a default that changes
+    nothing.
 
     Attributes:
         indices: candidate positions (in the decision's value order) that run; the others are
             skipped entirely (no forward, no gradient).
         weights: one weight per entry of ``indices``, a tensor that may carry gradients to the
             architecture parameters.
+        distribution: the weight of every candidate, running or not, where the policy drew one
+            (a Gumbel sample, whose hard form runs one candidate): what a latency term prices.
+            None: the weights of ``indices`` are all there is.
+        edge_factor: a factor on the whole mixed output (PC-DARTS's edge normalisation, a cell
+            edge's own weight); folded into every weight by :meth:`pairs`. None: 1.
+        channel_fraction: the share of the input's channels the candidates see (PC-DARTS's
+            partial channels): the rest bypass the op unchanged. 1.0: all of them.
+        recompute: recompute this decision's candidates in the backward pass instead of keeping
+            their activations (exact; the supernet's ``checkpoint_ops`` saving for this pass),
+            e.g. ProxylessNAS's two-path architecture step.
     """
 
     indices: tuple[int, ...]
     weights: torch.Tensor
+    distribution: torch.Tensor | None = None
+    edge_factor: torch.Tensor | None = None
+    channel_fraction: float = 1.0
+    recompute: bool = False
 
     def pairs(self) -> Iterator[tuple[int, torch.Tensor]]:
-        """(candidate index, weight) for every candidate that runs."""
+        """(candidate index, weight) for every candidate that runs, the edge factor folded in."""
         for position, index in enumerate(self.indices):
-            yield index, self.weights[position]
+            weight = self.weights[position]
+            yield index, weight if self.edge_factor is None else weight * self.edge_factor
+
+    def scaled_weights(self) -> torch.Tensor:
+        """The weights of ``indices`` with the edge factor folded in (a tensor, one per index)."""
+        return self.weights if self.edge_factor is None else self.weights * self.edge_factor
 
 
 class WeightingPolicy:

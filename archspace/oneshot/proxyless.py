@@ -49,9 +49,7 @@ decision's strongest candidate.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -80,6 +78,9 @@ class BinaryGates(WeightingPolicy):
         if paths not in (1, 2):
             raise SpaceDefinitionError(f"BinaryGates runs 1 or 2 paths per decision, got paths={paths!r}")
         self.paths = paths
+        #: Recompute every mixed op's candidates in the backward pass of the passes it weighs
+        #: (set by ProxylessNAS around its architecture step; carried to the ops by each Mix).
+        self.recompute = False
         self.generator = torch.Generator().manual_seed(seed)
         self.sampled: dict[str, tuple[int, ...]] = {}
 
@@ -90,7 +91,7 @@ class BinaryGates(WeightingPolicy):
         if self.paths == 1 or len(values) == 1:
             index = int(torch.multinomial(probs, 1, generator=self.generator))
             self.sampled[label] = (index,)
-            return Mix((index,), logits.detach().new_ones(1))
+            return Mix((index,), logits.detach().new_ones(1), recompute=self.recompute)
         pair = torch.multinomial(probs, 2, replacement=False, generator=self.generator).sort().values
         indices = (int(pair[0]), int(pair[1]))
         sub = torch.softmax(logits[list(indices)], -1)
@@ -98,7 +99,7 @@ class BinaryGates(WeightingPolicy):
         gates = torch.zeros_like(sub)
         gates[active] = 1.0
         self.sampled[label] = indices
-        return Mix(indices, gates + sub - sub.detach())
+        return Mix(indices, gates + sub - sub.detach(), recompute=self.recompute)
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state(), "paths": self.paths}
@@ -108,7 +109,7 @@ class BinaryGates(WeightingPolicy):
         self.paths = int(state["paths"])
 
 
-class ProxylessNAS(OneShotTrainer):
+class ProxylessNAS(OneShotTrainer[BinaryGates]):
     """ProxylessNAS search (see the module docstring).
 
     Args:
@@ -162,7 +163,6 @@ class ProxylessNAS(OneShotTrainer):
         if is_distributed():  # every rank draws rank 0's gates, whatever seed it was given
             from torch import distributed as dist
 
-            assert isinstance(self.policy, BinaryGates)
             state = [self.policy.generator.get_state()]
             dist.broadcast_object_list(state, src=0)
             self.policy.generator.set_state(state[0])
@@ -196,7 +196,6 @@ class ProxylessNAS(OneShotTrainer):
         Between architecture steps the architecture losses reported are the latest ones, so an
         epoch's mean stays a mean over architecture steps.
         """
-        assert isinstance(self.policy, BinaryGates)
         self.policy.paths = 1
         self.policy.sampled.clear()
         losses = {"train_loss": self.weight_step(train, loss_fn)}
@@ -208,22 +207,22 @@ class ProxylessNAS(OneShotTrainer):
     def arch_step(self, val: Batch, loss_fn: LossFn) -> dict[str, float]:
         """One architecture update on a validation batch with two paths per decision, then the
         rescaling; returns the losses."""
-        assert isinstance(self.policy, BinaryGates)
         policy = self.policy
         policy.paths = 2
+        policy.recompute = self.recompute_arch  # each Mix tells its op (the backward pass recomputes)
         policy.sampled.clear()
         try:
             self.arch_optimizer.zero_grad(set_to_none=True)
             xv, yv = val
-            with self._recomputing():  # through the backward pass, which recomputes
-                task = loss_fn(self.supernet(xv), yv)
-                loss = task
-                out: dict[str, float] = {"val_loss": float(task.detach())}
-                if self.latency is not None:
-                    latency = self.expected_latency()
-                    loss = self.latency.combine(task, latency)
-                    out.update(latency_ms=float(latency.detach()), arch_loss=float(loss.detach()))
-                self.arch_backward(loss)
+            task = loss_fn(self.supernet(xv), yv)
+            loss = task
+            out: dict[str, float] = {"val_loss": float(task.detach())}
+            if self.latency is not None:
+                latency = self.expected_latency()
+                loss = self.latency.combine(task, latency)
+                out.update(latency_ms=float(latency.detach()), arch_loss=float(loss.detach()))
+            self.arch_backward(loss)
+            policy.recompute = False
             average_gradients(list(self.supernet.arch_parameters()))
             before = self.pair_logits()
             self.arch_optimizer.step()
@@ -231,24 +230,11 @@ class ProxylessNAS(OneShotTrainer):
             broadcast_buffers(self.supernet)  # the pass updated batch-norm statistics on each rank's data
         finally:
             policy.paths = 1
+            policy.recompute = False
         return out
-
-    @contextmanager
-    def _recomputing(self) -> Iterator[None]:
-        """Within the block, every mixed op checkpoints its candidates (if ``recompute_arch``)."""
-        modules = self.supernet.mixed_modules() if self.recompute_arch else []
-        saved = [m.savings for m in modules]
-        for module in modules:
-            module.savings = dataclasses.replace(module.savings, checkpoint_ops=True)
-        try:
-            yield
-        finally:
-            for module, savings in zip(modules, saved):
-                module.savings = savings
 
     def pair_logits(self) -> dict[str, tuple[list[int], torch.Tensor]]:
         """For each decision that ran two paths in the latest pass: their indices and logits now."""
-        assert isinstance(self.policy, BinaryGates)
         arch = self.supernet.arch
         return {label: (list(pair), arch.logits(label).detach()[list(pair)].clone())
                 for label, pair in self.policy.sampled.items() if len(pair) == 2}

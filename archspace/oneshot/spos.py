@@ -112,7 +112,7 @@ def uniform_path(names: Mapping[str, Sequence[Any]], generator: torch.Generator)
     return {label: names[label][int(i)] for label, i in zip(labels, drawn)}
 
 
-class SPOS(OneShotTrainer):
+class SPOS(OneShotTrainer[SampledPath]):
     """Single Path One-Shot supernet training: one uniformly drawn path per training batch.
 
     Example:
@@ -162,17 +162,14 @@ class SPOS(OneShotTrainer):
     @property
     def last_path(self) -> dict[str, Any]:
         """The path of the latest training step (empty before the first)."""
-        assert isinstance(self.policy, SampledPath)
         return dict(self.policy.sample or {})
 
     def draw_path(self) -> dict[str, Any]:
         """The next uniform path (the same on every rank) — every decision of the supernet."""
-        assert isinstance(self.policy, SampledPath)
         return uniform_path(self.supernet.arch.names, self.policy.generator)
 
     def step(self, train: Batch, val: Batch, loss_fn: LossFn) -> dict[str, float]:
         """Draw a path, follow it, one SGD step on ``train`` (``val`` is not used)."""
-        assert isinstance(self.policy, SampledPath)
         self.policy.follow(self.draw_path())
         return {"train_loss": self.weight_step(train, loss_fn)}
 
