@@ -31,6 +31,7 @@ from archspace._threads import torch_threads
 from archspace.errors import ArchspaceError
 from archspace.nn.init import rebuild_seeded
 from archspace.nn.space import ModelSpace
+from archspace.oneshot._pairs import cycle_shorter
 from archspace.oneshot.checkpoint import (
     CheckpointError,
     checkpoint_path,
@@ -47,35 +48,9 @@ from archspace.space.samples import Sample
 logger = logging.getLogger("archspace.oneshot")
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Batch = tuple[torch.Tensor, torch.Tensor]
+_cycle_shorter = cycle_shorter  # its former name here, still imported by tests/experiment
 #: The weighting policy an algorithm trains its supernet under (its trainer's type parameter).
 P = TypeVar("P", bound=WeightingPolicy)
-
-
-_END = object()
-
-
-def _cycle_shorter(train: Iterable[Batch], val: Iterable[Batch]) -> Iterator[tuple[Batch, Batch]]:
-    """Pairs of both until the longer ends, the shorter started again each time it ends."""
-    sources = (train, val)
-    iterators = [iter(train), iter(val)]
-    ended = [False, False]
-    while True:
-        pair: list[Any] = [next(it, _END) for it in iterators]
-        if all(item is _END for item in pair):
-            return
-        for side, item in enumerate(pair):
-            if item is not _END:
-                continue
-            if ended[1 - side]:  # the other side has ended once already: the longer one is done
-                return
-            ended[side] = True
-            iterators[side] = iter(sources[side])
-            pair[side] = next(iterators[side], _END)
-            if pair[side] is _END:
-                which = ("training", "validation")[side]
-                raise ArchspaceError(f"the {which} data yields no batch when iterated again: pass a re-iterable "
-                                     "loader or a list of batches, not a one-pass iterator")
-        yield pair[0], pair[1]
 
 
 class OneShotTrainer(Generic[P]):
@@ -212,7 +187,7 @@ class OneShotTrainer(Generic[P]):
             for batch in train_data:
                 yield batch, empty
             return
-        yield from _cycle_shorter(train_data, val_data)
+        yield from cycle_shorter(train_data, val_data)
 
     def on_epoch_start(self, epoch: int) -> None:
         """Hook for schedules (e.g. the Gumbel temperature)."""
