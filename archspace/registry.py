@@ -212,6 +212,10 @@ class Registry(Generic[T]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def in_order(self) -> builtins.list[str]:
+        """The registered names in the order they were registered (messages that rank entries)."""
+        return builtins.list(self._entries)
+
     def items(self) -> builtins.list[tuple[str, Callable[..., T]]]:
         """``(name, factory)`` pairs sorted by name."""
         return [(name, self._entries[name]) for name in self.list()]

@@ -35,7 +35,8 @@ from typing import Any
 from archspace.data import DATASETS
 from archspace.errors import ArchspaceError, UnknownNameError
 from archspace.evaluate import EVALUATORS
-from archspace.experiment import EXECUTORS, Executor, Experiment
+from archspace.experiment import EXECUTORS, Executor, Experiment, RunSource
+from archspace.experiment.source import file_digest
 from archspace.nn.space import ModelSpace
 from archspace.oneshot import ONESHOT
 from archspace.registry import Registry, UnknownArgumentError, check_arguments
@@ -47,11 +48,6 @@ CONFIG_KEYS = {"space", "space_args", "strategy", "evaluator", "experiment", "sc
 
 class ConfigError(ArchspaceError, ValueError):
     """A config file or experiment file that cannot be turned into an experiment."""
-
-
-def file_digest(path: str | Path) -> str:
-    """The SHA-256 of a file's bytes (recorded so that ``resume`` can tell if the file changed)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_experiment(path: str | Path) -> Experiment:
@@ -82,7 +78,7 @@ def _from_python(file: Path) -> Experiment:
     experiment = getattr(module, "experiment", None)
     if not isinstance(experiment, Experiment):
         raise ConfigError(f"{file.name} must define a module-level `experiment = archspace.experiment.Experiment(...)`")
-    experiment.source = {"path": str(file), "module": name, "kind": "python", "sha256": file_digest(file)}
+    experiment.source = RunSource.python_file(file, name)
     return experiment
 
 
@@ -227,8 +223,7 @@ def from_config(config: Mapping[str, Any], file: Path | None = None) -> Experime
         name, args = _named(config["scheduler"], "scheduler")
         settings["scheduler"] = construct(_lookup(SCHEDULERS, name, where), args, f"scheduler {name!r}", where)
     experiment: Experiment = construct(Experiment, settings, "experiment", where, space, evaluator, strategy)
-    experiment.source = ({"path": str(file), "module": "", "kind": "config", "sha256": file_digest(file)}
-                         if file else None)
+    experiment.source = RunSource.config_file(file) if file else None
     return experiment
 
 

@@ -20,15 +20,15 @@ from typing import Any
 from archspace.cli.latency import add_parser as add_latency_parser
 from archspace.cli.view import add_parser as add_view_parser
 from archspace.errors import ArchspaceError
-from archspace.experiment import Experiment, Terminated, rank, write_export
-from archspace.storage import SQLiteStorage, TrialRecord, TrialStatus
+from archspace.experiment import Experiment, RunSource, Terminated, rank, write_export
+from archspace.storage import EXPERIMENT_DB, SQLiteStorage, TrialRecord, TrialStatus, experiment_db, open_storage
 
 
 def _open(directory: str) -> SQLiteStorage:
-    db = Path(directory) / "experiment.db"
+    db = experiment_db(directory)
     if not db.is_file():
-        raise ArchspaceError(f"{directory!r} holds no experiment (no experiment.db)")
-    return SQLiteStorage(db, read_only=True)
+        raise ArchspaceError(f"{directory!r} holds no experiment (no {EXPERIMENT_DB})")
+    return open_storage(directory, read_only=True)
 
 
 def _warn_bad_rows(storage: SQLiteStorage) -> None:
@@ -68,18 +68,15 @@ def _recorded_source(directory: str, config: dict[str, Any], *, trust_source: bo
     ``doing`` says what importing it is for (in the changed-file message), ``from_python`` what to
     do instead for an experiment started from Python code.
     """
-    from archspace.cli.config import file_digest
-
-    source = config.get("source")
-    if not isinstance(source, dict) or not source.get("path"):
+    source = RunSource.from_json(config.get("source"))
+    if source is None:
         raise ArchspaceError(f"{directory!r} was started from Python code, not from a file: {from_python}")
-    path = Path(str(source["path"]))
+    path = Path(source.path)
     if not path.is_file():
         raise ArchspaceError(f"{directory!r} was started from {str(path)!r}, which no longer exists; "
                              f"restore it, or {from_python}")
     # Rebuilding the experiment imports (runs) that file: refuse one that changed since the run began.
-    recorded = source.get("sha256")
-    if not trust_source and recorded and file_digest(path) != recorded:
+    if not trust_source and source.changed():
         raise ArchspaceError(f"{str(path)!r} changed since {directory!r} was started (its SHA-256 differs), "
                              f"and {doing} would run the changed file; pass --trust-source if you mean it")
     return path

@@ -27,9 +27,9 @@ from typing import Any
 from archspace.dashboard.cells import cell_graphs
 from archspace.errors import ArchspaceError
 from archspace.objectives import ObjectiveError, pareto_indices, parse_objectives
-from archspace.storage import SQLiteStorage, StorageError, TrialRecord, TrialStatus
+from archspace.storage import EXPERIMENT_DB, StorageError, TrialRecord, TrialStatus, open_database
 
-DB_NAME = "experiment.db"
+DB_NAME = EXPERIMENT_DB  # kept for readers of this module; the name is storage.files's
 #: The most trials one page of the trials endpoint returns.
 MAX_PAGE = 2000
 
@@ -174,7 +174,7 @@ class ExperimentData:
             return Snapshot(revision, {}, [], [], [], error=f"no experiment database at {str(self.database)!r} "
                                                              f"({why})")
         try:
-            storage = SQLiteStorage(self.database, read_only=True)
+            storage = open_database(self.database, read_only=True)
         except StorageError as exc:
             return Snapshot(revision, {}, [], [], [], error=str(exc))
         try:

@@ -9,7 +9,6 @@ checkpoint file instead), the budget, and the experiment file.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +16,19 @@ from typing import Any
 
 from archspace.errors import ArchspaceError
 from archspace.experiment.lock import DirectoryLock
-from archspace.experiment.oneshot_run import SELECTION_WORKER
+from archspace.experiment.oneshot_run import SELECTION_WORKER, oneshot_directory
+from archspace.experiment.source import RunSource
+from archspace.oneshot.checkpoint import checkpoint_path
 from archspace.space.samples import fingerprint
-from archspace.storage import SCHEMA_VERSION, SQLiteStorage, TrialRecord, TrialStatus
+from archspace.storage import (
+    EXPERIMENT_DB,
+    SCHEMA_VERSION,
+    SQLiteStorage,
+    TrialRecord,
+    TrialStatus,
+    experiment_db,
+    open_storage,
+)
 
 
 @dataclass
@@ -50,12 +59,12 @@ class Report:
 def check_experiment(directory: str | Path) -> Report:
     """Check the experiment in ``directory`` without changing anything."""
     report = Report(str(directory))
-    db = Path(directory) / "experiment.db"
+    db = experiment_db(directory)
     if not db.is_file():
-        report.errors.append(f"no experiment.db in {str(directory)!r}")
+        report.errors.append(f"no {EXPERIMENT_DB} in {str(directory)!r}")
         return report
     try:
-        storage = SQLiteStorage(db, read_only=True)
+        storage = open_storage(directory, read_only=True)
     except ArchspaceError as exc:
         report.errors.append(str(exc))
         return report
@@ -125,7 +134,7 @@ def _check_oneshot(storage: SQLiteStorage, directory: Path, config: dict[str, An
     numbers = [row["epoch"] for row in epochs]
     if numbers != list(range(len(numbers))):
         report.errors.append(f"one-shot epochs are not contiguous from 0: {numbers[:20]}")
-    checkpoint = directory / "oneshot" / "checkpoint.pt"
+    checkpoint = checkpoint_path(oneshot_directory(directory))
     report.facts.append(f"one-shot search ({config.get('strategy')}): {len(epochs)} epoch(s) recorded; "
                         + ("checkpoint present" if checkpoint.is_file() else "no checkpoint"))
     if epochs and not checkpoint.is_file():
@@ -187,17 +196,18 @@ def _check_strategy(storage: SQLiteStorage, trials: list[TrialRecord], finished:
         report.facts.append(f"{len(finished)} of max_trials={budget} finished")
 
 
-def _check_source(source: object, report: Report) -> None:
-    if not isinstance(source, dict) or not source.get("path"):
+def _check_source(stored: object, report: Report) -> None:
+    source = RunSource.from_json(stored)
+    if source is None:
         return
-    path = Path(str(source["path"]))
-    if not path.is_file():
-        report.warnings.append(f"the experiment file {str(path)!r} no longer exists: `archspace resume` cannot run")
-    elif source.get("sha256") and hashlib.sha256(path.read_bytes()).hexdigest() != source["sha256"]:
-        report.warnings.append(f"the experiment file {str(path)!r} changed since the run started "
+    changed = source.changed()
+    if changed is None:
+        report.warnings.append(f"the experiment file {source.path!r} no longer exists: `archspace resume` cannot run")
+    elif changed:
+        report.warnings.append(f"the experiment file {source.path!r} changed since the run started "
                                "(resume needs --trust-source)")
     else:
-        report.facts.append(f"experiment file {str(path)!r} unchanged")
+        report.facts.append(f"experiment file {source.path!r} unchanged")
 
 
 __all__ = ["Report", "check_experiment"]

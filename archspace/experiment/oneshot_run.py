@@ -1,8 +1,9 @@
 """A one-shot search (DARTS, GumbelDARTS, ...) run as an Experiment.
 
-:class:`~archspace.experiment.Experiment` hands its run here when its strategy is a
-:class:`~archspace.oneshot.OneShotTrainer`, so that a one-shot search gets what a multi-trial one
-has: the evaluator's data and loss, the store, the directory lock, Ctrl-C/SIGTERM handling,
+:class:`~archspace.experiment.Experiment` builds this run when its strategy is a
+:class:`~archspace.oneshot.OneShotTrainer`; the driver (:mod:`archspace.experiment.driver`) runs
+it as it runs the multi-trial loop, its peer, so that a one-shot search gets what a multi-trial
+one has: the evaluator's data and loss, the store, the directory lock, Ctrl-C/SIGTERM handling,
 ``resume()``, ``best()``/``export()`` and the command line.
 
 What comes from where:
@@ -41,24 +42,33 @@ import logging
 import math
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
+from archspace.evaluate.base import Evaluator
 from archspace.evaluate.training import SupervisedEvaluator
+from archspace.experiment._signals import Terminated
+from archspace.experiment.driver import RunContext
+from archspace.experiment.errors import ExperimentError, InvalidSettingError
 from archspace.oneshot import SPOS, OneShotTrainer
+from archspace.oneshot.checkpoint import read_history
 from archspace.space.samples import fingerprint
-from archspace.storage import Storage, TrialRecord, TrialStatus
-
-if TYPE_CHECKING:
-    from archspace.experiment.experiment import Experiment
+from archspace.storage import TrialRecord, TrialStatus
 
 logger = logging.getLogger("archspace.experiment")
+#: The sub-folder of the experiment directory where the trainer keeps its checkpoint and history.
+ONESHOT_DIR = "oneshot"
 WORKER = "oneshot"  # the worker name of the trial that holds a one-shot search's result
 #: The worker name of the trials a final selection scored (SPOS's evolution, ENAS's draws).
 SELECTION_WORKER = "oneshot-selection"
 #: Keys under which a trainer's epoch record may already carry the supernet's validation metric.
 VALIDATION_KEYS = ("val_accuracy", "val_acc", "val_metric")
+
+
+def oneshot_directory(experiment_directory: Path) -> Path:
+    """Where a one-shot experiment's trainer writes (see :mod:`archspace.oneshot.checkpoint`)."""
+    return experiment_directory / ONESHOT_DIR
 
 
 class _EpochBatches:
@@ -130,45 +140,70 @@ def _plain(value: Any) -> Any:
     return repr(value)
 
 
+def check_oneshot_settings(trainer: OneShotTrainer, evaluator: Evaluator, *, max_trials: Any, concurrency: Any,
+                           max_duration: Any, scheduler: Any, objectives: Any, constraints: Any) -> None:
+    """Refuse experiment settings a one-shot search cannot honour, when the experiment is built."""
+    name = type(trainer).__name__
+    if not isinstance(evaluator, SupervisedEvaluator):
+        raise InvalidSettingError(
+            f"a one-shot search ({name}) trains the supernet on the evaluator's data, so the evaluator must be a "
+            f"SupervisedEvaluator (Classification, Regression), got {type(evaluator).__name__}"
+        )
+    if max_trials is not None:
+        raise InvalidSettingError(f"max_trials does not apply to a one-shot search ({name} trains one supernet); "
+                                  f"leave it out and set the search length with {name}(epochs=...)")
+    if concurrency != 1:
+        raise InvalidSettingError(f"concurrency must be 1 for a one-shot search ({name} trains one supernet in "
+                                  f"this process; run under torchrun for data parallelism), got {concurrency!r}")
+    if max_duration is not None:
+        raise InvalidSettingError(f"max_duration is not supported by a one-shot search ({name} stops after its "
+                                  "epochs); stop it with Ctrl-C or SIGTERM and resume() later instead")
+    searches_candidates = isinstance(trainer, SPOS) and trainer.evolution is not None
+    if objectives is not None or (constraints is not None and not searches_candidates):
+        raise InvalidSettingError(f"objectives and constraints are for multi-trial searches; a one-shot search "
+                                  f"({name}) takes hardware costs as a loss term (e.g. "
+                                  "GumbelDARTS(latency=LatencyLoss(table, ...))); SPOS's evolutionary search "
+                                  "takes constraints")
+    if constraints is not None and isinstance(trainer, SPOS) and trainer.evolution is not None \
+            and trainer.evolution.constraint is not None:
+        raise InvalidSettingError("constraints are given twice: to the Experiment and to SPOS's evolution; "
+                                  "give them once")
+    if scheduler is not None:
+        raise InvalidSettingError(f"a scheduler stops trials early, but a one-shot search ({name}) runs no "
+                                  "trials; leave scheduler out")
+
+
 class OneShotRun:
-    """One run (or resume) of a one-shot experiment; built and called by ``Experiment``.
+    """One run (or resume) of a one-shot experiment; built by ``Experiment``, run by the driver.
 
     Args:
-        experiment: the experiment (its strategy is a ``OneShotTrainer``, its evaluator a
-            ``SupervisedEvaluator``; ``Experiment`` checks both when it is built).
-        storage: the experiment's open store.
+        trainer: the one-shot algorithm (its settings checked by :func:`check_oneshot_settings`).
     """
 
-    def __init__(self, experiment: Experiment, storage: Storage) -> None:
-        self.experiment = experiment
-        self.storage = storage
-        assert isinstance(experiment.strategy, OneShotTrainer)
-        assert isinstance(experiment.evaluator, SupervisedEvaluator)
-        self.trainer: OneShotTrainer = experiment.strategy
-        self.evaluator: SupervisedEvaluator = experiment.evaluator
+    resumable_settings: tuple[str, ...] = ("max_trials", "epochs")
+
+    def __init__(self, trainer: OneShotTrainer) -> None:
+        self.trainer = trainer
         self.last: dict[str, Any] = {}
+
+    def run(self, context: RunContext, resume: bool) -> list[TrialRecord]:
+        """Search (or continue a search) to the trainer's epochs; store and return the result trial."""
+        if not isinstance(context.evaluator, SupervisedEvaluator):
+            raise InvalidSettingError("a one-shot search needs a SupervisedEvaluator (checked when built)")
+        self.ctx = context
+        self.storage = storage = context.storage
+        self.evaluator: SupervisedEvaluator = context.evaluator
         self.train_batches = _EpochBatches(self.evaluator, self.trainer, 0)
         self.val_batches = _EpochBatches(self.evaluator, self.trainer, 1)
         self.loss = _ScoringLoss(self.evaluator, self.val_batches)
-
-    @property
-    def checkpoint_dir(self) -> Path | None:
-        """Where the trainer writes its checkpoint and architecture history."""
-        return None if self.experiment.directory is None else self.experiment.directory / "oneshot"
-
-    def run(self, resume: bool) -> list[TrialRecord]:
-        """Search (or continue a search) to the trainer's epochs; store and return the result trial."""
-        storage = self.storage
         done = [t for t in storage.trials(TrialStatus.SUCCEEDED) if t.worker != SELECTION_WORKER]
         if done:
-            logger.info("the one-shot search in %s has finished already: nothing to resume", self.experiment.directory)
+            logger.info("the one-shot search in %s has finished already: nothing to resume", context.directory)
             return storage.trials()
         if not resume and storage.epochs():
-            from archspace.experiment.experiment import ExperimentError
-
-            raise ExperimentError(f"{self.experiment.directory} already holds this one-shot search's epochs; "
+            raise ExperimentError(f"{context.directory} already holds this one-shot search's epochs; "
                                   "call resume() to continue it")
-        with self.experiment._signals.critical():
+        with context.signals.critical():
             unfinished = storage.requeue_unfinished()  # a result trial cut short while being stored
             if resume:
                 self._recover_epochs()
@@ -177,14 +212,12 @@ class OneShotRun:
         restore = self._apply_constraints()
         try:
             sample = self.trainer.fit(
-                self.experiment.space, self.train_batches, self.val_batches, loss_fn=self.loss,
+                context.space, self.train_batches, self.val_batches, loss_fn=self.loss,
                 directory=self.checkpoint_dir, device=self.evaluator.device, resume=resume,
-                on_epoch=self._record_epoch, threads=self.experiment.threads,
+                on_epoch=self._record_epoch, threads=context.threads,
                 on_candidate=self._record_candidate, known_candidates=known, annotate_epoch=self._annotate_epoch,
             )
         except KeyboardInterrupt as exc:
-            from archspace.experiment.experiment import Terminated
-
             why = "stopped by SIGTERM" if isinstance(exc, Terminated) else "interrupted by the user (Ctrl-C)"
             logger.warning("%s during epoch %d of the one-shot search; resume() continues from the last "
                            "checkpoint", why, int(self.trainer.epoch))
@@ -194,10 +227,15 @@ class OneShotRun:
         self._store_result(sample, unfinished[0] if unfinished else None)
         return storage.trials()
 
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        """Where the trainer writes its checkpoint and architecture history."""
+        return None if self.ctx.directory is None else oneshot_directory(self.ctx.directory)
+
     def _apply_constraints(self) -> Callable[[], None]:
         """Hand the experiment's constraints to SPOS's evolution for this run; returns the undo."""
         trainer = self.trainer
-        check = self.experiment._scoring.filter
+        check = self.ctx.scoring.filter
         if check is None or not isinstance(trainer, SPOS) or trainer.evolution is None:
             return lambda: None
         evolution = trainer.evolution
@@ -212,12 +250,12 @@ class OneShotRun:
     def _stored_metric(self, score: float) -> float:
         """A selection score (higher is better: accuracy, or the negated loss) as the experiment's
         metric: the same number when maximizing, negated (back to the loss) when minimizing."""
-        return score if self.experiment.direction == "maximize" else -score
+        return score if self.ctx.direction == "maximize" else -score
 
     def _record_candidate(self, sample: Mapping[str, Any], score: float) -> None:
         """Store one architecture the final selection scored as a succeeded trial of its own."""
         metrics = {"selection_score": float(score), "algorithm": type(self.trainer).__name__, "phase": "selection"}
-        with self.experiment._signals.critical():
+        with self.ctx.signals.critical():
             trial_id = self.storage.create_trial(dict(sample), None)
             self.storage.start_trial(trial_id, SELECTION_WORKER)
             self.storage.finish_trial(trial_id, TrialStatus.SUCCEEDED, self._stored_metric(score), metrics, None)
@@ -247,7 +285,7 @@ class OneShotRun:
         if not isinstance(row.get("val_metric"), (int, float)):
             row["val_metric"] = self._validation_metric(record)
         epoch = int(row.get("epoch", int(self.trainer.epoch) - 1))
-        with self.experiment._signals.critical():
+        with self.ctx.signals.critical():
             self.storage.add_epoch(epoch, row)
         self.last = row
 
@@ -255,22 +293,17 @@ class OneShotRun:
         """Store epochs the trainer recorded in its history but the store missed (a crash between the
         trainer's checkpoint and the store's write); the rest is re-run and recorded again."""
         directory = self.checkpoint_dir
-        history = None if directory is None else directory / "arch_history.json"
-        if history is None or not history.is_file():
+        if directory is None:
             return
-        try:
-            records = json.loads(history.read_text())
-        except (OSError, ValueError):
-            return  # the history is a convenience file; the re-run epochs are recorded anyway
         stored = {row["epoch"] for row in self.storage.epochs()}
-        for record in records if isinstance(records, list) else []:
-            if isinstance(record, dict) and isinstance(record.get("epoch"), int) and record["epoch"] not in stored:
+        for record in read_history(directory):  # a convenience file: what it lacks is re-run and recorded
+            if isinstance(record.get("epoch"), int) and record["epoch"] not in stored:
                 self.storage.add_epoch(record["epoch"], _plain(record))
 
     # The result -------------------------------------------------------------------------------------
     def _store_result(self, sample: Mapping[str, Any], trial_id: int | None) -> None:
         """Store the derived architecture as a succeeded trial (reusing one cut short while stored)."""
-        sample = self.experiment.space.validate(dict(sample))
+        sample = self.ctx.space.validate(dict(sample))
         epochs = self.storage.epochs()
         last = epochs[-1] if epochs else self.last
         selected = self.trainer.answer_score
@@ -282,7 +315,7 @@ class OneShotRun:
                    "selected_by": "selection" if selected is not None else "logits",
                    **({"selection_score": float(selected)} if selected is not None else {}),
                    **{k: v for k, v in last.items() if k.endswith("_loss")}}
-        with self.experiment._signals.critical():
+        with self.ctx.signals.critical():
             if trial_id is None:
                 trial_id = self.storage.create_trial(dict(sample), None)
             self.storage.start_trial(trial_id, WORKER)
@@ -294,4 +327,4 @@ class OneShotRun:
                     "sample %s", len(epochs), float(metric), json.dumps(dict(sample), sort_keys=True))
 
 
-__all__ = ["OneShotRun"]
+__all__ = ["ONESHOT_DIR", "SELECTION_WORKER", "WORKER", "OneShotRun", "check_oneshot_settings", "oneshot_directory"]

@@ -13,15 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from archspace.errors import UnknownNameError
-from archspace.registry import Registry
-from archspace.strategy.base import SampleFilter, Strategy, StrategyError
+from archspace.strategy.base import STRATEGIES, SampleFilter, Strategy, StrategyError
 from archspace.strategy.evolution import RegularizedEvolution
 from archspace.strategy.grid import GridSearch
 from archspace.strategy.random import Random
 from archspace.strategy.rl import PolicyBasedRL
 from archspace.strategy.tpe import TPE
 
-STRATEGIES: Registry[Strategy] = Registry("strategy", "strategies")
 STRATEGIES.add("random", Random)
 STRATEGIES.add("grid", GridSearch)
 STRATEGIES.add("evolution", RegularizedEvolution)

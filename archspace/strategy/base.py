@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from archspace.errors import ArchspaceError, SpaceDefinitionError
 from archspace.objectives import Objective, parse_objectives
+from archspace.registry import Registry
 from archspace.space.samples import Sample
 from archspace.space.search_space import SearchSpace
 
@@ -45,6 +46,17 @@ def set_rng_state(rng: random.Random, state: list[Any]) -> None:
     rng.setstate((version, tuple(internal), gauss))
 
 
+#: Every multi-trial strategy by name; :mod:`archspace.strategy` registers the built-in ones (one
+#: line each). It lives here so that the base class can name the strategies in its messages.
+STRATEGIES: Registry[Strategy] = Registry("strategy", "strategies")
+
+
+def pareto_strategies() -> list[str]:
+    """The registered strategies that search for a Pareto front (``supports_multi_objective``), in
+    registration order: messages list them from the registry, so a new one needs no list kept by hand."""
+    return [name for name in STRATEGIES.in_order() if getattr(STRATEGIES.get(name), "supports_multi_objective", False)]
+
+
 class Strategy(ABC):
     """Base class of multi-trial strategies.
 
@@ -63,17 +75,20 @@ class Strategy(ABC):
         self.filter = filter
         self.max_rejections = max_rejections
         self._space: SearchSpace | None = None
+        self._constraint: SampleFilter | None = None
         self.rng = random.Random(0)
         self._seen: set[str] = set()
 
     # Lifecycle ---------------------------------------------------------------------------------
     def setup(self, space: SearchSpace, seed: int | None = None,
-              direction: str | Sequence[Objective] = "maximize") -> None:
+              direction: str | Sequence[Objective] = "maximize", *, constraint: SampleFilter | None = None) -> None:
         """Start a run on ``space`` with a seeded generator (clears any previous run state).
 
         ``direction`` says whether larger metrics are better (``"maximize"``) or smaller; for a
         multi-objective search it is the sequence of declared :class:`~archspace.objectives.Objective`
-        (then every result told is one value per objective, in that order).
+        (then every result told is one value per objective, in that order). ``constraint``: a
+        filter of this run on top of the strategy's own :attr:`filter` (an experiment's hardware
+        constraints), so the user's filter is never replaced.
         """
         if isinstance(direction, str):
             if direction not in ("maximize", "minimize"):
@@ -84,11 +99,12 @@ class Strategy(ABC):
         if len(objectives) > 1 and not self.supports_multi_objective:
             raise StrategyError(
                 f"{type(self).__name__} optimises a single metric; for several objectives use a strategy that "
-                "searches for a Pareto front (random, grid, evolution, tpe)"
+                f"searches for a Pareto front ({', '.join(pareto_strategies())})"
             )
         self.objectives = objectives
         direction = objectives[0].direction
         self._space = space
+        self._constraint = constraint
         self.seed = seed
         self.direction = direction
         self.rng = random.Random(seed)
@@ -141,7 +157,7 @@ class Strategy(ABC):
             sample = self._propose()
             if sample is None:
                 return None
-            if self.filter is None or self.filter(sample):
+            if (self.filter is None or self.filter(sample)) and (self._constraint is None or self._constraint(sample)):
                 return sample
             self._rejected(sample)
         raise StrategyError(
@@ -226,4 +242,4 @@ class Strategy(ABC):
         return f"{type(self).__name__}()"
 
 
-__all__ = ["Result", "SampleFilter", "Strategy", "StrategyError", "rng_state", "set_rng_state"]
+__all__ = ["STRATEGIES", "pareto_strategies", "Result", "SampleFilter", "Strategy", "StrategyError", "rng_state", "set_rng_state"]

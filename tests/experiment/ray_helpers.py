@@ -13,7 +13,7 @@ from torch import nn
 
 from archspace.evaluate import Evaluator, TrialContext
 from archspace.experiment import Experiment
-from archspace.experiment.ray_executor import RayExecutor
+from archspace.experiment.executors.ray import RayExecutor
 from archspace.strategy import Random
 from archspace.testing import TinySpace
 

@@ -130,7 +130,7 @@ class _ArgSpace(asp.ModelSpace):
 def test_workers_get_the_space_as_a_recipe_when_it_pickles() -> None:
     import pickle
 
-    from archspace.experiment._worker import SpaceRecipe, pack_space
+    from archspace.experiment.executors._worker import SpaceRecipe, pack_space
     from archspace.hub import DartsSpace
 
     space = DartsSpace.small()

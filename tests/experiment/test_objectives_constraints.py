@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from archspace.evaluate import FunctionalEvaluator
-from archspace.experiment import Experiment, InvalidSettingError
-from archspace.experiment.experiment import ExperimentError
+from archspace.experiment import Experiment, ExperimentError, InvalidSettingError
 from archspace.hardware import LatencyTable, count_flops, count_params
 from archspace.hub import NasBench201
 from archspace.objectives import dominates, parse_objectives

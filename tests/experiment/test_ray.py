@@ -20,7 +20,7 @@ import ray
 from archspace.cli.config import ConfigError, from_config
 from archspace.evaluate import FunctionalEvaluator
 from archspace.experiment import Experiment, Terminated
-from archspace.experiment.ray_executor import RayExecutor, RayExecutorError, RayNotInstalledError
+from archspace.experiment.executors.ray import RayExecutor, RayExecutorError, RayNotInstalledError
 from archspace.schedule import ASHA
 from archspace.storage import SQLiteStorage, TrialRecord
 from archspace.strategy import Random

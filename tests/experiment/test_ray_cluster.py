@@ -23,7 +23,7 @@ import logging
 import sys
 from archspace.evaluate import FunctionalEvaluator
 from archspace.experiment import Experiment
-from archspace.experiment.ray_executor import RayExecutor
+from archspace.experiment.executors.ray import RayExecutor
 from archspace.strategy import Random
 from archspace.testing import TinySpace
 from tests.experiment.ray_helpers import curve
@@ -92,7 +92,7 @@ def test_an_experiment_joins_a_running_cluster_and_leaves_it_running(tmp_path: P
 
 @pytest.mark.parametrize("address", ["", 5])
 def test_a_bad_cluster_address_is_a_clear_error(address: object) -> None:
-    from archspace.experiment.ray_executor import RayExecutor, RayExecutorError
+    from archspace.experiment.executors.ray import RayExecutor, RayExecutorError
 
     with pytest.raises(RayExecutorError, match="ray_address must be an address string"):
         RayExecutor(ray_address=address)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ import pytest
 
 from archspace.evaluate import FunctionalEvaluator
 from archspace.experiment import Experiment
-from archspace.experiment.ray_executor import RayExecutor, RayExecutorError
+from archspace.experiment.executors.ray import RayExecutor, RayExecutorError
 from archspace.strategy import Random
 from archspace.testing import TinySpace
 from tests.experiment.ray_helpers import curve

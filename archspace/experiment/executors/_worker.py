@@ -22,6 +22,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from archspace.experiment.runner import run_trial
+from archspace.experiment.source import RunSource
 
 PR_SET_PDEATHSIG = 1
 
@@ -57,20 +58,20 @@ def pack_space(space: Any) -> Any:
     return recipe
 
 
-def load_source(source: dict[str, str] | None) -> None:
+def load_source(source: RunSource | None) -> None:
     """Import the user's experiment file under the module name its classes were pickled with.
 
     Only experiments defined in a Python file have one; a YAML/TOML config names importable
     objects, which unpickle without help.
     """
-    if not source or source.get("kind") != "python" or not source.get("module") or source["module"] in sys.modules:
+    if source is None or not source.needs_import or source.module in sys.modules:
         return
-    spec = importlib.util.spec_from_file_location(source["module"], source["path"])
+    spec = importlib.util.spec_from_file_location(source.module, source.path)
     if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import the experiment file {source['path']!r}")
+        raise ImportError(f"cannot import the experiment file {source.path!r}")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[source["module"]] = module
-    sys.path.insert(0, os.path.dirname(source["path"]))
+    sys.modules[source.module] = module
+    sys.path.insert(0, os.path.dirname(source.path))
     spec.loader.exec_module(module)
 
 
@@ -108,7 +109,7 @@ def limit_memory(extra_mb: float | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
 
 
-def worker_main(conn: Connection, payload: bytes, source: dict[str, str] | None, threads: int, parent: int,
+def worker_main(conn: Connection, payload: bytes, source: RunSource | None, threads: int, parent: int,
                 memory_mb: float | None, directory: str | None = None, judged: bool = False) -> None:
     """Receive ``(trial_id, sample)`` messages and answer with started/report/done until told to stop.
 

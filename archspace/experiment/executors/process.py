@@ -13,7 +13,7 @@ up with an error, since something in the set-up itself is broken. Workers are re
 ``max_trials_per_worker`` trials, and always after a trial that raised ``MemoryError`` (a leaking
 evaluator would otherwise make every later trial on that worker fail).
 
-Early stopping: when the driver sets :attr:`~archspace.experiment.executor.Executor.judge`, a
+Early stopping: when the driver sets :attr:`~archspace.experiment.executors.base.Executor.judge`, a
 worker waits after each report for the verdict, which the driver sends while draining that
 worker's pipe; a stop verdict makes the trial's ``ctx.report`` raise ``TrialPruned`` in the worker.
 """
@@ -32,9 +32,10 @@ from typing import Any
 
 from archspace.errors import ArchspaceError
 from archspace.evaluate.base import Evaluator
-from archspace.experiment._worker import pack_space, worker_main
-from archspace.experiment.executor import Executor, fair_threads, now
+from archspace.experiment.executors._worker import pack_space, worker_main
+from archspace.experiment.executors.base import Executor, fair_threads, now
 from archspace.experiment.runner import Event, Finished, Reported, Started
+from archspace.experiment.source import RunSource
 from archspace.nn.space import ModelSpace
 from archspace.storage import TrialStatus
 
@@ -95,8 +96,8 @@ class ProcessExecutor(Executor):
         self._spawned = 0
         self._startup_failures = 0
 
-    def start(self, space: ModelSpace, evaluator: Evaluator, source: dict[str, str] | None = None,
-              directory: Path | None = None) -> None:
+    def _start(self, space: ModelSpace, evaluator: Evaluator, source: RunSource | None,
+               directory: Path | None) -> None:
         try:
             self._payload = pickle.dumps((pack_space(space), evaluator))
         except Exception as exc:

@@ -32,8 +32,6 @@ import signal
 import sys
 import threading
 import uuid
-from dataclasses import dataclass
-from numbers import Real
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -41,151 +39,24 @@ from typing import Any
 from archspace.errors import ArchspaceError
 from archspace.evaluate.base import Evaluator
 from archspace.experiment._signals import Terminated
-from archspace.experiment._worker import SpaceRecipe, load_source, pack_space
-from archspace.experiment.executor import Executor, now
-from archspace.experiment.runner import Event, Finished, Reported, Started, run_trial
+from archspace.experiment.executors._ray_remote import (
+    BELL_SECONDS,
+    Inbox,
+    RayExecutorError,
+    RayNotInstalledError,
+    RayTrial,
+    check_resources,
+    import_ray,
+    trial_task,
+)
+from archspace.experiment.executors._worker import pack_space
+from archspace.experiment.executors.base import Executor, now
+from archspace.experiment.runner import Event, Finished, Reported, Started
+from archspace.experiment.source import RunSource
 from archspace.nn.space import ModelSpace
 from archspace.storage import TrialStatus
 
 logger = logging.getLogger("archspace.experiment")
-RESOURCE_KEYS = ("cpu", "gpu", "memory")
-BELL_SECONDS = 5.0  # how long one wait on the inbox lasts before the driver asks again
-
-
-class RayExecutorError(ArchspaceError, ValueError):
-    """A Ray executor setting has the wrong type or value."""
-
-
-class RayNotInstalledError(ArchspaceError, ImportError):
-    """``executor="ray"`` was asked for, but Ray cannot be imported."""
-
-
-def _check_resources(resources: Any) -> dict[str, float]:
-    """``resources_per_trial`` checked and completed with the defaults (1 CPU, no GPU)."""
-    if resources is None:
-        return {"cpu": 1.0, "gpu": 0.0}
-    if not isinstance(resources, dict):
-        raise RayExecutorError(f"resources_per_trial must be a mapping such as {{'cpu': 1, 'gpu': 0.5}}, "
-                               f"got {resources!r} ({type(resources).__name__})")
-    unknown = sorted(str(k) for k in resources if k not in RESOURCE_KEYS)
-    if unknown:
-        raise RayExecutorError(f"resources_per_trial has unknown key(s) {unknown}; allowed keys: {list(RESOURCE_KEYS)}")
-    checked = {"cpu": 1.0, "gpu": 0.0}
-    for key, value in resources.items():
-        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value < 0:
-            raise RayExecutorError(f"resources_per_trial[{key!r}] must be a number >= 0, got {value!r}")
-        checked[key] = float(value)
-    if checked["cpu"] <= 0 and checked["gpu"] <= 0:
-        raise RayExecutorError("resources_per_trial must ask for some CPU or GPU (cpu > 0 or gpu > 0), "
-                               f"got {resources!r}")
-    if checked["gpu"] > 1 and not checked["gpu"].is_integer():
-        raise RayExecutorError(f"resources_per_trial['gpu'] must be a fraction <= 1 or a whole number of GPUs, "
-                               f"got {resources['gpu']!r}")
-    return checked
-
-
-def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:
-        raise RayNotInstalledError(f"executor 'ray' needs Ray: pip install 'archspace[ray]' ({exc})") from None
-    return ray
-
-
-class _Inbox:
-    """The trials' mailbox (a threaded Ray actor): "started" and reports in, verdicts out.
-
-    With a judge, a report waits here for its verdict, which the driver sends after draining it:
-    the verdict on a report is known before the evaluator goes on, as with the process pool, so
-    a stopped trial's curve ends with the report that stopped it.
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Condition()
-        self.messages: list[tuple[Any, ...]] = []
-        self.verdicts: dict[tuple[int, int, int], bool] = {}
-
-    def started(self, trial_id: int, attempt: int, where: str) -> None:
-        with self.lock:
-            self.messages.append(("started", trial_id, attempt, where))
-            self.lock.notify_all()  # rings the bell
-
-    def report(self, trial_id: int, attempt: int, seq: int, step: int, value: float, judged: bool) -> bool:
-        """Record a report; with ``judged``, wait for the driver's verdict (True: stop) and return it."""
-        with self.lock:
-            self.messages.append(("report", trial_id, attempt, seq, step, value))
-            self.lock.notify_all()  # rings the bell
-            if not judged:
-                return False
-            key = (trial_id, attempt, seq)
-            while key not in self.verdicts:
-                self.lock.wait()
-            return self.verdicts.pop(key)
-
-    def answer(self, verdicts: list[tuple[int, int, int, bool]]) -> None:
-        with self.lock:
-            for trial_id, attempt, seq, stop in verdicts:
-                self.verdicts[(trial_id, attempt, seq)] = stop
-            self.lock.notify_all()
-
-    def bell(self, timeout: float) -> bool:
-        """Return as soon as messages wait (True), or after ``timeout`` seconds (False): the driver
-        waits on this together with its tasks, so a report wakes it at once."""
-        with self.lock:
-            return self.lock.wait_for(lambda: bool(self.messages), timeout)
-
-    def drain(self) -> list[tuple[Any, ...]]:
-        with self.lock:
-            messages, self.messages = self.messages, []
-        return messages
-
-
-_UNPACKED: dict[str, tuple[Any, Evaluator]] = {}  # per Ray worker process: payload token -> (space, evaluator)
-
-
-def _unpack(token: str, payload: list[Any], source: dict[str, str] | None, paths: list[str]) -> tuple[Any, Evaluator]:
-    """The space and evaluator of this experiment, unpacked once per worker process."""
-    if token not in _UNPACKED:
-        import ray
-        from ray import cloudpickle
-
-        for path in paths:  # the driver's import paths, where they exist here (a local Ray: all of them)
-            if path and path not in sys.path and os.path.isdir(path):
-                sys.path.append(path)
-        load_source(source)
-        packed, evaluator = cloudpickle.loads(ray.get(payload[0]))
-        _UNPACKED.clear()  # one experiment at a time per worker: drop an earlier one's space
-        _UNPACKED[token] = (packed.build() if isinstance(packed, SpaceRecipe) else packed, evaluator)
-    return _UNPACKED[token]
-
-
-def _trial_task(token: str, payload: list[Any], source: dict[str, str] | None, paths: list[str], threads: int,
-                directory: str | None, inbox: Any, judged: bool, trial_id: int, attempt: int,
-                sample: dict[str, Any]) -> Finished:
-    """One trial on a Ray worker (``payload`` is a one-item list so Ray does not fetch it every time)."""
-    import ray
-    import torch
-
-    space, evaluator = _unpack(token, payload, source, paths)
-    torch.set_num_threads(threads)
-    ray.get(inbox.started.remote(trial_id, attempt, f"ray:{ray.util.get_node_ip_address()}:{os.getpid()}"))
-    seq = iter(range(1 << 62))
-
-    def report(step: int, value: float) -> bool:  # True: the driver stopped the trial (ctx raises TrialPruned)
-        return bool(ray.get(inbox.report.remote(trial_id, attempt, next(seq), step, value, judged)))
-
-    return run_trial(space, evaluator, trial_id, sample, report, directory)
-
-
-@dataclass
-class _Trial:
-    sample: dict[str, Any]
-    ref: Any
-    attempt: int = 0
-    started: float | None = None  # when its task said it started (the timeout clock)
-    worker: str | None = None
-    last_value: float | None = None
-    judged: bool = False
 
 
 class RayExecutor(Executor):
@@ -230,10 +101,10 @@ class RayExecutor(Executor):
         if ray_init_kwargs is not None and not isinstance(ray_init_kwargs, dict):
             raise RayExecutorError(f"ray_init_kwargs must be a mapping of ray.init arguments, got {ray_init_kwargs!r}")
         self.ray_address = ray_address
-        self.resources = _check_resources(resources_per_trial)
+        self.resources = check_resources(resources_per_trial)
         self.max_retries = max_retries
         self.ray_init_kwargs = dict(ray_init_kwargs or {})
-        self._trials: dict[int, _Trial] = {}
+        self._trials: dict[int, RayTrial] = {}
         self._owns_ray = False
         self._any_started = False
         self._local = False  # a Ray this executor started on this machine (not a joined cluster)
@@ -241,9 +112,9 @@ class RayExecutor(Executor):
         self._ray: Any = None
 
     # Set-up and tear-down ------------------------------------------------------------------------
-    def start(self, space: ModelSpace, evaluator: Evaluator, source: dict[str, str] | None = None,
-              directory: Path | None = None) -> None:
-        ray = self._ray = _import_ray()
+    def _start(self, space: ModelSpace, evaluator: Evaluator, source: RunSource | None,
+               directory: Path | None) -> None:
+        ray = self._ray = import_ray()
         from ray import cloudpickle
 
         try:
@@ -261,12 +132,12 @@ class RayExecutor(Executor):
         self._directory = None if directory is None else str(directory)
         self._threads = max(1, int(self.resources["cpu"]))
         self._bell: Any = None
-        self._inbox = ray.remote(num_cpus=0, max_concurrency=self.concurrency + 4)(_Inbox).remote()
+        self._inbox = ray.remote(num_cpus=0, max_concurrency=self.concurrency + 4)(Inbox).remote()
         options: dict[str, Any] = {"num_cpus": self.resources["cpu"], "num_gpus": self.resources["gpu"],
                                    "max_retries": 0, "retry_exceptions": False}
         if self.resources.get("memory"):
             options["memory"] = self.resources["memory"]
-        self._task = ray.remote(_trial_task).options(**options)
+        self._task = ray.remote(trial_task).options(**options)
         self._watch_sigterm()
 
     def _lacking(self, ray: Any) -> list[str]:
@@ -379,7 +250,7 @@ class RayExecutor(Executor):
             self._owns_ray = False
         self._ray = None
 
-    def _cancel(self, trial: _Trial, *, force: bool) -> None:
+    def _cancel(self, trial: RayTrial, *, force: bool) -> None:
         try:
             self._ray.cancel(trial.ref, force=force)
         except Exception as exc:  # it ended meanwhile, or its worker is already gone
@@ -393,7 +264,7 @@ class RayExecutor(Executor):
         return list(self._trials)
 
     def submit(self, trial_id: int, sample: dict[str, Any]) -> None:
-        self._trials[trial_id] = _Trial(sample, self._launch(trial_id, 0, sample))
+        self._trials[trial_id] = RayTrial(sample, self._launch(trial_id, 0, sample))
         if self._waiting_since is None and not self._local and not self._any_started:
             self._waiting_since = now()
 
