@@ -1,10 +1,10 @@
 """Ready-made model spaces, one file each, and a registry by name.
 
-Every space in :data:`HUB` passes the hub contract suite
-(:func:`archspace.testing.hub_contracts.check_hub_space`), which the test suite runs over the
-registry on each space's ``small()`` instance and ``example_input()`` batch: a space registered
-here is tested without editing a test list. Give a new space both (or the suite falls back to its
-default constructor and fails without an example input).
+Every space in :data:`HUB` is a :class:`~archspace.nn.ModelSpace` that satisfies the
+:class:`HubSpace` protocol (a ``small()`` classmethod and an ``example_input()`` batch) and passes
+the hub contract suite (:func:`archspace.testing.hub_contracts.check_hub_space`), which the test
+suite runs over the registry on each space's ``small()`` instance and ``example_input()`` batch: a
+space registered here is tested without editing a test list or adding a special case.
 
 Example:
     >>> from archspace.hub import HUB, create_space
@@ -16,19 +16,21 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from archspace.hub.darts import DARTS_V2, DartsSpace, from_genotype, from_nni_darts, to_nni_darts
 from archspace.hub.enas import EnasMacroSpace, EnasMicroSpace
 from archspace.hub.nasbench201 import RESNET_CELL, NasBench201, from_arch_str, to_arch_str
 from archspace.hub.pfld import PFLD
+from archspace.hub.protocol import HubSpace
 from archspace.hub.proxylessnas import ProxylessNASSpace
 from archspace.hub.shufflenet import OFFICIAL_ARCH as SPOS_OFFICIAL_ARCH
 from archspace.hub.shufflenet import ShuffleNetSpace
 from archspace.nn.space import ModelSpace
-from archspace.registry import Registry
+from archspace.registry import Registry, RegistryError
 
-HUB: Registry[ModelSpace] = Registry("hub space")
+#: Every ready-made space by name: each entry is a ModelSpace class satisfying :class:`HubSpace`.
+HUB: Registry[HubSpace] = Registry("hub space")
 HUB.add("nasbench201", NasBench201)
 HUB.add("darts", DartsSpace)
 HUB.add("pfld", PFLD)
@@ -45,7 +47,25 @@ def create_space(name: str, **kwargs: Any) -> ModelSpace:
         UnknownNameError: no hub space has that name; the message lists the known ones.
         archspace.registry.UnknownArgumentError: a keyword the space does not take.
     """
-    return HUB.create(name, **kwargs)
+    space = HUB.create(name, **kwargs)
+    if not isinstance(space, ModelSpace):
+        raise RegistryError(f"hub space {name!r} built {type(space).__name__}, not a ModelSpace")
+    return space
+
+
+def space_class(name: str) -> type[HubSpace]:
+    """The class registered as hub space ``name``, typed by :class:`HubSpace`: its ``small()`` and
+    (on an instance) ``example_input()`` are what the shared suites call.
+
+    Raises:
+        UnknownNameError: no hub space has that name; the message lists the known ones.
+        archspace.registry.RegistryError: the entry is a function, not a class with ``small()``.
+    """
+    entry = HUB.get(name)
+    if not isinstance(entry, type) or not isinstance(entry, HubSpace):
+        raise RegistryError(f"hub space {name!r} is registered as {entry!r}, not a class with small() and "
+                            "example_input() (the HubSpace protocol)")
+    return cast("type[HubSpace]", entry)  # checked above; mypy cannot narrow a callable to a protocol class
 
 
 def list_spaces() -> list[str]:
@@ -53,5 +73,7 @@ def list_spaces() -> list[str]:
     return HUB.list()
 
 
-__all__ = ["DARTS_V2", "HUB", "RESNET_CELL", "DartsSpace", "EnasMacroSpace", "EnasMicroSpace", "NasBench201", "PFLD", "ProxylessNASSpace", "SPOS_OFFICIAL_ARCH", "ShuffleNetSpace", "create_space", "from_arch_str", "from_genotype",
-           "from_nni_darts", "list_spaces", "to_arch_str", "to_nni_darts"]
+__all__ = ["DARTS_V2", "HUB", "PFLD", "RESNET_CELL", "SPOS_OFFICIAL_ARCH", "DartsSpace", "EnasMacroSpace",
+           "EnasMicroSpace", "HubSpace", "NasBench201", "ProxylessNASSpace", "ShuffleNetSpace", "create_space",
+           "from_arch_str", "from_genotype", "from_nni_darts", "list_spaces", "space_class", "to_arch_str",
+           "to_nni_darts"]

@@ -188,8 +188,9 @@ class EnasMacroSpace(ModelSpace):
         return self.classifier(self.dropout(pooled))
 
     @classmethod
-    def small(cls) -> EnasMacroSpace:
-        """A small instance for tests and smoke runs: 4 channels, 3 layers."""
+    def small(cls, *, oneshot: bool = False) -> EnasMacroSpace:
+        """A small instance for tests and smoke runs: 4 channels, 3 layers (one form, so
+        ``oneshot`` changes nothing)."""
         return cls(width=4, num_layers=3)
 
     @staticmethod
@@ -299,9 +300,9 @@ class EnasMicroSpace(ModelSpace):
         return self.classifier(self.pool(torch.relu(s1)).flatten(1))
 
     @classmethod
-    def small(cls) -> EnasMicroSpace:
+    def small(cls, *, oneshot: bool = False) -> EnasMicroSpace:
         """A small instance for tests and smoke runs: 4 channels, 2 nodes, 3 cells (normal,
-        reduction, reduction)."""
+        reduction, reduction); one form, so ``oneshot`` changes nothing."""
         return cls(width=4, num_layers=1, num_nodes=2)
 
     @staticmethod

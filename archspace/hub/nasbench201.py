@@ -133,8 +133,9 @@ class NasBench201(ModelSpace):
         return self.validate(from_arch_str(RESNET_CELL))
 
     @classmethod
-    def small(cls) -> NasBench201:
-        """A small instance for tests and smoke runs: 4 channels, 1 cell per stage."""
+    def small(cls, *, oneshot: bool = False) -> NasBench201:
+        """A small instance for tests and smoke runs: 4 channels, 1 cell per stage (one form, so
+        ``oneshot`` changes nothing)."""
         return cls(channels=4, num_cells=1)
 
     @staticmethod

@@ -289,10 +289,10 @@ class PFLD(ModelSpace):
         return landmarks
 
     @classmethod
-    def small(cls) -> PFLD:
+    def small(cls, *, oneshot: bool = False) -> PFLD:
         """A small instance for the shared test suites: 32x32 inputs, width 4, no auxiliary net (one
         output in both modes, as those suites' generic losses expect; the examples' smoke runs
-        use ``PFLD(input_size=32, width=4)`` with it)."""
+        use ``PFLD(input_size=32, width=4)`` with it). One form, so ``oneshot`` changes nothing."""
         return cls(input_size=32, width=4, auxiliary=False)
 
     def example_input(self, batch_size: int = 2) -> torch.Tensor:

@@ -186,9 +186,10 @@ class ProxylessNASSpace(ModelSpace):
         return out
 
     @classmethod
-    def small(cls) -> ProxylessNASSpace:
+    def small(cls, *, oneshot: bool = False) -> ProxylessNASSpace:
         """A toy for the shared test suites: two stages of 8 and 16 channels (1 and 2 blocks, the
-        third with ``zero``), a 32-channel head, 10 classes."""
+        third with ``zero``), a 32-channel head, 10 classes (one form, so ``oneshot`` changes
+        nothing)."""
         return cls(10, width_stages=(8, 16), depth_stages=(1, 2), stride_stages=(2, 2), stem_channels=8,
                    first_channels=8, last_channels=32)
 

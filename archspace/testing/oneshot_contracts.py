@@ -44,16 +44,13 @@ Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
 
 def oneshot_form(name: str) -> SpaceFactory:
-    """The small form of hub space ``name`` for one-shot search (picklable, for other ranks).
-
-    Hub spaces with a distinct search form (DARTS's ``search=True``: the ``none`` op, non-affine
-    batch norm) use it; the others use their ``small()``.
+    """The small form of hub space ``name`` for one-shot search (picklable, for other ranks):
+    its ``small(oneshot=True)`` (:class:`~archspace.hub.HubSpace`), e.g. DARTS's search form with
+    the ``none`` op and non-affine batch norm.
     """
-    from archspace.hub import HUB, DartsSpace
+    from archspace.hub import space_class
 
-    if name == "darts":
-        return functools.partial(DartsSpace, width=4, num_cells=3, search=True)
-    return HUB.get(name).small  # type: ignore[attr-defined]
+    return functools.partial(space_class(name).small, oneshot=True)
 
 
 def tiny_batches(inputs: torch.Tensor, num_classes: int, count: int, seed: int = 0) -> Batches:

@@ -2,39 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 import torch
 
-from archspace.hub import HUB
+from archspace.hub import HUB, HubSpace, space_class
 from archspace.nn.space import ModelSpace
 from archspace.testing.hub_contracts import check_default_sample, check_hub_space
-
-
-def small_factory(name: str) -> Callable[[], ModelSpace]:
-    """The registered space's ``small()`` constructor, or its default one."""
-    cls = HUB[name]
-    small = getattr(cls, "small", None)
-    return small if callable(small) else cls
 
 
 @pytest.mark.parametrize("name", HUB.list())
 def test_hub_space_passes_the_contract(name: str) -> None:
     torch.manual_seed(0)
-    check_hub_space(small_factory(name))
+    check_hub_space(space_class(name).small)
 
 
 @pytest.mark.parametrize("name", HUB.list())
 def test_every_hub_space_has_a_small_form_and_an_example_input(name: str) -> None:
-    cls = HUB[name]
-    small = getattr(cls, "small", None)
-    assert callable(small), f"hub space {name!r} has no small() constructor"
-    space = small()
-    assert isinstance(space, cls)
-    example_input = getattr(space, "example_input", None)
-    assert callable(example_input), f"hub space {name!r} has no example_input()"
-    assert isinstance(example_input(), torch.Tensor)
+    cls = space_class(name)
+    for oneshot in (False, True):
+        space = cls.small(oneshot=oneshot)
+        assert isinstance(space, cls) and isinstance(space, ModelSpace) and isinstance(space, HubSpace)
+        assert isinstance(space.example_input(), torch.Tensor)
+        assert space.example_input(3).shape[0] == 3
+
+
+def test_the_registry_lists_each_space_once() -> None:
+    classes = [HUB[name] for name in HUB]
+    assert len(set(classes)) == len(classes) == len(HUB.list())
 
 
 class _DeadDefault(ModelSpace):
