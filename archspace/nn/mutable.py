@@ -16,7 +16,7 @@ from torch import nn
 
 from archspace.errors import SpaceDefinitionError, SpaceForwardError
 from archspace.nn.context import current_frozen
-from archspace.space.decisions import Categorical, _caller_site
+from archspace.space.decisions import Categorical, caller_site
 
 # (path suffix of a child module, the child, requirements [(label, allowed values), ...])
 Branch = tuple[str, nn.Module, list[tuple[str, list[Any]]]]
@@ -148,7 +148,7 @@ def choice(label: str, values: Sequence[Any]) -> Any:
         ...     asp.choice("width", [16, 32, 64])
         32
     """
-    decision = Categorical(values, label, origin=_caller_site())
+    decision = Categorical(values, label, origin=caller_site())
     state = current_frozen()
     if state is None or label not in state.sample:
         # In a space, or a label the sample leaves out (e.g. inside an unchosen candidate): stay

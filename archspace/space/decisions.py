@@ -29,7 +29,7 @@ from archspace.space._ops import COMPARISONS, INFIX, PREFIX, pick
 from archspace.space._values import JSONScalar, is_decision_value, value_key
 
 
-def _caller_site() -> str:
+def caller_site() -> str:
     """The file:line of the user code that created a decision (outside archspace itself)."""
     frame = sys._getframe(1)
     while frame is not None and frame.f_globals.get("__name__", "").startswith("archspace."):
@@ -222,7 +222,7 @@ class Categorical(ValueExpr):
             raise SpaceDefinitionError(f"decision {label!r} repeats candidates {dupes}; they must be distinct")
         self.values: tuple[Any, ...] = tuple(values)
         self.label = label
-        self.origin = origin if origin is not None else _caller_site()
+        self.origin = origin if origin is not None else caller_site()
         self._keys = key_set
         self._key_list = tuple(keys)
 
@@ -367,5 +367,5 @@ def find_leaves(value: Any) -> list[Categorical]:
     return []
 
 
-__all__ = ["Categorical", "Expression", "JSONScalar", "ValueExpr", "find_leaves", "is_decision_value", "largest",
+__all__ = ["Categorical", "caller_site", "Expression", "JSONScalar", "ValueExpr", "find_leaves", "is_decision_value", "largest",
            "resolve", "value_key"]
