@@ -11,7 +11,7 @@ part plus the *units* the sample activates:
 
 A unit's own cost excludes the units nested in it. Its figures are measured on the ``meta``
 device (shapes only) at the input it receives inside the network: a sample is frozen here with a
-walk that mirrors :func:`archspace.nn._walk.freeze_tree` but records which module each unit
+walk that mirrors :func:`archspace.nn.walk.freeze_tree` but records which module each unit
 became, forward hooks note each unit's inputs, and every unit is then run alone on those inputs.
 Covering samples are chosen greedily until every (unit, key) has been seen.
 

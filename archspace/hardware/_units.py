@@ -100,7 +100,7 @@ class UnitDef:
 
 
 def find_units(root: nn.Module, shape_labels: Sequence[str] = ()) -> dict[str, UnitDef]:
-    """The units of a space's module tree, walked as :func:`archspace.nn._walk.collect_space` walks it.
+    """The units of a space's module tree, walked as :func:`archspace.nn.walk.collect_space` walks it.
 
     With ``shape_labels``, every unit and the fixed part are keyed by them too (for spaces where
     a value choice changes the inputs of plain modules downstream).

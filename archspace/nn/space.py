@@ -100,7 +100,7 @@ class ModelSpace(nn.Module):
                 space = type(self)(*args, **kwargs).search_space()
             for label in sorted(extra):
                 if label not in space:
-                    raise space._unknown(label)
+                    raise space.unknown_label(label)
 
     # The space ------------------------------------------------------------------------------
     @property

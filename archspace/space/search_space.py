@@ -100,7 +100,7 @@ class SearchSpace(Mapping[str, Categorical]):
     def condition(self, label: str) -> Condition:
         """The condition under which ``label`` is active."""
         if label not in self._decisions:
-            raise self._unknown(label)
+            raise self.unknown_label(label)
         return self._conditions[label]
 
     def is_active(self, label: str, sample: Mapping[str, Any]) -> bool:
@@ -149,7 +149,7 @@ class SearchSpace(Mapping[str, Categorical]):
         sample = check_sample_shape(sample)
         for label in sample:
             if label not in self._decisions:
-                raise self._unknown(label)
+                raise self.unknown_label(label)
         out: Sample = {}
         for label, decision in self._decisions.items():
             if not self._conditions[label].holds(out):
@@ -188,7 +188,7 @@ class SearchSpace(Mapping[str, Categorical]):
 
         return walk(0, {})
 
-    def _unknown(self, label: str) -> UnknownLabelError:
+    def unknown_label(self, label: str) -> UnknownLabelError:
         known = list(self._decisions)
         shown = known if len(known) <= 20 else known[:20] + ["..."]
         return UnknownLabelError(f"unknown label {short_repr(label)}; the space's labels are {short_repr(shown, 400)}")
