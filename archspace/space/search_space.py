@@ -189,6 +189,7 @@ class SearchSpace(Mapping[str, Categorical]):
         return walk(0, {})
 
     def unknown_label(self, label: str) -> UnknownLabelError:
+        """The error for ``label`` not being a decision of this space (it lists the labels)."""
         known = list(self._decisions)
         shown = known if len(known) <= 20 else known[:20] + ["..."]
         return UnknownLabelError(f"unknown label {short_repr(label)}; the space's labels are {short_repr(shown, 400)}")
