@@ -9,13 +9,15 @@ inputs by their best op other than ``none``), and follows the cell's merge rule:
 ``merge_op="loose_end"`` the output concatenates the nodes that the currently derived wiring
 leaves unread, so the supernet's output is exactly as wide as the frozen model of its export.
 
-Under most policies the edges are mixed by it (the policy sees each edge label like a
-LayerChoice's): a sampled policy (``SampledPath``, ``BinaryGates``) runs one op per edge, but every
-node still sums all its incoming edges and the loose ends follow the logits. A policy that
-implements :class:`ChoosesCellWiring` (ENAS's controller path) picks the cell's own decisions
-instead: term ``k`` of node ``i`` runs only the chosen op (``op_{i}_{k}``) on the chosen input
-(``input_{i}_{k}``) — the trained op of that edge, called directly — and the loose ends follow
-that wiring, so the pass computes exactly the frozen cell of the sample. :meth:`MixedCell.pin`
+Every pass first asks its policy to pick the cell's own decisions, which have no logits
+(:meth:`~archspace.oneshot.policy.MixingPass.pick`, each a :class:`~archspace.oneshot.policy.Mix`
+of one index, or None). Most policies leave them relaxed (None) and the edges are mixed by the
+policy, which sees each edge label like a LayerChoice's: a sampled policy (``SampledPath``,
+``BinaryGates``) runs one op per edge, but every node still sums all its incoming edges and the
+loose ends follow the logits. A policy that picks them (ENAS's controller path follows its whole
+sample) gets exactly its wiring: term ``k`` of node ``i`` runs only the picked op (``op_{i}_{k}``)
+on the picked input (``input_{i}_{k}``) — the trained op of that edge, called directly, unweighted
+— and the loose ends follow that wiring, so the pass computes exactly the frozen cell of the sample. :meth:`MixedCell.pin`
 fixes the wiring that export (and the loose ends under other policies) use instead of the
 DARTS rule, for searches whose choice is not in the edge logits (ENAS: the controller's).
 Decisions nested inside an op are read at the trained term-0 op's labels in that case.
@@ -24,8 +26,8 @@ Decisions nested inside an op are read at the trained term-0 op's labels in that
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,23 +36,10 @@ from archspace.nn.cell import Cell, Concatenate, FixedCell
 from archspace.nn.walk import join
 from archspace.oneshot.forms import MixedBuilder, MixedModule, SubnetChild, register_mixed
 from archspace.oneshot.mixed_ops import NONE_OPS, MixedLayer
-from archspace.oneshot.policy import current_pass
+from archspace.oneshot.policy import MixingPass, current_pass
 from archspace.space.labels import edge_label
 
 Wiring = dict[int, list[tuple[int, str]]]
-
-
-@runtime_checkable
-class ChoosesCellWiring(Protocol):
-    """A weighting policy that picks a cell's ``input_*``/``op_*`` decisions itself.
-
-    ``choose`` must give one value per label throughout a forward pass (cells sharing labels,
-    e.g. every normal cell, then share their wiring), e.g. by following a whole sample.
-    """
-
-    def choose(self, label: str, values: Sequence[Any]) -> Any:
-        """The value, one of ``values``, of decision ``label`` in this pass."""
-        ...
 
 
 class MixedCell(MixedModule):
@@ -137,10 +126,8 @@ class MixedCell(MixedModule):
             inputs = tuple(inputs[0])
         states = list(self.preprocessor(list(inputs))) if self.preprocessor is not None else list(inputs)
         running = current_pass()
-        chooser = running.policy if running is not None and isinstance(running.policy, ChoosesCellWiring) else None
-        if chooser is not None:
-            wiring: Wiring | None = self._chosen_wiring(chooser)
-            assert wiring is not None
+        wiring = self._picked_wiring(running) if running is not None else None
+        if wiring is not None:
             for i in self.node_indices:
                 states.append(sum(self._edge_op(i, j, op)(states[j]) for j, op in wiring[i]))
         else:
@@ -152,13 +139,21 @@ class MixedCell(MixedModule):
             out = self.postprocessor(out, list(inputs))
         return out
 
-    def _chosen_wiring(self, chooser: ChoosesCellWiring) -> Wiring:
-        """Every term's (input, op) as the policy chooses them for this pass."""
+    def _picked_wiring(self, running: MixingPass) -> Wiring | None:
+        """Every term's (input, op) as the pass's policy picks them, or None where it leaves the
+        cell's decisions relaxed (the edges are mixed then)."""
         wiring: Wiring = {}
         for i in self.node_indices:
-            wiring[i] = [(int(chooser.choose(self.input_labels[(i, k)], list(range(i)))),
-                          str(chooser.choose(self.op_labels[(i, k)], self.op_names)))
-                         for k in range(self.num_ops_per_node)]
+            terms: list[tuple[int, str]] = []
+            for k in range(self.num_ops_per_node):
+                source = running.pick(self.input_labels[(i, k)], list(range(i)))
+                if source is None:
+                    return None
+                op = running.pick(self.op_labels[(i, k)], self.op_names)
+                if op is None:
+                    return None
+                terms.append((source.indices[0], self.op_names[op.indices[0]]))
+            wiring[i] = terms
         return wiring
 
     def _edge_op(self, node: int, source: int, op: str) -> nn.Module:
@@ -216,4 +211,4 @@ def _mixed_cell(cell: Cell, label: str, builder: MixedBuilder) -> nn.Module:
     return MixedCell(cell, label, builder)
 
 
-__all__ = ["NONE_OPS", "ChoosesCellWiring", "MixedCell", "Wiring"]
+__all__ = ["NONE_OPS", "MixedCell", "Wiring"]

@@ -63,6 +63,7 @@ from archspace.nn.space import ModelSpace
 from archspace.oneshot._reward import accuracy_or_loss
 from archspace.oneshot.distributed import average_gradients, broadcast_parameters, is_distributed
 from archspace.oneshot.loop import Batch, LossFn, OneShotTrainer
+from archspace.oneshot.policy import Mix
 from archspace.oneshot.spos import SampledPath
 from archspace.oneshot.supernet import Supernet
 from archspace.space.labels import parse_skip_label
@@ -70,8 +71,8 @@ from archspace.space.samples import Sample, fingerprint
 
 
 class ControllerPath(SampledPath):
-    """The path a controller drew: every decision runs its sampled candidate, cells run their
-    sampled wiring (:class:`~archspace.oneshot.cell_mixed.ChoosesCellWiring`).
+    """The path a controller drew: every decision runs its sampled candidate, and cells run their
+    sampled wiring (the cell decisions, which have no logits, are picked: :meth:`pick`).
 
     Args:
         sample: the path (a whole sample of the space); change it with :meth:`follow`.
@@ -79,15 +80,16 @@ class ControllerPath(SampledPath):
             such as a cell's edge logits under a non-cell policy; ENAS's samples cover the space).
     """
 
-    def choose(self, label: str, values: Sequence[Any]) -> Any:
-        """The sample's value of a cell decision ``label``."""
+    def pick(self, label: str, values: Sequence[Any]) -> Mix:
+        """The sample's value of a cell decision ``label`` (a mix of its one index): the cell
+        runs the path's own wiring, not a mix of its edges."""
         if self.sample is None or label not in self.sample:
             raise MissingLabelError(f"the controller's path has no value for {label!r}; "
                                     "follow() a whole sample of the space before running the supernet")
         value = self.sample[label]
         if value not in values:
             raise ArchspaceError(f"the path gives {label!r} the value {value!r}; allowed: {list(values)!r}")
-        return value
+        return Mix((list(values).index(value),), torch.ones(1))
 
 
 @contextmanager

@@ -16,7 +16,7 @@ loss by the term; that is a constant factor for the weights (a learning-rate sca
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -44,14 +44,11 @@ class Gumbel(WeightingPolicy):
     def __init__(self, tau: float = 1.0, hard: bool = False) -> None:
         self.tau = tau
         self.hard = hard
-        #: label -> the full weight vector of the training passes since last cleared (FBNet's latency).
-        self.sampled: dict[str, torch.Tensor] = {}
 
     def mix(self, label: str, logits: torch.Tensor, values: Sequence[Any], *, training: bool) -> Mix:
         if not training:
             return all_candidates(torch.softmax(logits, -1))
         weights = nn.functional.gumbel_softmax(logits, tau=self.tau, hard=self.hard)
-        self.sampled[label] = weights
         if self.hard:
             index = int(weights.detach().argmax())
             return Mix((index,), weights[index:index + 1], distribution=weights)
@@ -91,12 +88,20 @@ class GumbelDARTS(OneShotTrainer[Gumbel]):
             self.latency.check(supernet.arch.names)
         return supernet
 
-    def latency_weights(self) -> dict[str, torch.Tensor]:
-        """Each priced decision's weights in the last pass (its softmax if the pass did not use it)."""
+    def latency_weights(self, drawn: Mapping[str, Mix] | None = None) -> dict[str, torch.Tensor]:
+        """Each priced decision's weights in the pass whose mixes are ``drawn`` (what
+        :meth:`Supernet.run <archspace.oneshot.Supernet.run>` returns): the full Gumbel sample the
+        pass ran with (:attr:`Mix.distribution`), or the decision's softmax where the pass drew
+        none (an evaluation pass) or no pass is given (no draw yet)."""
         assert self.latency is not None
         arch = self.supernet.arch
-        return {label: self.policy.sampled.get(label, torch.softmax(arch.logits(label), -1))
-                for label in self.latency.labels()}
+        found: Mapping[str, Mix] = drawn if drawn is not None else {}
+        weights: dict[str, torch.Tensor] = {}
+        for label in self.latency.labels():
+            mix = found.get(label)
+            sample = mix.distribution if mix is not None else None
+            weights[label] = sample if sample is not None else torch.softmax(arch.logits(label), -1)
+        return weights
 
     def temperature(self, epoch: int) -> float:
         """The temperature at ``epoch`` (geometric from tau_max to tau_min)."""
@@ -110,20 +115,18 @@ class GumbelDARTS(OneShotTrainer[Gumbel]):
     def step(self, train: Batch, val: Batch, loss_fn: LossFn) -> dict[str, float]:
         xv, yv = val
         self.arch_optimizer.zero_grad(set_to_none=True)
-        self.policy.sampled.clear()
-        val_loss = loss_fn(self.supernet(xv), yv)
+        out, drawn = self.supernet.run(xv)
+        val_loss = loss_fn(out, yv)
         losses: dict[str, float] = {}
         arch_loss = val_loss
         if self.latency is not None:
-            latency = self.latency.latency(self.latency_weights())
+            latency = self.latency.latency(self.latency_weights(drawn))
             arch_loss = self.latency.combine(val_loss, latency)
             losses = {"latency_ms": float(latency.detach()), "arch_loss": float(arch_loss.detach())}
-        self.policy.sampled.clear()
         self.arch_backward(arch_loss)
         average_gradients(list(self.supernet.arch_parameters()))
         self.arch_optimizer.step()
         train_loss = self.weight_step(train, loss_fn)
-        self.policy.sampled.clear()
         return {"train_loss": train_loss, "val_loss": float(val_loss.detach()), "tau": self.policy.tau, **losses}
 
 

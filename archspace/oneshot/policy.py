@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -86,6 +87,17 @@ class WeightingPolicy:
         """The mix of decision ``label`` (candidates ``values``) under its ``logits``."""
         raise NotImplementedError
 
+    def pick(self, label: str, values: Sequence[Any]) -> Mix | None:
+        """The mix of a decision without logits of its own, or None to leave it relaxed.
+
+        A cell's ``input_*``/``op_*`` decisions have no logits: DARTS relaxes them into the logits
+        of the cell's edges, and a cell mixes every edge (the default, None). A policy that runs
+        whole samples (ENAS's controller path) picks one candidate instead (a mix of one index),
+        so the cell runs exactly that wiring. Asked through :meth:`MixingPass.pick`, at most once
+        per label and pass, so cells sharing labels share the pick.
+        """
+        return None
+
     def state_dict(self) -> dict[str, Any]:
         """State to checkpoint (tensors and plain data)."""
         return {}
@@ -124,6 +136,7 @@ class MixingPass:
         self.policy = policy
         self.training = training
         self._mixes: dict[str, Mix] = {}
+        self._picked: dict[str, Mix | None] = {}
         self._shared: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def mix(self, label: str) -> Mix:
@@ -133,6 +146,24 @@ class MixingPass:
             found = self.policy.mix(label, self.arch.logits(label), self.arch.names[label], training=self.training)
             self._mixes[label] = found
         return found
+
+    @property
+    def mixes(self) -> Mapping[str, Mix]:
+        """label -> the mix asked of the policy in this pass (read-only): what the policy drew.
+
+        The supernet asks for every label up front (:meth:`draw_all`), so after a supernet's
+        forward this is every decision's. It is how a trainer reads the draw of its own pass
+        (:meth:`~archspace.oneshot.Supernet.run`: the Gumbel sample its latency term prices, the
+        pairs ProxylessNAS rescales), rather than from a record the policy keeps on the side.
+        """
+        return MappingProxyType(self._mixes)
+
+    def pick(self, label: str, values: Sequence[Any]) -> Mix | None:
+        """The policy's :meth:`WeightingPolicy.pick` for ``label`` (candidates ``values``) in this
+        pass, asked once."""
+        if label not in self._picked:
+            self._picked[label] = self.policy.pick(label, values)
+        return self._picked[label]
 
     def draw_all(self) -> None:
         """Ask the policy for every label's mix now (those already asked keep theirs).

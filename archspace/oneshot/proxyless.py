@@ -70,8 +70,8 @@ class BinaryGates(WeightingPolicy):
         paths: 1 (weight step) or 2 (architecture step); change it between steps.
         seed: seeds this policy's own generator, saved in :meth:`state_dict`.
 
-    Attributes:
-        sampled: label -> candidate indices that ran in the latest training pass.
+    The candidates a pass ran are its mixes' ``indices`` (:meth:`Supernet.run
+    <archspace.oneshot.Supernet.run>` returns them with the output).
     """
 
     def __init__(self, paths: int = 1, *, seed: int = 0) -> None:
@@ -82,7 +82,6 @@ class BinaryGates(WeightingPolicy):
         #: (set by ProxylessNAS around its architecture step; carried to the ops by each Mix).
         self.recompute = False
         self.generator = torch.Generator().manual_seed(seed)
-        self.sampled: dict[str, tuple[int, ...]] = {}
 
     def mix(self, label: str, logits: torch.Tensor, values: Sequence[Any], *, training: bool) -> Mix:
         if not training:  # evaluation: the strongest path, drawing nothing
@@ -90,7 +89,6 @@ class BinaryGates(WeightingPolicy):
         probs = torch.softmax(logits.detach().float().cpu(), -1)
         if self.paths == 1 or len(values) == 1:
             index = int(torch.multinomial(probs, 1, generator=self.generator))
-            self.sampled[label] = (index,)
             return Mix((index,), logits.detach().new_ones(1), recompute=self.recompute)
         pair = torch.multinomial(probs, 2, replacement=False, generator=self.generator).sort().values
         indices = (int(pair[0]), int(pair[1]))
@@ -98,7 +96,6 @@ class BinaryGates(WeightingPolicy):
         active = int(torch.multinomial(sub.detach().float().cpu(), 1, generator=self.generator))
         gates = torch.zeros_like(sub)
         gates[active] = 1.0
-        self.sampled[label] = indices
         return Mix(indices, gates + sub - sub.detach(), recompute=self.recompute)
 
     def state_dict(self) -> dict[str, Any]:
@@ -152,6 +149,9 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
         self.recompute_arch = recompute_arch
         self._batch = 0
         self._last: dict[str, float] = {}
+        #: The mixes of the latest architecture step's pass (label -> Mix: its sampled pair in
+        #: ``indices``, its gates in ``weights``); empty before the first architecture step.
+        self.last_arch_draw: Mapping[str, Mix] = {}
 
     def make_policy(self) -> BinaryGates:
         return BinaryGates(paths=1, seed=self.seed)
@@ -197,7 +197,6 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
         epoch's mean stays a mean over architecture steps.
         """
         self.policy.paths = 1
-        self.policy.sampled.clear()
         losses = {"train_loss": self.weight_step(train, loss_fn)}
         if self.epoch >= self.warmup_epochs and self._batch % self.arch_every == 0:
             self._last = self.arch_step(val, loss_fn)
@@ -210,11 +209,12 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
         policy = self.policy
         policy.paths = 2
         policy.recompute = self.recompute_arch  # each Mix tells its op (the backward pass recomputes)
-        policy.sampled.clear()
         try:
             self.arch_optimizer.zero_grad(set_to_none=True)
             xv, yv = val
-            task = loss_fn(self.supernet(xv), yv)
+            output, drawn = self.supernet.run(xv)
+            self.last_arch_draw = drawn
+            task = loss_fn(output, yv)
             loss = task
             out: dict[str, float] = {"val_loss": float(task.detach())}
             if self.latency is not None:
@@ -224,7 +224,7 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
             self.arch_backward(loss)
             policy.recompute = False
             average_gradients(list(self.supernet.arch_parameters()))
-            before = self.pair_logits()
+            before = self.pair_logits(drawn)
             self.arch_optimizer.step()
             self.rescale(before)
             broadcast_buffers(self.supernet)  # the pass updated batch-norm statistics on each rank's data
@@ -233,11 +233,12 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
             policy.recompute = False
         return out
 
-    def pair_logits(self) -> dict[str, tuple[list[int], torch.Tensor]]:
-        """For each decision that ran two paths in the latest pass: their indices and logits now."""
+    def pair_logits(self, drawn: Mapping[str, Mix]) -> dict[str, tuple[list[int], torch.Tensor]]:
+        """For each decision that ran two paths in the pass whose mixes are ``drawn``: their
+        indices and logits now."""
         arch = self.supernet.arch
-        return {label: (list(pair), arch.logits(label).detach()[list(pair)].clone())
-                for label, pair in self.policy.sampled.items() if len(pair) == 2}
+        return {label: (list(mix.indices), arch.logits(label).detach()[list(mix.indices)].clone())
+                for label, mix in drawn.items() if len(mix.indices) == 2}
 
     @torch.no_grad()
     def rescale(self, before: Mapping[str, tuple[list[int], torch.Tensor]]) -> None:

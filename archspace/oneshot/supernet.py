@@ -32,7 +32,7 @@ from archspace.nn.walk import join
 from archspace.oneshot.arch import ArchParameters
 from archspace.oneshot.cell_mixed import NONE_OPS, MixedCell
 from archspace.oneshot.forms import MixedBuilder, MixedModule, mixed_form
-from archspace.oneshot.policy import MixingPass, Softmax, WeightingPolicy, mixing
+from archspace.oneshot.policy import Mix, MixingPass, Softmax, WeightingPolicy, mixing
 from archspace.oneshot.savings import Savings
 from archspace.space.samples import Sample
 
@@ -119,6 +119,17 @@ class Supernet(nn.Module):
             self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.run(*args, **kwargs)[0]
+
+    def run(self, *args: Any, **kwargs: Any) -> tuple[Any, Mapping[str, Mix]]:
+        """The forward pass, and the mix of every decision it ran with (label -> :class:`Mix`).
+
+        What the policy drew for a pass comes back with the pass's output, to the step that ran
+        it (GumbelDARTS prices the very Gumbel sample its validation pass used; ProxylessNAS
+        rescales the pairs that ran), so no policy keeps its draws on the side for others to
+        read. Called directly, it runs the hooks of the supernet's modules but not the
+        supernet's own ``nn.Module`` hooks.
+        """
         if self.channels_last:
             args = tuple(a.contiguous(memory_format=torch.channels_last)
                          if isinstance(a, torch.Tensor) and a.dim() == 4 else a for a in args)
@@ -127,7 +138,7 @@ class Supernet(nn.Module):
         # whatever the savings (a checkpointed op must not draw its nested mixes itself).
         running.draw_all()
         with mixing(running):
-            return self.net(*args, **kwargs)
+            return self.net(*args, **kwargs), running.mixes
 
     @contextmanager
     def using(self, policy: WeightingPolicy) -> Iterator[Supernet]:

@@ -79,7 +79,7 @@ def test_at_most_two_candidates_run_per_decision_and_one_in_the_weight_step() ->
             calls.clear()
             ran.clear()
             trainer.arch_step(val, nn.functional.cross_entropy)
-            pairs = trainer.policy.sampled  # type: ignore[attr-defined]
+            pairs = {label: mix.indices for label, mix in trainer.last_arch_draw.items()}
             assert all(len(set(pair)) == 2 for pair in pairs.values())
             values = {label: list(supernet.arch.names[label]) for label in pairs}
             # exactly the two sampled paths of each decision ran, no other candidate
@@ -95,8 +95,9 @@ def test_the_architecture_gradient_is_the_papers_two_path_estimator() -> None:
     with torch.no_grad():
         supernet.arch.logits("op").copy_(torch.tensor([0.3, -0.2, 0.5, 0.1, -0.4]))
     x, target = torch.randn(6, 4), torch.randn(6, 3)
-    (supernet(x) * target).sum().backward()  # dL/dout = target
-    pair = list(gates.sampled["op"])
+    out, drawn = supernet.run(x)
+    (out * target).sum().backward()  # dL/dout = target
+    pair = list(drawn["op"].indices)
     q = torch.softmax(supernet.arch.logits("op").detach()[pair], -1)
     ops = list(supernet.net.op.candidates.values())
     with torch.no_grad():
@@ -118,7 +119,7 @@ def test_rescaling_keeps_the_unsampled_probabilities_exactly() -> None:
         before = torch.softmax(supernet.arch.logits("op").detach(), -1).clone()
         trainer.arch_step((x, y), nn.functional.cross_entropy)
         after = torch.softmax(supernet.arch.logits("op").detach(), -1)
-        pair = list(trainer.policy.sampled["op"])  # type: ignore[attr-defined]
+        pair = list(trainer.last_arch_draw["op"].indices)
         others = [i for i in range(5) if i not in pair]
         assert torch.allclose(after[others], before[others], atol=1e-6)
         assert not torch.allclose(after[pair], before[pair], atol=1e-4)  # the pair itself moved
@@ -292,7 +293,7 @@ def _worker(out: Path) -> None:
 
     def recording(train: Any, val: Any, loss_fn: Any) -> dict[str, float]:
         result = original(train, val, loss_fn)
-        gates.append(dict(trainer.policy.sampled))  # type: ignore[attr-defined]
+        gates.append({label: mix.indices for label, mix in trainer.last_arch_draw.items()})
         return result
 
     trainer.step = recording  # type: ignore[method-assign]
