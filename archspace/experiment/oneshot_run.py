@@ -31,8 +31,9 @@ score. Each candidate a selection scores is stored as a succeeded trial too (wor
 ``oneshot-selection``, metric its score in the experiment's direction, ``metrics.selection_score``),
 committed as it is scored: the store, CLI and dashboard show the whole selection, and a resume
 after a crash in the selection scores none of them again (the selection draws the same
-candidates). An experiment's ``constraints`` go to SPOS's evolution (candidates breaking them
-are never scored).
+candidates). An experiment's ``constraints`` go to the trainer's ``fit`` for this run, where it
+:attr:`~archspace.oneshot.OneShotTrainer.accepts_constraints` (SPOS's evolution: candidates
+breaking them are never scored).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ from archspace.evaluate.training import SupervisedEvaluator
 from archspace.experiment._signals import Terminated
 from archspace.experiment.driver import RunContext
 from archspace.experiment.errors import ExperimentError, InvalidSettingError
-from archspace.oneshot import SPOS, OneShotTrainer
+from archspace.oneshot import OneShotTrainer
 from archspace.oneshot.checkpoint import read_history
 from archspace.space.samples import fingerprint
 from archspace.storage import TrialRecord, TrialStatus
@@ -158,14 +159,12 @@ def check_oneshot_settings(trainer: OneShotTrainer, evaluator: Evaluator, *, max
     if max_duration is not None:
         raise InvalidSettingError(f"max_duration is not supported by a one-shot search ({name} stops after its "
                                   "epochs); stop it with Ctrl-C or SIGTERM and resume() later instead")
-    searches_candidates = isinstance(trainer, SPOS) and trainer.evolution is not None
-    if objectives is not None or (constraints is not None and not searches_candidates):
+    if objectives is not None or (constraints is not None and not trainer.accepts_constraints):
         raise InvalidSettingError(f"objectives and constraints are for multi-trial searches; a one-shot search "
                                   f"({name}) takes hardware costs as a loss term (e.g. "
                                   "GumbelDARTS(latency=LatencyLoss(table, ...))); SPOS's evolutionary search "
                                   "takes constraints")
-    if constraints is not None and isinstance(trainer, SPOS) and trainer.evolution is not None \
-            and trainer.evolution.constraint is not None:
+    if constraints is not None and trainer.has_own_constraint:
         raise InvalidSettingError("constraints are given twice: to the Experiment and to SPOS's evolution; "
                                   "give them once")
     if scheduler is not None:
@@ -209,21 +208,19 @@ class OneShotRun:
                 self._recover_epochs()
         known = {fingerprint(t.sample): float(t.metrics["selection_score"]) for t in storage.trials(TrialStatus.SUCCEEDED)
                  if t.worker == SELECTION_WORKER and isinstance(t.metrics.get("selection_score"), (int, float))}
-        restore = self._apply_constraints()
         try:
             sample = self.trainer.fit(
                 context.space, self.train_batches, self.val_batches, loss_fn=self.loss,
                 directory=self.checkpoint_dir, device=self.evaluator.device, resume=resume,
                 on_epoch=self._record_epoch, threads=context.threads,
                 on_candidate=self._record_candidate, known_candidates=known, annotate_epoch=self._annotate_epoch,
+                constraint=context.scoring.filter,
             )
         except KeyboardInterrupt as exc:
             why = "stopped by SIGTERM" if isinstance(exc, Terminated) else "interrupted by the user (Ctrl-C)"
             logger.warning("%s during epoch %d of the one-shot search; resume() continues from the last "
                            "checkpoint", why, int(self.trainer.epoch))
             raise
-        finally:
-            restore()
         self._store_result(sample, unfinished[0] if unfinished else None)
         return storage.trials()
 
@@ -231,20 +228,6 @@ class OneShotRun:
     def checkpoint_dir(self) -> Path | None:
         """Where the trainer writes its checkpoint and architecture history."""
         return None if self.ctx.directory is None else oneshot_directory(self.ctx.directory)
-
-    def _apply_constraints(self) -> Callable[[], None]:
-        """Hand the experiment's constraints to SPOS's evolution for this run; returns the undo."""
-        trainer = self.trainer
-        check = self.ctx.scoring.filter
-        if check is None or not isinstance(trainer, SPOS) or trainer.evolution is None:
-            return lambda: None
-        evolution = trainer.evolution
-        evolution.constraint = check
-
-        def restore() -> None:
-            evolution.constraint = None
-
-        return restore
 
     # Selection -----------------------------------------------------------------------------------
     def _stored_metric(self, score: float) -> float:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,5 +104,33 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return state
 
 
+def restore_checkpoint(path: str | os.PathLike[str], load_state_dict: Callable[[Mapping[str, Any]], None], *,
+                       search: str, epochs: int) -> list[dict[str, Any]]:
+    """Load the checkpoint at ``path`` into a trainer (its ``load_state_dict``) of a ``search``
+    (its class name) of ``epochs`` epochs; returns the epoch records it holds, oldest first.
+
+    Raises:
+        CheckpointError: what :func:`read_checkpoint` refuses, a checkpoint with more finished
+            epochs than the search has, or one whose state does not fit the trainer (another
+            network or algorithm), each named in the message.
+    """
+    state = read_checkpoint(path)
+    if state["epoch"] > epochs:
+        raise CheckpointError(f"checkpoint {str(path)!r} has {state['epoch']} finished epochs but this "
+                              f"{search} search has {epochs}: it belongs to another search "
+                              "(or raise epochs to continue it)")
+    try:
+        load_state_dict(state)
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+        raise CheckpointError(f"checkpoint {str(path)!r} does not fit this {search} search on this "
+                              f"space ({type(exc).__name__}: {first}); it was written for another network or "
+                              "another algorithm") from None
+    history = state.get("history", [])
+    return list(history) if isinstance(history, list) else []
+
+
 __all__ = ["CHECKPOINT_FILE", "HISTORY_FILE", "CheckpointError", "checkpoint_path", "epoch_sample_path", "history_path",
-           "read_checkpoint", "read_history", "save_checkpoint", "write_history"]
+           "read_checkpoint", "read_history", "restore_checkpoint", "save_checkpoint", "write_history"]

@@ -62,7 +62,7 @@ from archspace.errors import ArchspaceError, MissingLabelError
 from archspace.nn.space import ModelSpace
 from archspace.oneshot._reward import accuracy_or_loss
 from archspace.oneshot.distributed import average_gradients, broadcast_parameters, is_distributed
-from archspace.oneshot.loop import Batch, LossFn, OneShotTrainer
+from archspace.oneshot.loop import Batch, Constraint, LossFn, OneShotTrainer
 from archspace.oneshot.policy import Mix
 from archspace.oneshot.spos import SampledPath
 from archspace.oneshot.supernet import Supernet
@@ -270,8 +270,9 @@ class ENAS(OneShotTrainer[ControllerPath]):
 
     def select(self, train_data: Iterable[Batch], val_data: Iterable[Batch], *, loss_fn: LossFn,
                device: str | torch.device = "cpu", on_candidate: Callable[[Sample, float], None] | None = None,
-               known: Mapping[str, float] | None = None) -> Sample:
-        """The best of ``final_draws`` controller draws by validation reward (the greedy path if 0)."""
+               known: Mapping[str, float] | None = None, constraint: Constraint | None = None) -> Sample:
+        """The best of ``final_draws`` controller draws by validation reward (the greedy path if 0).
+        ENAS takes no ``constraint`` (:meth:`fit` refuses one)."""
         if self.final_draws == 0:
             return self.derive()
         sample, self.answer_score = self.best_of(val_data, self.final_draws, loss_fn=loss_fn, device=device,

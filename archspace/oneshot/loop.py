@@ -33,10 +33,9 @@ from archspace.nn.init import rebuild_seeded
 from archspace.nn.space import ModelSpace
 from archspace.oneshot._pairs import cycle_shorter
 from archspace.oneshot.checkpoint import (
-    CheckpointError,
     checkpoint_path,
     epoch_sample_path,
-    read_checkpoint,
+    restore_checkpoint,
     save_checkpoint,
     write_history,
 )
@@ -48,6 +47,8 @@ from archspace.space.samples import Sample
 logger = logging.getLogger("archspace.oneshot")
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Batch = tuple[torch.Tensor, torch.Tensor]
+#: A predicate on samples: False for one that breaks a constraint (e.g. a hardware ConstraintFilter).
+Constraint = Callable[[Mapping[str, Any]], bool]
 _cycle_shorter = cycle_shorter  # its former name here, still imported by tests/experiment
 #: The weighting policy an algorithm trains its supernet under (its trainer's type parameter).
 P = TypeVar("P", bound=WeightingPolicy)
@@ -86,6 +87,18 @@ class OneShotTrainer(Generic[P]):
     #: Whether ``step`` reads validation batches (an architecture step). Without one, an epoch
     #: is one pass over the training data and the validation data is not read during the search.
     uses_validation: bool = True
+
+    @property
+    def accepts_constraints(self) -> bool:
+        """Whether :meth:`fit` takes a ``constraint``: only an answer selected among scored
+        candidates can skip those breaking it (SPOS's evolution); an argmax of logits cannot."""
+        return False
+
+    @property
+    def has_own_constraint(self) -> bool:
+        """Whether the algorithm holds a constraint of its own (SPOS's evolution's), which one
+        handed to :meth:`fit` as well would give a second time."""
+        return False
 
     def __init__(self, *, epochs: int = 50, learning_rate: float = 0.025, momentum: float = 0.9,
                  weight_decay: float = 3e-4, min_learning_rate: float = 0.001, grad_clip: float = 5.0,
@@ -199,7 +212,8 @@ class OneShotTrainer(Generic[P]):
             on_epoch: Callable[[dict[str, Any]], None] | None = None, threads: int | None = None,
             on_candidate: Callable[[Sample, float], None] | None = None,
             known_candidates: Mapping[str, float] | None = None,
-            annotate_epoch: Callable[[dict[str, Any]], None] | None = None) -> Sample:
+            annotate_epoch: Callable[[dict[str, Any]], None] | None = None,
+            constraint: Constraint | None = None) -> Sample:
         """Search; return the algorithm's answer (:meth:`export`). With ``directory``, log and
         checkpoint there.
 
@@ -224,12 +238,17 @@ class OneShotTrainer(Generic[P]):
             annotate_epoch: called with each epoch's record before it is written to the history
                 and the checkpoint, to add figures of its own (an experiment adds the validation
                 metric), so that a record recovered from the history after a crash holds them.
+            constraint: for this run only, candidates the selection must not pick (in addition to
+                the algorithm's own constraint); only where :attr:`accepts_constraints`.
         """
+        if constraint is not None and not self.accepts_constraints:
+            raise ArchspaceError(f"{type(self).__name__} takes no constraint: its answer is not selected among "
+                                 "scored candidates (SPOS's evolutionary search takes one)")
         with torch_threads(threads, f"{type(self).__name__} search"):
             self._fit(space, train_data, val_data, loss_fn, directory, device, resume, on_epoch, annotate_epoch)
             with torch.random.fork_rng(devices=[]):  # the answer must not move the caller's random stream
                 answer = self.select(train_data, val_data, loss_fn=loss_fn, device=device,
-                                     on_candidate=on_candidate, known=known_candidates)
+                                     on_candidate=on_candidate, known=known_candidates, constraint=constraint)
             self.answer = dict(answer)
             if self.supernet.export() != self.answer:  # chosen otherwise than by the logits
                 self.supernet.pin(self.answer)
@@ -244,14 +263,15 @@ class OneShotTrainer(Generic[P]):
 
     def select(self, train_data: Iterable[Batch], val_data: Iterable[Batch], *, loss_fn: LossFn,
                device: str | torch.device = "cpu", on_candidate: Callable[[Sample, float], None] | None = None,
-               known: Mapping[str, float] | None = None) -> Sample:
+               known: Mapping[str, float] | None = None, constraint: Constraint | None = None) -> Sample:
         """The architecture the search derives from the trained supernet (called by :meth:`fit`).
 
         By default every decision's strongest candidate (``supernet.export()``: the argmax of the
         logits and each cell's wiring by the DARTS rule). Algorithms whose paper selects otherwise
         override it (ENAS, SPOS); those score candidates, report each through ``on_candidate``
         and skip the ones in ``known`` (fingerprint -> score), drawing the same candidates as an
-        uninterrupted selection would.
+        uninterrupted selection would; those that :attr:`accepts_constraints` skip candidates
+        ``constraint`` refuses.
         """
         return self.supernet.export()
 
@@ -366,22 +386,7 @@ class OneShotTrainer(Generic[P]):
         Raises:
             CheckpointError: missing, damaged or unsafe file, or not a one-shot checkpoint.
         """
-        state = read_checkpoint(path)
-        if state["epoch"] > self.epochs:
-            raise CheckpointError(f"checkpoint {str(path)!r} has {state['epoch']} finished epochs but this "
-                                  f"{type(self).__name__} search has {self.epochs}: it belongs to another search "
-                                  "(or raise epochs to continue it)")
-        try:
-            self.load_state_dict(state)
-        except CheckpointError:
-            raise
-        except Exception as exc:
-            first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
-            raise CheckpointError(f"checkpoint {str(path)!r} does not fit this {type(self).__name__} search on this "
-                                  f"space ({type(exc).__name__}: {first}); it was written for another network or "
-                                  "another algorithm") from None
-        history = state.get("history", [])
-        return list(history) if isinstance(history, list) else []
+        return restore_checkpoint(path, self.load_state_dict, search=type(self).__name__, epochs=self.epochs)
 
 
-__all__ = ["Batch", "LossFn", "OneShotTrainer", "P"]
+__all__ = ["Batch", "Constraint", "LossFn", "OneShotTrainer", "P"]

@@ -40,7 +40,7 @@ from archspace.errors import InvalidValueError
 from archspace.nn.space import ModelSpace
 from archspace.oneshot._reward import reward_metric
 from archspace.oneshot.distributed import is_distributed
-from archspace.oneshot.loop import Batch, LossFn, OneShotTrainer
+from archspace.oneshot.loop import Batch, Constraint, LossFn, OneShotTrainer
 from archspace.oneshot.policy import Mix, WeightingPolicy
 from archspace.oneshot.spos_search import EvolutionResult, EvolutionSearch
 from archspace.oneshot.supernet import Supernet
@@ -160,6 +160,16 @@ class SPOS(OneShotTrainer[SampledPath]):
         return SampledPath(seed=self.seed)
 
     @property
+    def accepts_constraints(self) -> bool:
+        """True with an evolutionary search: a run's ``constraint`` filters its candidates."""
+        return self.evolution is not None
+
+    @property
+    def has_own_constraint(self) -> bool:
+        """Whether the evolutionary search was given a ``constraint`` of its own."""
+        return self.evolution is not None and self.evolution.constraint is not None
+
+    @property
     def last_path(self) -> dict[str, Any]:
         """The path of the latest training step (empty before the first)."""
         return dict(self.policy.sample or {})
@@ -175,8 +185,9 @@ class SPOS(OneShotTrainer[SampledPath]):
 
     def select(self, train_data: Iterable[Batch], val_data: Iterable[Batch], *, loss_fn: LossFn,
                device: str | torch.device = "cpu", on_candidate: Callable[[Sample, float], None] | None = None,
-               known: Mapping[str, float] | None = None) -> Sample:
-        """The evolutionary search's best candidate (see the module docstring)."""
+               known: Mapping[str, float] | None = None, constraint: Constraint | None = None) -> Sample:
+        """The evolutionary search's best candidate (see the module docstring); ``constraint``, a
+        filter for this run only, is checked in addition to the search's own."""
         self.search_result = None
         if self.evolution is None:
             logger.warning("SPOS(evolution=False) trained the supernet only: its answer is the space's default "
@@ -188,7 +199,8 @@ class SPOS(OneShotTrainer[SampledPath]):
             raise InvalidValueError("SPOS's evolutionary search needs training batches (batch-norm recalibration) and "
                                     "validation batches (scores): pass val_data to fit(), or evolution=False")
         result = self.evolution.search(self.supernet, calibration, validation, device=device,
-                                       metric=reward_metric(loss_fn, device), on_score=on_candidate, known=known)
+                                       metric=reward_metric(loss_fn, device), on_score=on_candidate, known=known,
+                                       constraint=constraint)
         self.search_result = result
         self.answer_score = result.best_score
         if is_distributed():  # ranks may hold other seeds: rank 0's search is the answer on every rank
@@ -204,10 +216,12 @@ class SPOS(OneShotTrainer[SampledPath]):
             resume: bool = False, on_epoch: Callable[[dict[str, Any]], None] | None = None,
             threads: int | None = None, on_candidate: Callable[[Sample, float], None] | None = None,
             known_candidates: Mapping[str, float] | None = None,
-            annotate_epoch: Callable[[dict[str, Any]], None] | None = None) -> Sample:
+            annotate_epoch: Callable[[dict[str, Any]], None] | None = None,
+            constraint: Constraint | None = None) -> Sample:
         """Train the supernet, then search it (see :meth:`OneShotTrainer.fit`): ``val_data`` is not
         read while training (SPOS trains no architecture parameters) but scores the candidates of
-        the evolutionary search. Returns the search's best candidate."""
+        the evolutionary search (``constraint``: a filter for this run's candidates, in addition to
+        the search's own). Returns the search's best candidate."""
         if val_data is None:
             if self.evolution is not None:
                 raise InvalidValueError("SPOS.fit needs val_data to score the evolutionary search's candidates "
@@ -215,7 +229,7 @@ class SPOS(OneShotTrainer[SampledPath]):
             val_data = []
         return super().fit(space, train_data, val_data, loss_fn=loss_fn, directory=directory, device=device,
                            resume=resume, on_epoch=on_epoch, threads=threads, on_candidate=on_candidate,
-                           known_candidates=known_candidates, annotate_epoch=annotate_epoch)
+                           known_candidates=known_candidates, annotate_epoch=annotate_epoch, constraint=constraint)
 
 
 __all__ = ["SPOS", "SampledPath", "uniform_path"]

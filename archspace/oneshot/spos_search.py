@@ -41,12 +41,10 @@ import torch
 from torch import nn
 
 from archspace.errors import ArchspaceError
-from archspace.oneshot.loop import Batch
+from archspace.oneshot.loop import Batch, Constraint
 from archspace.oneshot.supernet import Supernet
 from archspace.space.samples import Sample, fingerprint
 from archspace.space.search_space import SearchSpace
-
-Constraint = Callable[[Mapping[str, Any]], bool]
 
 
 class EvolutionSearchError(ArchspaceError, ValueError):
@@ -216,7 +214,7 @@ class EvolutionSearch:
                device: str | torch.device = "cpu",
                on_generation: Callable[[dict[str, Any]], None] | None = None, metric: Metric | None = None,
                on_score: Callable[[Sample, float], None] | None = None,
-               known: Mapping[str, float] | None = None) -> EvolutionResult:
+               known: Mapping[str, float] | None = None, constraint: Constraint | None = None) -> EvolutionResult:
         """Run the search; score candidates on ``validation`` after recalibrating on ``calibration``.
 
         Both are iterated once per candidate (a list of batches, or a re-iterable loader).
@@ -228,13 +226,15 @@ class EvolutionSearch:
                 an earlier, interrupted run of the same search: those candidates are not scored
                 again (nor passed to ``on_score``). The search draws what it would have drawn, so
                 a resumed search ends where an uninterrupted one ends.
+            constraint: a filter for this search only (an experiment's constraints), checked
+                after the search's own ``constraint``: a candidate must pass both.
 
         Raises:
             EvolutionSearchError: no candidate passes the constraint.
         """
         space = supernet.space[0].search_space()
         rng = random.Random(self.seed)
-        check = self._filter(supernet)
+        checks = [c for c in (self._filter(supernet), constraint) if c is not None]
         seen: set[str] = set()
         scores: dict[str, float] = {}
         result = EvolutionResult(best={}, best_score=float("-inf"), top=[])
@@ -245,7 +245,7 @@ class EvolutionSearch:
             if key in seen:
                 return False
             seen.add(key)
-            if check is not None and not check(sample):
+            if any(not check(sample) for check in checks):
                 result.rejected += 1
                 return False
             return True
@@ -281,7 +281,8 @@ class EvolutionSearch:
                 result.scored.append((sample, score))
             top = sorted(top + [(c, scores[fingerprint(c)]) for c in new], key=lambda item: -item[1])[:self.select]
             if not top:
-                raise EvolutionSearchError(f"no candidate passed the constraint {self.constraint!r} "
+                shown = " and ".join(repr(c) for c in (self.constraint, constraint) if c is not None) or "None"
+                raise EvolutionSearchError(f"no candidate passed the constraint {shown} "
                                            f"({result.rejected} rejected)")
             record = {"generation": generation, "scored": len(new), "best_score": top[0][1],
                       "top_scores": [s for _, s in top], "seconds": time.perf_counter() - start}
