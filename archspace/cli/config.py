@@ -2,7 +2,8 @@
 
 A config names everything by registry name or import path::
 
-    space: archspace.testing.spaces:ExampleNet     # module:attribute
+    space: myspace:SkipCNN                        # module:attribute; myspace.py may sit beside
+                                                  # the config or in the working directory
     space_args: {}
     strategy: {name: random, dedup: true}         # or just: random
     evaluator: {name: classification, data: digits, epochs: 2}
@@ -25,7 +26,6 @@ settings (``asha``, ``hyperband``, ``median``).
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.util
 import sys
 from collections.abc import Mapping
@@ -36,7 +36,7 @@ from archspace.data import DATASETS
 from archspace.errors import ArchspaceError, UnknownNameError
 from archspace.evaluate import EVALUATORS
 from archspace.experiment import EXECUTORS, Executor, Experiment, RunSource
-from archspace.experiment.source import file_digest
+from archspace.experiment.source import SourceImportError, add_import_paths, file_digest, import_folders, import_object
 from archspace.nn.space import ModelSpace
 from archspace.oneshot import ONESHOT
 from archspace.registry import Registry, UnknownArgumentError, check_arguments
@@ -73,12 +73,13 @@ def _from_python(file: Path) -> Experiment:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    sys.path.insert(0, str(file.parent))
+    folders = import_folders(file.parent)
+    add_import_paths(folders)
     spec.loader.exec_module(module)
     experiment = getattr(module, "experiment", None)
     if not isinstance(experiment, Experiment):
         raise ConfigError(f"{file.name} must define a module-level `experiment = archspace.experiment.Experiment(...)`")
-    experiment.source = RunSource.python_file(file, name)
+    experiment.source = RunSource.python_file(file, name, folders)
     return experiment
 
 
@@ -114,14 +115,13 @@ def _named(section: Any, what: str) -> tuple[str, dict[str, Any]]:
     raise ConfigError(f"{what} must be a name or a mapping with a 'name' key, got {section!r}")
 
 
-def _import(target: str) -> Any:
-    module_name, _, attr = target.partition(":")
-    if not attr:
-        raise ConfigError(f"space must be 'module:Class', got {target!r}")
+def _import(target: str, folders: tuple[str, ...]) -> Any:
+    """The ``module:Class`` a config names; its own folder and the working directory are searched
+    first, so ``myspace.py`` beside the config imports as ``myspace``."""
     try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"cannot import space {target!r}: {exc}") from None
+        return import_object(target, folders)
+    except SourceImportError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _lookup(registry: Registry[Any], name: str, where: str, hidden: tuple[str, ...] = ()) -> Any:
@@ -202,7 +202,8 @@ def from_config(config: Mapping[str, Any], file: Path | None = None) -> Experime
             raise ConfigError(f"{where}: {key} must be a mapping, got {type(config[key]).__name__}")
     if not isinstance(config["space"], str):
         raise ConfigError(f"{where}: space must be 'module:Class', got {config['space']!r}")
-    space_cls = _import(config["space"])
+    folders = import_folders(file.parent if file else None)
+    space_cls = _import(config["space"], folders)
     if not (isinstance(space_cls, type) and issubclass(space_cls, ModelSpace)):
         raise ConfigError(f"{where}: space {config['space']!r} is not a ModelSpace class")
     space = construct(space_cls, dict(config.get("space_args") or {}), f"space {config['space']!r}", where)
@@ -223,7 +224,7 @@ def from_config(config: Mapping[str, Any], file: Path | None = None) -> Experime
         name, args = _named(config["scheduler"], "scheduler")
         settings["scheduler"] = construct(_lookup(SCHEDULERS, name, where), args, f"scheduler {name!r}", where)
     experiment: Experiment = construct(Experiment, settings, "experiment", where, space, evaluator, strategy)
-    experiment.source = RunSource.config_file(file) if file else None
+    experiment.source = RunSource.config_file(file, folders) if file else None
     return experiment
 
 

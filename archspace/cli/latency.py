@@ -1,20 +1,20 @@
 """``archspace latency measure | show | predict``: latency tables from the command line.
 
-``measure`` builds a space (a hub name such as ``nasbench201``, or ``module:Class``), times it on
-this machine and writes the table; ``show`` prints a table's settings and its slowest units;
-``predict`` prints the predicted milliseconds of sample files.
+``measure`` builds a space (a hub name such as ``nasbench201``, or ``module:Class``, imported from
+the working directory first), times it on this machine and writes the table; ``show`` prints a
+table's settings and its slowest units; ``predict`` prints the predicted milliseconds of sample files.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from typing import Any
 
 import torch
 
 from archspace.errors import ArchspaceError
+from archspace.experiment.source import SourceImportError, import_folders, import_object
 from archspace.hardware.latency import LatencyTable
 from archspace.hardware.profile import profile
 from archspace.nn.space import ModelSpace
@@ -34,11 +34,10 @@ def build_space(name: str, space_args: str | None) -> ModelSpace:
     if not isinstance(kwargs, dict):
         raise LatencyCommandError(f"--space-args must be a JSON object, got {space_args!r}")
     if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise LatencyCommandError(f"cannot import space {name!r}: {exc}") from None
+        try:  # the working directory first, so myspace.py there imports as myspace
+            cls = import_object(name, import_folders())
+        except SourceImportError as exc:
+            raise LatencyCommandError(str(exc)) from None
         space = cls(**kwargs)
     else:
         from archspace.hub import create_space

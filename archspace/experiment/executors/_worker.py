@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from archspace.experiment.runner import run_trial
-from archspace.experiment.source import RunSource
+from archspace.experiment.source import RunSource, add_import_paths
 
 PR_SET_PDEATHSIG = 1
 
@@ -59,12 +59,16 @@ def pack_space(space: Any) -> Any:
 
 
 def load_source(source: RunSource | None) -> None:
-    """Import the user's experiment file under the module name its classes were pickled with.
+    """Make the user's classes importable before the space and evaluator are unpickled.
 
-    Only experiments defined in a Python file have one; a YAML/TOML config names importable
-    objects, which unpickle without help.
+    The source's folders (the file's folder and the driver's working directory, where a config's
+    ``myspace.py`` lives) go first on ``sys.path``; an experiment defined in a Python file is then
+    imported under the module name its classes were pickled with.
     """
-    if source is None or not source.needs_import or source.module in sys.modules:
+    if source is None:
+        return
+    add_import_paths(source.paths)
+    if not source.needs_import or source.module in sys.modules:
         return
     spec = importlib.util.spec_from_file_location(source.module, source.path)
     if spec is None or spec.loader is None:
