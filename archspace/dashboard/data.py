@@ -224,7 +224,7 @@ class ExperimentData:
             "elapsed": (last - first) if first is not None and last is not None else None,
             "state": "running" if running else "stopped", "decisions": list(labels),
             "objectives": [[o, d] for o, d in objectives], "bad_rows": snap.bad_rows,
-            "epochs": len(snap.epochs),
+            "epochs": len(snap.epochs), "search_seconds": _search_seconds(snap.epochs),
         }
         if not running:
             snap.cache["summary"] = summary
@@ -277,6 +277,15 @@ class ExperimentData:
         """Every payload at once (what the self-contained report embeds)."""
         snap = self.snapshot()
         return {"summary": self.summary(), "trials": snap.trials, "epochs": self.epochs(), "pareto": self.pareto()}
+
+
+def _search_seconds(epochs: Sequence[Mapping[str, Any]]) -> float | None:
+    """A one-shot search's time: the sum of its epochs' ``seconds`` (None without any). Its one
+    stored trial is written when the search ends, so that trial's own duration is about zero."""
+    times = [r["seconds"] for r in epochs
+             if isinstance(r.get("seconds"), (int, float)) and not isinstance(r.get("seconds"), bool)
+             and math.isfinite(r["seconds"])]
+    return float(sum(times)) if times else None
 
 
 def _objectives(config: Mapping[str, Any]) -> list[tuple[str, str]]:

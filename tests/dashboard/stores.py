@@ -61,10 +61,27 @@ def oneshot(directory: Path, epochs: int = 4) -> Path:
                                 else {op: (0.2 + 0.2 * e if op == ops[0] else (0.8 - 0.2 * e) / 2) for op in ops})
                         for label, value in DARTS_V2.items()}
         records.append({"train_loss": 2.0 - 0.3 * e, "arch_loss": 2.1 - 0.3 * e, "val_metric": 0.3 + 0.1 * e,
+                        "seconds": 1.5,
                         "sample": DARTS_V2, "distribution": distribution})
     return write_store(directory, {"strategy": "DARTS", "kind": "oneshot", "direction": "maximize"},
                        [{"sample": DARTS_V2, "metric": 0.6, "metrics": {"default": 0.6},
                          "curve": [(e + 1, 0.3 + 0.1 * e) for e in range(epochs)]}], records)
+
+
+def asha(directory: Path) -> Path:
+    """An ASHA run's records (as a real one with ``max_resource=3`` wrote them): 3 trials ran their 3
+    steps, 7 were pruned after their first report, each with that single point as its curve."""
+    trials = []
+    for i in range(10):
+        sample = {"x": i, "act": ["relu", "tanh"][i % 2], "width": [2, 4, 8][i % 3]}
+        if i in (0, 2, 5):
+            trials.append({"sample": sample, "metric": 6.0 + i, "metrics": {"default": 6.0 + i},
+                           "curve": [(s, (6.0 + i) * s / 3) for s in (1, 2, 3)]})
+        else:
+            trials.append({"sample": sample, "status": "pruned", "metric": 0.5 + i / 10,
+                           "metrics": {"default": 0.5 + i / 10}, "curve": [(1, 0.5 + i / 10)]})
+    return write_store(directory, {"strategy": "Random", "direction": "maximize", "kind": "multi-trial",
+                                   "scheduler": {"name": "asha", "max_resource": 3}}, trials)
 
 
 def many(directory: Path, n: int, *, seed: int = 0) -> Path:

@@ -76,6 +76,12 @@ def _ids(page: Any) -> list[int]:
     return [int(x) for x in page.eval_on_selector_all("#trials-body tr", "rows => rows.map(r => r.dataset.id)")]
 
 
+def drawn(page: Any, plot: str, what: str = ".scatterlayer .point") -> int:
+    """How many of ``what`` Plotly drew in the panel ``plot`` (SVG elements on the page, so a trace
+    that is in the data but invisible, such as a one-point curve drawn as a line, counts 0)."""
+    return int(page.evaluate(f"document.querySelectorAll('#{plot} {what}').length"))
+
+
 def check_views(page: Any, directory: Path, shots: Path, prefix: str) -> None:
     """What both the dashboard and the report must show for the 50-trial run."""
     storage = SQLiteStorage(directory / "experiment.db", read_only=True)
@@ -99,6 +105,11 @@ def check_views(page: Any, directory: Path, shots: Path, prefix: str) -> None:
     assert page.evaluate("document.getElementById('plot-metric').data[1].y.slice(-1)[0]") == pytest.approx(best.metric)
     assert page.evaluate("document.getElementById('plot-curves').data.length") == 50
     assert page.evaluate("document.getElementById('plot-parcoords').data[0].dimensions.length") == 4
+    # what is drawn: a marker per trial, per reported step, per trial in the box plot; ribbons in parcats
+    assert drawn(page, "plot-metric") == 50
+    assert drawn(page, "plot-curves") == 150
+    assert drawn(page, "plot-marginal", ".boxlayer .point") == 50
+    assert drawn(page, "plot-parcoords", ".parcats .dimension") == 4 and drawn(page, "plot-parcoords", "path.path") > 0
     # a filter on one decision's value narrows the table to exactly the matching trials
     page.select_option("#filter-decision", "act")
     page.select_option("#filter-value", '"relu"')
@@ -175,13 +186,14 @@ def test_several_runs_compared_with_pareto_oneshot_and_a_broken_one(exp50: Path,
     stores.oneshot(runs / "c_oneshot")
     (runs / "d_broken").mkdir()
     (runs / "d_broken" / "experiment.db").write_bytes(b"this is not a database" * 100)
+    stores.asha(runs / "e_asha")
     p = new_page()
     page = p.open(serve(runs).url)
-    page.wait_for_function("() => document.querySelectorAll('#compare-body tr').length === 4 && "
+    page.wait_for_function("() => document.querySelectorAll('#compare-body tr').length === 5 && "
                            "document.getElementById('plot-compare').data", timeout=30_000)
     rows = page.eval_on_selector_all("#compare-body tr", "rs => rs.map(r => r.children[0].textContent)")
-    assert rows == ["a_random", "b_pareto", "c_oneshot", "d_broken"]
-    assert page.evaluate("document.getElementById('plot-compare').data.length") == 3
+    assert rows == ["a_random", "b_pareto", "c_oneshot", "d_broken", "e_asha"]
+    assert page.evaluate("document.getElementById('plot-compare').data.length") == 4
     assert "unreadable" in page.inner_text("#compare-body")
 
     page.click('#experiments button[data-key="1"]')
@@ -196,6 +208,13 @@ def test_several_runs_compared_with_pareto_oneshot_and_a_broken_one(exp50: Path,
     page.wait_for_function("() => document.getElementById('plot-cell') && document.getElementById('plot-cell').data",
                            timeout=30_000)
     assert page.is_visible("#oneshot")
+    # a one-shot search is shown by its epochs, not by panels comparing its one stored trial with itself
+    for panel in ("#metric", "#curves", "#marginals", "#parallel"):
+        assert page.query_selector(panel) is None
+    assert page.eval_on_selector_all("#epochs-body tr", "rs => rs.map(r => r.children[1].textContent)") == ["1.50 s"] * 4
+    assert drawn(page, "plot-epochs") == 3 * 4  # train_loss, arch_loss, val_metric at each epoch
+    assert page.inner_text('[data-card="Search time"]') == "6.00 s"
+    assert page.eval_on_selector_all("#trials-body td:nth-child(4)", "tds => tds.map(td => td.textContent)") == ["–"]
     assert page.evaluate("document.getElementById('plot-distribution').data.length") == 5  # normal/input_2_0
     page.select_option("#dist-decision", "normal/op_2_0")
     page.wait_for_timeout(300)
@@ -210,4 +229,22 @@ def test_several_runs_compared_with_pareto_oneshot_and_a_broken_one(exp50: Path,
     page.wait_for_selector("#error")
     assert "cannot be shown" in page.inner_text("#error") and "d_broken" in page.inner_text("#error")
     page.screenshot(path=str(tmp_path / "broken.png"), full_page=True)
+
+    # an ASHA run: 3 trials ran 3 steps, 7 were pruned after one report (one-point curves)
+    page.click('#experiments button[data-key="4"]')
+    page.wait_for_function("() => document.body.dataset.loaded && document.getElementById('plot-parcoords') && "
+                           "document.getElementById('plot-parcoords').data", timeout=30_000)
+    assert drawn(page, "plot-curves") == 3 * 3 + 7  # every trial's curve, a single report included
+    assert drawn(page, "plot-curves", ".legend .traces") == 10  # a legend naming each trial
+    names = page.evaluate("document.getElementById('plot-curves').data.map(t => t.name)")
+    assert "trial 1 (pruned)" in names and "trial 0 (succeeded)" in names
+    assert drawn(page, "plot-metric") == 10  # succeeded as dots, pruned as crosses (their last value)
+    assert drawn(page, "plot-marginal", ".boxlayer .point") == 3 and drawn(page, "plot-marginal") == 7
+    # parallel categories: drawn (not only a colour bar), pruned trials on a status axis of their own
+    assert drawn(page, "plot-parcoords", ".parcats .dimension") == 5 and drawn(page, "plot-parcoords", "path.path") > 0
+    categories = page.eval_on_selector_all("#plot-parcoords .parcats .dimension .category text.catlabel",
+                                           "ts => ts.map(t => t.textContent)")
+    assert "pruned (last value)" in categories and "succeeded" in categories
+    assert page.query_selector("#plot-parcoords .error") is None
+    page.screenshot(path=str(tmp_path / "asha.png"), full_page=True)
     assert p.errors == []

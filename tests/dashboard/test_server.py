@@ -101,6 +101,7 @@ def test_one_shot_cells_and_pareto_payloads(tmp_path: Path) -> None:
     [exp] = open_experiments(stores.oneshot(tmp_path / "o"))
     epochs = exp.epochs()
     assert [e["epoch"] for e in epochs["epochs"]] == [0, 1, 2, 3]
+    assert exp.summary()["search_seconds"] == 6.0  # its epochs' time, not its one trial's (written at the end)
     assert [c["name"] for c in epochs["cells"]] == ["normal", "reduce"]
     normal = epochs["cells"][0]
     assert len(normal["edges"]) == 8 and normal["nodes"] == [0, 1, 2, 3, 4, 5]

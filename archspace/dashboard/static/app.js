@@ -12,6 +12,8 @@
   var FIRST_PAGE = 200;  // one table page: what the first paint needs
   var FETCH_PAGE = 2000;  // the server's largest page
   var MAX_CURVES = 300;
+  var LEGEND_CURVES = 12;  // up to this many curves get a legend; any curve names its trial on hover
+  var PRUNED = 'pruned (last value)';
   var report = MODE === 'report' ? JSON.parse(document.getElementById('archspace-data').textContent) : null;
   // Plotly (4.8 MB) is inlined in the report; the live page fetches it alongside its data, so the
   // overview and the table paint while the browser is still parsing it.
@@ -115,6 +117,12 @@
   function succeeded() {
     return state.trials.filter(function (t) { return t.status === 'succeeded' && typeof t.metric === 'number'; });
   }
+  // trials a scheduler stopped early: their metric is the last value they reported, drawn apart
+  function pruned() {
+    return state.trials.filter(function (t) { return t.status === 'pruned' && typeof t.metric === 'number'; });
+  }
+  function oneshot() { return state.summary && state.summary.kind === 'oneshot'; }
+  function trialName(t) { return 'trial ' + t.id + ' (' + t.status + ')'; }
 
   // ---- views --------------------------------------------------------------------------------
   function renderError(message) {
@@ -130,13 +138,16 @@
     box.textContent = '';
     var c = s.counts;
     var done = c.succeeded + c.failed + c.timeout + c.pruned;
+    var best = ['Best ' + (s.direction === 'minimize' ? '(min)' : '(max)'), s.best ? fmt(s.best.metric) + ' (trial ' + s.best.id + ')' : '–'];
     var cards = [
       ['State', s.state], ['Trials', String(s.total)], ['Done', String(done)], ['Succeeded', String(c.succeeded)],
       ['Failed', String(c.failed + c.timeout)], ['Running', String(c.running + c.queued)], ['Pruned', String(c.pruned)],
-      ['Best ' + (s.direction === 'minimize' ? '(min)' : '(max)'), s.best ? fmt(s.best.metric) + ' (trial ' + s.best.id + ')' : '–'],
-      ['Elapsed', seconds(s.elapsed)], ['Strategy', String(s.strategy || '–')]
+      best, ['Elapsed', seconds(s.elapsed)], ['Strategy', String(s.strategy || '–')]
     ];
-    if (s.kind === 'oneshot') { cards.push(['Epochs', String(s.epochs)]); }
+    if (s.kind === 'oneshot') {  // one search, not trials: its epochs and the time they took
+      cards = [['State', s.state], ['Epochs', String(s.epochs)], ['Search time', seconds(s.search_seconds)],
+               best, ['Strategy', String(s.strategy || '–')]];
+    }
     var grid = el('div', {'class': 'cards', id: 'cards'});
     cards.forEach(function (card) {
       grid.appendChild(el('div', {'class': 'card'}, el('div', {'class': 'label', text: card[0]}),
@@ -190,7 +201,7 @@
       tr.appendChild(el('td', {text: String(t.id)}));
       tr.appendChild(el('td', {text: t.status}));
       tr.appendChild(el('td', {text: fmt(t.metric)}));
-      tr.appendChild(el('td', {text: seconds(t.duration)}));
+      tr.appendChild(el('td', {text: oneshot() ? '–' : seconds(t.duration)}));
       tr.appendChild(el('td', {'class': 'json', text: JSON.stringify(t.sample)}));
       tr.appendChild(el('td', {'class': 'json', text: JSON.stringify(t.metrics)}));
       tr.appendChild(el('td', {'class': 'err', text: t.error ? String(t.error) : ''}));
@@ -217,7 +228,7 @@
   }
 
   function buildTable() {
-    var sec = section('trials', 'Trials');
+    var sec = section('trials', oneshot() ? 'Architectures the search derived' : 'Trials');
     var statuses = [['', 'any status']].concat(['succeeded', 'failed', 'timeout', 'pruned', 'running', 'queued', 'interrupted']
       .map(function (x) { return [x, x]; }));
     var decisions = [['', 'any decision']].concat(state.summary.decisions.map(function (d) { return [d, d]; }));
@@ -265,39 +276,58 @@
     ], {xaxis: {title: {text: 'trial'}}, yaxis: {title: {text: 'metric'}}});
   }
 
+  // Markers as well as lines: a trial stopped at its first report (or a run of one epoch) has a
+  // one-point curve, which a line alone does not draw. Pruned trials are dotted, with crosses.
   function renderCurves() {
     var withCurves = state.trials.filter(function (t) { return t.intermediates && t.intermediates.length; }).slice(-MAX_CURVES);
     plot('plot-curves', withCurves.map(function (t) {
+      var stopped = t.status === 'pruned';
       return {x: t.intermediates.map(function (p) { return p[0]; }), y: t.intermediates.map(function (p) { return p[1]; }),
-              mode: 'lines', type: 'scatter', name: 'trial ' + t.id + ' (' + t.status + ')', opacity: 0.6};
-    }), {showlegend: false, xaxis: {title: {text: 'step'}}, yaxis: {title: {text: 'reported value'}}});
+              mode: 'lines+markers', type: 'scatter', name: trialName(t), opacity: 0.7,
+              marker: {size: 6, symbol: stopped ? 'x' : 'circle'}, line: {dash: stopped ? 'dot' : 'solid'},
+              hovertemplate: plotText(trialName(t)) + '<br>step %{x}<br>value %{y}<extra></extra>'};
+    }), {showlegend: withCurves.length <= LEGEND_CURVES, xaxis: {title: {text: 'step'}},
+         yaxis: {title: {text: 'reported value'}}});
   }
 
   function renderMarginal() {
     var d = $('marginal-decision').value;
     if (!d) { return; }
-    var ok = succeeded().filter(function (t) { return d in t.sample; });
-    plot('plot-marginal', [{type: 'box', boxpoints: 'all', jitter: 0.4, pointpos: 0,
-      x: ok.map(function (t) { return plotText(show(t.sample[d])); }), y: ok.map(function (t) { return t.metric; })}],
-      {xaxis: {title: {text: plotText(d)}, type: 'category'}, yaxis: {title: {text: 'metric'}}});
+    var has = function (t) { return d in t.sample; };
+    var ok = succeeded().filter(has), cut = pruned().filter(has);
+    var x = function (t) { return plotText(show(t.sample[d])); };
+    var traces = [{type: 'box', boxpoints: 'all', jitter: 0.4, pointpos: 0, name: 'succeeded', x: ok.map(x),
+                   y: ok.map(function (t) { return t.metric; }), text: ok.map(trialName)}];
+    if (cut.length) {
+      traces.push({type: 'scatter', mode: 'markers', name: PRUNED, x: cut.map(x), y: cut.map(function (t) { return t.metric; }),
+                   marker: {symbol: 'x', size: 7}, text: cut.map(trialName), hovertemplate: '%{text}<br>%{y}<extra></extra>'});
+    }
+    plot('plot-marginal', traces, {xaxis: {title: {text: plotText(d)}, type: 'category'}, yaxis: {title: {text: 'metric'}}});
   }
 
   // Parallel categories (SVG, no WebGL: it draws in any browser, headless ones included): one axis
-  // per decision and a last one for the metric's quartile, lines coloured by the metric.
+  // per decision, one for the metric's quartile and, when a scheduler stopped trials, one for the
+  // status (pruned trials' metric is their last report); lines coloured by the metric.
   function renderParcoords() {
-    var ok = succeeded();
+    var ok = succeeded().concat(pruned()).sort(function (a, b) { return a.id - b.id; });
     if (!ok.length) { Plotly.purge($('plot-parcoords')); return; }
     var sorted = ok.map(function (t) { return t.metric; }).sort(function (a, b) { return a - b; });
     var cuts = [0.25, 0.5, 0.75].map(function (q) { return sorted[Math.floor(q * (sorted.length - 1))]; });
     var names = ['Q1 (low)', 'Q2', 'Q3', 'Q4 (high)'];
+    var quartiles = ok.map(function (t) { return names[cuts.filter(function (c) { return t.metric > c; }).length]; });
     var dims = state.summary.decisions.map(function (d) {
       return {label: plotText(d), values: ok.map(function (t) { return plotText(show(t.sample[d])); })};
     });
-    dims.push({label: 'metric quartile', categoryorder: 'array', categoryarray: names,
-               values: ok.map(function (t) { return names[cuts.filter(function (c) { return t.metric > c; }).length]; })});
+    // only the quartiles that occur: Plotly's parcats fails to draw at all ("categoryInd" of
+    // undefined) when categoryarray names a category no value takes, as few trials leave some empty
+    dims.push({label: 'metric quartile', categoryorder: 'array', values: quartiles,
+               categoryarray: names.filter(function (n) { return quartiles.indexOf(n) >= 0; })});
+    if (ok.some(function (t) { return t.status === 'pruned'; })) {
+      dims.push({label: 'status', values: ok.map(function (t) { return t.status === 'pruned' ? PRUNED : t.status; })});
+    }
     plot('plot-parcoords', [{type: 'parcats', dimensions: dims, hoveron: 'color', arrangement: 'freeform',
       line: {color: ok.map(function (t) { return t.metric; }), colorscale: 'Viridis', showscale: true, shape: 'hspline'}}],
-      {margin: {l: 60, r: 60, t: 40, b: 30}, height: 380});
+      {margin: {l: 60, r: 140, t: 40, b: 30}, height: 380});
   }
 
   function renderPareto(p) {
@@ -326,6 +356,7 @@
     var keys = Object.keys(e.epochs[e.epochs.length - 1]).filter(function (k) {
       return (/_loss$/.test(k) || k === 'val_metric') && typeof e.epochs[e.epochs.length - 1][k] === 'number';
     });
+    renderEpochTable(e.epochs, keys);
     plot('plot-epochs', keys.map(function (k) {
       return {x: xs, y: e.epochs.map(function (r) { return r[k]; }), mode: 'lines+markers', type: 'scatter', name: plotText(k)};
     }), {xaxis: {title: {text: 'epoch'}}});
@@ -337,6 +368,24 @@
               mode: 'lines', stackgroup: 'one', name: plotText(v)};
     }), {xaxis: {title: {text: 'epoch'}}, yaxis: {title: {text: 'probability of ' + plotText(d)}, range: [0, 1]}});
     renderCell(e.cells || []);
+  }
+
+  // A one-shot search's epochs as rows: what its single derived "trial" cannot show
+  function renderEpochTable(epochs, keys) {
+    var table = $('epochs-table');
+    if (!table) { return; }
+    var cols = ['epoch', 'seconds'].concat(keys);
+    table.textContent = '';
+    var head = el('tr');
+    cols.forEach(function (c) { head.appendChild(el('th', {text: c})); });
+    var tbody = el('tbody', {id: 'epochs-body'});
+    epochs.forEach(function (r) {
+      var tr = el('tr', {'data-epoch': String(r.epoch)});
+      cols.forEach(function (c) { tr.appendChild(el('td', {text: c === 'seconds' ? seconds(r.seconds) : fmt(r[c])})); });
+      tbody.appendChild(tr);
+    });
+    table.appendChild(el('thead', {}, head));
+    table.appendChild(tbody);
   }
 
   function renderCell(cells) {
@@ -365,15 +414,28 @@
       {annotations: notes, showlegend: false, xaxis: {visible: false}, yaxis: {visible: false}, title: {text: plotText(g.name)}});
   }
 
+  // Each panel drawn on its own: one that fails says so in its place, and the others still draw.
+  function drawPanel(id, draw) {
+    var box = $(id);
+    if (!box) { return; }  // not on this page (a one-shot search has no multi-trial panels)
+    try {
+      draw();
+    } catch (err) {
+      Plotly.purge(box);
+      box.textContent = '';
+      box.appendChild(el('p', {'class': 'error', text: 'this plot cannot be drawn: ' + err.message}));
+    }
+  }
+
   function renderAll() {
     renderOverview();
     fillValues();
     renderTable();
     return whenPlotly(function () {
-      renderMetric();
-      renderCurves();
-      renderMarginal();
-      renderParcoords();
+      drawPanel('plot-metric', renderMetric);
+      drawPanel('plot-curves', renderCurves);
+      drawPanel('plot-marginal', renderMarginal);
+      drawPanel('plot-parcoords', renderParcoords);
     });
   }
 
@@ -383,11 +445,17 @@
     var s = state.summary;
     if (state.experiments.length > 1) { buildCompare(); }
     section('overview', 'Overview: ' + s.name).appendChild(el('div', {id: 'overview-body'}));
+    if (s.kind === 'oneshot') {  // one search: its epochs, not panels that compare trials
+      buildOneShot(s);
+      buildTable();
+      return;
+    }
     buildTable();
     section('metric', 'Metric by trial').appendChild(el('div', {id: 'plot-metric', 'class': 'plot'}));
     section('curves', 'Intermediate results').appendChild(el('div', {id: 'plot-curves', 'class': 'plot'}));
     var m = section('marginals', 'Metric by value of a decision');
-    m.appendChild(select('marginal-decision', s.decisions.map(function (d) { return [d, d]; }), renderMarginal));
+    m.appendChild(select('marginal-decision', s.decisions.map(function (d) { return [d, d]; }),
+                         function () { drawPanel('plot-marginal', renderMarginal); }));
     m.appendChild(el('div', {id: 'plot-marginal', 'class': 'plot'}));
     section('parallel', 'Parallel coordinates over decisions').appendChild(el('div', {id: 'plot-parcoords', 'class': 'plot'}));
     var objectives = (s.objectives || []).map(function (o, i) { return [String(i), o[0]]; });
@@ -397,14 +465,19 @@
     if (objectives.length > 1) { $('pareto-y').value = '1'; }
     p.appendChild(el('div', {id: 'plot-pareto', 'class': 'plot'}));
     p.hidden = true;
+    buildOneShot(s).hidden = true;
+  }
+
+  function buildOneShot(s) {
     var o = section('oneshot', 'One-shot search');
     o.appendChild(el('div', {id: 'plot-epochs', 'class': 'plot'}));
+    o.appendChild(el('div', {'class': 'scroll'}, el('table', {id: 'epochs-table'})));
     o.appendChild(el('h3', {text: 'Architecture distribution over epochs'}));
     o.appendChild(select('dist-decision', s.decisions.map(function (d) { return [d, d]; }), loadEpochs));
     o.appendChild(el('div', {id: 'plot-distribution', 'class': 'plot'}));
     o.appendChild(el('div', {id: 'cell-box'}, el('h3', {text: 'Derived cell'}), select('cell-select', [], loadEpochs),
                      el('div', {id: 'plot-cell', 'class': 'plot'})));
-    o.hidden = true;
+    return o;
   }
 
   function loadPareto() { return Promise.all([source.pareto(state.key), plotlyReady]).then(function (r) { renderPareto(r[0]); }); }
