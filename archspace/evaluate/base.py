@@ -22,6 +22,7 @@ from typing import Any
 from torch import nn
 
 from archspace.errors import ArchspaceError
+from archspace.registry import UnknownArgumentError, check_arguments
 from archspace.storage import check_step
 
 logger = logging.getLogger("archspace.evaluate")
@@ -244,8 +245,8 @@ class EvaluatorError(ArchspaceError, TypeError):
     """An evaluator is built from something that cannot evaluate a trial."""
 
 
-def _check_signature(fn: Callable[..., Any]) -> None:
-    """Refuse, when the experiment is built, a function that cannot be called as ``fn(model, ctx)``.
+def _check_signature(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
+    """Refuse, when the experiment is built, a function that cannot be called as ``fn(model, ctx, **kwargs)``.
 
     Otherwise every trial would fail with the same TypeError, after the budget was spent.
     """
@@ -253,46 +254,61 @@ def _check_signature(fn: Callable[..., Any]) -> None:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):
         return  # some builtins have no signature: let them try
+    name = getattr(fn, "__qualname__", repr(fn))
     try:
-        signature.bind(None, None)
+        check_arguments(fn, kwargs, f"the evaluator function {name}", skip=2)
+    except UnknownArgumentError as exc:
+        raise EvaluatorError(f"{exc}; FunctionalEvaluator passes its keyword arguments to fn(model, ctx, ...)") from None
+    try:
+        signature.bind(None, None, **kwargs)
     except TypeError as exc:
-        name = getattr(fn, "__qualname__", repr(fn))
+        call = "fn(model, ctx" + "".join(f", {key}=..." for key in kwargs) + ")"
         raise EvaluatorError(
-            f"the evaluator function {name}{signature} cannot be called as fn(model, ctx) ({exc}); "
-            "it must take the frozen model and the trial context"
+            f"the evaluator function {name}{signature} cannot be called as {call} ({exc}); it must take the "
+            "frozen model and the trial context"
+            + (", and the keyword arguments given to FunctionalEvaluator" if kwargs else "")
         ) from None
 
 
 class FunctionalEvaluator(Evaluator):
-    """An evaluator from a function ``fn(model, ctx) -> metric``.
+    """An evaluator from a function ``fn(model, ctx, **kwargs) -> metric``.
 
     Args:
         fn: a module-level function (so that worker processes can import it).
         direction: the metric's default direction.
         primary: the primary key when ``fn`` returns a dict.
+        **kwargs: passed to ``fn`` on every call, as NNI's ``FunctionalEvaluator(fn, epochs=3)``
+            does (NNI calls ``fn(model, **kwargs)``; here ``fn`` also gets the trial context, its
+            channel for intermediate results). They travel with the evaluator to worker
+            processes, so they must be picklable; ``direction`` and ``primary`` are the
+            evaluator's own settings, never passed on.
 
     Example:
-        >>> evaluator = FunctionalEvaluator(lambda model, ctx: 1.0)
-        >>> evaluator.direction
-        'maximize'
+        >>> def score(model, ctx, epochs):
+        ...     return float(epochs)
+        >>> evaluator = FunctionalEvaluator(score, epochs=3)
+        >>> evaluator.direction, evaluator.kwargs
+        ('maximize', {'epochs': 3})
     """
 
-    def __init__(self, fn: Callable[[nn.Module, TrialContext], Any], *, direction: str = "maximize",
-                 primary: str = "default") -> None:
+    def __init__(self, fn: Callable[..., Any], *, direction: str = "maximize", primary: str = "default",
+                 **kwargs: Any) -> None:
         if not callable(fn):
             raise EvaluatorError(f"FunctionalEvaluator needs a callable fn(model, ctx), got {fn!r}")
-        _check_signature(fn)
+        _check_signature(fn, kwargs)
         if direction not in ("maximize", "minimize"):
             raise EvaluatorError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
         self.fn = fn
         self.direction = direction
         self.primary = primary
+        self.kwargs: dict[str, Any] = dict(kwargs)
 
     def evaluate(self, model: nn.Module, ctx: TrialContext) -> Any:
-        return self.fn(model, ctx)
+        return self.fn(model, ctx, **self.kwargs)
 
     def __repr__(self) -> str:
-        return f"FunctionalEvaluator({getattr(self.fn, '__qualname__', self.fn)!r})"
+        arguments = "".join(f", {key}={value!r}" for key, value in self.kwargs.items())
+        return f"FunctionalEvaluator({getattr(self.fn, '__qualname__', self.fn)!r}{arguments})"
 
 
 __all__ = ["Evaluator", "EvaluatorError", "FunctionalEvaluator", "MetricError", "TrialContext", "TrialPruned",

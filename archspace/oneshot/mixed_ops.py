@@ -12,6 +12,7 @@ registered for its decision type here (:func:`~archspace.oneshot.forms.register_
   (skipping zero candidates, one shared leading ReLU, the weight folded into a trailing batch
   norm) and an opt-in one that trades time for memory (checkpointing).
 - :class:`MixedInput` (InputChoice): the weighted sum of the reduced candidate input sets.
+- :class:`MixedSubset` (InputChoice over any subset, ``n_chosen=None``): one independent gate per input.
 - :class:`MixedRepeat` (Repeat): the weighted sum of the outputs after each allowed depth.
 - :class:`~archspace.oneshot.cell_mixed.MixedCell` (Cell, in ``cell_mixed.py``): a mixed op per
   (node, input) edge, as in DARTS.
@@ -30,7 +31,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from archspace.errors import SpaceDefinitionError
-from archspace.nn.choices import ChosenInputs, InputChoice, LayerChoice, reduce_tensors
+from archspace.nn.choices import ChosenInputs, InputChoice, LayerChoice, empty_reduction, reduce_tensors
 from archspace.nn.repeat import Repeat
 from archspace.oneshot.arch import ArchParameters
 from archspace.oneshot.forms import MixedBuilder, MixedModule, SubnetChild, register_mixed
@@ -177,6 +178,52 @@ class MixedInput(MixedModule):
         return ChosenInputs(chosen if isinstance(chosen, list) else [chosen], self.reduction, self.n_candidates)
 
 
+class MixedSubset(MixedModule):
+    """An InputChoice over any subset (``n_chosen=None``): every candidate input behind its own gate.
+
+    Input ``j``'s gate is its decision ``{label}/skip_{j}`` (values 0, 1), with logits of its own, so
+    every policy treats the gates as independent decisions: DARTS's softmax weighs input ``j`` by
+    ``g_j = softmax(logits_j)[1]`` (the sigmoid of the logit difference, not a share of one
+    softmax over the inputs), sampled policies (SPOS, ENAS, Gumbel, ProxylessNAS) draw each gate
+    and so a subset, and export takes the inputs whose gate prefers 1. The output is
+    ``sum_j g_j x_j`` (``g_j`` 0 when the pass does not run value 1); for ``"mean"`` it is divided
+    by ``max(sum_j g_j, 1)``: exactly the mean of a drawn subset, the expected output for a single
+    soft gate, and the plain mean when the gates are even. No input taken gives the frozen form's
+    empty sum (:func:`~archspace.nn.choices.empty_reduction`).
+    """
+
+    def __init__(self, gates: list[str], reduction: str, n_candidates: int, arch: ArchParameters) -> None:
+        super().__init__(arch)
+        if reduction not in ("sum", "mean"):
+            raise SpaceDefinitionError(
+                f"InputChoice over any subset (gates {gates[0]!r}, ...) with reduction {reduction!r} cannot be mixed "
+                "in a supernet: its output's width or form changes with the subset; use 'sum' or 'mean'")
+        self.gates = list(gates)
+        self.reduction = reduction
+        self.n_candidates = n_candidates
+        for gate in gates:
+            arch.register(gate, [0, 1])
+
+    def forward(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
+        if len(inputs) != self.n_candidates:
+            raise ValueError(f"InputChoice expects {self.n_candidates} inputs, got {len(inputs)}")
+        out: torch.Tensor | None = None
+        taken: torch.Tensor | None = None
+        for x, gate in zip(inputs, self.gates):
+            for index, w in self.mix(gate).pairs():
+                if index == 1:  # value 1: the input is taken; value 0 adds nothing
+                    out = w * x if out is None else out + w * x
+                    taken = w if taken is None else taken + w
+        if out is None or taken is None:
+            result: torch.Tensor = empty_reduction(inputs, self.reduction)
+            return result
+        return out / taken.clamp_min(1.0) if self.reduction == "mean" else out
+
+    def subnet(self, sample: Mapping[str, Any], child: SubnetChild) -> nn.Module:
+        chosen = [j for j, gate in enumerate(self.gates) if sample[gate] == 1]
+        return ChosenInputs(chosen, self.reduction, self.n_candidates)
+
+
 class MixedRepeat(MixedModule):
     """A Repeat as the weighted sum of the outputs after each running depth."""
 
@@ -217,7 +264,10 @@ def _mixed_layer_choice(choice: LayerChoice, label: str, builder: MixedBuilder) 
 
 @register_mixed(InputChoice)
 def _mixed_input_choice(choice: InputChoice, label: str, builder: MixedBuilder) -> nn.Module:
-    """A :class:`MixedInput`: the weighted candidate input sets."""
+    """A :class:`MixedInput` (the weighted candidate input sets), or over any subset a :class:`MixedSubset`."""
+    if choice.any_subset:
+        return MixedSubset([gate.label for gate in choice.decisions(label)], choice.reduction, choice.n_candidates,
+                           builder.arch)
     return MixedInput(label, choice.values(), choice.reduction, choice.n_candidates, builder.arch)
 
 
@@ -230,4 +280,4 @@ def _mixed_repeat(repeat: Repeat, label: str, builder: MixedBuilder) -> nn.Modul
 
 
 __all__ = ["NONE_OPS", "MixedBuilder", "MixedInput", "MixedLayer", "MixedModule", "MixedPerValueLayer", "MixedRepeat",
-           "MixedValueLayer", "Savings", "SubnetChild", "mixed_value_layer", "weighted_form"]
+           "MixedSubset", "MixedValueLayer", "Savings", "SubnetChild", "mixed_value_layer", "weighted_form"]
