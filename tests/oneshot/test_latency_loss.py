@@ -133,3 +133,6 @@ def test_latency_weights_are_the_passes_own_gumbel_samples() -> None:
     assert sorted(weights.detach().tolist()) == [0.0, 1.0] and weights.requires_grad
     soft = trainer.latency_weights()["op"]  # no draw yet: no pass's mixes given
     assert torch.allclose(soft, torch.softmax(supernet.arch.logits("op"), -1))
+    supernet.eval()
+    _, evaluated = supernet.run(torch.randn(2, 16, 8, 8))  # an evaluation pass draws no sample
+    assert torch.allclose(trainer.latency_weights(evaluated)["op"], soft)

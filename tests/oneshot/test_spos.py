@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -13,6 +15,7 @@ import torch.multiprocessing as mp
 from scipy.stats import kendalltau  # type: ignore[import-untyped]
 
 from archspace.data.readers import digits
+from archspace.errors import ArchspaceError
 from archspace.hub.shufflenet import ShuffleNetSpace
 from archspace.oneshot import ONESHOT, SPOS, to_supernet
 from archspace.oneshot.spos import SampledPath
@@ -193,6 +196,37 @@ def test_evolution_respects_the_constraint_and_is_reproducible() -> None:
                         constraint=lambda s: False).search(supernet, data, data)
     with pytest.raises(EvolutionSearchError, match="exceed the population"):
         EvolutionSearch(population=4, mutation=3, crossover=3)
+
+
+def test_a_runs_constraint_goes_through_fit_in_addition_to_the_searchs_own() -> None:
+    data = [(torch.randn(4, 1, 8, 8), torch.randint(0, 10, (4,)))] * 2
+    settings = {"population": 4, "select": 2, "mutation": 1, "crossover": 1, "generations": 2}
+    seen: list[dict[str, object]] = []
+
+    def wide_only(sample: Mapping[str, Any]) -> bool:
+        seen.append(dict(sample))
+        return sample["width"] == 8
+
+    trainer = SPOS(epochs=1, progress=False, evolution={**settings, "constraint": lambda s: s["act"] == "relu"})
+    assert trainer.accepts_constraints and trainer.has_own_constraint
+    trainer.fit(SharedNet(), data, data, constraint=wide_only)
+    assert trainer.search_result is not None and trainer.search_result.rejected > 0
+    scored = [sample for sample, _ in trainer.search_result.scored]
+    assert scored and all(s["width"] == 8 and s["act"] == "relu" for s in scored)  # both constraints held
+    assert seen and all(s["act"] == "relu" for s in seen)  # the run's is checked after the search's own
+    trainer.fit(SharedNet(), data, data)  # the run's constraint was for that run only
+    assert trainer.search_result is not None
+    assert {s["width"] for s, _ in trainer.search_result.scored} == {4, 8}
+    assert all(s["act"] == "relu" for s, _ in trainer.search_result.scored)  # the search's own stays
+    assert not SPOS(evolution=settings).has_own_constraint
+    untrained = SPOS(epochs=1, progress=False, evolution=False)
+    assert not untrained.accepts_constraints and not untrained.has_own_constraint
+    with pytest.raises(ArchspaceError, match="SPOS takes no constraint"):
+        untrained.fit(SharedNet(), data, constraint=wide_only)
+    darts = ONESHOT.create("darts", epochs=1, progress=False)
+    assert not darts.accepts_constraints
+    with pytest.raises(ArchspaceError, match="DARTS takes no constraint"):
+        darts.fit(SharedNet(), data, data, constraint=wide_only)
 
 
 def _rank(rank: int, port: int, out: str) -> None:
