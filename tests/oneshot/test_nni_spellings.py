@@ -10,6 +10,7 @@ from torch import nn
 
 import archspace as asp
 from archspace.oneshot import ONESHOT, to_supernet
+from archspace.oneshot.enas import ControllerPath
 from archspace.oneshot.mixed_ops import MixedRepeat, MixedSubset
 from archspace.oneshot.spos import SampledPath
 from archspace.testing.generated import example_input
@@ -91,3 +92,13 @@ def test_a_subset_whose_output_changes_form_is_refused_by_the_supernet(reduction
 
     with pytest.raises(asp.errors.SpaceDefinitionError, match="'pick/skip_0'.*use 'sum' or 'mean'"):
         to_supernet(Concat())
+
+
+@pytest.mark.parametrize("bits", [(0, 0, 0, 0, 0), (1, 1, 1, 1, 1), (1, 0, 1, 0, 1)])
+def test_the_subnet_of_a_subset_computes_the_supernet_on_that_path(bits: tuple[int, ...]) -> None:
+    supernet = to_supernet(NNISpellings())
+    sample = {"depth": 2, **dict(zip(["skip/skip_0", "skip/skip_1", "skip/skip_2", "avg/skip_0", "avg/skip_1"], bits))}
+    subnet = supernet.subnet(sample)
+    x = example_input(2)
+    with torch.no_grad(), supernet.using(ControllerPath(sample)):
+        assert torch.allclose(subnet(x), supernet(x), atol=1e-6)
