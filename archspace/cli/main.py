@@ -12,12 +12,14 @@ import argparse
 import json
 import logging
 import math
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from archspace.cli.latency import add_parser as add_latency_parser
+from archspace.cli.trials import ERROR_WIDTH, FULL_LINE, format_trials, objective_names
 from archspace.cli.view import add_parser as add_view_parser
 from archspace.errors import ArchspaceError
 from archspace.experiment import Experiment, RunSource, Terminated, rank, write_export
@@ -39,7 +41,8 @@ def _warn_bad_rows(storage: SQLiteStorage) -> None:
               f"{listed}{more}", file=sys.stderr)
 
 
-def _finish(experiment: Experiment, trials: list[TrialRecord]) -> None:
+def _finish(experiment: Experiment, trials: list[TrialRecord]) -> int:
+    """Print the run's summary; the exit status: 1 when every trial failed (nothing was learnt), else 0."""
     best = experiment.best(1)
     ok = sum(t.status is TrialStatus.SUCCEEDED for t in trials)
     pruned = sum(t.status is TrialStatus.PRUNED for t in trials)
@@ -49,6 +52,27 @@ def _finish(experiment: Experiment, trials: list[TrialRecord]) -> None:
         if experiment.directory is not None:
             path = experiment.export(experiment.directory / "best.json", k=5)
             print(f"exported to {path}")
+    failed = [t for t in trials if t.status in (TrialStatus.FAILED, TrialStatus.TIMEOUT)]
+    if not trials or len(failed) < len(trials):
+        return 0
+    first = ((failed[0].error or "").strip().splitlines() or [failed[0].status.value])[0][:FULL_LINE]
+    listing = ("" if experiment.directory is None else
+               f"; `archspace trials {shlex.quote(str(experiment.directory))} --status failed` lists them")
+    print(f"archspace: error: every trial failed (trial {failed[0].id}: {first}){listing}", file=sys.stderr)
+    return 1
+
+
+def _drive(experiment: Experiment, resume: bool) -> int:
+    """Run or resume ``experiment``; after Ctrl-C or SIGTERM, say how to continue it, by its real directory."""
+    try:
+        trials = experiment.resume() if resume else experiment.run()
+    except KeyboardInterrupt as exc:
+        why, code = ("stopped by SIGTERM", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
+        hint = ("the experiment kept no directory, so there is nothing to resume" if experiment.directory is None
+                else f"continue with `archspace resume {shlex.quote(str(experiment.directory))}`")
+        print(f"\n{why}: running trials were marked interrupted; {hint}", file=sys.stderr)
+        return code
+    return _finish(experiment, trials)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -57,8 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     experiment = load_experiment(args.file)
     if args.directory:
         experiment.directory = Path(args.directory)
-    _finish(experiment, experiment.run())
-    return 0
+    return _drive(experiment, resume=False)
 
 
 def _recorded_source(directory: str, config: dict[str, Any], *, trust_source: bool, doing: str,
@@ -92,35 +115,24 @@ def cmd_resume(args: argparse.Namespace) -> int:
                             from_python="resume it from Python with experiment.resume()")
     experiment = load_experiment(path)
     experiment.directory = Path(args.directory)
-    _finish(experiment, experiment.resume())
-    return 0
-
-
-def _format_table(trials: list[TrialRecord]) -> str:
-    rows = [("id", "status", "metric", "duration", "sample")]
-    for t in trials:
-        metric = "-" if t.metric is None else f"{t.metric:.4f}"
-        if t.status is TrialStatus.PRUNED and t.intermediates:  # a partial metric: say at which step
-            metric += f" @{t.intermediates[-1][0]}"
-        duration = "-" if t.duration is None else f"{t.duration:.2f}s"
-        sample = json.dumps(t.sample, separators=(",", ":"))
-        rows.append((str(t.id), t.status.value, metric, duration, sample if len(sample) <= 80 else sample[:77] + "..."))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return "\n".join("  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows)
+    return _drive(experiment, resume=True)
 
 
 def cmd_trials(args: argparse.Namespace) -> int:
     storage = _open(args.directory)
     trials = storage.trials(args.status)
-    print(_format_table(trials))
+    errors_wanted = args.status in (TrialStatus.FAILED.value, TrialStatus.TIMEOUT.value)
+    print(format_trials(trials, objective_names(storage.get_config() or {}),
+                        error_width=FULL_LINE if errors_wanted else ERROR_WIDTH, full_errors=args.verbose))
     _warn_bad_rows(storage)
     storage.close()
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    if args.onnx is None and (args.input_shape is not None or args.opset != 17):
-        raise ArchspaceError("--opset and --input-shape apply to an ONNX export: add --onnx [PATH]")
+    if args.onnx is None and (args.input_shape is not None or args.opset != 17 or args.space or args.space_args):
+        raise ArchspaceError("--opset and --input-shape apply to an ONNX export: add --onnx [PATH] "
+                             "(so do --space and --space-args)")
     storage = _open(args.directory)
     config = storage.get_config() or {}
     direction = config.get("direction", "maximize")
@@ -158,25 +170,52 @@ def _input_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def _export_space(args: argparse.Namespace, config: dict[str, Any]) -> Any:
+    """The experiment's space, rebuilt for export: from ``--space`` when given, else from the file
+    the experiment was started from, else from the class and arguments its config recorded (an
+    experiment started from a Python script); checked to have the decisions that were searched."""
+    from archspace.cli.config import load_experiment
+    from archspace.cli.latency import build_space
+    from archspace.experiment.source import SourceImportError, SpaceRef, space_fingerprint
+
+    if args.space is not None:
+        space: Any = build_space(args.space, args.space_args)
+        where = f"--space {args.space}"
+    elif RunSource.from_json(config.get("source")) is not None or SpaceRef.from_json(config.get("space_ref")) is None:
+        hint = ("give the space with --space module:Class [--space-args JSON], or export from Python with "
+                "archspace.hardware.export_onnx(space, path, example_input, sample=...)")
+        path = _recorded_source(args.directory, config, trust_source=args.trust_source,
+                                doing="rebuilding its space", from_python=hint)
+        space = load_experiment(path).space
+        where = repr(str(path))
+        name = f"{type(space).__module__}.{type(space).__qualname__}"
+        if config.get("space") and config["space"] != name:
+            raise ArchspaceError(f"{where} now builds the space {name}, but {args.directory!r} searched "
+                                 f"{config['space']}; restore the file the experiment was started from")
+    else:  # started from a Python script: the recorded class and arguments
+        ref = SpaceRef.from_json(config["space_ref"])
+        assert ref is not None
+        try:
+            space = ref.build()
+        except SourceImportError as exc:
+            raise ArchspaceError(f"cannot rebuild the space of {args.directory!r}: {exc}") from None
+        where = f"the recorded space {ref.target}"
+    if config.get("space_fingerprint") and space_fingerprint(space) != config["space_fingerprint"]:
+        raise ArchspaceError(f"{where} builds a space whose decisions differ from those {args.directory!r} "
+                             f"searched ({config.get('space')}); give the same class and arguments")
+    return space
+
+
 def _export_onnx(args: argparse.Namespace, config: dict[str, Any], best: TrialRecord) -> None:
-    """Rebuild the experiment's space from the file it was started from and write the best sample
-    to ONNX, with the weights the trial started from (seeded by its id, as the runner seeds them),
-    or its trained weights when the trial left ``trials/<id>/model.pt``."""
+    """Rebuild the experiment's space and write the best sample to ONNX, with the trained weights the
+    trial kept (``keep_weights``), or else the weights it started from (seeded by its id, as the
+    runner seeds them) and a warning that they are untrained."""
     import torch
 
-    from archspace.cli.config import load_experiment
-    from archspace.experiment.runner import trial_output_dir
+    from archspace.experiment.runner import trial_weights_file
     from archspace.hardware.onnx import export_onnx, file_opset
 
-    hint = ("export from Python with archspace.hardware.export_onnx(space, path, example_input, "
-            "sample=...) and the sample `archspace export` wrote")
-    path = _recorded_source(args.directory, config, trust_source=args.trust_source,
-                            doing="rebuilding its space", from_python=hint)
-    space = load_experiment(path).space
-    name = f"{type(space).__module__}.{type(space).__qualname__}"
-    if config.get("space") and config["space"] != name:
-        raise ArchspaceError(f"{str(path)!r} now builds the space {name}, but {args.directory!r} searched "
-                             f"{config['space']}; restore the file the experiment was started from")
+    space = _export_space(args, config)
     if args.input_shape is not None:
         try:
             example = torch.randn(*args.input_shape)
@@ -184,15 +223,13 @@ def _export_onnx(args: argparse.Namespace, config: dict[str, Any], best: TrialRe
             raise ArchspaceError(f"cannot make an example input of shape {args.input_shape}: "
                                  f"{(str(exc).splitlines() or [type(exc).__name__])[0][:200]}") from None
     elif callable(getattr(space, "example_input", None)):
-        example = space.example_input()  # type: ignore[operator]
+        example = space.example_input()
     else:
         raise ArchspaceError(f"{type(space).__name__} has no example_input(): give the input shape, "
                              "e.g. --input-shape 1,3,32,32")
     torch.manual_seed(best.id)
     model = space.freeze(best.sample)
-    weights = trial_output_dir(args.directory, best.id)
-    state = weights / "model.pt" if weights is not None else None
-    origin = f"initial weights of trial {best.id} (untrained: retrain before deploying)"
+    state = trial_weights_file(args.directory, best.id)
     if state is not None and state.is_file():
         try:
             model.load_state_dict(torch.load(state, map_location="cpu", weights_only=True))
@@ -200,6 +237,11 @@ def _export_onnx(args: argparse.Namespace, config: dict[str, Any], best: TrialRe
             raise ArchspaceError(f"cannot load the trained weights {str(state)!r} into the model of trial "
                                  f"{best.id}: {str(exc)[:300]}") from None
         origin = f"trained weights from {state}"
+    else:
+        origin = f"initial weights of trial {best.id}, untrained"
+        print(f"archspace: warning: trial {best.id} kept no trained weights ({state} does not exist), so the ONNX "
+              f"model holds the weights it started from: retrain it before deploying, or run the experiment with "
+              f"keep_weights='best' (Python) / `experiment: {{keep_weights: best}}` (config)", file=sys.stderr)
     out = Path(args.onnx) if args.onnx else Path(args.directory) / "best.onnx"
     written = export_onnx(model, out, example, opset=args.opset)
     print(f"exported trial {best.id} to ONNX (opset {file_opset(written)}, {origin}): {written}")
@@ -240,19 +282,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("trials", help="list an experiment's trials (read-only)")
     p.add_argument("directory")
     p.add_argument("--status", choices=[s.value for s in TrialStatus])
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="print each trial's error in full under its row")
     p.set_defaults(func=cmd_trials)
     p = sub.add_parser("export", help="write the best samples as JSON (loadable by fixed_arch)")
     p.add_argument("directory")
     p.add_argument("--top", type=_positive_int, default=1)
     p.add_argument("--output", "-o")
     p.add_argument("--onnx", nargs="?", const="", metavar="PATH",
-                   help="also write the best sample as an ONNX model (default path DIR/best.onnx); rebuilds the "
-                        "space from the file the experiment was started from")
+                   help="also write the best trial as an ONNX model (default path DIR/best.onnx) with the trained "
+                        "weights it kept (keep_weights); rebuilds the space from the file the experiment was "
+                        "started from, or the class its config recorded")
     p.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset version (default 17)")
     p.add_argument("--input-shape", type=_input_shape, metavar="N,C,H,W",
                    help="the example input's shape, e.g. 1,3,32,32 (default: the space's example_input())")
     p.add_argument("--trust-source", action="store_true",
                    help="rebuild the space even though the experiment's file changed since the run started")
+    p.add_argument("--space", metavar="MODULE:CLASS",
+                   help="rebuild the space from this class (imported from the working directory first) instead "
+                        "of the experiment's file or recorded class")
+    p.add_argument("--space-args", metavar="JSON", help="the --space class's keyword arguments, e.g. '{\"width\": 8}'")
     p.set_defaults(func=cmd_export)
     p = sub.add_parser("doctor", help="check an experiment's store for damage and inconsistencies (read-only)")
     p.add_argument("directory")
@@ -271,13 +320,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler.setLevel(level)  # the experiment log file gets INFO; the console only what was asked
     try:
         return int(args.func(args))
-    except Terminated:
-        print("\nstopped by SIGTERM: running trials were marked interrupted; continue with `archspace resume DIR`",
-              file=sys.stderr)
+    except Terminated:  # outside a run (a run says how to resume itself: see _drive)
+        print("\nstopped by SIGTERM", file=sys.stderr)
         return 143
     except KeyboardInterrupt:
-        print("\ninterrupted: running trials were marked interrupted; continue with `archspace resume DIR`",
-              file=sys.stderr)
+        print("\ninterrupted", file=sys.stderr)
         return 130
     except ArchspaceError as exc:
         print(f"archspace: error: {exc}", file=sys.stderr)

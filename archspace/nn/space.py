@@ -11,6 +11,7 @@ ordinary Python in ``__init__`` sees the chosen architecture.
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -19,7 +20,14 @@ from typing import Any
 
 from torch import nn
 
-from archspace.errors import ArchspaceError, ChoiceMisuseError, SpaceDefinitionError
+from archspace.errors import (
+    ArchspaceError,
+    ChoiceMisuseError,
+    MissingLabelError,
+    SpaceDefinitionError,
+    UnknownLabelError,
+    short_repr,
+)
 from archspace.nn.context import building, current_frozen, frozen_context, space_context
 from archspace.nn.mutable import Resolver
 from archspace.nn.walk import collect_space, explain_misuse, freeze_tree
@@ -40,6 +48,11 @@ def _wrap_init(init: Callable[..., None]) -> Callable[..., None]:
                 try:
                     init(self, *args, **kwargs)
                 except Exception as exc:
+                    # Under a sample with a mistyped label, the decision it meant stays undecided
+                    # and fails somewhere below: the label is the mistake to name.
+                    unknown = self._asp_unknown_labels(exc) if outermost else None
+                    if unknown is not None:
+                        raise unknown from exc
                     # A torch layer fed a choice fails deep inside torch (or inside our generic
                     # misuse guard): name the layer and the archspace.nn layer to use instead.
                     if not isinstance(exc, ArchspaceError) or isinstance(exc, ChoiceMisuseError):
@@ -90,17 +103,57 @@ class ModelSpace(nn.Module):
             # reuses the result instead of walking a large model again.
             self.__dict__["_asp_space"] = collect_space(self)
             return
-        freeze_tree(self, "", Resolver(state.sample, state.consumed))
+        try:
+            freeze_tree(self, "", Resolver(state.sample, state.consumed))
+        except MissingLabelError as exc:
+            unknown = self._asp_unknown_labels(exc)
+            if unknown is not None:
+                raise unknown from exc
+            raise
         self.__dict__["_asp_frozen_sample"] = dict(state.sample)
         extra = set(state.sample) - state.consumed
         if extra:
             # Labels nothing read: inactive decisions are fine, unknown labels are a mistake.
-            args, kwargs = copy.deepcopy(self.__dict__["_asp_init_args"])
-            with space_context():
-                space = type(self)(*args, **kwargs).search_space()
+            space = self._asp_unbuilt_space()
             for label in sorted(extra):
                 if label not in space:
                     raise space.unknown_label(label)
+
+    def _asp_unbuilt_space(self) -> SearchSpace:
+        """The search space of this class with this instance's constructor arguments (built anew)."""
+        args, kwargs = copy.deepcopy(self.__dict__["_asp_init_args"])
+        with space_context():
+            return type(self)(*args, **kwargs).search_space()
+
+    def _asp_unknown_labels(self, failure: Exception) -> UnknownLabelError | None:
+        """When a sample lacks a label while it holds labels the space does not have (a typo in a
+        sample file: ``widht``), the error that names those, with the label each probably meant.
+
+        ``fixed_arch`` cannot check a sample before construction (it does not know the class), and
+        the first decision without a value stops construction: without this the user is told only
+        that ``width`` has no value, not that the file says ``widht``."""
+        state = current_frozen()
+        if state is None:
+            return None
+        unread = set(state.sample) - state.consumed
+        if not unread:
+            return None
+        try:
+            space = self._asp_unbuilt_space()
+        except Exception:  # the space cannot be built either: the original error says enough
+            return None
+        unknown = sorted(label for label in unread if label not in space)
+        if not unknown:
+            return None
+        absent = [label for label in space if label not in state.sample]
+        meant = [f"{short_repr(label)} (did you mean {close[0]!r}?)"
+                 if (close := difflib.get_close_matches(label, absent, n=1)) else short_repr(label)
+                 for label in unknown]
+        known = list(space)
+        shown = known if len(known) <= 20 else known[:20] + ["..."]
+        first = (str(failure).splitlines() or [type(failure).__name__])[0]
+        return UnknownLabelError(f"the sample has unknown label(s) {', '.join(meant)}; the space's labels are "
+                                 f"{short_repr(shown, 400)} (building stopped at: {short_repr(first, 300)})")
 
     # The space ------------------------------------------------------------------------------
     @property
