@@ -160,12 +160,16 @@ class EvolutionSearch:
             :class:`~archspace.hardware.ConstraintFilter` with a latency table), or constraint
             strings such as ``"flops <= 330e6"`` / ``["params <= 3.5e6"]`` checked on
             :func:`~archspace.hardware.profile` figures of the supernet's space.
+        input_shape: the input (batch first, e.g. ``(1, 3, 32, 32)``) at which constraint strings
+            are counted; default: the shape of the space's ``example_input(1)``. A space without
+            ``example_input()`` needs it for constraint strings.
         seed: seeds the search's own random generator.
     """
 
     def __init__(self, *, population: int = 50, select: int = 10, mutation: int = 25, crossover: int = 25,
                  mutation_prob: float = 0.1, generations: int = 20,
-                 constraint: Constraint | str | Sequence[str] | None = None, seed: int = 0) -> None:
+                 constraint: Constraint | str | Sequence[str] | None = None,
+                 input_shape: Sequence[int] | None = None, seed: int = 0) -> None:
         if min(population, select, generations) < 1 or min(mutation, crossover) < 0:
             raise EvolutionSearchError(f"population ({population}), select ({select}) and generations ({generations}) "
                                        f"must be at least 1, mutation ({mutation}) and crossover ({crossover}) at least 0")
@@ -173,6 +177,10 @@ class EvolutionSearch:
             raise EvolutionSearchError(f"mutation + crossover ({mutation} + {crossover}) exceed the population ({population})")
         if not 0.0 <= mutation_prob <= 1.0:
             raise EvolutionSearchError(f"mutation_prob must be in [0, 1], got {mutation_prob}")
+        if input_shape is not None and (isinstance(input_shape, (str, bytes)) or not all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in input_shape)):
+            raise EvolutionSearchError(f"input_shape must be positive sizes, batch first, e.g. (1, 3, 32, 32); "
+                                       f"got {input_shape!r}")
         self.population = population
         self.select = select
         self.mutation = mutation
@@ -180,6 +188,7 @@ class EvolutionSearch:
         self.mutation_prob = mutation_prob
         self.generations = generations
         self.constraint = constraint
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
         self.seed = seed
 
     # Candidates ------------------------------------------------------------------------------------
@@ -207,7 +216,8 @@ class EvolutionSearch:
             return self.constraint
         from archspace.hardware.constraints import ConstraintFilter, HardwareMetrics, parse_constraints
 
-        return ConstraintFilter(parse_constraints(self.constraint), HardwareMetrics(supernet.space[0]))
+        return ConstraintFilter(parse_constraints(self.constraint),
+                                HardwareMetrics(supernet.space[0], input_shape=self.input_shape))
 
     # The search ----------------------------------------------------------------------------------------
     def search(self, supernet: Supernet, calibration: Iterable[Batch], validation: Iterable[Batch], *,
