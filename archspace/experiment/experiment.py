@@ -23,13 +23,14 @@ from archspace.experiment.executors import EXECUTORS, Executor
 from archspace.experiment.multi_trial import MultiTrialRun
 from archspace.experiment.oneshot_run import OneShotRun, check_oneshot_settings
 from archspace.experiment.results import rank, write_export
-from archspace.experiment.scoring import ConstraintsSpec, Scoring, ScoringError
-from archspace.experiment.source import RunSource
+from archspace.experiment.runner import KeepWeights, check_keep_weights
+from archspace.experiment.scoring import ConstraintsSpec, Scoring, ScoringError, declared_metrics
+from archspace.experiment.source import RunSource, SpaceRef, space_fingerprint
 from archspace.nn.space import ModelSpace
 from archspace.objectives import ObjectivesSpec, hypervolume, pareto_indices
 from archspace.oneshot import OneShotTrainer
 from archspace.schedule.base import Scheduler
-from archspace.space.samples import Sample, canonical_json, fingerprint
+from archspace.space.samples import Sample
 from archspace.storage import Storage, TrialRecord, TrialStatus, open_storage
 from archspace.strategy.base import Strategy, pareto_strategies
 
@@ -88,6 +89,10 @@ class Experiment:
         latency_threads: the intra-op threads the deployed model runs with; the latency table
             must have been measured with as many (refused otherwise, whether the table is given as
             an object or a path). Default: trust the table's own setting.
+        keep_weights: which trials keep their trained weights (``model.pt``, a state dict) in their
+            folder ``<directory>/trials/<id>/``, for ``archspace export DIR --onnx`` to deploy:
+            None (default: none), ``"best"`` (the best trial), an int k (the best k; a trial that
+            falls out of them loses its file as the run goes on) or ``"all"``. Multi-trial only.
     """
 
     def __init__(self, space: ModelSpace, evaluator: Evaluator, strategy: Strategy | OneShotTrainer, *,
@@ -98,7 +103,7 @@ class Experiment:
                  scheduler: Scheduler | None = None, objectives: ObjectivesSpec | None = None,
                  constraints: ConstraintsSpec = None, latency_table: Any = None,
                  input_shape: tuple[int, ...] | list[int] | None = None,
-                 latency_threads: int | None = None) -> None:
+                 latency_threads: int | None = None, keep_weights: KeepWeights | str = None) -> None:
         for name, value, kind in (("space", space, ModelSpace), ("evaluator", evaluator, Evaluator)):
             if not isinstance(value, kind):
                 raise InvalidSettingError(f"{name} must be an archspace {kind.__name__}, got {type(value).__name__}")
@@ -109,6 +114,13 @@ class Experiment:
             check_oneshot_settings(strategy, evaluator, max_trials=max_trials, concurrency=concurrency,
                                    max_duration=max_duration, scheduler=scheduler, objectives=objectives,
                                    constraints=constraints)
+        try:
+            keep = check_keep_weights(keep_weights)
+        except ValueError as exc:
+            raise InvalidSettingError(str(exc)) from None
+        if keep is not None and isinstance(strategy, OneShotTrainer):
+            raise InvalidSettingError("keep_weights applies to multi-trial searches: a one-shot search keeps its "
+                                      "supernet in its checkpoint; retrain the exported sample with evaluator.fit")
         check_int("threads", threads)
         check_int("max_trials", max_trials)
         check_seconds("max_duration", max_duration)
@@ -142,6 +154,10 @@ class Experiment:
         if scheduler is not None and not isinstance(scheduler, Scheduler):
             raise InvalidSettingError(f"scheduler must be an archspace Scheduler (ASHA, Hyperband, MedianStopping) "
                                       f"or None, got {type(scheduler).__name__}")
+        try:  # now, not after every trial has trained and then failed for want of an objective
+            self._scoring.check_names(declared_metrics(evaluator))
+        except ScoringError as exc:
+            raise InvalidSettingError(str(exc)) from None
         if progress is not None and not isinstance(progress, bool):
             raise InvalidSettingError(f"progress must be true, false or None, got {progress!r}")
         if directory is not None and not isinstance(directory, (str, os.PathLike)):
@@ -160,6 +176,7 @@ class Experiment:
         self.progress = progress
         self.threads = threads
         self.scheduler = scheduler
+        self.keep_weights: KeepWeights = keep
         #: The file that defines this experiment (set by the command line that loaded it), which
         #: worker processes import and ``archspace resume`` finds again; None for Python code.
         self.source: RunSource | None = None
@@ -243,17 +260,17 @@ class Experiment:
 
     # Running ---------------------------------------------------------------------------------------
     def _config(self) -> dict[str, Any]:
-        space = self.space.search_space()
         return {
             "space": f"{type(self.space).__module__}.{type(self.space).__qualname__}",
-            "space_fingerprint": fingerprint({label: [canonical_json({"v": v}) for v in d.values]
-                                              for label, d in space.items()}),
+            "space_fingerprint": space_fingerprint(self.space),
+            "space_ref": SpaceRef.of(self.space).to_json(),  # rebuilds the space for export when no file does
             "strategy": type(self.strategy).__name__,
             "kind": "oneshot" if self.oneshot else "multi-trial",
             "evaluator": type(self.evaluator).__name__,
             "direction": self.direction,
             "seed": self.seed,
             "max_trials": self.max_trials,
+            "keep_weights": self.keep_weights,
             "source": None if self.source is None else self.source.to_json(),
             "scheduler": self.scheduler.config() if self.scheduler is not None else None,
             **({"epochs": self.strategy.epochs} if isinstance(self.strategy, OneShotTrainer) else {}),
@@ -265,8 +282,11 @@ class Experiment:
             return OneShotRun(self.strategy)
         executor = self.executor if isinstance(self.executor, Executor) else \
             EXECUTORS[self.executor](self.concurrency, self.trial_timeout)
+        if self.keep_weights is not None and self.directory is None:
+            raise InvalidSettingError("keep_weights keeps trained weights in the trials' folders: give the "
+                                      "experiment a directory, or leave keep_weights=None")
         return MultiTrialRun(self.strategy, executor, scheduler=self.scheduler, max_trials=self.max_trials,
-                             max_duration=self.max_duration, enqueued=self._enqueued)
+                             max_duration=self.max_duration, enqueued=self._enqueued, keep_weights=self.keep_weights)
 
     def _context(self, storage: Storage) -> RunContext:
         return RunContext(space=self.space, evaluator=self.evaluator, storage=storage, signals=self._signals,

@@ -26,7 +26,7 @@ from archspace.experiment.errors import ExperimentError
 from archspace.experiment.executors.base import Executor
 from archspace.experiment.progress import Progress
 from archspace.experiment.results import rank
-from archspace.experiment.runner import Finished, Reported, Started
+from archspace.experiment.runner import Finished, KeepWeights, Reported, Started, drop_weights
 from archspace.experiment.scoring import ScoringError
 from archspace.schedule.base import Scheduler
 from archspace.space.samples import Sample, fingerprint
@@ -47,19 +47,23 @@ class MultiTrialRun:
         max_duration: seconds, after which running trials are marked interrupted.
         enqueued: samples to try first (validated already); the list is emptied once they are stored
             as trials.
+        keep_weights: which succeeded trials keep their trained weights: None, an int k (the best
+            k: the driver deletes the file of a trial that falls out of them) or ``"all"``.
     """
 
-    resumable_settings: tuple[str, ...] = ("max_trials",)
+    resumable_settings: tuple[str, ...] = ("max_trials", "keep_weights")
 
     def __init__(self, strategy: Strategy, executor: Executor, *, scheduler: Scheduler | None = None,
                  max_trials: int | None = None, max_duration: float | None = None,
-                 enqueued: list[Sample] | None = None) -> None:
+                 enqueued: list[Sample] | None = None, keep_weights: KeepWeights = None) -> None:
         self.strategy = strategy
         self.executor = executor
         self.scheduler = scheduler
         self.max_trials = max_trials
         self.max_duration = max_duration
         self.enqueued = enqueued if enqueued is not None else []
+        self.keep_weights = keep_weights
+        self._kept: set[int] = set()  # trials whose weights are kept now (best k)
 
     def run(self, context: RunContext, resume: bool) -> list[TrialRecord]:
         """Run the loop to the budget (see the module docstring)."""
@@ -85,7 +89,9 @@ class MultiTrialRun:
                             initial=[t for t in recorded if t.finished])
         exhausted = False
         try:
-            executor.start(context.space, context.evaluator, context.source, context.directory, judge=judge)
+            self._prune_weights(storage, {t.id for t in recorded})  # a resume with a smaller k, or a crash mid-prune
+            executor.start(context.space, context.evaluator, context.source, context.directory, judge=judge,
+                           keep_weights=self.keep_weights is not None)
             while True:
                 out_of_time = self.max_duration is not None and time.monotonic() - start >= self.max_duration
                 if out_of_time:
@@ -186,13 +192,24 @@ class MultiTrialRun:
         elif event.status is TrialStatus.PRUNED:
             logger.info("trial %d pruned by the scheduler: last reported value %s", event.trial_id, event.metric)
         else:
-            first_line = (event.error or "").splitlines()[0] if event.error else ""
-            logger.warning("trial %d %s: %s", event.trial_id, event.status, first_line)
+            # one line, as it happens: on the console too (progress.ConsoleWarnings), not only in the log
+            first_line = ((event.error or "").strip().splitlines() or ["no reason given"])[0][:300]
+            logger.warning("trial %d %s: %s", event.trial_id, event.status.value, first_line)
         if self.scheduler is not None:
             self.scheduler.on_finish(event.trial_id, event.status)
+        self._prune_weights(storage, self._kept | {event.trial_id})  # after the result is stored
         self._tell(storage.trial(event.trial_id).sample, event.status, event.metric, event.metrics)
         storage.save_strategy(self.strategy.state_dict(with_seen=False), [event.trial_id])
         progress.finished(event.trial_id, event.status, event.metric)
+
+    def _prune_weights(self, storage: Storage, candidates: set[int]) -> None:
+        """With ``keep_weights=k``, delete the weights of the ``candidates`` not among the best k
+        succeeded trials (ranked as ``best()`` and ``archspace export`` rank them)."""
+        if not isinstance(self.keep_weights, int) or self.ctx.directory is None:
+            return
+        best = rank(storage.trials(TrialStatus.SUCCEEDED), self.ctx.direction)[: self.keep_weights]
+        self._kept = {t.id for t in best}
+        drop_weights(self.ctx.directory, sorted(candidates - self._kept))
 
     def _tell(self, sample: Sample, status: TrialStatus, metric: float | None,
               metrics: dict[str, Any] | None = None) -> None:

@@ -27,10 +27,11 @@ class SkipCNN(asp.ModelSpace):
         super().__init__()
         self.stem = nn.Conv2d(1, width, 3, padding=1)
         self.op = asp.LayerChoice({"conv": nn.Conv2d(width, width, 3, padding=1), "id": nn.Identity()}, label="op")
+        self.act = asp.LayerChoice({"relu": nn.ReLU(), "tanh": nn.Tanh()}, label="act")
         self.head = nn.Linear(width, 10)
 
     def forward(self, x):
-        x = torch.relu(self.stem(x))
+        x = self.act(self.stem(x))
         return self.head((x + self.op(x)).mean((2, 3)))
 
     @staticmethod

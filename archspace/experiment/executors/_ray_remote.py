@@ -130,7 +130,7 @@ def unpack(token: str, payload: list[Any], source: RunSource | None, paths: list
 
 def trial_task(token: str, payload: list[Any], source: RunSource | None, paths: list[str], threads: int,
                 directory: str | None, inbox: Any, judged: bool, trial_id: int, attempt: int,
-                sample: dict[str, Any]) -> Finished:
+                sample: dict[str, Any], keep_weights: bool = False) -> Finished:
     """One trial on a Ray worker (``payload`` is a one-item list so Ray does not fetch it every time)."""
     import ray
     import torch
@@ -143,7 +143,7 @@ def trial_task(token: str, payload: list[Any], source: RunSource | None, paths: 
     def report(step: int, value: float) -> bool:  # True: the driver stopped the trial (ctx raises TrialPruned)
         return bool(ray.get(inbox.report.remote(trial_id, attempt, next(seq), step, value, judged)))
 
-    return run_trial(space, evaluator, trial_id, sample, report, directory)
+    return run_trial(space, evaluator, trial_id, sample, report, directory, keep_weights=keep_weights)
 
 
 @dataclass

@@ -114,12 +114,14 @@ def limit_memory(extra_mb: float | None) -> None:
 
 
 def worker_main(conn: Connection, payload: bytes, source: RunSource | None, threads: int, parent: int,
-                memory_mb: float | None, directory: str | None = None, judged: bool = False) -> None:
+                memory_mb: float | None, directory: str | None = None, judged: bool = False,
+                keep_weights: bool = False) -> None:
     """Receive ``(trial_id, sample)`` messages and answer with started/report/done until told to stop.
 
     With ``judged`` (the driver runs a scheduler) every report waits for the driver's verdict, a
     bool, before the evaluator goes on: one small round trip per report (reports come per epoch),
-    and decisions that depend only on the order in which the driver receives reports.
+    and decisions that depend only on the order in which the driver receives reports. With
+    ``keep_weights`` a succeeded trial saves its trained weights in its folder.
     """
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides how to stop
@@ -146,7 +148,7 @@ def worker_main(conn: Connection, payload: bytes, source: RunSource | None, thre
             conn.send(("report", trial_id, step, value))
             return bool(conn.recv()) if judged else False
 
-        result = run_trial(space, evaluator, trial_id, sample, report, directory)
+        result = run_trial(space, evaluator, trial_id, sample, report, directory, keep_weights=keep_weights)
         conn.send(("done", result))
 
 

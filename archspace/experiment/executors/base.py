@@ -41,6 +41,9 @@ class Executor(ABC):
 
     #: The driver's verdict on intermediate results (given to :meth:`start`); None: never stop early.
     judge: Judge | None = None
+    #: Whether succeeded trials save their trained weights in their folder (given to :meth:`start`;
+    #: the driver deletes those it does not keep). Executors hand it to ``run_trial``.
+    keep_weights: bool = False
 
     def __init__(self, concurrency: int = 1, trial_timeout: float | None = None) -> None:
         if not isinstance(concurrency, int) or concurrency < 1:
@@ -51,14 +54,16 @@ class Executor(ABC):
         self.trial_timeout = trial_timeout
 
     def start(self, space: ModelSpace, evaluator: Evaluator, source: RunSource | None = None,
-              directory: Path | None = None, *, judge: Judge | None = None) -> None:
+              directory: Path | None = None, *, judge: Judge | None = None, keep_weights: bool = False) -> None:
         """Prepare to run trials of ``space`` with ``evaluator`` (outputs under ``directory``).
 
         ``source``: the file the experiment was defined in, which workers in other processes import;
-        ``judge``: the driver's verdict on intermediate results (None keeps :attr:`judge`).
+        ``judge``: the driver's verdict on intermediate results (None keeps :attr:`judge`);
+        ``keep_weights``: succeeded trials save their trained weights (:attr:`keep_weights`).
         """
         if judge is not None:
             self.judge = judge
+        self.keep_weights = keep_weights
         self._start(space, evaluator, source, directory)
 
     @abstractmethod

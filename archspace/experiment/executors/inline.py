@@ -61,7 +61,8 @@ class InlineExecutor(Executor):
                 events.append(Reported(trial_id, step, value))
                 return self.judge is not None and self.judge(trial_id, step, value)  # synchronous verdict
 
-            result = run_trial(self.space, self.evaluator, trial_id, sample, report, self.directory)
+            result = run_trial(self.space, self.evaluator, trial_id, sample, report, self.directory,
+                               keep_weights=self.keep_weights)
         except _TrialTimeout:
             result = Finished(trial_id, TrialStatus.TIMEOUT, error=f"trial exceeded its timeout of {self.trial_timeout} s")
         finally:

@@ -118,7 +118,7 @@ class ProcessExecutor(Executor):
         process = self._ctx.Process(
             target=worker_main, name=f"archspace-{name}", daemon=True,
             args=(child, self._payload, self._source, self._threads, os.getpid(), self.worker_memory_limit,
-                  self._directory, self.judge is not None),
+                  self._directory, self.judge is not None, self.keep_weights),
         )
         process.start()
         child.close()

@@ -270,7 +270,8 @@ class RayExecutor(Executor):
 
     def _launch(self, trial_id: int, attempt: int, sample: dict[str, Any]) -> Any:
         return self._task.remote(self._token, self._payload, self._source, self._paths, self._threads,
-                                 self._directory, self._inbox, self.judge is not None, trial_id, attempt, sample)
+                                 self._directory, self._inbox, self.judge is not None, trial_id, attempt, sample,
+                                 self.keep_weights)
 
     def poll(self, timeout: float) -> list[Event]:
         try:
