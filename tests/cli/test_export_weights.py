@@ -106,12 +106,22 @@ def x_metric(model: Any, ctx: Any) -> float:
     return float(ctx.sample["x"])
 
 
-@pytest.mark.parametrize(("keep", "kept"), [(None, 0), ("all", 5), (2, 2), ("best", 1)])
-def test_keep_weights_keeps_none_all_or_the_best_k(tmp_path: Path, keep: Any, kept: int) -> None:
+@pytest.mark.parametrize(("keep", "kept", "executor"),
+                         [(None, 0, "inline"), ("all", 5, "inline"), (2, 2, "inline"), ("best", 1, "process")])
+def test_keep_weights_keeps_none_all_or_the_best_k(tmp_path: Path, keep: Any, kept: int, executor: str) -> None:
     experiment = Experiment(TinySpace(), FunctionalEvaluator(x_metric), Random(), max_trials=5, seed=1,
-                            executor="inline", directory=tmp_path, progress=False, keep_weights=keep)
+                            executor=executor, directory=tmp_path, progress=False, keep_weights=keep)
     assert len(experiment.run()) == 5
     assert _weights(tmp_path) == sorted(t.id for t in experiment.best(5)[:kept])
+    if kept:  # weights only: a state dict that loads into the frozen sample
+        best = experiment.best(1)[0]
+        state = torch.load(tmp_path / "trials" / str(best.id) / "model.pt", weights_only=True)
+        TinySpace().freeze(best.sample).load_state_dict(state)
+    # A resume with a smaller k drops the files of the trials no longer kept, before anything runs.
+    resumed = Experiment(TinySpace(), FunctionalEvaluator(x_metric), Random(), max_trials=5, seed=1,
+                         executor="inline", directory=tmp_path, progress=False, keep_weights=1 if kept else None)
+    resumed.resume()
+    assert _weights(tmp_path) == sorted(t.id for t in experiment.best(5)[:min(kept, 1)])
 
 
 @pytest.mark.parametrize("bad", [0, -1, True, "most", 1.5])
