@@ -178,10 +178,11 @@ def _export_space(args: argparse.Namespace, config: dict[str, Any]) -> Any:
     from archspace.cli.latency import build_space
     from archspace.experiment.source import SourceImportError, SpaceRef, space_fingerprint
 
+    source, ref = RunSource.from_json(config.get("source")), SpaceRef.from_json(config.get("space_ref"))
     if args.space is not None:
         space: Any = build_space(args.space, args.space_args)
         where = f"--space {args.space}"
-    elif RunSource.from_json(config.get("source")) is not None or SpaceRef.from_json(config.get("space_ref")) is None:
+    elif ref is None or (source is not None and Path(source.path).is_file()):  # the file, as before
         hint = ("give the space with --space module:Class [--space-args JSON], or export from Python with "
                 "archspace.hardware.export_onnx(space, path, example_input, sample=...)")
         path = _recorded_source(args.directory, config, trust_source=args.trust_source,
@@ -192,9 +193,7 @@ def _export_space(args: argparse.Namespace, config: dict[str, Any]) -> Any:
         if config.get("space") and config["space"] != name:
             raise ArchspaceError(f"{where} now builds the space {name}, but {args.directory!r} searched "
                                  f"{config['space']}; restore the file the experiment was started from")
-    else:  # started from a Python script: the recorded class and arguments
-        ref = SpaceRef.from_json(config["space_ref"])
-        assert ref is not None
+    else:  # started from a Python script (or its file is gone): the recorded class and arguments
         try:
             space = ref.build()
         except SourceImportError as exc:

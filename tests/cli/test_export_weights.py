@@ -148,3 +148,9 @@ def test_keep_weights_in_a_config_and_old_stores_without_a_recorded_space(tmp_pa
     assert main(["export", str(tmp_path), "--onnx", str(tmp_path / "t.onnx"), "--input-shape", "1,4",
                  "--space", "archspace.testing.spaces:TinySpace"]) == 0
     assert (tmp_path / "t.onnx").is_file()
+    # The file it was started from is gone, but the class was recorded: export rebuilds from that.
+    storage = open_storage(tmp_path)
+    storage.set_config({**stored, "source": {"kind": "config", "path": str(tmp_path / "gone.yaml"), "sha256": ""}})
+    storage.close()
+    assert main(["export", str(tmp_path), "--onnx", str(tmp_path / "u.onnx"), "--input-shape", "1,4"]) == 0
+    assert (tmp_path / "u.onnx").is_file()
