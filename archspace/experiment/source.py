@@ -74,7 +74,7 @@ def import_object(target: str, paths: Sequence[str] = (), what: str = "space") -
             tried = ", ".join(repr(p) for p in paths) if paths else "(no extra folders)"
             raise SourceImportError(f"cannot import {what} {target!r}: no module named {missing!r} in the folders "
                                     f"tried first ({tried}) nor among the installed packages; put {missing}.py "
-                                    f"beside the config or in the working directory") from None
+                                    f"in one of those folders, or install it") from None
         raise SourceImportError(f"cannot import {what} {target!r}: module {module_name!r} imports {missing!r}, "
                                 f"which is not installed") from None
     except ImportError as exc:
