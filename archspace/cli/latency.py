@@ -93,9 +93,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"calibration: {_describe(table.calibration)}")
     if table.liveness is not None:
         print("dead code: modelled (the backend drops computation nobody reads)")
-    ranked = sorted(table.entries.items(), key=lambda item: -item[1])[: args.top]
-    for (uid, key), ms in ranked:
-        print(f"  {ms:9.4f} ms  {uid}" + (f" {list(key)}" if key else ""))
+    units = table.named_entries()
+    print(f"slowest units (of {len(units)}), each named by where it sits and the decision values it is timed at:")
+    for name, ms in sorted(units, key=lambda item: -item[1])[: args.top]:
+        print(f"  {ms:9.4f} ms  {name}")
     return 0
 
 

@@ -68,6 +68,7 @@ from archspace.hardware._measuring import (
 from archspace.hardware._table_file import check_calibration, check_meta, field, milliseconds, parse_each
 from archspace.hardware._unit_timing import DROPS_DEAD_CODE as DROPS_DEAD_CODE  # defined there; kept importable here
 from archspace.hardware._unit_timing import time_units
+from archspace.hardware._units import check_sample, narrow_keys
 from archspace.hardware.profile import _shape, default_input_shape, profiler
 from archspace.nn.space import ModelSpace
 
@@ -83,8 +84,8 @@ class LatencyTable(DifferentiableCosts):
     def __init__(self, *, units: Mapping[str, UnitDef], entries: Mapping[Key, float], fixed_ms: float,
                  domains: Mapping[str, Sequence[Any]], meta: Mapping[str, Any],
                  calibration: Mapping[str, Any] | None = None, liveness: Liveness | None = None) -> None:
-        self.units = dict(units)
-        self.entries = dict(entries)
+        # each unit keyed only by what it depends on (a file from before this is narrowed as read)
+        self.units, self.entries = narrow_keys(units, entries, domains)
         self.fixed_ms = float(fixed_ms)
         self.domains = {label: list(values) for label, values in domains.items()}
         self.meta = dict(meta)
@@ -154,7 +155,7 @@ class LatencyTable(DifferentiableCosts):
         parts = [table.predict(s, calibrated=False) for s in fixed_set]
         fixed = float(np.median([w - p for w, p in zip(timed.whole_ms, parts)]))
         meta = {"space": space_fingerprint(space), "device_name": device_name(dev), "versions": versions(),
-                **settings, "units": len(entries) - timed.fixed_keys, "timed_modules": timed.timed_modules,
+                **settings, "units": sum(uid != FIXED for uid, _ in table.entries), "timed_modules": timed.timed_modules,
                 "fixed_samples": len(fixed_set)}
         out = cls(units=dec.units, entries=entries, fixed_ms=fixed, domains=domains, meta=meta, liveness=liveness)
         out._space = space
@@ -250,8 +251,11 @@ class LatencyTable(DifferentiableCosts):
     def _parts(self, sample: Mapping[str, Any]) -> np.ndarray:
         normalized = self._space.validate(sample) if self._space is not None else dict(sample)
         values = {label: hkey(v) for label, v in normalized.items()}
+        if self._space is None:  # no space to validate with: the table's labels and values name the problem
+            check_sample(values, self.domains)
         total = self._additive.total(values)
         if total is None:
+            check_sample(values, self.domains, self.units)
             raise LatencyTableError(f"the table has no timing for a unit of {normalized} (a combination the "
                                     "measurement never reached, or a sample from another space)")
         parts = np.array(total, dtype=float)
@@ -282,6 +286,11 @@ class LatencyTable(DifferentiableCosts):
             if uid != FIXED:
                 out.setdefault(uid, {})[key] = ms
         return out
+
+    def named_entries(self) -> list[tuple[str, float]]:
+        """Every unit's figures as (a name a person reads, milliseconds): where the unit sits and the
+        decision values it is timed at (``stem  stem_op=k5``), the fixed part left out."""
+        return [(self.units[uid].describe(key), ms) for (uid, key), ms in self.entries.items() if uid != FIXED]
 
     # Files -------------------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
