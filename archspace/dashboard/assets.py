@@ -29,13 +29,14 @@ def plotly_js() -> str:
 
 @functools.cache
 def app_file(name: str) -> str:
-    """One of the app's own files (``app.js``, ``app.css``)."""
+    """One of the app's own files (``app.js``, ``plots.js``, ``app.css``)."""
     return (resources.files("archspace.dashboard") / "static" / name).read_text(encoding="utf-8")
 
 
 #: What ``/static/<name>`` may answer: name -> (content type, loader).
 STATIC = {
     "app.js": "text/javascript; charset=utf-8",
+    "plots.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
     "plotly.min.js": "text/javascript; charset=utf-8",
 }
@@ -66,11 +67,12 @@ def page(*, data_json: str | None = None, refresh_ms: int = 2000) -> str:
     ``data_json``, a self-contained report with every script and all data inlined."""
     if data_json is None:
         head = '<link rel="stylesheet" href="static/app.css">'
-        scripts = '<script src="static/app.js"></script>'  # it loads static/plotly.min.js itself
+        # plots.js first: app.js uses it at once (and loads static/plotly.min.js itself)
+        scripts = '<script src="static/plots.js"></script><script src="static/app.js"></script>'
         data = ""
     else:
         head = "<style>" + app_file("app.css") + "</style>"
-        scripts = _inline_script(plotly_js()) + _inline_script(app_file("app.js"))
+        scripts = "".join(_inline_script(text) for text in (plotly_js(), app_file("plots.js"), app_file("app.js")))
         data = f'<script type="application/json" id="archspace-data">{embed_json(data_json)}</script>'
     mode = "live" if data_json is None else "report"
     return (

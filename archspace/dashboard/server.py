@@ -3,7 +3,7 @@ its fixed static files and JSON payloads from :mod:`archspace.dashboard.data`.
 
 Routes (anything else is a 404; only GET and HEAD):
 
-- ``/``: the page; ``/static/{app.js,app.css,plotly.min.js}``: a fixed table, not a folder;
+- ``/``: the page; ``/static/{plots.js,app.js,app.css,plotly.min.js}``: a fixed table, not a folder;
 - ``/api/experiments``: the experiments found at start (``key``, ``name``);
 - ``/api/exp/<key>/summary``, ``/api/exp/<key>/trials?offset=&limit=`` (paged),
   ``/api/exp/<key>/epochs``, ``/api/exp/<key>/pareto``.

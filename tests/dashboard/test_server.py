@@ -83,7 +83,7 @@ def test_paged_trials_summary_and_no_reads_outside_the_experiment(tmp_path: Path
     # only the fixed static names are served, with the security headers
     with urllib.request.urlopen(served.url + "static/app.js", timeout=10) as r:
         assert r.status == 200 and "default-src 'self'" in r.headers["Content-Security-Policy"]
-    assert _get(served.url + "static/plotly.min.js")[0] == 200
+    assert _get(served.url + "static/plotly.min.js")[0] == 200 and _get(served.url + "static/plots.js")[0] == 200
 
 
 def test_report_embeds_every_trial_inertly(tmp_path: Path) -> None:
