@@ -108,7 +108,7 @@ def register_mixed(cls: type[M]) -> Callable[[MixedFactory[M]], MixedFactory[M]]
         >>> from torch import nn
         >>> import archspace as asp
         >>> from archspace.oneshot import MixedBuilder, register_mixed
-        >>> class Gate(asp.nn.MutableLayer, nn.Identity): ...
+        >>> class Gate(asp.nn.MutableLayer, nn.Softplus): ...
         >>> @register_mixed(Gate)
         ... def mixed_gate(gate: Gate, label: str, builder: MixedBuilder) -> nn.Module:
         ...     return nn.Identity()
