@@ -5,7 +5,9 @@ A supernet holds one :class:`WeightingPolicy`. Each forward pass opens a :class:
 :class:`Mix`: which candidates run and with which weights. Mixed modules read their mix with
 :func:`current_mix` — the one explicit context of a pass, set and cleared by the supernet, so
 shared labels see the same (possibly sampled) weights and no module keeps per-pass state or a
-policy setting of its own.
+policy setting of its own. What a pass drew comes back with its output
+(:meth:`~archspace.oneshot.Supernet.run`: :attr:`MixingPass.mixes`), so a trainer reads its own
+pass's draw, and decisions without logits (a cell's wiring) go through :meth:`MixingPass.pick`.
 
 The policies live with their algorithms: ``Softmax`` (here, every supernet's default; DARTS's), ``Gumbel`` (gumbel.py),
 ``SampledPath`` (spos.py: SPOS and ENAS) and ``BinaryGates`` (proxyless.py: ProxylessNAS).
