@@ -337,7 +337,7 @@
       if (MODE === 'live') { $('live-state').textContent = 'live · updated ' + new Date().toLocaleTimeString(); }
     }, function (err) {
       state.busy = false;
-      $('live-state').textContent = 'cannot reach the dashboard server: ' + err.message;
+      $('live-state').textContent = (MODE === 'report' ? 'cannot show this report: ' : 'cannot reach the dashboard server: ') + err.message;
     });
   }
 
