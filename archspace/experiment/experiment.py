@@ -67,7 +67,10 @@ class Experiment:
         seed: seeds the strategy.
         direction: ``"maximize"`` or ``"minimize"``; default: the evaluator's.
         trial_timeout: seconds after which a trial is stopped and recorded as ``timeout``.
-        progress: show a progress bar (default: when stderr is a terminal).
+        progress: show a progress bar, as ``archspace run`` does (default: when stderr is a
+            terminal). Either way each failed trial's one-line reason is printed as it happens
+            (a warning of logger ``archspace.experiment``; see :mod:`archspace.experiment.progress`
+            for how to silence it).
         threads: torch threads of a one-shot search (default: one per CPU this process may use,
             as the process executor shares them out; the choice is logged). Set it to 1 on a
             machine shared with other jobs: oversubscribed cores make small steps many times slower.
@@ -79,7 +82,8 @@ class Experiment:
             names a key of the trials' metrics or a hardware figure (``params``, ``flops``,
             ``activation_bytes``, ``latency_ms``) that the driver adds itself. A single number
             returned by the evaluator is recorded under the first objective's name, which also
-            ranks :meth:`best`. See :mod:`archspace.experiment.scoring`.
+            ranks :meth:`best`. Names are checked here, before any trial trains (``latency`` is
+            refused: did you mean ``latency_ms``?). See :mod:`archspace.experiment.scoring`.
         constraints: hardware limits checked before a sample is trained (``["latency_ms <= 5",
             "params <= 1e6"]``): the strategy's proposals that break one are never run.
         latency_table: the :class:`~archspace.hardware.LatencyTable` (or its JSON path) that
