@@ -146,3 +146,19 @@ def test_ctrl_c_names_the_directory_to_resume(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "continue with `archspace resume 'runs/my search'`" in err and "DIR" not in err
+
+
+def test_the_error_column_cuts_long_first_lines_and_keeps_pruned_steps() -> None:
+    from archspace.cli.trials import ERROR_WIDTH, FULL_LINE, format_trials
+    from archspace.storage import TrialRecord, TrialStatus
+
+    long = "RuntimeError: " + "x" * 200 + "\nTraceback (most recent call last):\n  File 'a.py'"
+    trials = [TrialRecord(0, {"x": 1}, TrialStatus.FAILED, error=long),
+              TrialRecord(1, {"x": 2}, TrialStatus.PRUNED, metric=0.5, intermediates=[(1, 0.4), (3, 0.5)])]
+    table = format_trials(trials).splitlines()
+    assert table[1].endswith("RuntimeError: " + "x" * (ERROR_WIDTH - 17) + "...") and "0.5000 @3" in table[2]
+    whole = format_trials(trials, error_width=FULL_LINE).splitlines()
+    assert whole[1].endswith("x" * 200)
+    verbose = format_trials(trials, full_errors=True).splitlines()
+    assert verbose[2] == "    RuntimeError: " + "x" * 200 and verbose[3] == "    Traceback (most recent call last):"
+    assert format_trials(trials, ["accuracy"]).splitlines()[0].split()[2] == "metric"  # one objective: one column
