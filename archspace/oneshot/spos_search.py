@@ -181,6 +181,13 @@ class EvolutionSearch:
                 isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in input_shape)):
             raise EvolutionSearchError(f"input_shape must be positive sizes, batch first, e.g. (1, 3, 32, 32); "
                                        f"got {input_shape!r}")
+        if constraint is not None and not callable(constraint):  # a misspelt figure: now, not after training
+            from archspace.hardware.constraints import ConstraintError, parse_constraints
+
+            try:
+                parse_constraints(constraint)
+            except ConstraintError as exc:
+                raise EvolutionSearchError(f"EvolutionSearch constraint: {exc}") from None
         self.population = population
         self.select = select
         self.mutation = mutation

@@ -138,3 +138,12 @@ def test_evolution_search_constraint_strings_take_an_input_shape() -> None:
     assert asp.hardware.count_params(SharedNet(), result.best) <= 3e4
     with pytest.raises(EvolutionSearchError, match="input_shape must be positive sizes"):
         EvolutionSearch(input_shape=(1, 0, 8))
+
+
+def test_evolution_search_constraint_strings_are_read_when_built_not_after_the_supernet_trains() -> None:
+    from archspace.oneshot import SPOS
+
+    with pytest.raises(EvolutionSearchError, match="unknown metric 'latency'"):
+        SPOS(epochs=1, progress=False, evolution={"constraint": "latency <= 5"})
+    with pytest.raises(EvolutionSearchError, match="cannot read the constraint"):
+        EvolutionSearch(constraint=["params <= lots"])
