@@ -30,6 +30,13 @@ LONG = os.environ.get("ARCHSPACE_CHAOS") == "long"
 TRIALS, KILLS = (200, 10) if LONG else (40, 2)
 
 
+def _holds_config(db: Path) -> bool:
+    try:
+        return db.exists() and SQLiteStorage(db, read_only=True).get_config() is not None
+    except StorageError:
+        return False
+
+
 def _trials(db: Path) -> list[TrialRecord]:
     try:
         return SQLiteStorage(db, read_only=True).trials()
@@ -63,7 +70,12 @@ def test_chaos(tmp_path: Path) -> None:
             out, err = driver.communicate(timeout=600)
             assert driver.returncode == 0, err.decode()[-3000:]
             break
-        # let it make progress, hurt a worker now and then, then kill the driver
+        # let it make progress, hurt a worker now and then, then kill the driver; the first driver is
+        # given the time to create its store however slow the machine (a kill before that leaves
+        # nothing to resume, which is not what this test is about)
+        started = time.monotonic()
+        while not _holds_config(db) and driver.poll() is None and time.monotonic() - started < 120:
+            time.sleep(0.05)
         progress_at_start = sum(t.finished for t in _trials(db))
         deadline = time.monotonic() + rng.uniform(3, 6)
         hurt = False
