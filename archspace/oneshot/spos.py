@@ -227,6 +227,8 @@ class SPOS(OneShotTrainer[SampledPath]):
                 raise InvalidValueError("SPOS.fit needs val_data to score the evolutionary search's candidates "
                                         "(or SPOS(evolution=False) to train the supernet only)")
             val_data = []
+        if self.evolution is not None:  # constraint strings a space cannot count: refused before training
+            self.evolution.constraint_filter(space.space[0] if isinstance(space, Supernet) else space)
         return super().fit(space, train_data, val_data, loss_fn=loss_fn, directory=directory, device=device,
                            resume=resume, on_epoch=on_epoch, threads=threads, on_candidate=on_candidate,
                            known_candidates=known_candidates, annotate_epoch=annotate_epoch, constraint=constraint)

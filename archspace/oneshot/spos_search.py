@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from archspace.errors import ArchspaceError
+from archspace.nn.space import ModelSpace
 from archspace.oneshot.loop import Batch, Constraint
 from archspace.oneshot.supernet import Supernet
 from archspace.space.samples import Sample, fingerprint
@@ -219,12 +220,17 @@ class EvolutionSearch:
         return self._complete(space, child, rng)
 
     def _filter(self, supernet: Supernet) -> Constraint | None:
+        return self.constraint_filter(supernet.space[0])
+
+    def constraint_filter(self, space: ModelSpace) -> Constraint | None:
+        """The search's own constraint as a filter of ``space``'s samples (constraint strings are
+        counted at ``input_shape``, or the space's ``example_input()``). SPOS builds it before the
+        supernet trains, so a space whose figures cannot be counted is refused at once."""
         if self.constraint is None or callable(self.constraint):
             return self.constraint
         from archspace.hardware.constraints import ConstraintFilter, HardwareMetrics, parse_constraints
 
-        return ConstraintFilter(parse_constraints(self.constraint),
-                                HardwareMetrics(supernet.space[0], input_shape=self.input_shape))
+        return ConstraintFilter(parse_constraints(self.constraint), HardwareMetrics(space, input_shape=self.input_shape))
 
     # The search ----------------------------------------------------------------------------------------
     def search(self, supernet: Supernet, calibration: Iterable[Batch], validation: Iterable[Batch], *,

@@ -147,3 +147,24 @@ def test_evolution_search_constraint_strings_are_read_when_built_not_after_the_s
         SPOS(epochs=1, progress=False, evolution={"constraint": "latency <= 5"})
     with pytest.raises(EvolutionSearchError, match="cannot read the constraint"):
         EvolutionSearch(constraint=["params <= lots"])
+
+
+def test_spos_refuses_constraint_strings_a_space_cannot_count_before_the_supernet_trains() -> None:
+    from archspace.oneshot import SPOS
+
+    steps: list[int] = []
+
+    def loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        steps.append(1)
+        return torch.nn.functional.cross_entropy(output, target)
+
+    data = [(torch.randn(4, 1, 8, 8), torch.randint(0, 10, (4,)))]
+    settings = {"population": 3, "select": 2, "mutation": 1, "crossover": 1, "generations": 1}
+    trainer = SPOS(epochs=1, progress=False, evolution={"constraint": "params <= 3e4", **settings})
+    with pytest.raises(Exception, match="input_shape"):
+        trainer.fit(SharedNet(), data, data, loss_fn=loss)
+    assert steps == []  # refused before a single training step
+    shaped = SPOS(epochs=1, progress=False,
+                  evolution={"constraint": "params <= 3e4", "input_shape": (1, 1, 8, 8), **settings})
+    assert asp.hardware.count_params(SharedNet(), shaped.fit(SharedNet(), data, data, loss_fn=loss)) <= 3e4
+    assert steps
