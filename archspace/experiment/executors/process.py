@@ -3,7 +3,7 @@
 Workers are started with ``spawn`` (``fork`` after torch has used its OpenMP thread pool can hang
 the child), receive the pickled space and evaluator once, and then only ``(trial_id, sample)``
 messages, so a trial costs a pipe round trip plus the freeze. Each worker gets a fair share of
-torch threads and dies with the driver (see :mod:`archspace.experiment._worker`).
+torch threads and dies with the driver (see :mod:`archspace.experiment.executors._worker`).
 
 Faults: a worker that dies during a trial (segfault, OOM kill, SIGKILL) fails its trial with the
 signal's name and is replaced; a trial past its timeout has its worker killed and replaced; a

@@ -2,7 +2,7 @@
 
 The driver keeps what must stay in one place, the SQLite store and the strategy; Ray workers only
 run trials. The space (packed as the process pool packs it, usually a small
-:class:`~archspace.experiment._worker.SpaceRecipe`) and the evaluator go into Ray's object store
+:class:`~archspace.experiment.executors._worker.SpaceRecipe`) and the evaluator go into Ray's object store
 once; each trial's task then carries only ``(trial_id, sample)`` and references, and a worker
 process unpacks the payload on its first trial and keeps it for the next ones.
 
@@ -79,7 +79,7 @@ class RayExecutor(Executor):
             one trial what it asks for (e.g. a GPU on a machine without one).
 
     Example:
-        >>> from archspace.experiment.ray_executor import RayExecutor
+        >>> from archspace.experiment.executors.ray import RayExecutor
         >>> RayExecutor(2, resources_per_trial={"cpu": 1, "gpu": 0.5}).resources
         {'cpu': 1.0, 'gpu': 0.5}
     """
