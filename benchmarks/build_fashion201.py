@@ -65,7 +65,7 @@ def build(table_path: str | Path, directory: str | Path, *, archs: int, seeds: i
             else directory / "build-001"
         skip = {a: tuple(s for s in range(seeds) if table.has(a, s)) for a in todo}
         evaluator = Fashion201Evaluator(tuple(range(seeds)), protocol, root, skip)
-        experiment = Experiment(Fashion201Net(protocol.channels, protocol.num_cells), evaluator, Random(),
+        experiment = Experiment(Fashion201Net(protocol.channels, protocol.num_cells, stem_stride=protocol.stem_stride), evaluator, Random(),
                                 max_trials=len(todo), concurrency=workers, executor=executor, directory=run_dir,
                                 progress=progress)
         for arch in todo:

@@ -3,6 +3,7 @@ file (builds, extends without retraining, reloads, rejects a tampered file)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import struct
@@ -76,6 +77,9 @@ def test_protocol_trains_and_repeats_under_its_seed(idx_root: str) -> None:
     again = train_one(CONV, 0, protocol=TINY, root=idx_root)
     assert (again.valid_curve, again.test_acc) == (entry.valid_curve, entry.test_acc)
     assert torch.get_num_threads() >= 1
+    # the stride-2 stem on images padded to 32x32 (stages at 16, 8, 4)
+    strided = train_one(CONV, 0, protocol=dataclasses.replace(TINY, stem_stride=2, pad=2, epochs=1), root=idx_root)
+    assert len(strided.valid_curve) == 1 and strided.flops < entry.flops
     described = TINY.describe()
     assert described["channels"] == 2 and "torch" in described["versions"]
 
