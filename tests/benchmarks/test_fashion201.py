@@ -107,6 +107,11 @@ def test_table_builds_extends_without_retraining_and_reloads(idx_root: str, tmp_
         assert after[arch] == before[arch]
     third = build(table_path, runs, archs=3, seeds=1, protocol=TINY, root=idx_root, executor="inline", progress=False)
     assert third["trained_archs"] == 0 and len(list(runs.glob("build-*"))) == 2
+    # a build killed before it saved the table: its trials' entries are recovered, not retrained
+    table_path.unlink()
+    fourth = build(table_path, runs, archs=3, seeds=1, protocol=TINY, root=idx_root, executor="inline", progress=False)
+    assert (fourth["recovered"], fourth["trained_archs"]) == (3, 0)
+    after = load_fashion201(table_path, protocol=TINY)
     # as an NB201 table for BenchmarkEvaluator: any member of a class finds its entry
     arch = next(iter(after))
     evaluator = BenchmarkEvaluator(after.as_nb201(), "fashion_valid", extra=("fashion_test",))
