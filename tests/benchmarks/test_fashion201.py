@@ -27,7 +27,7 @@ from archspace.benchmarks.fashion201_table import load_fashion201, lookup_or_tra
 from archspace.evaluate.base import TrialContext
 from archspace.hub.nasbench201 import from_arch_str
 
-TINY = Protocol(name="tiny", channels=2, num_cells=1, train_size=48, valid_size=24, epochs=2, batch_size=16,
+TINY = Protocol(name="tiny", channels=2, num_cells=1, stem_stride=1, pad=0, train_size=48, valid_size=24, epochs=2, batch_size=16,
                 eval_batch_size=32)
 CONV = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|skip_connect~2|"
 
