@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from archspace.benchmarks import load_table  # noqa: E402
 from archspace.hub import NasBench201  # noqa: E402
 from archspace.hub.nasbench201 import from_arch_str, to_arch_str  # noqa: E402
-from archspace.objectives import hypervolume, parse_objectives, pareto_indices  # noqa: E402
+from archspace.objectives import hypervolume, pareto_indices, parse_objectives  # noqa: E402
 from archspace.strategy import STRATEGIES, Strategy  # noqa: E402
 
 CHECKPOINTS = (100, 200)
