@@ -29,7 +29,6 @@ from archspace.errors import ArchspaceError
 from archspace.objectives import ObjectiveError, pareto_indices, parse_objectives
 from archspace.storage import EXPERIMENT_DB, StorageError, TrialRecord, TrialStatus, open_database
 
-DB_NAME = EXPERIMENT_DB  # kept for readers of this module; the name is storage.files's
 #: The most trials one page of the trials endpoint returns.
 MAX_PAGE = 2000
 
@@ -56,15 +55,15 @@ def find_experiments(root: str | os.PathLike[str]) -> list[Path]:
     given = Path(root)
     if not given.exists():
         raise DashboardError(f"{str(given)!r} does not exist; give an experiment directory (one that holds "
-                             f"{DB_NAME}) or a folder of them")
+                             f"{EXPERIMENT_DB}) or a folder of them")
     if not given.is_dir():
         raise DashboardError(f"{str(given)!r} is not a directory; give an experiment directory (one that holds "
-                             f"{DB_NAME}) or a folder of them")
+                             f"{EXPERIMENT_DB}) or a folder of them")
     base = given.resolve()
-    if (given / DB_NAME).exists() or (given / DB_NAME).is_symlink():
+    if (given / EXPERIMENT_DB).exists() or (given / EXPERIMENT_DB).is_symlink():
         candidates = [given]
     else:
-        candidates = sorted((p for p in given.iterdir() if (p / DB_NAME).exists() or (p / DB_NAME).is_symlink()),
+        candidates = sorted((p for p in given.iterdir() if (p / EXPERIMENT_DB).exists() or (p / EXPERIMENT_DB).is_symlink()),
                             key=lambda p: p.name)
     found = []
     for candidate in candidates:
@@ -75,7 +74,7 @@ def find_experiments(root: str | os.PathLike[str]) -> list[Path]:
         if not _inside(directory, base):  # a symlinked experiment leading outside the root is not served
             continue
         try:
-            database = (candidate / DB_NAME).resolve()
+            database = (candidate / EXPERIMENT_DB).resolve()
         except (RuntimeError, OSError):
             # a database that is a symlink loop: listed, and flagged as unreadable when read, as a
             # FIFO or a damaged file is, while the other experiments are shown
@@ -84,7 +83,7 @@ def find_experiments(root: str | os.PathLike[str]) -> list[Path]:
         if _inside(database, directory):  # nor a database leading out of its experiment
             found.append(directory)
     if not found:
-        raise DashboardError(f"{str(given)!r} holds no experiment: no {DB_NAME} in it or in its sub-directories "
+        raise DashboardError(f"{str(given)!r} holds no experiment: no {EXPERIMENT_DB} in it or in its sub-directories "
                              "(symlinks leading outside it are not followed)")
     return found
 
@@ -147,7 +146,7 @@ class ExperimentData:
     @property
     def database(self) -> Path:
         """The store's file."""
-        return self.directory / DB_NAME
+        return self.directory / EXPERIMENT_DB
 
     def _revision(self) -> str:
         parts = []

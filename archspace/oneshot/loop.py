@@ -49,7 +49,6 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Batch = tuple[torch.Tensor, torch.Tensor]
 #: A predicate on samples: False for one that breaks a constraint (e.g. a hardware ConstraintFilter).
 Constraint = Callable[[Mapping[str, Any]], bool]
-_cycle_shorter = cycle_shorter  # its former name here, still imported by tests/experiment
 #: The weighting policy an algorithm trains its supernet under (its trainer's type parameter).
 P = TypeVar("P", bound=WeightingPolicy)
 

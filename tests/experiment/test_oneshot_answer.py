@@ -20,7 +20,7 @@ from archspace.experiment import Experiment, InvalidSettingError
 from archspace.experiment.oneshot_run import OneShotRun
 from archspace.hardware import count_params
 from archspace.oneshot import ONESHOT, SPOS, OneShotTrainer, create_oneshot
-from archspace.oneshot.loop import _cycle_shorter
+from archspace.oneshot.loop import cycle_shorter
 from archspace.oneshot.spos_search import EvolutionSearch
 from archspace.space.samples import fingerprint
 from archspace.storage import TrialStatus
@@ -238,10 +238,10 @@ def test_the_shorter_loader_is_cycled_until_the_longer_ends() -> None:
         return [(torch.full((1,), float(i)), torch.zeros(1, dtype=torch.long)) for i in range(n)]
 
     def indices(a: int, b: int) -> list[tuple[int, int]]:
-        return [(int(x[0]), int(y[0])) for (x, _), (y, _) in _cycle_shorter(batches(a), batches(b))]
+        return [(int(x[0]), int(y[0])) for (x, _), (y, _) in cycle_shorter(batches(a), batches(b))]
 
     assert indices(5, 2) == [(0, 0), (1, 1), (2, 0), (3, 1), (4, 0)]
     assert indices(2, 3) == [(0, 0), (1, 1), (0, 2)]
     assert indices(3, 3) == [(0, 0), (1, 1), (2, 2)]
     with pytest.raises(asp.ArchspaceError, match="validation data yields no batch"):
-        list(_cycle_shorter(batches(3), iter(batches(1))))
+        list(cycle_shorter(batches(3), iter(batches(1))))
