@@ -9,7 +9,8 @@ invocation, so a killed build loses at most the trials that were running. Entrie
 table are never trained again.
 
     python benchmarks/build_fashion201.py --archs 1000 --seeds 1     # then --archs 200 --seeds 2
-Writes benchmarks/results/fashion201_table.json (and runs/fashion201/build-NNN/); needs
+Writes the table the package ships, archspace/benchmarks/fashion201_table.json (and the runs under
+runs/fashion201/build-NNN/); needs
 Fashion-MNIST (``apt install dataset-fashion-mnist``).
 """
 
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from archspace.benchmarks.fashion201 import PROTOCOL, Fashion201Net, Protocol, unique_archs  # noqa: E402
 from archspace.benchmarks.fashion201_table import (  # noqa: E402
+    DEFAULT_PATH,
     Fashion201Evaluator,
     merge_trial_entries,
     open_or_create,
@@ -35,7 +37,7 @@ from archspace.hub.nasbench201 import from_arch_str  # noqa: E402
 from archspace.strategy import Random  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
-DEFAULT_TABLE = ROOT / "results" / "fashion201_table.json"
+DEFAULT_TABLE = DEFAULT_PATH  # the table ships with the package
 
 
 def draw(archs: int, seed: int = 0) -> list[str]:

@@ -26,7 +26,7 @@ from typing import Any
 from torch import nn
 
 from archspace.benchmarks.fashion201 import PROTOCOL, Entry, Protocol, representative, train_one
-from archspace.benchmarks.nb201 import BenchmarkTableError, NB201Table
+from archspace.benchmarks.nb201 import NAMED_TABLES, BenchmarkTableError, NB201Table
 from archspace.evaluate.base import Evaluator, TrialContext
 from archspace.hub.nasbench201 import to_arch_str
 
@@ -110,7 +110,8 @@ class Fashion201Table(Mapping[str, dict[int, dict[str, Any]]]):
                           "fashion_test": statistics.mean(e["test_acc"] for e in es),
                           "params_m": es[0]["params"] / 1e6, "flops_m": es[0]["flops"] / 1e6,
                           "train_seconds": statistics.mean(e["train_seconds"] for e in es)}
-        return _ClassTable(rows, list(FASHION201_DIRECTIONS), self.source or "fashion201", FASHION201_DIRECTIONS)
+        return _ClassTable(rows, list(FASHION201_DIRECTIONS), self.source or "fashion201", FASHION201_DIRECTIONS,
+                           search_column="fashion_valid", report_columns=("fashion_test",))
 
 
 class _ClassTable(NB201Table):
@@ -156,6 +157,9 @@ def load_fashion201(path: str | os.PathLike[str] | None = None, *, protocol: Pro
         return Fashion201Table(proto, {a: {int(s): e for s, e in seeds.items()} for a, seeds in entries.items()}, str(p))
     except (AttributeError, TypeError, ValueError) as exc:
         raise BenchmarkTableError(f"{str(p)!r}: malformed entries ({exc})") from None
+
+
+NAMED_TABLES["fashion201"] = lambda: load_fashion201().as_nb201()
 
 
 def _check_protocol(found: Mapping[str, Any], protocol: Protocol, source: str) -> None:

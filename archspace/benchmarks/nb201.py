@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +58,19 @@ class NB201Table(Mapping[str, dict[str, float]]):
         source: where the table came from (for messages).
         directions: column -> ``"maximize"`` or ``"minimize"``, for the columns whose direction
             is known.
+        search_column: the column a search selects on (the benchmark's validation accuracy).
+        report_columns: the columns reported beside it (its test accuracy; never selected on).
     """
 
     def __init__(self, rows: Mapping[str, dict[str, float]], columns: list[str], source: str = "",
-                 directions: Mapping[str, str] | None = None) -> None:
+                 directions: Mapping[str, str] | None = None, *, search_column: str = "cifar10_valid",
+                 report_columns: tuple[str, ...] = ("cifar10_test",)) -> None:
         self._rows = dict(rows)
         self.columns = columns
         self.source = source
         self.directions = _check_directions(directions or {}, source or "the table")
+        self.search_column = search_column
+        self.report_columns = report_columns
 
     def __getitem__(self, arch: str) -> dict[str, float]:
         return self._rows[arch]
@@ -108,15 +113,27 @@ class NB201Table(Mapping[str, dict[str, float]]):
         return max(values) if direction == "maximize" else min(values)
 
 
+#: Tables that load by name (``load_table("fashion201")``): name -> loader. Fashion-201 adds itself.
+NAMED_TABLES: dict[str, Callable[[], NB201Table]] = {}
+
+
 def load_table(path: str | os.PathLike[str], *, directions: Mapping[str, str] | None = None) -> NB201Table:
-    """Read a NB201 results CSV (see the module docstring).
+    """Read a NB201 results CSV (see the module docstring), or a table shipped with archspace by
+    name (:data:`NAMED_TABLES`: ``"fashion201"``).
 
     Args:
-        path: the CSV file.
+        path: the CSV file, or a table's name.
         directions: column -> ``"maximize"`` / ``"minimize"``, added to (and overriding) the
             known NB201 columns' :data:`NB201_DIRECTIONS`.
     """
+    if isinstance(path, str) and path.lower() in NAMED_TABLES and not Path(path).exists():
+        table = NAMED_TABLES[path.lower()]()
+        table.directions.update(_check_directions(directions or {}, path))
+        return table
     p = Path(path)
+    if not p.exists() and not p.suffix and isinstance(path, str):
+        raise BenchmarkTableError(f"no table file {path!r}, and no table of that name; tables by name: "
+                                  f"{sorted(NAMED_TABLES)} (or pass the path of a NB201 results CSV)")
     try:
         with p.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
@@ -147,9 +164,11 @@ class BenchmarkEvaluator(Evaluator):
     """Answers a NasBench201 sample with the table's metric, without building the model.
 
     Args:
-        table: a loaded table (or a path to one).
-        metric: the column to search on (primary metric).
-        extra: columns reported beside it (e.g. the test accuracy, for reporting only).
+        table: a loaded table, a path to one, or a table's name (``"fashion201"``).
+        metric: the column to search on (primary metric); default: the table's ``search_column``
+            (``cifar10_valid`` for NB201, ``fashion_valid`` for Fashion-201).
+        extra: columns reported beside it (e.g. the test accuracy, for reporting only); default:
+            the table's ``report_columns``.
         direction: ``"maximize"`` or ``"minimize"``; default: the metric column's direction in the
             table's metadata (an unknown column is an error, never a guess from its name).
 
@@ -161,9 +180,11 @@ class BenchmarkEvaluator(Evaluator):
 
     needs_model = False
 
-    def __init__(self, table: NB201Table | str | os.PathLike[str], metric: str = "cifar10_valid",
-                 extra: tuple[str, ...] = ("cifar10_test",), *, direction: str | None = None) -> None:
+    def __init__(self, table: NB201Table | str | os.PathLike[str], metric: str | None = None,
+                 extra: tuple[str, ...] | None = None, *, direction: str | None = None) -> None:
         self.table = table if isinstance(table, NB201Table) else load_table(table)
+        metric = self.table.search_column if metric is None else metric
+        extra = self.table.report_columns if extra is None else extra
         for column in (metric, *extra):
             if column not in self.table.columns:
                 raise BenchmarkTableError(f"column {column!r} is not in the table; columns: {self.table.columns}")
@@ -178,4 +199,4 @@ class BenchmarkEvaluator(Evaluator):
         return {"default": row[self.metric], **{c: row[c] for c in self.extra}}
 
 
-__all__ = ["DIRECTIONS", "NB201_DIRECTIONS", "BenchmarkEvaluator", "BenchmarkTableError", "NB201Table", "load_table"]
+__all__ = ["DIRECTIONS", "NAMED_TABLES", "NB201_DIRECTIONS", "BenchmarkEvaluator", "BenchmarkTableError", "NB201Table", "load_table"]
