@@ -6,13 +6,14 @@ forms by decision type: :func:`register_mixed`), ``mixed_ops.py``, ``mixed_value
 (how a pass weighs candidates; :class:`Softmax`, the default), ``loop.py`` (the shared training
 loop), ``checkpoint.py`` (checkpoints and the names of a search directory's files),
 ``distributed.py``; one file per algorithm with its policy and ``step``: ``darts.py``, ``gumbel.py``
-(:class:`Gumbel`), ``enas.py`` (:class:`ENAS`), and the policies of the next algorithms, ``spos.py`` (:class:`SampledPath`) and
+(:class:`Gumbel`), ``drnas.py`` (:class:`DirichletWeights`, :class:`DrNAS`), ``enas.py``
+(:class:`ENAS`), and the policies of the next algorithms, ``spos.py`` (:class:`SampledPath`) and
 ``proxyless.py`` (:class:`BinaryGates`, :class:`ProxylessNAS`).
 
 Example:
     >>> from archspace.oneshot import ONESHOT, create_oneshot
     >>> ONESHOT.list()
-    ['darts', 'enas', 'gumbel', 'proxylessnas', 'spos']
+    ['darts', 'drnas', 'enas', 'gumbel', 'proxylessnas', 'spos']
     >>> create_oneshot("darts", order=2, epochs=3).epochs
     3
 """
@@ -26,6 +27,7 @@ from archspace.oneshot.cell_mixed import MixedCell
 from archspace.oneshot.checkpoint import CheckpointError, checkpoint_path, history_path, read_history
 from archspace.oneshot.darts import DARTS
 from archspace.oneshot.distributed import average_gradients, broadcast_buffers, broadcast_parameters
+from archspace.oneshot.drnas import DirichletWeights, DrNAS
 from archspace.oneshot.enas import ENAS, ControllerPath
 from archspace.oneshot.forms import MixedBuilder, MixedModule, register_mixed
 from archspace.oneshot.gumbel import Gumbel, GumbelDARTS
@@ -40,6 +42,7 @@ from archspace.registry import Registry
 ONESHOT: Registry[OneShotTrainer] = Registry("one-shot algorithm")
 ONESHOT.add("darts", DARTS)
 ONESHOT.add("gumbel", GumbelDARTS)
+ONESHOT.add("drnas", DrNAS)
 ONESHOT.add("enas", ENAS)
 ONESHOT.add("spos", SPOS)
 ONESHOT.add("proxylessnas", ProxylessNAS)
@@ -61,7 +64,7 @@ def list_oneshot() -> list[str]:
     return ONESHOT.list()
 
 
-__all__ = ["DARTS", "ENAS", "ONESHOT", "SupernetEvaluator", "ArchParameters", "BinaryGates", "CheckpointError", "ControllerPath", "Gumbel", "GumbelDARTS", "Mix",
+__all__ = ["DARTS", "DirichletWeights", "DrNAS", "ENAS", "ONESHOT", "SupernetEvaluator", "ArchParameters", "BinaryGates", "CheckpointError", "ControllerPath", "Gumbel", "GumbelDARTS", "Mix",
            "MixedBuilder", "MixedCell", "MixedModule", "OneShotTrainer", "ProxylessNAS", "SPOS", "SampledPath", "Softmax", "Supernet",
            "WeightingPolicy", "average_gradients", "broadcast_buffers", "broadcast_parameters", "checkpoint_path",
            "create_oneshot", "current_mix", "history_path", "list_oneshot", "read_history", "register_mixed",
