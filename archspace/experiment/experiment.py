@@ -20,6 +20,7 @@ from archspace.experiment._signals import DriverSignals
 from archspace.experiment.driver import Driver, RunContext
 from archspace.experiment.errors import ExperimentError, InvalidSettingError, Terminated, check_int, check_seconds
 from archspace.experiment.executors import EXECUTORS, Executor
+from archspace.experiment.executors.base import check_trial_processes
 from archspace.experiment.multi_trial import MultiTrialRun
 from archspace.experiment.oneshot_run import OneShotRun, check_oneshot_settings
 from archspace.experiment.results import rank, write_export
@@ -97,6 +98,15 @@ class Experiment:
             folder ``<directory>/trials/<id>/``, for ``archspace export DIR --onnx`` to deploy:
             None (default: none), ``"best"`` (the best trial), an int k (the best k; a trial that
             falls out of them loses its file as the run goes on) or ``"all"``. Multi-trial only.
+        trial_processes: run each trial as this many processes (ranks), started the way ``torchrun``
+            starts them (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ... set; a ``torch.distributed``
+            process group set up before the evaluator runs: NCCL on GPUs, gloo on CPU), for a model
+            that trains data-parallel (DDP, Lightning's ``strategy="ddp"``). Every rank gets the
+            same sample (rank 0 receives it and broadcasts it), the metric and the reports are
+            rank 0's, a rank that crashes fails the trial and no rank outlives it. Needs the
+            ``"process"`` or ``"ray"`` executor (with Ray, ``resources_per_trial`` is what the
+            whole trial asks for: one CPU per rank unless given). Multi-trial only; see
+            :mod:`archspace.experiment.executors._ranks`.
     """
 
     def __init__(self, space: ModelSpace, evaluator: Evaluator, strategy: Strategy | OneShotTrainer, *,
@@ -107,7 +117,8 @@ class Experiment:
                  scheduler: Scheduler | None = None, objectives: ObjectivesSpec | None = None,
                  constraints: ConstraintsSpec = None, latency_table: Any = None,
                  input_shape: tuple[int, ...] | list[int] | None = None,
-                 latency_threads: int | None = None, keep_weights: KeepWeights | str = None) -> None:
+                 latency_threads: int | None = None, keep_weights: KeepWeights | str = None,
+                 trial_processes: int = 1) -> None:
         for name, value, kind in (("space", space, ModelSpace), ("evaluator", evaluator, Evaluator)):
             if not isinstance(value, kind):
                 raise InvalidSettingError(f"{name} must be an archspace {kind.__name__}, got {type(value).__name__}")
@@ -126,6 +137,19 @@ class Experiment:
             raise InvalidSettingError("keep_weights applies to multi-trial searches: a one-shot search keeps its "
                                       "supernet in its checkpoint; retrain the exported sample with evaluator.fit")
         check_int("threads", threads)
+        try:
+            check_trial_processes(trial_processes)
+        except ValueError as exc:
+            raise InvalidSettingError(str(exc)) from None
+        if trial_processes > 1:
+            if isinstance(strategy, OneShotTrainer):
+                raise InvalidSettingError(f"trial_processes={trial_processes} applies to multi-trial searches; a "
+                                          "one-shot search trains on several processes when started under torchrun")
+            ranks_ok = (executor.supports_trial_processes if isinstance(executor, Executor)
+                        else executor in ("process", "ray"))
+            if not ranks_ok:
+                raise InvalidSettingError(f"trial_processes={trial_processes} needs an executor that starts each "
+                                          f"trial's ranks: 'process' or 'ray', got {executor!r}")
         check_int("max_trials", max_trials)
         check_seconds("max_duration", max_duration)
         check_int("concurrency", concurrency, optional=False)
@@ -181,6 +205,7 @@ class Experiment:
         self.threads = threads
         self.scheduler = scheduler
         self.keep_weights: KeepWeights = keep
+        self.trial_processes = trial_processes
         #: The file that defines this experiment (set by the command line that loaded it), which
         #: worker processes import and ``archspace resume`` finds again; None for Python code.
         self.source: RunSource | None = None
@@ -290,7 +315,8 @@ class Experiment:
             raise InvalidSettingError("keep_weights keeps trained weights in the trials' folders: give the "
                                       "experiment a directory, or leave keep_weights=None")
         return MultiTrialRun(self.strategy, executor, scheduler=self.scheduler, max_trials=self.max_trials,
-                             max_duration=self.max_duration, enqueued=self._enqueued, keep_weights=self.keep_weights)
+                             max_duration=self.max_duration, enqueued=self._enqueued, keep_weights=self.keep_weights,
+                             trial_processes=self.trial_processes)
 
     def _context(self, storage: Storage) -> RunContext:
         return RunContext(space=self.space, evaluator=self.evaluator, storage=storage, signals=self._signals,

@@ -49,13 +49,15 @@ class MultiTrialRun:
             as trials.
         keep_weights: which succeeded trials keep their trained weights: None, an int k (the best
             k: the driver deletes the file of a trial that falls out of them) or ``"all"``.
+        trial_processes: ranks each trial runs as (see :mod:`archspace.experiment.executors._ranks`).
     """
 
     resumable_settings: tuple[str, ...] = ("max_trials", "keep_weights")
 
     def __init__(self, strategy: Strategy, executor: Executor, *, scheduler: Scheduler | None = None,
                  max_trials: int | None = None, max_duration: float | None = None,
-                 enqueued: list[Sample] | None = None, keep_weights: KeepWeights = None) -> None:
+                 enqueued: list[Sample] | None = None, keep_weights: KeepWeights = None,
+                 trial_processes: int = 1) -> None:
         self.strategy = strategy
         self.executor = executor
         self.scheduler = scheduler
@@ -63,6 +65,7 @@ class MultiTrialRun:
         self.max_duration = max_duration
         self.enqueued = enqueued if enqueued is not None else []
         self.keep_weights = keep_weights
+        self.trial_processes = trial_processes
         self._kept: set[int] = set()  # trials whose weights are kept now (best k)
 
     def run(self, context: RunContext, resume: bool) -> list[TrialRecord]:
@@ -91,7 +94,7 @@ class MultiTrialRun:
         try:
             self._prune_weights(storage, {t.id for t in recorded})  # a resume with a smaller k, or a crash mid-prune
             executor.start(context.space, context.evaluator, context.source, context.directory, judge=judge,
-                           keep_weights=self.keep_weights is not None)
+                           keep_weights=self.keep_weights is not None, trial_processes=self.trial_processes)
             while True:
                 out_of_time = self.max_duration is not None and time.monotonic() - start >= self.max_duration
                 if out_of_time:

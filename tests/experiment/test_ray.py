@@ -25,7 +25,7 @@ from archspace.schedule import ASHA
 from archspace.storage import SQLiteStorage, TrialRecord
 from archspace.strategy import Random
 from archspace.testing import TinySpace
-from tests.experiment import ray_helpers
+from tests.experiment import ranks_helpers, ray_helpers
 from tests.experiment.helpers import alive, faulty
 from tests.experiment.ray_helpers import SleepsOnce, curve, long_curve
 from tests.schedule.curves import EPOCHS, CurveSpace, quality, value
@@ -277,3 +277,14 @@ def test_a_ray_we_did_not_start_gets_a_startup_deadline_that_names_what_is_missi
     assert time.monotonic() - began < 60
     with pytest.raises(RayExecutorError, match="startup_timeout"):
         RayExecutor(1, startup_timeout=0)
+
+
+def test_a_trial_of_two_gloo_ranks_on_ray_trains_as_one_process_on_the_whole_batch(tmp_path: Path) -> None:
+    sample = {"x": 0, "hidden": 2}
+    experiment = Experiment(TinySpace(), ranks_helpers.EVALUATOR, Random(), max_trials=1, executor="ray",
+                            directory=tmp_path, progress=False, trial_processes=2, keep_weights="all")
+    experiment.enqueue(sample)
+    [trial] = experiment.run()  # the task asks for one CPU per rank: the local Ray's two
+    assert trial.status == "succeeded" and trial.metrics["rank"] == 0 and (trial.worker or "").startswith("ray:")
+    ranks_helpers.check_equal_to_one_process(tmp_path, trial.id, sample)
+    assert not any(ranks_helpers.alive(int(seen["pid"])) for seen in ranks_helpers.ranks_seen(tmp_path / "trials/0"))

@@ -13,6 +13,7 @@ from typing import Any
 
 from archspace.errors import ArchspaceError
 from archspace.evaluate.base import Evaluator
+from archspace.experiment.executors._ranks import RankConfig, run_ranks
 from archspace.experiment.executors._worker import SpaceRecipe, load_source
 from archspace.experiment.runner import Finished, run_trial
 from archspace.experiment.source import RunSource
@@ -130,8 +131,9 @@ def unpack(token: str, payload: list[Any], source: RunSource | None, paths: list
 
 def trial_task(token: str, payload: list[Any], source: RunSource | None, paths: list[str], threads: int,
                 directory: str | None, inbox: Any, judged: bool, trial_id: int, attempt: int,
-                sample: dict[str, Any], keep_weights: bool = False) -> Finished:
-    """One trial on a Ray worker (``payload`` is a one-item list so Ray does not fetch it every time)."""
+                sample: dict[str, Any], keep_weights: bool = False, trial_processes: int = 1) -> Finished:
+    """One trial on a Ray worker (``payload`` is a one-item list so Ray does not fetch it every time);
+    with ``trial_processes`` > 1 the task is the agent of the trial's ranks (see ``_ranks``)."""
     import ray
     import torch
 
@@ -143,6 +145,10 @@ def trial_task(token: str, payload: list[Any], source: RunSource | None, paths: 
     def report(step: int, value: float) -> bool:  # True: the driver stopped the trial (ctx raises TrialPruned)
         return bool(ray.get(inbox.report.remote(trial_id, attempt, next(seq), step, value, judged)))
 
+    if trial_processes > 1:
+        config = RankConfig(ray.get(payload[0]), source, [p for p in sys.path if p], directory,
+                            max(1, threads), keep_weights, judged, trial_id)
+        return run_ranks(config, sample, report, trial_processes)
     return run_trial(space, evaluator, trial_id, sample, report, directory, keep_weights=keep_weights)
 
 

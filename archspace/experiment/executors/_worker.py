@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+from archspace.experiment.executors._ranks import RankConfig, run_ranks
 from archspace.experiment.runner import run_trial
 from archspace.experiment.source import RunSource, add_import_paths
 
@@ -115,13 +116,15 @@ def limit_memory(extra_mb: float | None) -> None:
 
 def worker_main(conn: Connection, payload: bytes, source: RunSource | None, threads: int, parent: int,
                 memory_mb: float | None, directory: str | None = None, judged: bool = False,
-                keep_weights: bool = False) -> None:
+                keep_weights: bool = False, trial_processes: int = 1) -> None:
     """Receive ``(trial_id, sample)`` messages and answer with started/report/done until told to stop.
 
     With ``judged`` (the driver runs a scheduler) every report waits for the driver's verdict, a
     bool, before the evaluator goes on: one small round trip per report (reports come per epoch),
     and decisions that depend only on the order in which the driver receives reports. With
-    ``keep_weights`` a succeeded trial saves its trained weights in its folder.
+    ``keep_weights`` a succeeded trial saves its trained weights in its folder. With
+    ``trial_processes`` > 1 the worker is each trial's agent: the trial runs as that many ranks
+    (:mod:`archspace.experiment.executors._ranks`), which share the worker's torch threads.
     """
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides how to stop
@@ -148,7 +151,12 @@ def worker_main(conn: Connection, payload: bytes, source: RunSource | None, thre
             conn.send(("report", trial_id, step, value))
             return bool(conn.recv()) if judged else False
 
-        result = run_trial(space, evaluator, trial_id, sample, report, directory, keep_weights=keep_weights)
+        if trial_processes > 1:
+            config = RankConfig(payload, source, [p for p in sys.path if p], directory,
+                                max(1, threads // trial_processes), keep_weights, judged, trial_id)
+            result = run_ranks(config, sample, report, trial_processes)
+        else:
+            result = run_trial(space, evaluator, trial_id, sample, report, directory, keep_weights=keep_weights)
         conn.send(("done", result))
 
 

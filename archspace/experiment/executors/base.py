@@ -44,6 +44,11 @@ class Executor(ABC):
     #: Whether succeeded trials save their trained weights in their folder (given to :meth:`start`;
     #: the driver deletes those it does not keep). Executors hand it to ``run_trial``.
     keep_weights: bool = False
+    #: Processes (ranks) each trial runs as (given to :meth:`start`); see
+    #: :mod:`archspace.experiment.executors._ranks`.
+    trial_processes: int = 1
+    #: Whether the executor can run a trial as several ranks (``trial_processes`` > 1).
+    supports_trial_processes: bool = False
 
     def __init__(self, concurrency: int = 1, trial_timeout: float | None = None) -> None:
         if not isinstance(concurrency, int) or concurrency < 1:
@@ -54,16 +59,24 @@ class Executor(ABC):
         self.trial_timeout = trial_timeout
 
     def start(self, space: ModelSpace, evaluator: Evaluator, source: RunSource | None = None,
-              directory: Path | None = None, *, judge: Judge | None = None, keep_weights: bool = False) -> None:
+              directory: Path | None = None, *, judge: Judge | None = None, keep_weights: bool = False,
+              trial_processes: int = 1) -> None:
         """Prepare to run trials of ``space`` with ``evaluator`` (outputs under ``directory``).
 
         ``source``: the file the experiment was defined in, which workers in other processes import;
         ``judge``: the driver's verdict on intermediate results (None keeps :attr:`judge`);
-        ``keep_weights``: succeeded trials save their trained weights (:attr:`keep_weights`).
+        ``keep_weights``: succeeded trials save their trained weights (:attr:`keep_weights`);
+        ``trial_processes``: ranks per trial (:attr:`trial_processes`; > 1 only where
+        :attr:`supports_trial_processes`).
         """
+        check_trial_processes(trial_processes)
+        if trial_processes > 1 and not self.supports_trial_processes:
+            raise ValueError(f"{type(self).__name__} runs each trial in one process; trial_processes="
+                             f"{trial_processes} needs an executor that starts ranks: 'process' or 'ray'")
         if judge is not None:
             self.judge = judge
         self.keep_weights = keep_weights
+        self.trial_processes = trial_processes
         self._start(space, evaluator, source, directory)
 
     @abstractmethod
@@ -92,9 +105,17 @@ class Executor(ABC):
         """Stop all work (running trials are abandoned) and release resources."""
 
 
+def check_trial_processes(value: Any) -> int:
+    """``trial_processes`` as an int >= 1, else ValueError naming what is allowed."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"trial_processes must be an int >= 1 (the number of ranks each trial runs as, "
+                         f"as torchrun's --nproc-per-node), got {value!r} ({type(value).__name__})")
+    return value
+
+
 def now() -> float:
     """Monotonic seconds."""
     return time.monotonic()
 
 
-__all__ = ["Executor", "Judge", "fair_threads", "now"]
+__all__ = ["Executor", "Judge", "check_trial_processes", "fair_threads", "now"]

@@ -73,7 +73,14 @@ class ProcessExecutor(Executor):
             after a ``MemoryError``).
         worker_memory_limit: MiB of address space a worker may add beyond its size once ready
             (Linux ``RLIMIT_AS``); a trial over it fails with ``MemoryError`` and the worker is recycled.
+
+    With ``trial_processes`` > 1 (``Experiment(..., trial_processes=N)``) each worker is the agent
+    of its trials, which run as N ranks sharing the worker's threads
+    (:mod:`archspace.experiment.executors._ranks`); a trial past its timeout has its worker and
+    every rank killed.
     """
+
+    supports_trial_processes = True
 
     def __init__(self, concurrency: int = 1, trial_timeout: float | None = None, *,
                  startup_timeout: float = 120.0, max_trials_per_worker: int | None = None,
@@ -118,7 +125,7 @@ class ProcessExecutor(Executor):
         process = self._ctx.Process(
             target=worker_main, name=f"archspace-{name}", daemon=True,
             args=(child, self._payload, self._source, self._threads, os.getpid(), self.worker_memory_limit,
-                  self._directory, self.judge is not None, self.keep_weights),
+                  self._directory, self.judge is not None, self.keep_weights, self.trial_processes),
         )
         process.start()
         child.close()

@@ -78,11 +78,19 @@ class RayExecutor(Executor):
             cluster lacks. A local Ray archspace starts is refused at once when it cannot give
             one trial what it asks for (e.g. a GPU on a machine without one).
 
+    With ``trial_processes`` > 1 (``Experiment(..., trial_processes=N)``) each trial's task is the
+    agent of N ranks on its node (:mod:`archspace.experiment.executors._ranks`), and
+    ``resources_per_trial`` is what the whole trial asks for; left out, it is one CPU per rank
+    (``{"cpu": N}``). The ranks share the task's CPUs (at least one torch thread each) and, with
+    GPUs, the GPUs Ray gives the task (rank ``LOCAL_RANK`` takes the GPU of that index).
+
     Example:
         >>> from archspace.experiment.executors.ray import RayExecutor
         >>> RayExecutor(2, resources_per_trial={"cpu": 1, "gpu": 0.5}).resources
         {'cpu': 1.0, 'gpu': 0.5}
     """
+
+    supports_trial_processes = True
 
     def __init__(self, concurrency: int = 1, trial_timeout: float | None = None, *, ray_address: str | None = None,
                  resources_per_trial: dict[str, float] | None = None, max_retries: int = 0,
@@ -102,6 +110,7 @@ class RayExecutor(Executor):
             raise RayExecutorError(f"ray_init_kwargs must be a mapping of ray.init arguments, got {ray_init_kwargs!r}")
         self.ray_address = ray_address
         self.resources = check_resources(resources_per_trial)
+        self._resources_given = resources_per_trial is not None
         self.max_retries = max_retries
         self.ray_init_kwargs = dict(ray_init_kwargs or {})
         self._trials: dict[int, RayTrial] = {}
@@ -117,6 +126,9 @@ class RayExecutor(Executor):
         ray = self._ray = import_ray()
         from ray import cloudpickle
 
+        if not self._resources_given:  # one CPU per rank unless the user said otherwise
+            self.resources = check_resources({"cpu": float(self.trial_processes)})
+
         try:
             payload = cloudpickle.dumps((pack_space(space), evaluator))
         except Exception as exc:
@@ -130,7 +142,7 @@ class RayExecutor(Executor):
         self._source = source
         self._paths = [p for p in sys.path if p] + [os.getcwd()]
         self._directory = None if directory is None else str(directory)
-        self._threads = max(1, int(self.resources["cpu"]))
+        self._threads = max(1, int(self.resources["cpu"]) // self.trial_processes)
         self._bell: Any = None
         self._inbox = ray.remote(num_cpus=0, max_concurrency=self.concurrency + 4)(Inbox).remote()
         options: dict[str, Any] = {"num_cpus": self.resources["cpu"], "num_gpus": self.resources["gpu"],
@@ -271,7 +283,7 @@ class RayExecutor(Executor):
     def _launch(self, trial_id: int, attempt: int, sample: dict[str, Any]) -> Any:
         return self._task.remote(self._token, self._payload, self._source, self._paths, self._threads,
                                  self._directory, self._inbox, self.judge is not None, trial_id, attempt, sample,
-                                 self.keep_weights)
+                                 self.keep_weights, self.trial_processes)
 
     def poll(self, timeout: float) -> list[Event]:
         try:
