@@ -45,8 +45,10 @@ Deviations:
   input channels) do not. Op pruning alone is what frees memory for the widening, so without it it
   would only change the search, not save what it is for. What it costs: memory and time — every
   candidate runs on every channel throughout, as in the official non-progressive script
-  (``train_search.py``, 100 epochs, ``k = 1``), which is the setting taken here; on spaces the size
-  of DARTS's on ImageNet the search needs that memory.
+  (``train_search.py``, 100 epochs, ``k = 1``), which is the setting taken here (the official
+  README gives it for NAS-Bench-201 and the progressive script as an option; it does not say which
+  of the two produced the table); a direct search on a space the size of DARTS's on ImageNet, the
+  paper's reason for the scheme, needs that memory.
 - First order only (the official ``--unrolled`` is off by default; DARTS's second order is in
   ``darts.py``).
 - An evaluation pass uses the Dirichlet mean; the official network draws a sample in every forward
