@@ -14,6 +14,7 @@ from archspace.evaluate.base import (
     split_result,
 )
 from archspace.evaluate.landmarks import OCULAR_CORNERS, Landmarks, nme, pfld_loss
+from archspace.evaluate.lightning import Lightning  # imports Lightning only when one is built
 from archspace.evaluate.training import Classification, DropPathSchedule, Regression, SupervisedEvaluator
 from archspace.registry import Registry
 
@@ -22,6 +23,7 @@ EVALUATORS.add("classification", Classification)
 EVALUATORS.add("regression", Regression)
 EVALUATORS.add("functional", FunctionalEvaluator)
 EVALUATORS.add("landmarks", Landmarks)
+EVALUATORS.add("lightning", Lightning)
 
 
 def create_evaluator(name: str, /, *args: Any, **kwargs: Any) -> Evaluator:
@@ -40,5 +42,5 @@ def list_evaluators() -> list[str]:
 
 
 __all__ = ["EVALUATORS", "Classification", "DropPathSchedule", "Evaluator", "EvaluatorError", "FunctionalEvaluator",
-           "Landmarks", "MetricError", "OCULAR_CORNERS", "Regression", "SupervisedEvaluator", "TrialContext", "check_metric", "create_evaluator",
+           "Landmarks", "Lightning", "MetricError", "OCULAR_CORNERS", "Regression", "SupervisedEvaluator", "TrialContext", "check_metric", "create_evaluator",
            "list_evaluators", "nme", "pfld_loss", "split_result"]

@@ -70,6 +70,7 @@ def _quiet(pl: ModuleType, enabled: bool) -> Iterator[None]:
             warnings.filterwarnings("ignore", message=".*does not have many workers.*")
             warnings.filterwarnings("ignore", message=".*number of training batches.*")
             warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")  # Lightning on newer torch
+            warnings.filterwarnings("ignore", message=".*tensorboardX.*has been removed.*")
             yield
     finally:
         for log, level in zip(loggers, levels):
