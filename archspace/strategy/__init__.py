@@ -3,7 +3,7 @@
 Example:
     >>> from archspace.strategy import STRATEGIES, create_strategy
     >>> STRATEGIES.list()
-    ['evolution', 'grid', 'random', 'rl', 'tpe']
+    ['bananas', 'evolution', 'gp', 'grid', 'local_search', 'random', 'rl', 'tpe']
     >>> type(create_strategy("Random", dedup=False)).__name__
     'Random'
 """
@@ -13,9 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from archspace.errors import UnknownNameError
+from archspace.strategy.bananas import BANANAS
 from archspace.strategy.base import STRATEGIES, SampleFilter, Strategy, StrategyError
 from archspace.strategy.evolution import RegularizedEvolution
+from archspace.strategy.gp import GPBO
 from archspace.strategy.grid import GridSearch
+from archspace.strategy.local_search import LocalSearch
 from archspace.strategy.random import Random
 from archspace.strategy.rl import PolicyBasedRL
 from archspace.strategy.tpe import TPE
@@ -25,6 +28,9 @@ STRATEGIES.add("grid", GridSearch)
 STRATEGIES.add("evolution", RegularizedEvolution)
 STRATEGIES.add("tpe", TPE)
 STRATEGIES.add("rl", PolicyBasedRL)
+STRATEGIES.add("bananas", BANANAS)
+STRATEGIES.add("local_search", LocalSearch)
+STRATEGIES.add("gp", GPBO)
 
 
 def create_strategy(name: str, **kwargs: Any) -> Strategy:
@@ -42,5 +48,5 @@ def list_strategies() -> list[str]:
     return STRATEGIES.list()
 
 
-__all__ = ["STRATEGIES", "TPE", "GridSearch", "PolicyBasedRL", "Random", "RegularizedEvolution", "SampleFilter", "Strategy",
+__all__ = ["BANANAS", "GPBO", "STRATEGIES", "TPE", "GridSearch", "LocalSearch", "PolicyBasedRL", "Random", "RegularizedEvolution", "SampleFilter", "Strategy",
            "StrategyError", "UnknownNameError", "create_strategy", "list_strategies"]

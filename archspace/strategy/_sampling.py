@@ -1,4 +1,4 @@
-"""Helpers shared by strategies: conditional-aware completion and mutation of samples."""
+"""Helpers shared by strategies: conditional-aware completion, mutation and neighbourhoods of samples."""
 
 from __future__ import annotations
 
@@ -7,19 +7,28 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from archspace.space.samples import Sample
+from archspace.space import value_key
+from archspace.space.samples import Sample, fingerprint
 from archspace.space.search_space import SearchSpace
 
 
 def complete(space: SearchSpace, partial: Mapping[str, Any], rng: random.Random) -> Sample:
     """``partial`` normalised: its values where active, fresh random values for newly active
     decisions, inactive labels dropped."""
+    if not space.is_conditional and len(partial) == len(space) and all(label in partial for label in space):
+        return {label: _copy(partial[label]) for label in space}  # nothing to add or drop
     out: Sample = {}
     for label, decision in space.items():
-        if not space.condition(label).holds(out):
+        condition = space.condition(label)
+        if not condition.is_always and not condition.holds(out):
             continue
-        out[label] = copy.deepcopy(partial[label]) if label in partial else copy.deepcopy(rng.choice(decision.values))
+        out[label] = _copy(partial[label]) if label in partial else _copy(rng.choice(decision.values))
     return out
+
+
+def _copy(value: Any) -> Any:
+    """A decision value not shared with its source (only lists are mutable among JSON values)."""
+    return copy.deepcopy(value) if isinstance(value, (list, dict)) else value
 
 
 def mutate(space: SearchSpace, parent: Mapping[str, Any], rng: random.Random, prob: float) -> Sample:
@@ -32,8 +41,34 @@ def mutate(space: SearchSpace, parent: Mapping[str, Any], rng: random.Random, pr
     chosen = [label for label in mutable if rng.random() < prob] or [rng.choice(mutable)]
     for label in chosen:
         values = [v for v in space[label].values if v != child[label]]
-        child[label] = copy.deepcopy(rng.choice(values))
+        child[label] = _copy(rng.choice(values))
     return complete(space, child, rng)
 
 
-__all__ = ["complete", "mutate"]
+def neighbours(space: SearchSpace, sample: Mapping[str, Any], rng: random.Random) -> list[Sample]:
+    """Every sample one decision away from ``sample``: each active decision set to each of its
+    other values, in space order (conditions re-applied: a newly active decision gets a random
+    value from ``rng``, a deactivated one is dropped). Each neighbour appears once.
+
+    This is the neighbourhood of White et al.'s local search (2021) and the mutation step of
+    the predictor-guided strategies; on NAS-Bench-201 it holds 6 x 4 = 24 cells.
+    """
+    base = complete(space, sample, rng)
+    out: list[Sample] = []
+    keys: set[str] = {fingerprint(base)}
+    for label in list(base):
+        current = value_key(base[label])
+        for value in space[label].values:
+            if value_key(value) == current:
+                continue
+            child = dict(base)
+            child[label] = value
+            child = complete(space, child, rng)
+            key = fingerprint(child)
+            if key not in keys:
+                keys.add(key)
+                out.append(child)
+    return out
+
+
+__all__ = ["complete", "mutate", "neighbours"]
