@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from archspace.experiment.executors import EXECUTORS, Executor
 from archspace.experiment.executors.base import check_trial_processes
 from archspace.experiment.multi_trial import MultiTrialRun
 from archspace.experiment.oneshot_run import OneShotRun, check_oneshot_settings
+from archspace.experiment.proxy_start import check_proxy_start
 from archspace.experiment.results import rank, write_export
 from archspace.experiment.runner import KeepWeights, check_keep_weights
 from archspace.experiment.scoring import ConstraintsSpec, Scoring, ScoringError, declared_metrics
@@ -107,6 +109,13 @@ class Experiment:
             ``"process"`` or ``"ray"`` executor (with Ray, ``resources_per_trial`` is what the
             whole trial asks for: one CPU per rank unless given). Multi-trial only; see
             :mod:`archspace.experiment.executors._ranks`.
+        proxy: a zero-cost proxy warm start (:mod:`archspace.proxies`; a name such as
+            ``"synflow"``, or several names combined by mean rank): before the first trial,
+            ``proxy_pool`` random candidates are scored untrained and the ``proxy_top`` best are
+            the first trials (default: the strategy's ``population_size``, else 10). Data-reading
+            proxies need ``proxy_batch=(inputs, targets)``; params, flops and synflow need only
+            the input shape. Runs once, never again on resume. See
+            :mod:`archspace.experiment.proxy_start`.
     """
 
     def __init__(self, space: ModelSpace, evaluator: Evaluator, strategy: Strategy | OneShotTrainer, *,
@@ -118,7 +127,8 @@ class Experiment:
                  constraints: ConstraintsSpec = None, latency_table: Any = None,
                  input_shape: tuple[int, ...] | list[int] | None = None,
                  latency_threads: int | None = None, keep_weights: KeepWeights | str = None,
-                 trial_processes: int = 1) -> None:
+                 trial_processes: int = 1, proxy: str | Sequence[str] | None = None, proxy_pool: int | None = None,
+                 proxy_top: int | None = None, proxy_batch: Any = None) -> None:
         for name, value, kind in (("space", space, ModelSpace), ("evaluator", evaluator, Evaluator)):
             if not isinstance(value, kind):
                 raise InvalidSettingError(f"{name} must be an archspace {kind.__name__}, got {type(value).__name__}")
@@ -206,6 +216,9 @@ class Experiment:
         self.scheduler = scheduler
         self.keep_weights: KeepWeights = keep
         self.trial_processes = trial_processes
+        self.proxy_start = check_proxy_start(space, strategy, proxy=proxy, proxy_pool=proxy_pool, proxy_top=proxy_top,
+                                             proxy_batch=proxy_batch, input_shape=input_shape,
+                                             oneshot=isinstance(strategy, OneShotTrainer))
         #: The file that defines this experiment (set by the command line that loaded it), which
         #: worker processes import and ``archspace resume`` finds again; None for Python code.
         self.source: RunSource | None = None
@@ -316,7 +329,7 @@ class Experiment:
                                       "experiment a directory, or leave keep_weights=None")
         return MultiTrialRun(self.strategy, executor, scheduler=self.scheduler, max_trials=self.max_trials,
                              max_duration=self.max_duration, enqueued=self._enqueued, keep_weights=self.keep_weights,
-                             trial_processes=self.trial_processes)
+                             trial_processes=self.trial_processes, proxy_start=self.proxy_start)
 
     def _context(self, storage: Storage) -> RunContext:
         return RunContext(space=self.space, evaluator=self.evaluator, storage=storage, signals=self._signals,

@@ -25,6 +25,7 @@ from archspace.experiment.driver import RunContext
 from archspace.experiment.errors import ExperimentError
 from archspace.experiment.executors.base import Executor
 from archspace.experiment.progress import Progress
+from archspace.experiment.proxy_start import ProxyStart
 from archspace.experiment.results import rank
 from archspace.experiment.runner import Finished, KeepWeights, Reported, Started, drop_weights
 from archspace.experiment.scoring import ScoringError
@@ -50,6 +51,8 @@ class MultiTrialRun:
         keep_weights: which succeeded trials keep their trained weights: None, an int k (the best
             k: the driver deletes the file of a trial that falls out of them) or ``"all"``.
         trial_processes: ranks each trial runs as (see :mod:`archspace.experiment.executors._ranks`).
+        proxy_start: a zero-cost proxy warm start: its best-scored candidates are the first trials
+            of a fresh run, after the enqueued ones (see :mod:`archspace.experiment.proxy_start`).
     """
 
     resumable_settings: tuple[str, ...] = ("max_trials", "keep_weights")
@@ -57,7 +60,7 @@ class MultiTrialRun:
     def __init__(self, strategy: Strategy, executor: Executor, *, scheduler: Scheduler | None = None,
                  max_trials: int | None = None, max_duration: float | None = None,
                  enqueued: list[Sample] | None = None, keep_weights: KeepWeights = None,
-                 trial_processes: int = 1) -> None:
+                 trial_processes: int = 1, proxy_start: ProxyStart | None = None) -> None:
         self.strategy = strategy
         self.executor = executor
         self.scheduler = scheduler
@@ -66,6 +69,7 @@ class MultiTrialRun:
         self.enqueued = enqueued if enqueued is not None else []
         self.keep_weights = keep_weights
         self.trial_processes = trial_processes
+        self.proxy_start = proxy_start
         self._kept: set[int] = set()  # trials whose weights are kept now (best k)
 
     def run(self, context: RunContext, resume: bool) -> list[TrialRecord]:
@@ -74,9 +78,12 @@ class MultiTrialRun:
         if self.max_trials is None and self.max_duration is None:
             logger.info("no max_trials or max_duration: running until the strategy is exhausted")
         storage = context.storage
+        warm: list[Sample] = []
+        if self.proxy_start is not None and not storage.trials():  # fresh (or killed while scoring): once
+            warm = self.proxy_start.samples(context.space, context.seed, context.scoring.filter)
         with context.signals.critical():
             pending = self._restore_strategy(storage)
-            pending.extend((storage.create_trial(s, None), s) for s in self.enqueued)
+            pending.extend((storage.create_trial(s, None), s) for s in [*self.enqueued, *warm])
         self.enqueued.clear()
         executor = self.executor
         judge = None
