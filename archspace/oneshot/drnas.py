@@ -75,8 +75,13 @@ REGULARIZERS = ("l2", "kl")
 
 
 def concentration(logits: torch.Tensor) -> torch.Tensor:
-    """The Dirichlet concentration of a decision's parameters: ``elu(x) + 1`` (the official code's map)."""
-    return torch.nn.functional.elu(logits) + 1.0
+    """The Dirichlet concentration of a decision's parameters: ``elu(x) + 1`` (the official code's map).
+
+    Floored at the dtype's smallest normal number: below x ≈ -17 (float32) ``elu(x) + 1`` rounds to
+    0, which no Dirichlet takes (e.g. the -20 of a :meth:`~archspace.oneshot.Supernet.pin`-ned
+    answer); above it the floor changes nothing.
+    """
+    return (torch.nn.functional.elu(logits) + 1.0).clamp_min(torch.finfo(logits.dtype).tiny)
 
 
 def dirichlet_mean(logits: torch.Tensor) -> torch.Tensor:
