@@ -2,11 +2,17 @@
 
 Protocol (the benchmark's): search on the validation accuracy; report the test accuracy of the
 architecture that is best on validation so far, after 50, 100, 200 and 500 trials; mean ± std
-over seeds. Each run drives the strategy's ask/tell loop directly against the table, so strategy
-cost (ask + tell per trial) is measured alone.
+over seeds; and how many seeds have the optimum (the architecture best on validation, whose test
+accuracy is the table's highest) by then. Each run drives the strategy's ask/tell loop directly
+against the table, so strategy cost (ask + tell per trial) is measured alone: its mean over all
+trials and over the last 50, and over the first 200 trials and trials 151-200.
 
     .venv/bin/python benchmarks/strategies.py --table ../shared/benchmarks/nb201/nb201_cifar10.csv \
-        [--seeds 50] [--trials 500] [--strategies random,grid,evolution,tpe,rl]
+        [--seeds 50] [--trials 500] [--strategies random,grid,evolution,tpe,rl,local_search,bananas,gp]
+        [--merge]  # keep the other strategies' rows of the previous results
+
+``optuna_gp`` (Optuna's ``GPSampler`` through the TPE strategy's ask/tell adapter) can be named
+too; it is measured beside ``gp``, not shipped as a strategy.
 
 Writes benchmarks/results/strategies_nb201.{json,md,png}.
 """
@@ -29,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from archspace.benchmarks import NB201Table, load_table  # noqa: E402
 from archspace.hub import NasBench201  # noqa: E402
 from archspace.hub.nasbench201 import to_arch_str  # noqa: E402
-from archspace.strategy import STRATEGIES, Strategy  # noqa: E402
+from archspace.strategy import STRATEGIES, TPE, Strategy  # noqa: E402
 
 CHECKPOINTS = (50, 100, 200, 500)
 # The settings the benchmark uses (the classes' defaults stay the papers').
@@ -39,7 +45,27 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "evolution": {"population_size": 20, "sample_size": 10, "mutation_prob": 0.05},
     "tpe": {"n_startup_trials": 20, "n_ei_candidates": 32},
     "rl": {"batch_size": 5, "learning_rate": 0.05, "reward_scale": 0.01 * 10, "entropy_weight": 1e-3},
+    "local_search": {"n_initial": 10},
+    "bananas": {},
+    "gp": {},
+    "optuna_gp": {"n_startup_trials": 10},
 }
+
+
+class OptunaGP(TPE):
+    """Optuna's GPSampler in place of TPE's sampler (the same adapter: categorical suggestions by
+    index, re-seeded per ask, constant liar n/a): measured beside GPBO, not registered."""
+
+    def _sampler(self) -> Any:
+        import optuna
+
+        return optuna.samplers.GPSampler(seed=(self.seed or 0) * 1_000_003 + self._asks,
+                                         n_startup_trials=self.n_startup_trials, deterministic_objective=True)
+
+
+def make(name: str, settings: dict[str, Any]) -> Strategy:
+    """A registered strategy, or the benchmark-only ``optuna_gp``."""
+    return OptunaGP(**settings) if name == "optuna_gp" else STRATEGIES[name](**settings)
 
 _TABLE: NB201Table | None = None
 
@@ -59,7 +85,7 @@ def run_one(args: tuple[str, str, int, int, dict[str, Any]]) -> dict[str, Any]:
     torch.set_num_threads(1)  # one run per core: no oversubscription
     table = _table(table_path)
     space = NasBench201(channels=4, num_cells=1).search_space()  # the decisions only
-    strategy: Strategy = STRATEGIES[name](**settings)
+    strategy = make(name, settings)
     strategy.setup(space, seed, "maximize")
     best_valid = -math.inf
     best_test = 0.0
@@ -78,8 +104,12 @@ def run_one(args: tuple[str, str, int, int, dict[str, Any]]) -> dict[str, Any]:
         strategy.tell(sample, row["cifar10_valid"])
         costs.append(spent + time.perf_counter() - start)
         curve.append(best_test)
-    return {"strategy": name, "seed": seed, "curve": curve, "ms_per_trial": sum(costs) / max(len(costs), 1) * 1000,
-            "ms_per_trial_last50": sum(costs[-50:]) / max(len(costs[-50:]), 1) * 1000}
+
+    def ms(part: list[float]) -> float:
+        return sum(part) / max(len(part), 1) * 1000
+
+    return {"strategy": name, "seed": seed, "curve": curve, "ms_per_trial": ms(costs), "ms_per_trial_last50": ms(costs[-50:]),
+            "ms_per_trial_200": ms(costs[:200]), "ms_trials_151_200": ms(costs[150:200])}
 
 
 def main() -> None:
@@ -87,11 +117,12 @@ def main() -> None:
     parser.add_argument("--table", default=str(ROOT.parent / "shared" / "benchmarks" / "nb201" / "nb201_cifar10.csv"))
     parser.add_argument("--seeds", type=int, default=50)
     parser.add_argument("--trials", type=int, default=500)
-    parser.add_argument("--strategies", default="random,grid,evolution,tpe,rl")
+    parser.add_argument("--strategies", default="random,grid,evolution,tpe,rl,local_search,bananas,gp")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "strategies_nb201"))
     parser.add_argument("--set", action="append", default=[], metavar="STRATEGY.KEY=JSON",
                         help="override a setting, e.g. --set rl.learning_rate=0.1")
+    parser.add_argument("--merge", action="store_true", help="keep the rows of strategies not run now from --out's json")
     args = parser.parse_args()
     for item in args.set:
         key, _, value = item.partition("=")
@@ -101,37 +132,50 @@ def main() -> None:
     jobs = [(name, args.table, seed, args.trials, SETTINGS[name]) for name in names for seed in range(args.seeds)]
     start = time.time()
     with ProcessPoolExecutor(args.workers) as pool:
-        runs = list(pool.map(run_one, jobs, chunksize=2))
+        runs = list(pool.map(run_one, jobs, chunksize=1))
     optimum = load_table(args.table).best("cifar10_test")
+    out = Path(args.out)
     summary: dict[str, Any] = {}
-    lines = ["| strategy | " + " | ".join(f"{c} trials" for c in CHECKPOINTS if c <= args.trials)
-             + " | ask+tell per trial (mean; last 50) |", "|---" * (2 + sum(c <= args.trials for c in CHECKPOINTS)) + "|"]
+    if args.merge and out.with_suffix(".json").exists():
+        summary = json.loads(out.with_suffix(".json").read_text())["summary"]
     for name in names:
         mine = [r for r in runs if r["strategy"] == name]
-        row: dict[str, Any] = {"settings": SETTINGS[name]}
-        cells = []
+        row: dict[str, Any] = {"settings": SETTINGS[name], "seeds": len(mine), "trials": args.trials}
         for c in CHECKPOINTS:
             if c > args.trials:
                 continue
             values = [r["curve"][min(c, len(r["curve"])) - 1] for r in mine]
             mean, std = statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-            row[str(c)] = {"mean": mean, "std": std, "sem": std / math.sqrt(len(values))}
-            cells.append(f"{mean:.2f} ± {std:.2f}")
-        cost = statistics.median(r["ms_per_trial"] for r in mine)
-        last = statistics.median(r["ms_per_trial_last50"] for r in mine)
-        row["ms_per_trial_median"] = cost
-        row["ms_per_trial_last50_median"] = last
+            row[str(c)] = {"mean": mean, "std": std, "sem": std / math.sqrt(len(values)),
+                           "at_optimum": sum(v >= optimum - 1e-9 for v in values)}
+        for key in ("ms_per_trial", "ms_per_trial_last50", "ms_per_trial_200", "ms_trials_151_200"):
+            row[f"{key}_median"] = statistics.median(r[key] for r in mine)
+        length = min(len(r["curve"]) for r in mine)
+        row["mean_curve"] = [round(statistics.mean(r["curve"][i] for r in mine), 4) for i in range(length)]
         summary[name] = row
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {cost:.2f} ms; {last:.2f} ms |")
+    checkpoints = [c for c in CHECKPOINTS if c <= args.trials]
+    lines = ["| strategy | " + " | ".join(f"{c} trials" for c in checkpoints)
+             + " | seeds at the optimum (100 / 200 / 500) | ask+tell per trial (mean; last 50) "
+             "| ask+tell, first 200 trials (mean; trials 151-200) |", "|---" * (4 + len(checkpoints)) + "|"]
+    for name, row in summary.items():
+        cells = [f"{row[str(c)]['mean']:.2f} ± {row[str(c)]['std']:.2f}" if str(c) in row else "—" for c in checkpoints]
+        hits = " / ".join(str(row[str(c)].get("at_optimum", "—")) if str(c) in row else "—" for c in (100, 200, 500))
+        seeds = row.get("seeds", args.seeds)
+        first200 = (f"{row['ms_per_trial_200_median']:.2f} ms; {row['ms_trials_151_200_median']:.2f} ms"
+                    if "ms_per_trial_200_median" in row else "—")
+        label = name if seeds == args.seeds else f"{name} ({seeds} seeds)"
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {hits} of {seeds} | {row['ms_per_trial_median']:.2f} ms; "
+                     f"{row['ms_per_trial_last50_median']:.2f} ms | {first200} |")
     table_md = "\n".join(lines)
     print(table_md)
     print(f"optimum {optimum:.2f}; {args.seeds} seeds; {time.time() - start:.0f} s")
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"seeds": args.seeds, "trials": args.trials, "optimum": optimum,
                                                     "summary": summary}, indent=2) + "\n")
     out.with_suffix(".md").write_text(table_md + f"\n\nMean ± std over {args.seeds} seeds of the CIFAR-10 test "
-                                      f"accuracy of the architecture best on validation so far (optimum {optimum:.2f}).\n")
+                                      f"accuracy of the architecture best on validation so far (optimum {optimum:.2f}); "
+                                      "seeds at the optimum: those whose best-on-validation architecture is the "
+                                      "table's best.\n")
     try:
         import matplotlib
 
@@ -141,11 +185,9 @@ def main() -> None:
         print("matplotlib not installed: no plot")
         return
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name in names:
-        mine = [r["curve"] for r in runs if r["strategy"] == name]
-        length = min(len(c) for c in mine)
-        means = [statistics.mean(c[i] for c in mine) for i in range(length)]
-        ax.plot(range(1, length + 1), means, label=name)
+    for name, row in summary.items():
+        if "mean_curve" in row:
+            ax.plot(range(1, len(row["mean_curve"]) + 1), row["mean_curve"], label=name)
     ax.axhline(optimum, color="grey", linestyle=":", label=f"optimum {optimum:.2f}")
     ax.set_xscale("log")
     ax.set_ylim(92.5, 94.5)

@@ -61,7 +61,7 @@ def test_the_path_encoding_counts_the_paths_of_an_nb201_cell() -> None:
 
 
 def _small() -> BANANAS:
-    return BANANAS(n_initial=5, n_random=20, initial_steps=100, steps_per_fit=10)
+    return BANANAS(n_initial=5, n_random=10, n_parents=5, initial_steps=100, steps_per_fit=10, hidden=16)
 
 
 def test_it_finds_the_optimum_of_a_tiny_table_sooner_than_random() -> None:

@@ -8,7 +8,8 @@ from archspace.strategy import STRATEGIES, Random, Strategy
 from archspace.testing import contracts
 
 SETTINGS = {"grid": {"shuffle": True}, "evolution": {"population_size": 20, "sample_size": 5},
-            "bananas": {"initial_steps": 50, "steps_per_fit": 5, "n_random": 20}, "gp": {"n_random": 20}}
+            "bananas": {"initial_steps": 30, "steps_per_fit": 3, "n_random": 10, "n_parents": 3, "hidden": 8},
+            "gp": {"n_random": 10, "n_parents": 3, "refit_every": 20}}
 CHECKS = [contracts.check_stays_in_space, contracts.check_reproducible, contracts.check_resume,
           contracts.check_parallel_asks_and_failures]
 

@@ -29,7 +29,7 @@ def test_the_gp_ranks_held_out_samples_of_a_known_function() -> None:
 
 
 def _small() -> GPBO:
-    return GPBO(n_initial=5, n_random=20)
+    return GPBO(n_initial=5, n_random=10, n_parents=5)
 
 
 def test_a_pending_sample_is_believed_and_the_next_ask_goes_elsewhere() -> None:
