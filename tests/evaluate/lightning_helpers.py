@@ -50,6 +50,9 @@ class DigitsModule(pl.LightningModule):
         self.log("val_loss", nn.functional.cross_entropy(out, y))
         self.log("val_acc", (out.argmax(1) == y).float().mean())
 
+    def setup(self, stage: str) -> None:
+        torch.set_num_threads(1)  # a shared 2-core machine: two threads on a busy core run tiny steps far slower
+
     def on_train_epoch_end(self) -> None:
         time.sleep(float(os.environ.get("ARCHSPACE_TEST_EPOCH_SLEEP", "0")))  # time for a test to kill the driver
 

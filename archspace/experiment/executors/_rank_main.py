@@ -39,7 +39,9 @@ def _rank_report(conn: Connection, rank: int, judged: bool, device: Any) -> Call
 
 def rank_main() -> None:
     """A rank's life: join the process group, receive the sample, run the trial, send the result."""
-    conn = Connection(int(os.environ["ARCHSPACE_RANK_FD"]))
+    fd = int(os.environ["ARCHSPACE_RANK_FD"])
+    os.set_inheritable(fd, False)  # programs the evaluator runs do not get the agent's socket
+    conn = Connection(fd)
     rank = int(os.environ["RANK"])
     die_with_parent(int(os.environ["ARCHSPACE_RANK_PARENT"]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides how to stop

@@ -28,6 +28,7 @@ timeout, a lost Ray worker) takes its ranks with it: each rank dies with its par
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -42,6 +43,8 @@ from typing import Any
 from archspace.experiment.runner import Finished
 from archspace.experiment.source import RunSource
 from archspace.storage.base import TrialStatus
+
+logger = logging.getLogger("archspace.experiment")
 
 #: Seconds the other ranks may take to end once rank 0 has returned its result.
 FINISH_GRACE = 60.0
@@ -175,6 +178,26 @@ def run_ranks(config: RankConfig, sample: dict[str, Any], report: Callable[[int,
         _kill_all(ranks)
 
 
+def _receive(rank: _Rank, report: Callable[[int, float], bool | None]) -> None:
+    """Handle one message from ``rank`` (a report of rank 0's, or a rank's result); EOF closes it."""
+    try:
+        message = rank.conn.recv()
+    except (EOFError, OSError):
+        rank.closed = True
+        return
+    if message[0] == "report" and rank.rank == 0:
+        _, step, value, judged = message
+        stop = bool(report(step, value))
+        if judged:
+            try:
+                rank.conn.send(stop)
+            except OSError:  # rank 0 is gone: the supervision loop notices
+                pass
+    elif message[0] == "done":
+        rank.result = message[1]
+        rank.ended = time.monotonic()
+
+
 def _supervise(ranks: list[_Rank], report: Callable[[int, float], bool | None], processes: int,
                trial_id: int) -> Finished:
     first_failure: float | None = None
@@ -183,25 +206,16 @@ def _supervise(ranks: list[_Rank], report: Callable[[int, float], bool | None], 
         open_conns = [r.conn for r in ranks if not r.closed]
         ready = wait(open_conns, 0.2) if open_conns else []
         for rank in ranks:
-            if rank.conn not in ready:
-                continue
-            try:
-                message = rank.conn.recv()
-            except (EOFError, OSError):
-                rank.closed = True
-                continue
-            if message[0] == "report" and rank.rank == 0:
-                _, step, value, judged = message
-                stop = bool(report(step, value))
-                if judged:
-                    rank.conn.send(stop)
-            elif message[0] == "done":
-                rank.result = message[1]
-                rank.ended = time.monotonic()
+            if rank.conn in ready:
+                _receive(rank, report)
         now = time.monotonic()
         for rank in ranks:
             if rank.result is None and rank.ended is None and rank.process.poll() is not None:
-                rank.ended = now
+                # what it sent before it ended, if anything (poll first: a child of the rank may hold its socket open)
+                while not rank.closed and rank.result is None and rank.conn.poll(0.05):
+                    _receive(rank, report)
+                if rank.ended is None:
+                    rank.ended = now
         failed = [r for r in ranks if r.ended is not None and (r.result is None or r.result.status is TrialStatus.FAILED)]
         if failed and first_failure is None:
             first_failure = now
@@ -221,9 +235,7 @@ def _supervise(ranks: list[_Rank], report: Callable[[int, float], bool | None], 
             assert result is not None
             late = [r.rank for r in ranks if r.result is None]
             if result.status is TrialStatus.SUCCEEDED:
-                import logging
-
-                logging.getLogger("archspace.experiment").warning(
+                logger.warning(
                     "trial %d: rank(s) %s had not ended %.0f s after rank 0 returned its result; killed",
                     trial_id, late, FINISH_GRACE)
             return result
