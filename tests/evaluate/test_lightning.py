@@ -95,3 +95,10 @@ def test_bad_settings_are_refused_by_name() -> None:
     with pytest.raises(MetricError, match="never logged 'val_f1'"):
         Lightning(DigitsModule, {"max_epochs": 1, "limit_train_batches": 1}, train_dataloaders=train,
                   val_dataloaders=val, metric="val_f1", mode="max").fit(DigitsSpace().freeze({"hidden": 2}))
+
+
+def test_without_lightning_the_error_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("pytorch_lightning", "lightning", "lightning.pytorch"):
+        monkeypatch.setitem(sys.modules, name, None)  # an import of it now fails, as when it is not installed
+    with pytest.raises(EvaluatorError, match=r"pip install 'archspace\[lightning\]'"):
+        Lightning(lambda model: model, {}, train_dataloaders=[], metric="val_acc", mode="max")
