@@ -6,13 +6,15 @@ import os
 import time
 from typing import Any
 
-import pytorch_lightning as pl
+import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import archspace as asp
 from archspace.data import digits
+
+pl = pytest.importorskip("pytorch_lightning")  # the lightning extra (the test extra installs it)
 
 
 class DigitsSpace(asp.ModelSpace):
