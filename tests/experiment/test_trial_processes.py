@@ -5,6 +5,7 @@ scheduler's verdict; a rank's death or a timeout fails the trial and leaves no p
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,3 +46,40 @@ def test_the_setting_is_checked() -> None:
             Experiment(TinySpace(), EVALUATOR, Random(), trial_processes=bad)  # type: ignore[arg-type]
     with pytest.raises(InvalidSettingError, match="'process' or 'ray'"):
         Experiment(TinySpace(), EVALUATOR, Random(), executor="inline", trial_processes=2)
+
+
+class _Exited:
+    """Stands in for a rank's ended process."""
+
+    def __init__(self, pid: int, returncode: int) -> None:
+        self.pid, self.returncode = pid, returncode
+
+
+def _rank(rank: int, seen: float, *, died: int | None = None, error: str | None = None,
+          exception: str | None = None) -> Any:
+    from archspace.experiment import Finished
+    from archspace.experiment.executors._ranks import _Rank
+    from archspace.storage import TrialStatus
+
+    result = None if died is not None else Finished(7, TrialStatus.FAILED, error=error, exception=exception)
+    return _Rank(rank, _Exited(100 + rank, died if died is not None else 0), None, result, seen)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("ranks, blamed", [
+    # rank 1 died; rank 0's collective broke a moment earlier: the death is the cause
+    ([_rank(0, 1.0, error="RuntimeError: [gloo] Connection closed by peer", exception="RuntimeError"),
+      _rank(1, 1.1, died=-9)], "rank 1 of 2 (pid 101) was killed by SIGKILL"),
+    # rank 1 raised; rank 0 only saw the broken collective
+    ([_rank(0, 1.0, error="DistBackendError: NCCL communicator was aborted", exception="DistBackendError"),
+      _rank(1, 1.2, error="ValueError: bad batch", exception="ValueError")], "rank 1 of 2 (pid 101) failed: ValueError"),
+    # rank 0 raised first, of its own; rank 1's collective broke after
+    ([_rank(0, 1.0, error="KeyError: 'x'", exception="KeyError"),
+      _rank(1, 1.1, error="RuntimeError: Connection reset by peer", exception="RuntimeError")],
+     "rank 0 of 2 (pid 100) failed: KeyError"),
+])
+def test_a_failed_trial_blames_the_rank_that_failed_of_its_own(ranks: list[Any], blamed: str) -> None:
+    from archspace.experiment.executors._ranks import _failure
+
+    result = _failure(ranks, 2, 7)
+    assert result.status.value == "failed" and (result.error or "").startswith(blamed), result.error
+    assert "then, on the other ranks: rank " in (result.error or "")
