@@ -169,13 +169,22 @@ def run_ranks(config: RankConfig, sample: dict[str, Any], report: Callable[[int,
             process = subprocess.Popen([sys.executable, "-c", RANK_COMMAND], env=env,
                                        pass_fds=(theirs.fileno(),), start_new_session=True, stdin=subprocess.DEVNULL)
             theirs.close()
-            conn = Connection(ours.detach())
-            ranks.append(_Rank(index, process, conn))
-            conn.send(config)
-        ranks[0].conn.send(sample)  # rank 0 reads the sample; it broadcasts it to the others
+            ranks.append(_Rank(index, process, Connection(ours.detach())))
+        # all ranks start (import torch) at once; each reads its settings once it has
+        for rank in ranks:
+            _send(rank, config)
+        _send(ranks[0], sample)  # rank 0 reads the sample; it broadcasts it to the others
         return _supervise(ranks, report, processes, trial_id)
     finally:
         _kill_all(ranks)
+
+
+def _send(rank: _Rank, message: Any) -> None:
+    """Send ``rank`` a message; a rank already gone is noticed (and blamed) by the supervision loop."""
+    try:
+        rank.conn.send(message)
+    except OSError:
+        rank.closed = True
 
 
 def _receive(rank: _Rank, report: Callable[[int, float], bool | None]) -> None:
