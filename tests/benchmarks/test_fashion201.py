@@ -148,3 +148,30 @@ def test_lookup_or_train_trains_once(idx_root: str, tmp_path: Path, monkeypatch:
     monkeypatch.setattr(module, "train_one", no_training)
     assert lookup_or_train(CONV, path, protocol=TINY, root=idx_root) == first
     assert len(open_or_create(path, TINY)) == 1
+
+
+def test_the_table_loads_by_name_and_plugs_into_the_evaluator(idx_root: str, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from archspace.benchmarks import fashion201_table, load_table
+
+    path = tmp_path / "shipped.json"
+    entry = lookup_or_train(CONV, path, protocol=TINY, root=idx_root)
+    monkeypatch.setattr(fashion201_table, "DEFAULT_PATH", path)  # stands in for the packaged file
+    table = load_table("fashion201")
+    assert (table.search_column, table.report_columns) == ("fashion_valid", ("fashion_test",))
+    evaluator = BenchmarkEvaluator("fashion201")  # columns and direction from the table itself
+    assert (evaluator.metric, evaluator.extra, evaluator.direction) == ("fashion_valid", ("fashion_test",), "maximize")
+    metrics = evaluator.evaluate(None, TrialContext(0, from_arch_str(CONV), lambda step, value: None))
+    assert metrics == {"default": entry["valid_acc"], "fashion_test": entry["test_acc"]}
+    with pytest.raises(BenchmarkTableError, match="tables by name: \\['fashion201'\\]"):
+        load_table("fashon201")
+
+
+def test_the_packaged_table_ships_and_verifies() -> None:
+    """The file in the package loads with its sha256 and the current protocol (when it exists yet)."""
+    from archspace.benchmarks.fashion201 import PROTOCOL
+    from archspace.benchmarks.fashion201_table import DEFAULT_PATH
+
+    assert DEFAULT_PATH.exists(), "archspace/benchmarks/fashion201_table.json is missing from the package"
+    table = load_fashion201(protocol=PROTOCOL)
+    assert len(table) >= 1 and all(0.0 < e["test_acc"] <= 1.0 for seeds in table.values() for e in seeds.values())
