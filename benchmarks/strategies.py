@@ -112,6 +112,43 @@ def run_one(args: tuple[str, str, int, int, dict[str, Any]]) -> dict[str, Any]:
             "ms_per_trial_200": ms(costs[:200]), "ms_trials_151_200": ms(costs[150:200])}
 
 
+def encodings(table_path: str, out: Path, repeats: int = 5) -> None:
+    """How well BANANAS's ensemble ranks unseen cells from n random training cells, per encoding
+    (Spearman correlation on 2,000 held-out cells, and on the held-out cells in the top 5%)."""
+    import numpy as np
+
+    from archspace.strategy._encoding import Encoder
+    from archspace.strategy._mlp import MLPEnsemble
+
+    table = _table(table_path)
+    space = NasBench201(channels=4, num_cells=1).search_space()
+    cells = list(space.enumerate())
+    valid = np.array([table[to_arch_str(c)]["cifar10_valid"] for c in cells])
+
+    def spearman(a: Any, b: Any) -> float:
+        return float(np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1])
+
+    results: dict[str, Any] = {}
+    for kind in ("generic", "path", "generic+path"):
+        x = Encoder(space, kind).encode(cells)
+        for n in (25, 50, 100, 200):
+            overall, top = [], []
+            for repeat in range(repeats):
+                order = np.random.default_rng(repeat).permutation(len(cells))
+                train, test = order[:n], order[n:n + 2000]
+                y = np.maximum(valid[train], np.quantile(valid[train], 0.1))
+                net = MLPEnsemble(x.shape[1], seed=repeat)
+                net.fit(x[train], (y - y.mean()) / y.std(), steps=300)
+                pred = net.predict(x[test]).mean(axis=0)
+                overall.append(spearman(pred, valid[test]))
+                best = valid[test] >= np.quantile(valid, 0.95)
+                top.append(spearman(pred[best], valid[test][best]))
+            results[f"{kind} n={n}"] = {"spearman": statistics.mean(overall), "spearman_top5pct": statistics.mean(top)}
+            print(f"{kind:13s} n={n:3d}  spearman {statistics.mean(overall):.3f}  top 5% {statistics.mean(top):.3f}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--table", default=str(ROOT.parent / "shared" / "benchmarks" / "nb201" / "nb201_cifar10.csv"))
@@ -122,8 +159,14 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "strategies_nb201"))
     parser.add_argument("--set", action="append", default=[], metavar="STRATEGY.KEY=JSON",
                         help="override a setting, e.g. --set rl.learning_rate=0.1")
+    parser.add_argument("--suffix", default="", help="appended to the rows' names (e.g. ' (500 trials)')")
     parser.add_argument("--merge", action="store_true", help="keep the rows of strategies not run now from --out's json")
+    parser.add_argument("--encodings", action="store_true",
+                        help="only measure the predictor's ranking per encoding (writes ..._encodings.json)")
     args = parser.parse_args()
+    if args.encodings:
+        encodings(args.table, Path(args.out + "_encodings.json"))
+        return
     for item in args.set:
         key, _, value = item.partition("=")
         strategy_name, _, setting = key.partition(".")
@@ -152,8 +195,8 @@ def main() -> None:
             row[f"{key}_median"] = statistics.median(r[key] for r in mine)
         length = min(len(r["curve"]) for r in mine)
         row["mean_curve"] = [round(statistics.mean(r["curve"][i] for r in mine), 4) for i in range(length)]
-        summary[name] = row
-    checkpoints = [c for c in CHECKPOINTS if c <= args.trials]
+        summary[name + args.suffix] = row
+    checkpoints = [c for c in CHECKPOINTS if any(str(c) in row for row in summary.values())]
     lines = ["| strategy | " + " | ".join(f"{c} trials" for c in checkpoints)
              + " | seeds at the optimum (100 / 200 / 500) | ask+tell per trial (mean; last 50) "
              "| ask+tell, first 200 trials (mean; trials 151-200) |", "|---" * (4 + len(checkpoints)) + "|"]

@@ -9,9 +9,9 @@ where active. With the path encoding beside it, two cells also count as close wh
 input-to-output paths.
 
 Hyperparameters (``ℓ`` and the noise ratio ``g``) maximise the marginal likelihood over a small
-fixed grid, ``s²`` in closed form for each; a grid of a few dozen Cholesky factorisations costs
-milliseconds at a few hundred points and cannot fail to converge, which a gradient optimiser on
-a categorical kernel sometimes does.
+fixed grid, ``s²`` in closed form for each; one eigendecomposition per lengthscale serves all
+noise ratios, so the grid costs a few milliseconds at a few hundred points and cannot fail to
+converge, which a gradient optimiser on a categorical kernel sometimes does.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ class CategoricalGP:
         >>> import numpy as np
         >>> x = np.eye(4, dtype=np.float32)
         >>> gp = CategoricalGP(decisions=1)
-        >>> gp.select(x, np.array([1.0, 0.0, 0.0, -1.0]))
         >>> gp.condition(x, np.array([1.0, 0.0, 0.0, -1.0]))
         >>> mean, std = gp.predict(x[:1])
         >>> round(float(mean[0]), 2), float(std[0]) < 0.1
@@ -54,35 +53,30 @@ class CategoricalGP:
         return np.exp(-np.maximum(sq, 0.0) / (2.0 * lengthscale ** 2 * self.decisions))
 
     def select(self, x: np.ndarray, y: np.ndarray) -> None:
-        """Choose ``ℓ``, the noise ratio and ``s²`` by the profile marginal likelihood on ``(x, y)``."""
+        """Choose ``ℓ``, the noise ratio and ``s²`` by the profile marginal likelihood on ``(x, y)``.
+
+        One eigendecomposition per lengthscale serves every noise ratio: with ``C = U Λ Uᵀ``,
+        ``(C + g I)⁻¹ = U (Λ + g)⁻¹ Uᵀ`` and ``log |C + g I| = Σ log(λ + g)``.
+        """
         n = len(y)
         best = -math.inf
         for lengthscale in LENGTHSCALES:
-            base = self._kernel(x, x, lengthscale)
+            eigenvalues, vectors = np.linalg.eigh(self._kernel(x, x, lengthscale))
+            eigenvalues = np.maximum(eigenvalues, 0.0)
+            projected = vectors.T @ y
             for noise in NOISE_RATIOS:
-                try:
-                    chol = np.linalg.cholesky(base + noise * np.eye(n))
-                except np.linalg.LinAlgError:
-                    continue
-                alpha = np.linalg.solve(chol, y)
-                signal = max(float(alpha @ alpha) / n, 1e-12)
-                loglik = -0.5 * n * math.log(signal) - float(np.log(np.diag(chol)).sum())
+                shifted = eigenvalues + noise
+                signal = max(float((projected ** 2 / shifted).sum()) / n, 1e-12)
+                loglik = -0.5 * n * math.log(signal) - 0.5 * float(np.log(shifted).sum())
                 if loglik > best:
                     best, self.lengthscale, self.noise, self.signal = loglik, lengthscale, noise, signal
 
     def condition(self, x: np.ndarray, y: np.ndarray) -> None:
         """Condition on ``(x, y)`` with the current hyperparameters."""
-        n = len(y)
         kernel = self._kernel(x, x, self.lengthscale)
-        jitter = self.noise
-        while True:
-            try:
-                self._chol = np.linalg.cholesky(kernel + jitter * np.eye(n))
-                break
-            except np.linalg.LinAlgError:
-                jitter *= 10.0
+        self._inverse = np.linalg.inv(kernel + self.noise * np.eye(len(y)))  # (C + g I)⁻¹
+        self._alpha = self._inverse @ y
         self._x = x
-        self._alpha = np.linalg.solve(self._chol.T, np.linalg.solve(self._chol, y))
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of the latent function at the rows of ``x``."""
@@ -90,8 +84,7 @@ class CategoricalGP:
             return np.zeros(len(x)), np.full(len(x), math.sqrt(self.signal))
         cross = self._kernel(x, self._x, self.lengthscale)
         mean = cross @ self._alpha
-        v = np.linalg.solve(self._chol, cross.T)
-        var = np.maximum(1.0 - (v * v).sum(0), 1e-12) * self.signal
+        var = np.maximum(1.0 - ((cross @ self._inverse) * cross).sum(1), 1e-12) * self.signal
         return mean, np.sqrt(var)
 
 

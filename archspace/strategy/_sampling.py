@@ -54,6 +54,7 @@ def neighbours(space: SearchSpace, sample: Mapping[str, Any], rng: random.Random
     the predictor-guided strategies; on NAS-Bench-201 it holds 6 x 4 = 24 cells.
     """
     base = complete(space, sample, rng)
+    conditional = space.is_conditional
     out: list[Sample] = []
     keys: set[str] = {fingerprint(base)}
     for label in list(base):
@@ -62,8 +63,9 @@ def neighbours(space: SearchSpace, sample: Mapping[str, Any], rng: random.Random
             if value_key(value) == current:
                 continue
             child = dict(base)
-            child[label] = value
-            child = complete(space, child, rng)
+            child[label] = _copy(value)
+            if conditional:
+                child = complete(space, child, rng)
             key = fingerprint(child)
             if key not in keys:
                 keys.add(key)

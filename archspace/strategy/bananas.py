@@ -4,7 +4,8 @@ AAAI 2021; the same family as NPENAS (Wei et al., "NPENAS: Neural Predictor Guid
 for Neural Architecture Search", IEEE TNNLS 2022).
 
 An ensemble of small MLPs predicts the metric of a sample from its encoding; the ensemble's
-mean and spread feed an acquisition (independent Thompson sampling by default, as BANANAS),
+mean and spread feed an acquisition (expected improvement by default; BANANAS's independent
+Thompson sampling on request),
 which ranks candidates made by changing one decision of the best samples so far, mutating them
 further, or drawing at random (:mod:`archspace.strategy._surrogate` holds this loop, shared
 with :class:`~archspace.strategy.GPBO`). On NAS-Bench-201-style cells the path encoding is used
@@ -21,6 +22,10 @@ Deviations from the paper, and why:
   a few hundred training points.
 - **Candidates**: the whole neighbourhood of the ``n_parents`` best (the paper mutates the 10
   best 100 times each) plus random samples.
+- **Expected improvement by default.** On NAS-Bench-201 (20 seeds, 200 trials) Thompson
+  sampling left 2 of 20 runs stuck beside the second-best cell for good, EI none: an ensemble
+  that differs only by initial weights is overconfident away from its data, and EI's weight on
+  the spread gets out sooner (see the README's strategies table).
 - **Several asks in flight**: a proposed sample joins the training data at its predicted mean
   until its result comes (kriging believer); the paper proposes its batch of 10 by taking the
   top 10 of one acquisition ranking.
@@ -49,9 +54,10 @@ class BANANAS(SurrogateStrategy):
         initial_steps: Adam steps of the first training.
         encoding: ``"auto"``, ``"generic"``, ``"path"`` or ``"generic+path"``
             (see :class:`archspace.strategy._encoding.Encoder`).
-        acquisition: ``"its"`` (independent Thompson sampling), ``"ei"`` or ``"mean"``.
+        acquisition: ``"ei"`` (expected improvement over the best result, with the ensemble's
+            spread as the uncertainty), ``"its"`` (independent Thompson sampling) or ``"mean"``.
         n_parents: the best samples whose neighbourhoods are candidates.
-        n_random: uniform random candidates per ask.
+        n_random: uniform random candidates per ask (and as many mutations of the best samples).
         filter: see :class:`~archspace.strategy.Strategy`.
 
     Example:
@@ -68,9 +74,9 @@ class BANANAS(SurrogateStrategy):
 
     name = "bananas"
 
-    def __init__(self, *, n_initial: int = 10, members: int = 5, hidden: int = 32, steps_per_fit: int = 30,
-                 initial_steps: int = 300, encoding: str = "auto", acquisition: str = "its", n_parents: int = 10,
-                 n_random: int = 100, filter: SampleFilter | None = None) -> None:
+    def __init__(self, *, n_initial: int = 10, members: int = 5, hidden: int = 32, steps_per_fit: int = 20,
+                 initial_steps: int = 300, encoding: str = "auto", acquisition: str = "ei", n_parents: int = 10,
+                 n_random: int = 50, filter: SampleFilter | None = None) -> None:
         super().__init__(n_initial=n_initial, n_parents=n_parents, n_mutations=n_random, n_random=n_random,
                          max_neighbours=200, encoding=encoding, acquisition=acquisition, filter=filter)
         self.members = members
