@@ -44,7 +44,7 @@ class GPBO(SurrogateStrategy):
         acquisition: ``"ei"`` (expected improvement), ``"its"`` (Thompson draws from each
             candidate's marginal) or ``"mean"``.
         n_parents: the best samples whose neighbourhoods are candidates.
-        n_random: uniform random candidates per ask.
+        n_random: uniform random candidates per ask (and as many mutations of the best samples).
         filter: see :class:`~archspace.strategy.Strategy`.
 
     Example:
@@ -62,7 +62,7 @@ class GPBO(SurrogateStrategy):
     name = "gp"
 
     def __init__(self, *, n_initial: int = 10, refit_every: int = 5, encoding: str = "auto",
-                 acquisition: str = "ei", n_parents: int = 10, n_random: int = 100,
+                 acquisition: str = "ei", n_parents: int = 10, n_random: int = 50,
                  filter: SampleFilter | None = None) -> None:
         super().__init__(n_initial=n_initial, n_parents=n_parents, n_mutations=n_random, n_random=n_random,
                          max_neighbours=200, encoding=encoding, acquisition=acquisition, filter=filter)
