@@ -38,3 +38,13 @@ def test_the_contract_catches_a_broken_strategy() -> None:
 
     with pytest.raises(AssertionError, match="proposed twice"):
         contracts.check_parallel_asks_and_failures(Repeater)
+
+
+@pytest.mark.parametrize("name", ["local_search", "bananas", "gp"])
+def test_a_run_constraint_filters_every_proposal(name: str) -> None:
+    strategy = STRATEGIES.create(name, **SETTINGS.get(name, {}))
+    strategy.setup(contracts.contract_space(), seed=0, constraint=lambda s: s["op"] != "conv")
+    for _ in range(30):
+        sample = strategy.ask()
+        assert sample is not None and sample["op"] != "conv"
+        strategy.tell(sample, contracts.contract_objective(sample))
