@@ -232,6 +232,10 @@ class _Supervised(Lightning):
                          val_dataloaders=val_dataloaders, datamodule=datamodule, metric=f"val_{self.score_name}",
                          mode=mode, quiet=quiet)
 
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(criterion={self.criterion!r}, learning_rate={self.learning_rate!r}, "
+                f"optimizer={self.optimizer.__name__}, trainer={self.trainer!r})")
+
     def _module_factory(self, model: nn.Module) -> Any:
         impl = _lightning()
         score = impl.accuracy if self.score_name == "acc" else impl.mse
