@@ -106,7 +106,7 @@ def run_one(args: tuple[str, str, int, int, dict[str, Any]]) -> dict[str, Any]:
         curve.append(best_test)
 
     def ms(part: list[float]) -> float:
-        return sum(part) / max(len(part), 1) * 1000
+        return sum(part) / len(part) * 1000 if part else math.nan
 
     return {"strategy": name, "seed": seed, "curve": curve, "ms_per_trial": ms(costs), "ms_per_trial_last50": ms(costs[-50:]),
             "ms_per_trial_200": ms(costs[:200]), "ms_trials_151_200": ms(costs[150:200])}
@@ -161,11 +161,16 @@ def main() -> None:
                         help="override a setting, e.g. --set rl.learning_rate=0.1")
     parser.add_argument("--suffix", default="", help="appended to the rows' names (e.g. ' (500 trials)')")
     parser.add_argument("--merge", action="store_true", help="keep the rows of strategies not run now from --out's json")
+    parser.add_argument("--replot", action="store_true", help="only draw the plot from --out's json")
     parser.add_argument("--encodings", action="store_true",
                         help="only measure the predictor's ranking per encoding (writes ..._encodings.json)")
     args = parser.parse_args()
     if args.encodings:
         encodings(args.table, Path(args.out + "_encodings.json"))
+        return
+    if args.replot:
+        saved = json.loads(Path(args.out).with_suffix(".json").read_text())
+        plot(saved["summary"], saved["optimum"], Path(args.out))
         return
     for item in args.set:
         key, _, value = item.partition("=")
@@ -204,8 +209,8 @@ def main() -> None:
         cells = [f"{row[str(c)]['mean']:.2f} ± {row[str(c)]['std']:.2f}" if str(c) in row else "—" for c in checkpoints]
         hits = " / ".join(str(row[str(c)].get("at_optimum", "—")) if str(c) in row else "—" for c in (100, 200, 500))
         seeds = row.get("seeds", args.seeds)
-        first200 = (f"{row['ms_per_trial_200_median']:.2f} ms; {row['ms_trials_151_200_median']:.2f} ms"
-                    if "ms_per_trial_200_median" in row else "—")
+        first200 = (f"{row['ms_per_trial_200_median']:.2f} ms; " + (f"{row['ms_trials_151_200_median']:.2f} ms"
+                    if math.isfinite(row["ms_trials_151_200_median"]) else "—") if "ms_per_trial_200_median" in row else "—")
         label = name if seeds == args.seeds else f"{name} ({seeds} seeds)"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {hits} of {seeds} | {row['ms_per_trial_median']:.2f} ms; "
                      f"{row['ms_per_trial_last50_median']:.2f} ms | {first200} |")
@@ -219,6 +224,11 @@ def main() -> None:
                                       f"accuracy of the architecture best on validation so far (optimum {optimum:.2f}); "
                                       "seeds at the optimum: those whose best-on-validation architecture is the "
                                       "table's best.\n")
+    plot(summary, optimum, out)
+
+
+def plot(summary: dict[str, Any], optimum: float, out: Path) -> None:
+    """The best-so-far curves (mean over seeds) of the rows that carry one."""
     try:
         import matplotlib
 
@@ -230,18 +240,17 @@ def main() -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, row in summary.items():
         if "mean_curve" in row:
-            ax.plot(range(1, len(row["mean_curve"]) + 1), row["mean_curve"], label=name)
+            ax.plot(range(1, len(row["mean_curve"]) + 1), row["mean_curve"], label=f"{name} ({row['seeds']} seeds)")
     ax.axhline(optimum, color="grey", linestyle=":", label=f"optimum {optimum:.2f}")
     ax.set_xscale("log")
     ax.set_ylim(92.5, 94.5)
     ax.set_xlabel("trials")
     ax.set_ylabel("test accuracy of best-on-validation (%)")
-    ax.set_title(f"NAS-Bench-201 CIFAR-10, mean of {args.seeds} seeds")
-    ax.legend()
+    ax.set_title("NAS-Bench-201 CIFAR-10, mean over seeds")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out.with_suffix(".png"), dpi=120)
     print(f"wrote {out.with_suffix('.png')}")
-
 
 if __name__ == "__main__":
     main()
