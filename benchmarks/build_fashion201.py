@@ -73,7 +73,9 @@ def build(table_path: str | Path, directory: str | Path, *, archs: int, seeds: i
         for arch in todo:
             experiment.enqueue(from_arch_str(arch))
         experiment.run()
-        merge_trial_entries(table, run_dir)
+        # read the file again: entries added meanwhile (lookup_or_train elsewhere) are kept
+        table = open_or_create(table_path, protocol)
+        merge_trial_entries(table, directory)
         table.save(table_path)
     return {"recovered": recovered, "trained_archs": len(todo), "table_archs": len(table),
             "table_entries": sum(len(s) for s in table.values()), "seconds": round(time.time() - start, 1)}

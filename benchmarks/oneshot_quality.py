@@ -1,0 +1,173 @@
+"""Does one-shot search find better architectures than chance? Measured on the Fashion-201 table.
+
+Two questions, each resumable (results are kept per run in benchmarks/results/oneshot_quality.json):
+
+    # search quality: every algorithm on the Fashion-201 space with the table's own train/valid
+    # split, several seeds; the found cell is looked up in the table (or trained by its protocol
+    # and added), and placed among the table's architectures
+    python benchmarks/oneshot_quality.py search --algorithms spos,enas,gdas,proxyless,darts1,darts2,drnas \
+        --seeds 3 --epochs 10
+    # ranking fidelity: SPOS's supernet, Kendall tau between every table architecture's
+    # inherited-weight validation accuracy (batch norm recalibrated) and its table test accuracy,
+    # after each of --epochs
+    python benchmarks/oneshot_quality.py fidelity --epochs 1 2 4 8
+
+The supernet is the table's network (``Fashion201Net`` at the protocol's 8 channels, 3 cells per
+stage, stride-2 stem on 32x32-padded images) trained on the protocol's 8,000 training images and
+searched on its 5,000 validation images; the test images are only read through the table.
+Settings follow each paper, scaled by epochs only (``--epochs``; batch 64 as DARTS); one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from scipy import stats  # type: ignore[import-untyped]
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from archspace.benchmarks.fashion201 import PROTOCOL, Fashion201Net, load_splits, representative  # noqa: E402
+from archspace.benchmarks.fashion201_table import DEFAULT_PATH, load_fashion201, lookup_or_train  # noqa: E402
+from archspace.hub.nasbench201 import from_arch_str, to_arch_str  # noqa: E402
+from archspace.oneshot import SPOS, create_oneshot  # noqa: E402
+from archspace.oneshot.spos_search import score_subnet  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "results" / "oneshot_quality.json"
+#: name -> (registry name, settings beyond the paper defaults)
+ALGORITHMS: dict[str, tuple[str, dict[str, Any]]] = {
+    "darts1": ("darts", {"order": 1}), "darts2": ("darts", {"order": 2}),
+    "gumbel": ("gumbel", {}), "gdas": ("gumbel", {"hard": True}),
+    "enas": ("enas", {}), "spos": ("spos", {}), "proxyless": ("proxylessnas", {}), "drnas": ("drnas", {}),
+}
+
+
+def space() -> Fashion201Net:
+    return Fashion201Net(PROTOCOL.channels, PROTOCOL.num_cells, stem_stride=PROTOCOL.stem_stride)
+
+
+def batches(split: tuple[torch.Tensor, torch.Tensor], size: int, limit: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    x, y = split
+    n = len(x) if limit is None else min(limit, len(x))
+    return [(x[i:i + size], y[i:i + size]) for i in range(0, n, size)]
+
+
+def _results() -> dict[str, Any]:
+    return json.loads(OUT.read_text()) if OUT.exists() else {"search": {}, "fidelity": {}}
+
+
+def _save(data: dict[str, Any]) -> None:
+    tmp = OUT.with_name(OUT.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    tmp.replace(OUT)
+
+
+def percentile(value: float, population: list[float]) -> float:
+    """The share of ``population`` strictly below ``value``, in percent."""
+    return 100.0 * sum(v < value for v in population) / len(population)
+
+
+def search(args: argparse.Namespace) -> None:
+    torch.set_num_threads(1)
+    train, valid, _ = load_splits(PROTOCOL)
+    train_b, valid_b = batches(train, args.batch, args.limit), batches(valid, args.batch, args.limit)
+    data = _results()
+    for name in args.algorithms.split(","):
+        registry_name, settings = ALGORITHMS[name]
+        for seed in range(args.seeds):
+            key = f"{name}/seed{seed}/epochs{args.epochs}"
+            if key in data["search"] and not args.smoke:
+                continue
+            trainer = create_oneshot(registry_name, epochs=args.epochs, seed=seed, progress=False, **settings)
+            start = time.time()
+            sample = trainer.fit(space(), train_b, valid_b, threads=1)
+            seconds = time.time() - start
+            arch = representative(to_arch_str(sample))
+            ops = [item.split("~")[0] for item in to_arch_str(sample).replace("+", "|").split("|") if item]
+            entry = lookup_or_train(arch, args.table or DEFAULT_PATH, seed=0)
+            record = {"arch": to_arch_str(sample), "class": arch, "test_acc": entry["test_acc"],
+                      "valid_acc": entry["valid_acc"], "search_seconds": round(seconds, 1),
+                      "skip_or_none_edges": sum(op in ("skip_connect", "none") for op in ops)}
+            print(key, record, flush=True)
+            if not args.smoke:
+                data["search"][key] = record
+                _save(data)
+    table = load_fashion201(args.table, protocol=PROTOCOL)
+    population = [statistics.mean(e["test_acc"] for e in seeds.values()) for seeds in table.values()]
+    summary = {}
+    for name in args.algorithms.split(","):
+        runs = [r for k, r in data["search"].items() if k.startswith(f"{name}/") and k.endswith(f"epochs{args.epochs}")]
+        if runs:
+            accs = [r["test_acc"] * 100 for r in runs]
+            summary[name] = {"runs": len(runs), "test_mean": round(statistics.mean(accs), 2),
+                             "test_std": round(statistics.stdev(accs), 2) if len(accs) > 1 else 0.0,
+                             "percentile_mean": round(statistics.mean(percentile(r["test_acc"], population) for r in runs), 1),
+                             "search_seconds_median": statistics.median(r["search_seconds"] for r in runs)}
+    summary["random architecture"] = {"test_mean": round(statistics.mean(population) * 100, 2),
+                                      "test_median": round(statistics.median(population) * 100, 2),
+                                      "table_archs": len(population)}
+    print(json.dumps(summary, indent=1))
+    if not args.smoke:
+        data["search_summary"] = summary
+        _save(data)
+
+
+def fidelity(args: argparse.Namespace) -> None:
+    torch.set_num_threads(1)
+    table = load_fashion201(args.table, protocol=PROTOCOL)
+    truth = {a: statistics.mean(e["test_acc"] for e in s.values()) for a, s in table.items()}
+    archs = sorted(truth)[:args.archs] if args.archs else sorted(truth)
+    train, valid, _ = load_splits(PROTOCOL)
+    train_b = batches(train, args.batch, args.limit)
+    calibration, validation = train_b[:args.calibration], batches(valid, 500, args.valid)
+    data = _results()
+    curve: dict[str, Any] = {}
+    trainer = SPOS(epochs=max(args.epochs), evolution=False, seed=args.seed, progress=False)
+
+    def on_epoch(record: dict[str, Any]) -> None:
+        epoch = record["epoch"] + 1 if "epoch" in record else len(curve) + 1
+        if epoch not in args.epochs:
+            return
+        scores = [score_subnet(trainer.supernet, from_arch_str(a), calibration, validation) for a in archs]
+        tau = float(stats.kendalltau(scores, [truth[a] for a in archs]).statistic)
+        curve[str(epoch)] = {"kendall_tau": round(tau, 3), "archs": len(archs)}
+        print(f"epoch {epoch}: tau {tau:.3f} over {len(archs)} architectures", flush=True)
+
+    trainer.fit(space(), train_b, None, threads=1, on_epoch=on_epoch)
+    if not args.smoke:
+        data["fidelity"][f"spos/seed{args.seed}"] = {"curve": curve, "calibration_batches": args.calibration,
+                                                     "validation_images": args.valid}
+        _save(data)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="step", required=True)
+    p = sub.add_parser("search")
+    p.add_argument("--algorithms", default="spos,enas,gdas,proxyless,darts1,darts2,drnas")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=10)
+    p = sub.add_parser("fidelity")
+    p.add_argument("--epochs", type=int, nargs="+", default=[1, 2, 4, 8])
+    p.add_argument("--archs", type=int, default=0, help="at most this many table architectures (0: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--calibration", type=int, default=10, help="training batches to recalibrate BN")
+    p.add_argument("--valid", type=int, default=2000, help="validation images per subnet")
+    for p in sub.choices.values():
+        p.add_argument("--table", default=None)
+        p.add_argument("--batch", type=int, default=64)
+        p.add_argument("--limit", type=int, default=None, help="use only the first N training/valid images")
+        p.add_argument("--smoke", action="store_true", help="tiny run; nothing saved")
+    args = parser.parse_args()
+    {"search": search, "fidelity": fidelity}[args.step](args)
+
+
+if __name__ == "__main__":
+    main()
