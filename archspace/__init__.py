@@ -11,7 +11,7 @@ on first use, so ``import archspace`` stays light.
 Example:
     >>> import archspace as asp
     >>> asp.list_strategies()
-    ['evolution', 'grid', 'random', 'rl', 'tpe']
+    ['bananas', 'evolution', 'gp', 'grid', 'local_search', 'random', 'rl', 'tpe']
     >>> type(asp.create_strategy("evolution", population_size=8, sample_size=4)).__name__
     'RegularizedEvolution'
     >>> {"darts", "nasbench201", "pfld"} <= set(asp.list_spaces()), "darts" in asp.list_oneshot()

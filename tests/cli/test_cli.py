@@ -67,7 +67,7 @@ def test_python_file_run_and_export(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        (CONFIG.replace("name: grid", "name: annealing"), "unknown strategy 'annealing'; known strategies: ['evolution', 'grid', 'random', 'rl', 'tpe']"),
+        (CONFIG.replace("name: grid", "name: annealing"), "unknown strategy 'annealing'; known strategies: ['bananas', 'evolution', 'gp', 'grid', 'local_search', 'random', 'rl', 'tpe']"),
         (CONFIG.replace("name: classification", "name: vision"), "unknown evaluator 'vision'; known evaluators: ['classification', 'landmarks', 'regression']"),
         (CONFIG.replace("data: digits", "data: imagenet"), "evaluator data 'imagenet' is not one of ['cifar10', 'digits'"),
         (CONFIG + "extra: 1\n", "unknown keys ['extra']"),
