@@ -161,7 +161,7 @@ def main() -> None:
                         help="override a setting, e.g. --set rl.learning_rate=0.1")
     parser.add_argument("--suffix", default="", help="appended to the rows' names (e.g. ' (500 trials)')")
     parser.add_argument("--merge", action="store_true", help="keep the rows of strategies not run now from --out's json")
-    parser.add_argument("--replot", action="store_true", help="only draw the plot from --out's json")
+    parser.add_argument("--replot", action="store_true", help="only rewrite the table and draw the plot from --out's json")
     parser.add_argument("--encodings", action="store_true",
                         help="only measure the predictor's ranking per encoding (writes ..._encodings.json)")
     args = parser.parse_args()
@@ -170,6 +170,7 @@ def main() -> None:
         return
     if args.replot:
         saved = json.loads(Path(args.out).with_suffix(".json").read_text())
+        write_table(saved["summary"], saved["seeds"], saved["trials"], saved["optimum"], Path(args.out))
         plot(saved["summary"], saved["optimum"], Path(args.out))
         return
     for item in args.set:
@@ -201,6 +202,13 @@ def main() -> None:
         length = min(len(r["curve"]) for r in mine)
         row["mean_curve"] = [round(statistics.mean(r["curve"][i] for r in mine), 4) for i in range(length)]
         summary[name + args.suffix] = row
+    write_table(summary, args.seeds, args.trials, optimum, out)
+    print(f"{args.seeds} seeds; {time.time() - start:.0f} s")
+    plot(summary, optimum, out)
+
+
+def write_table(summary: dict[str, Any], seeds_now: int, trials_now: int, optimum: float, out: Path) -> None:
+    """The markdown table and the json of ``summary``; a row run with other seeds than ``seeds_now`` says so."""
     checkpoints = [c for c in CHECKPOINTS if any(str(c) in row for row in summary.values())]
     lines = ["| strategy | " + " | ".join(f"{c} trials" for c in checkpoints)
              + " | seeds at the optimum (100 / 200 / 500) | ask+tell per trial (mean; last 50) "
@@ -208,23 +216,21 @@ def main() -> None:
     for name, row in summary.items():
         cells = [f"{row[str(c)]['mean']:.2f} ± {row[str(c)]['std']:.2f}" if str(c) in row else "—" for c in checkpoints]
         hits = " / ".join(str(row[str(c)].get("at_optimum", "—")) if str(c) in row else "—" for c in (100, 200, 500))
-        seeds = row.get("seeds", args.seeds)
+        seeds = row.get("seeds", seeds_now)
         first200 = (f"{row['ms_per_trial_200_median']:.2f} ms; " + (f"{row['ms_trials_151_200_median']:.2f} ms"
                     if math.isfinite(row["ms_trials_151_200_median"]) else "—") if "ms_per_trial_200_median" in row else "—")
-        label = name if seeds == args.seeds else f"{name} ({seeds} seeds)"
+        label = name if seeds == seeds_now else f"{name} ({seeds} seeds)"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {hits} of {seeds} | {row['ms_per_trial_median']:.2f} ms; "
                      f"{row['ms_per_trial_last50_median']:.2f} ms | {first200} |")
     table_md = "\n".join(lines)
     print(table_md)
-    print(f"optimum {optimum:.2f}; {args.seeds} seeds; {time.time() - start:.0f} s")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps({"seeds": args.seeds, "trials": args.trials, "optimum": optimum,
+    out.with_suffix(".json").write_text(json.dumps({"seeds": seeds_now, "trials": trials_now, "optimum": optimum,
                                                     "summary": summary}, indent=2) + "\n")
-    out.with_suffix(".md").write_text(table_md + f"\n\nMean ± std over {args.seeds} seeds of the CIFAR-10 test "
+    out.with_suffix(".md").write_text(table_md + f"\n\nMean ± std over {seeds_now} seeds of the CIFAR-10 test "
                                       f"accuracy of the architecture best on validation so far (optimum {optimum:.2f}); "
                                       "seeds at the optimum: those whose best-on-validation architecture is the "
                                       "table's best.\n")
-    plot(summary, optimum, out)
 
 
 def plot(summary: dict[str, Any], optimum: float, out: Path) -> None:
