@@ -58,19 +58,28 @@ class MLPEnsemble:
         """Each member's predictions: shape ``(members, len(x))``."""
         return self._forward(x.astype(np.float32, copy=False))[2]
 
-    def fit(self, x: np.ndarray, y: np.ndarray, *, steps: int, lr: float = 0.01, weight_decay: float = 1e-4) -> None:
-        """``steps`` full-batch Adam steps on the mean squared error, from the current weights (Adam's
-        moments start afresh, so the state to save is the weights alone)."""
-        x = x.astype(np.float32, copy=False)
-        y = y.astype(np.float32, copy=False)[None, :]
+    def fit(self, x: np.ndarray, y: np.ndarray, *, steps: int, lr: float = 0.01, weight_decay: float = 1e-4,
+            batch: int = 256, seed: int = 0) -> None:
+        """``steps`` Adam steps on the mean squared error, from the current weights (Adam's moments
+        start afresh, so the state to save is the weights alone). Each step sees every row while
+        there are at most ``batch`` of them, else ``batch`` rows drawn without replacement (seeded
+        by ``seed``), so that a step costs the same after 250 results as after 2,500."""
+        x_all = x.astype(np.float32, copy=False)
+        y_all = y.astype(np.float32, copy=False)
+        draws = np.random.default_rng(seed) if len(y_all) > batch else None
         p = self.params
         m = {k: np.zeros_like(v) for k, v in p.items()}
         v = {k: np.zeros_like(v) for k, v in p.items()}
         beta1, beta2, eps = 0.9, 0.999, 1e-8
-        n = np.float32(len(y[0]))
         for t in range(1, steps + 1):
+            if draws is None:
+                x, y2 = x_all, y_all[None, :]
+            else:
+                rows = np.sort(draws.choice(len(y_all), batch, replace=False))
+                x, y2 = x_all[rows], y_all[rows][None, :]
+            n = np.float32(len(y2[0]))
             h1, h2, out = self._forward(x)
-            d_out = (2.0 / n) * (out - y)  # (E, n)
+            d_out = (2.0 / n) * (out - y2)  # (E, n)
             d_out3 = d_out[..., None]
             grads = {"w3": np.matmul(h2.transpose(0, 2, 1), d_out3), "b3": d_out3.sum(axis=1, keepdims=True)}
             d_h2 = np.matmul(d_out3, p["w3"].transpose(0, 2, 1)) * (h2 > 0)

@@ -19,7 +19,8 @@ Deviations from the paper, and why:
   milliseconds per trial instead of seconds, and a model that never lags the data.
 - **A smaller network** (two hidden layers of ``hidden`` units, 5 members, numpy instead of
   torch; see :mod:`archspace.strategy._mlp`): the paper's 10 layers of width 20 buy nothing at
-  a few hundred training points.
+  a few hundred training points. Past 256 results each step trains on 256 of them drawn at
+  random, so a retraining costs the same however long the run.
 - **Candidates**: the whole neighbourhood of the ``n_parents`` best (the paper mutates the 10
   best 100 times each) plus random samples.
 - **State.** The checkpoint carries the ensemble's weights (exact float32 bytes in base64: about
@@ -91,7 +92,8 @@ class BANANAS(SurrogateStrategy):
         self._fits = 0
 
     def _fit(self, x: np.ndarray, y: np.ndarray, n_observed: int) -> None:
-        self._net.fit(x, y, steps=self.initial_steps if self._fits == 0 else self.steps_per_fit)
+        self._net.fit(x, y, steps=self.initial_steps if self._fits == 0 else self.steps_per_fit,
+                      seed=(self.seed or 0) * 1_000_003 + self._fits)
         self._fits += 1
 
     def _predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
