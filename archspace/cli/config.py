@@ -127,7 +127,8 @@ def _import(target: str, folders: tuple[str, ...]) -> Any:
 def _lookup(registry: Registry[Any], name: str, where: str, hidden: tuple[str, ...] = ()) -> Any:
     """The entry ``name`` of ``registry``, or an UnknownNameError prefixed with ``where``.
 
-    ``hidden`` names entries a config cannot use (the functional evaluator needs Python code).
+    ``hidden`` names entries a config cannot use (the functional and Lightning evaluators need
+    Python code: a function, a LightningModule and dataloaders).
     """
     if name not in registry or name.lower() in hidden:
         known = [key for key in registry.list() if key not in hidden]
@@ -210,7 +211,7 @@ def from_config(config: Mapping[str, Any], file: Path | None = None) -> Experime
     name, args = _named(config["strategy"], "strategy")
     strategy = construct(_strategy(name, where), args, f"strategy {name!r}", where)
     name, args = _named(config["evaluator"], "evaluator")
-    evaluator_cls = _lookup(EVALUATORS, name, where, hidden=("functional",))
+    evaluator_cls = _lookup(EVALUATORS, name, where, hidden=("functional", "lightning"))
     train, val = _dataset(args.pop("data", None), where)
     evaluator = construct(evaluator_cls, args, f"evaluator {name!r}", where, train, val)
     settings = {str(k): v for k, v in dict(config.get("experiment") or {}).items()}

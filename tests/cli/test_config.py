@@ -63,6 +63,8 @@ def test_an_executor_mapping_builds_that_executor() -> None:
 def test_the_functional_evaluator_is_not_offered_to_configs() -> None:
     with pytest.raises(UnknownNameError, match=r"unknown evaluator 'functional'; known evaluators: \['classification', 'landmarks', 'regression'\]"):
         from_config(config(evaluator={"name": "functional", "data": "digits"}))
+    with pytest.raises(UnknownNameError, match=r"unknown evaluator 'lightning'"):  # needs a LightningModule: Python
+        from_config(config(evaluator={"name": "lightning", "data": "digits"}))
 
 
 def test_cifar10_data_with_a_root(tmp_path: Path) -> None:
