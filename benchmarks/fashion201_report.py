@@ -117,7 +117,7 @@ def main() -> None:
     rows = {a: {"valid": mean_valid[a], "test": mean_test[a]} for a in table}
     trials = min(max(CHECKPOINTS), len(rows))
     curves: dict[str, Any] = {}
-    for name in args.strategies.split(","):
+    for name in filter(None, args.strategies.split(",")):
         runs = [run_strategy(name, seed, rows, trials) for seed in range(args.seeds)]
         curves[name] = {}
         for c in CHECKPOINTS:
