@@ -74,3 +74,21 @@ def neighbours(space: SearchSpace, sample: Mapping[str, Any], rng: random.Random
 
 
 __all__ = ["complete", "mutate", "neighbours"]
+
+
+#: Below this many samples a space is enumerated when random draws keep hitting seen samples.
+ENUMERATE_BELOW = 200_000
+
+
+def random_unseen(space: SearchSpace, rng: random.Random, seen: set[str], space_size: int | None) -> Sample | None:
+    """A uniform sample not in ``seen`` (fingerprints): drawn at random, or, when 100 draws all hit
+    seen samples, picked among the unseen ones of a space small enough to enumerate; None if
+    there is none (or the space is too large to enumerate)."""
+    for _ in range(100):
+        sample = space.random_sample(rng)
+        if fingerprint(sample) not in seen:
+            return sample
+    if space_size is None or space_size > ENUMERATE_BELOW:
+        return None
+    unseen = [s for s in space.enumerate() if fingerprint(s) not in seen]
+    return rng.choice(unseen) if unseen else None

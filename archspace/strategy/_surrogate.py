@@ -39,12 +39,11 @@ import numpy as np
 from archspace.errors import ArchspaceError
 from archspace.space.samples import Sample, fingerprint
 from archspace.strategy._encoding import Encoder
-from archspace.strategy._sampling import mutate, neighbours
+from archspace.strategy._sampling import mutate, neighbours, random_unseen
 from archspace.strategy.base import SampleFilter, Strategy
 
 ACQUISITIONS = ("its", "ei", "mean")
 _NORMAL = statistics.NormalDist()
-_ENUMERATE_BELOW = 200_000
 _ROW_CACHE = 200_000  # cached feature rows before the cache starts afresh
 
 
@@ -139,14 +138,7 @@ class SurrogateStrategy(Strategy):
         return super().ask()
 
     def _random_unseen(self) -> Sample | None:
-        for _ in range(100):
-            sample = self.space.random_sample(self.rng)
-            if fingerprint(sample) not in self._seen:
-                return sample
-        if self.space_size is None or self.space_size > _ENUMERATE_BELOW:
-            return None
-        unseen = [s for s in self.space.enumerate() if fingerprint(s) not in self._seen]
-        return self.rng.choice(unseen) if unseen else None
+        return random_unseen(self.space, self.rng, self._seen, self.space_size)
 
     def _take(self, sample: Sample, believed: float | None) -> Sample:
         key = fingerprint(sample)

@@ -29,10 +29,8 @@ from typing import Any
 
 from archspace.errors import ArchspaceError
 from archspace.space.samples import Sample, fingerprint
-from archspace.strategy._sampling import neighbours
+from archspace.strategy._sampling import neighbours, random_unseen
 from archspace.strategy.base import SampleFilter, Strategy
-
-_ENUMERATE_BELOW = 200_000
 
 
 class LocalSearch(Strategy):
@@ -80,14 +78,7 @@ class LocalSearch(Strategy):
         return sample
 
     def _random_unseen(self) -> Sample | None:
-        for _ in range(100):
-            sample = self.space.random_sample(self.rng)
-            if fingerprint(sample) not in self._seen:
-                return sample
-        if self.space_size is None or self.space_size > _ENUMERATE_BELOW:
-            return None
-        unseen = [s for s in self.space.enumerate() if fingerprint(s) not in self._seen]
-        return self.rng.choice(unseen) if unseen else None
+        return random_unseen(self.space, self.rng, self._seen, self.space_size)
 
     def _move(self, center: Sample) -> None:
         self._center = center

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from archspace.experiment.executors.base import killed_by
 from archspace.experiment.runner import Finished
 from archspace.experiment.source import RunSource
 from archspace.storage.base import TrialStatus
@@ -114,18 +115,7 @@ def _rank_env(rank: int, processes: int, port: int, trial_id: int, fd: int) -> d
 
 def _death(rank: _Rank, processes: int) -> str:
     code = rank.process.returncode
-    if code is not None and code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        how = f"was killed by {name}"
-        if -code == signal.SIGKILL:
-            how += " (e.g. the out-of-memory killer)"
-        elif -code == signal.SIGSEGV:
-            how += " (a segmentation fault)"
-    else:
-        how = f"exited with code {code} before returning a result"
+    how = killed_by(code) or f"exited with code {code} before returning a result"
     return f"rank {rank.rank} of {processes} (pid {rank.process.pid}) {how}"
 
 

@@ -12,6 +12,7 @@ everything.
 
 from __future__ import annotations
 
+import signal
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -113,9 +114,26 @@ def check_trial_processes(value: Any) -> int:
     return value
 
 
+def killed_by(code: int | None) -> str | None:
+    """``"was killed by SIGKILL (e.g. the out-of-memory killer)"`` for a negative exit code (a
+    signal), None for any other."""
+    if code is None or code >= 0:
+        return None
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    how = f"was killed by {name}"
+    if -code == signal.SIGKILL:
+        how += " (e.g. the out-of-memory killer)"
+    elif -code == signal.SIGSEGV:
+        how += " (a segmentation fault)"
+    return how
+
+
 def now() -> float:
     """Monotonic seconds."""
     return time.monotonic()
 
 
-__all__ = ["Executor", "Judge", "check_trial_processes", "fair_threads", "now"]
+__all__ = ["Executor", "Judge", "check_trial_processes", "fair_threads", "killed_by", "now"]

@@ -24,7 +24,6 @@ import logging
 import multiprocessing as mp
 import os
 import pickle
-import signal
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any
 from archspace.errors import ArchspaceError
 from archspace.evaluate.base import Evaluator
 from archspace.experiment.executors._worker import pack_space, worker_main
-from archspace.experiment.executors.base import Executor, fair_threads, now
+from archspace.experiment.executors.base import Executor, fair_threads, killed_by, now
 from archspace.experiment.runner import Event, Finished, Reported, Started
 from archspace.experiment.source import RunSource
 from archspace.nn.space import ModelSpace
@@ -277,18 +276,7 @@ class ProcessExecutor(Executor):
     def _death_reason(worker: _Worker) -> str:
         worker.process.join(timeout=1)
         code = worker.process.exitcode
-        if code is not None and code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = f"signal {-code}"
-            how = f"was killed by {name}"
-            if -code == signal.SIGKILL:
-                how += " (e.g. the out-of-memory killer)"
-            elif -code == signal.SIGSEGV:
-                how += " (a segmentation fault)"
-        else:
-            how = f"exited with code {code}"
+        how = killed_by(code) or f"exited with code {code}"
         return f"{worker.name} (pid {worker.process.pid}) {how} while running the trial"
 
     def _replace(self, index: int, worker: _Worker, reason: str) -> list[Event]:
