@@ -10,7 +10,7 @@ table are never trained again.
 
     python benchmarks/build_fashion201.py --archs 1000 --seeds 1     # then --archs 200 --seeds 2
 Writes the table the package ships, archspace/benchmarks/fashion201_table.json (and the runs under
-runs/fashion201/build-NNN/); needs
+runs/<protocol name>/build-NNN/); needs
 Fashion-MNIST (``apt install dataset-fashion-mnist``).
 """
 
@@ -87,7 +87,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="train seeds 0..S-1 of each")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--table", default=str(DEFAULT_TABLE))
-    parser.add_argument("--dir", default="runs/fashion201", help="the experiments' folder (one run per invocation)")
+    parser.add_argument("--dir", default=f"runs/{PROTOCOL.name}",
+                        help="the experiments' folder (one run per invocation; one folder per protocol: the "
+                             "trials' entry files do not name their protocol)")
     parser.add_argument("--root", default=None, help="the Fashion-MNIST IDX folder")
     args = parser.parse_args()
     print(build(args.table, args.dir, archs=args.archs, seeds=args.seeds, root=args.root, workers=args.workers,
