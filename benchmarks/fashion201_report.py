@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import statistics
 import sys
 import time
@@ -32,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from archspace.benchmarks import load_table  # noqa: E402
 from archspace.benchmarks.fashion201 import PROTOCOL, representative  # noqa: E402
 from archspace.benchmarks.fashion201_table import load_fashion201  # noqa: E402
-from archspace.hub.nasbench201 import NasBench201, to_arch_str  # noqa: E402
+from archspace.hub.nasbench201 import NasBench201, from_arch_str, to_arch_str  # noqa: E402
 from archspace.strategy import STRATEGIES  # noqa: E402
 
 NB201_CSV = ROOT.parent / "shared" / "benchmarks" / "nb201" / "nb201_cifar10.csv"
@@ -40,6 +41,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "random": {},
     "evolution": {"population_size": 20, "sample_size": 10, "mutation_prob": 0.05},
     "tpe": {"n_startup_trials": 20, "n_ei_candidates": 32},
+    "local_search": {"n_initial": 10},
+    "bananas": {},
+    "gp": {},
 }
 CHECKPOINTS = (50, 100, 200)
 
@@ -66,16 +70,19 @@ def noise_ceiling(table: Any) -> dict[str, Any]:
     return out
 
 
-def run_strategy(name: str, seed: int, rows: dict[str, dict[str, float]], trials: int) -> list[float]:
-    """Best-on-valid test accuracy after each trial, on the tabulated classes."""
+def run_strategy(name: str, seed: int, rows: dict[str, dict[str, float]], trials: int,
+                 warm: list[str] | None = None) -> list[float]:
+    """Best-on-valid test accuracy after each trial, on the tabulated classes; the ``warm`` archs
+    (a proxy's picks) are the first trials, told to the strategy like any other result."""
     strategy = STRATEGIES[name](**SETTINGS[name])
     strategy.max_rejections = 100_000
     strategy.setup(NasBench201(channels=4, num_cells=1).search_space(), seed, "maximize",
                    constraint=lambda s: representative(to_arch_str(s)) in rows)
-    best_valid, best_test, curve = -math.inf, 0.0, []
+    best_valid, best_test, curve = -math.inf, 0.0, list[float]()
     classes_seen: set[str] = set()
+    queue = [from_arch_str(a) for a in warm or []]
     while len(curve) < trials and len(classes_seen) < len(rows):
-        sample = strategy.ask()
+        sample = queue.pop(0) if queue else strategy.ask()
         if sample is None:
             break
         arch = representative(to_arch_str(sample))
@@ -88,12 +95,33 @@ def run_strategy(name: str, seed: int, rows: dict[str, dict[str, float]], trials
     return curve
 
 
+def _summary(runs: list[list[float]], trials: int, optimum: float) -> dict[str, Any]:
+    """Mean / std / sem of the best-on-valid test accuracy at each checkpoint, and the seeds at the
+    table's optimum (the class best on valid, as the searches judge)."""
+    out: dict[str, Any] = {}
+    for c in CHECKPOINTS:
+        if c > trials:
+            continue
+        values = [r[min(c, len(r)) - 1] * 100 for r in runs]
+        sd = statistics.stdev(values)
+        out[str(c)] = {"mean": round(statistics.mean(values), 2), "std": round(sd, 2),
+                       "sem": round(sd / math.sqrt(len(values)), 2),
+                       "at_optimum": sum(v >= optimum * 100 - 1e-9 for v in values)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--table", default=None)
     parser.add_argument("--nb201", default=str(NB201_CSV))
     parser.add_argument("--seeds", type=int, default=50)
-    parser.add_argument("--strategies", default="random,evolution,tpe")
+    parser.add_argument("--strategies", default="random,evolution,tpe,local_search,bananas,gp")
+    parser.add_argument("--warm", default="synflow",
+                        help="also run --warm-strategies with this proxy's warm start ('' for none): the best --warm-top "
+                             "of --warm-pool tabulated classes drawn per seed, scored by proxies.py fashion")
+    parser.add_argument("--warm-strategies", default="random,evolution")
+    parser.add_argument("--warm-pool", type=int, default=100)
+    parser.add_argument("--warm-top", type=int, default=10)
     args = parser.parse_args()
     start = time.time()
     table = load_fashion201(args.table, protocol=PROTOCOL)
@@ -116,17 +144,23 @@ def main() -> None:
             "spearman_rho": round(float(stats.spearmanr([mean_test[a] for a in common], [nb[a]["cifar10_test"] for a in common]).statistic), 3)}
     rows = {a: {"valid": mean_valid[a], "test": mean_test[a]} for a in table}
     trials = min(max(CHECKPOINTS), len(rows))
+    optimum = rows[max(rows, key=lambda a: rows[a]["valid"])]["test"]  # what a search on valid can find
     curves: dict[str, Any] = {}
     for name in filter(None, args.strategies.split(",")):
-        runs = [run_strategy(name, seed, rows, trials) for seed in range(args.seeds)]
-        curves[name] = {}
-        for c in CHECKPOINTS:
-            if c > trials:
-                continue
-            values = [r[min(c, len(r)) - 1] * 100 for r in runs]
-            sd = statistics.stdev(values)
-            curves[name][str(c)] = {"mean": round(statistics.mean(values), 2), "std": round(sd, 2),
-                                    "sem": round(sd / math.sqrt(len(values)), 2)}
+        curves[name] = _summary([run_strategy(name, seed, rows, trials) for seed in range(args.seeds)], trials, optimum)
+    if args.warm:
+        scores = json.loads((ROOT / "benchmarks" / "results" / "proxies_fashion201_scores.json").read_text())
+        scored = sorted(a for a in rows if math.isfinite(scores.get(a, {}).get(args.warm, math.nan)))
+        if len(scored) < args.warm_pool:
+            raise SystemExit(f"{len(scored)} table classes have a {args.warm} score; run `proxies.py fashion` first")
+        for name in filter(None, args.warm_strategies.split(",")):
+            runs = []
+            for seed in range(args.seeds):
+                pool = random.Random(1000 + seed).sample(scored, args.warm_pool)
+                top = sorted(pool, key=lambda a: -scores[a][args.warm])[:args.warm_top]
+                runs.append(run_strategy(name, seed, rows, trials, top))
+            curves[f"{name}+{args.warm}"] = _summary(runs, trials, optimum)
+        curves["warm_start"] = {"proxy": args.warm, "pool": args.warm_pool, "top": args.warm_top}
     report["strategies"] = {"seeds": args.seeds, "searched": f"the {len(rows)} tabulated classes", "curves": curves}
     report["optimum_test"] = round(max(mean_test.values()) * 100, 2)
     report["seconds"] = round(time.time() - start, 1)

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from archspace.benchmarks.fashion201 import PROTOCOL, Fashion201Net, load_splits, representative  # noqa: E402
 from archspace.benchmarks.fashion201_table import DEFAULT_PATH, load_fashion201, lookup_or_train  # noqa: E402
 from archspace.hub.nasbench201 import from_arch_str, to_arch_str  # noqa: E402
-from archspace.oneshot import SPOS, create_oneshot  # noqa: E402
+from archspace.oneshot import create_oneshot  # noqa: E402
 from archspace.oneshot.spos_search import score_subnet  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "oneshot_quality.json"
@@ -127,6 +127,12 @@ def search(args: argparse.Namespace) -> None:
 
 
 def fidelity(args: argparse.Namespace) -> None:
+    """Kendall tau between each table architecture's inherited-weight validation accuracy (batch
+    norm recalibrated) and its table test accuracy, after each of ``--epochs`` supernet epochs.
+
+    SPOS trains on the training images alone; the other algorithms also take their architecture
+    steps on the validation images, as in a search, and their supernets are scored on fixed paths
+    (one op per edge, the weights it trained with)."""
     torch.set_num_threads(1)
     table = load_fashion201(args.table, protocol=PROTOCOL)
     truth = {a: statistics.mean(e["test_acc"] for e in s.values()) for a, s in table.items()}
@@ -136,21 +142,35 @@ def fidelity(args: argparse.Namespace) -> None:
     calibration, validation = train_b[:args.calibration], batches(valid, 500, args.valid)
     data = _results()
     curve: dict[str, Any] = {}
-    trainer = SPOS(epochs=max(args.epochs), evolution=False, seed=args.seed, progress=False)
+    registry_name, settings = ALGORITHMS[args.algorithm]
+    if args.learning_rate is not None:
+        settings = {**settings, "learning_rate": args.learning_rate}
+    if registry_name == "spos":
+        settings = {**settings, "evolution": False}
+    trainer = create_oneshot(registry_name, epochs=max(args.epochs), seed=args.seed, progress=False, **settings)
+    start = time.time()
 
     def on_epoch(record: dict[str, Any]) -> None:
         epoch = record["epoch"] + 1 if "epoch" in record else len(curve) + 1
         if epoch not in args.epochs:
             return
+        scored = time.time()
         scores = [score_subnet(trainer.supernet, from_arch_str(a), calibration, validation) for a in archs]
         tau = float(stats.kendalltau(scores, [truth[a] for a in archs]).statistic)
-        curve[str(epoch)] = {"kendall_tau": round(tau, 3), "archs": len(archs)}
-        print(f"epoch {epoch}: tau {tau:.3f} over {len(archs)} architectures", flush=True)
+        rho = float(stats.spearmanr(scores, [truth[a] for a in archs]).statistic)
+        curve[str(epoch)] = {"kendall_tau": round(tau, 3), "spearman_rho": round(rho, 3), "archs": len(archs),
+                             "train_seconds": round(scored - start, 1),
+                             "mean_inherited_acc": round(statistics.mean(scores), 4)}
+        print(f"epoch {epoch}: tau {tau:.3f} rho {rho:.3f} over {len(archs)} architectures "
+              f"(mean inherited accuracy {statistics.mean(scores):.3f}; {time.time() - start:.0f} s)", flush=True)
 
-    trainer.fit(space(), train_b, None, threads=1, on_epoch=on_epoch)
+    arch_data: Any = None if registry_name == "spos" else batches(valid, args.batch, args.limit)
+    trainer.fit(space(), train_b, arch_data, threads=1, on_epoch=on_epoch)
     if not args.smoke:
-        data["fidelity"][f"spos/seed{args.seed}"] = {"curve": curve, "calibration_batches": args.calibration,
-                                                     "validation_images": args.valid}
+        key = f"{args.algorithm}/seed{args.seed}" + (f"/lr{args.learning_rate}" if args.learning_rate is not None else "")
+        data["fidelity"][key] = {"curve": curve, "calibration_batches": args.calibration, "validation_images": args.valid,
+                                 "table": f"{PROTOCOL.name}, {len(archs)} architectures", "settings": settings,
+                                 "command": "python benchmarks/oneshot_quality.py " + " ".join(sys.argv[1:])}
         _save(data)
 
 
@@ -162,11 +182,13 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=10)
     p = sub.add_parser("fidelity")
+    p.add_argument("--algorithm", default="spos", choices=sorted(ALGORITHMS))
+    p.add_argument("--learning-rate", type=float, default=None, help="the weights' learning rate (default: the loop's)")
     p.add_argument("--epochs", type=int, nargs="+", default=[1, 2, 4, 8])
     p.add_argument("--archs", type=int, default=0, help="at most this many table architectures (0: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--calibration", type=int, default=10, help="training batches to recalibrate BN")
-    p.add_argument("--valid", type=int, default=2000, help="validation images per subnet")
+    p.add_argument("--valid", type=int, default=5000, help="validation images per subnet")
     for p in sub.choices.values():
         p.add_argument("--table", default=None)
         p.add_argument("--batch", type=int, default=64)
