@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from archspace.errors import ArchspaceError, SpaceDefinitionError
 from archspace.objectives import Objective, parse_objectives
 from archspace.registry import Registry
-from archspace.space.samples import Sample
+from archspace.space.samples import Sample, fingerprint
 from archspace.space.search_space import SearchSpace
 
 logger = logging.getLogger("archspace.strategy")
@@ -173,6 +173,9 @@ class Strategy(ABC):
         intermediate value, not a final one (see :meth:`_observe_partial`).
         """
         _ = self.space
+        # A sample told without being asked (an experiment's enqueued or proxy-picked trials) is
+        # tried: strategies that never propose a sample twice must not propose it either.
+        self._seen.add(fingerprint(dict(sample)))
         if partial:
             self._observe_partial(dict(sample), self._check_result(result))
         else:

@@ -10,6 +10,7 @@ every registered strategy; call them from your own tests for a custom one::
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -125,10 +126,28 @@ def check_parallel_asks_and_failures(factory: StrategyFactory, steps: int = 80, 
         strategy.tell(done, None if step % 7 == 0 else contract_objective(done))
 
 
+def check_told_samples_not_proposed(factory: StrategyFactory, told: int = 20, asks: int = 60) -> None:
+    """Samples the strategy never proposed but was told (an experiment's enqueued trials, a proxy
+    warm start) are never proposed afterwards when the strategy offers ``dedup`` and has it on."""
+    space = contract_space()
+    strategy = factory()
+    strategy.setup(space, seed=2)
+    if not getattr(strategy, "dedup", False):
+        return
+    rng = random.Random(7)
+    given = [space.random_sample(rng) for _ in range(told)]
+    for sample in given:
+        strategy.tell(sample, contract_objective(sample))
+    keys = {fingerprint(s) for s in given}
+    for sample in _run(strategy, asks):
+        assert fingerprint(sample) not in keys, f"{strategy!r} proposed {sample}, which it had been told already"
+
+
 def check_strategy(factory: StrategyFactory) -> None:
     """Run every contract check on strategies made by ``factory``."""
     check_stays_in_space(factory)
     check_reproducible(factory)
+    check_told_samples_not_proposed(factory)
     check_resume(factory)
     check_parallel_asks_and_failures(factory)
 

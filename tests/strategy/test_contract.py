@@ -11,7 +11,7 @@ SETTINGS = {"grid": {"shuffle": True}, "evolution": {"population_size": 20, "sam
             "bananas": {"initial_steps": 30, "steps_per_fit": 3, "n_random": 10, "n_parents": 3, "hidden": 8},
             "gp": {"n_random": 10, "n_parents": 3, "refit_every": 20}}
 CHECKS = [contracts.check_stays_in_space, contracts.check_reproducible, contracts.check_resume,
-          contracts.check_parallel_asks_and_failures]
+          contracts.check_parallel_asks_and_failures, contracts.check_told_samples_not_proposed]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
