@@ -1,16 +1,20 @@
 """Does one-shot search find better architectures than chance? Measured on the Fashion-201 table.
 
-Two questions, each resumable (results are kept per run in benchmarks/results/oneshot_quality.json):
+Two questions, each resumable (results are kept per run in benchmarks/results/oneshot_quality.json),
+and a summary:
 
     # search quality: every algorithm on the Fashion-201 space with the table's own train/valid
     # split, several seeds; the found cell is looked up in the table (or trained by its protocol
     # and added), and placed among the table's architectures
     python benchmarks/oneshot_quality.py search --algorithms spos,enas,gdas,proxyless,darts1,darts2,drnas \
         --seeds 3 --epochs 10
-    # ranking fidelity: SPOS's supernet, Kendall tau between every table architecture's
-    # inherited-weight validation accuracy (batch norm recalibrated) and its table test accuracy,
-    # after each of --epochs
-    python benchmarks/oneshot_quality.py fidelity --epochs 1 2 4 8
+    # ranking fidelity: a weight-sharing supernet (SPOS by default; --algorithm enas, proxyless,
+    # gdas, darts1, ... train theirs with architecture steps), Kendall tau between every table
+    # architecture's inherited-weight validation accuracy (batch norm recalibrated) and its table
+    # test accuracy, after each of --epochs
+    python benchmarks/oneshot_quality.py fidelity --epochs 8 16 32 64
+    # the table of found accuracy, percentile, same-budget Random / RE and RE's cost to match
+    python benchmarks/oneshot_quality.py summary
 
 The supernet is the table's network (``Fashion201Net`` at the protocol's 8 channels, 3 cells per
 stage, stride-2 stem on 32x32-padded images) trained on the protocol's 8,000 training images and
@@ -28,11 +32,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from scipy import stats  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from fashion201_report import run_strategy  # noqa: E402
 
 from archspace.benchmarks.fashion201 import PROTOCOL, Fashion201Net, load_splits, representative  # noqa: E402
 from archspace.benchmarks.fashion201_table import DEFAULT_PATH, load_fashion201, lookup_or_train  # noqa: E402
@@ -45,7 +52,10 @@ OUT = ROOT / "benchmarks" / "results" / "oneshot_quality.json"
 ALGORITHMS: dict[str, tuple[str, dict[str, Any]]] = {
     "darts1": ("darts", {"order": 1}), "darts2": ("darts", {"order": 2}),
     "gumbel": ("gumbel", {}), "gdas": ("gumbel", {"hard": True}),
-    "enas": ("enas", {}), "spos": ("spos", {}), "proxyless": ("proxylessnas", {}), "drnas": ("drnas", {}),
+    "enas": ("enas", {}),
+    # the paper's evolution (population 50, 20 generations: 1,000 candidates of a 7^20-path space)
+    # scaled to NB201's 6,466 classes: 200 candidates, population 20, 10 generations
+    "spos": ("spos", {"evolution": {"population": 20, "select": 5, "mutation": 10, "crossover": 10, "generations": 10}}), "proxyless": ("proxylessnas", {}), "drnas": ("drnas", {}),
 }
 
 
@@ -88,6 +98,8 @@ def search(args: argparse.Namespace) -> None:
             if args.smoke and registry_name == "spos":  # a tiny evolution: the smoke run checks the plumbing
                 settings = {**settings, "evolution": {"population": 6, "select": 2, "mutation": 2, "crossover": 2,
                                                       "generations": 1}}
+            if args.learning_rate is not None:
+                settings = {**settings, "learning_rate": args.learning_rate}
             trainer = create_oneshot(registry_name, epochs=args.epochs, seed=seed, progress=False, **settings)
             start = time.time()
             sample = trainer.fit(space(), train_b, valid_b, threads=1)
@@ -104,24 +116,67 @@ def search(args: argparse.Namespace) -> None:
                       "skip_or_none_edges": sum(op in ("skip_connect", "none") for op in ops)}
             print(key, record, flush=True)
             if not args.smoke:
+                data = _results()
                 data["search"][key] = record
                 _save(data)
+    summarise(args)
+
+
+def _curves(rows: dict[str, dict[str, float]], name: str, trials: int, seeds: int) -> list[list[float]]:
+    """``name``'s best-on-valid test accuracy after each trial (percent), per seed, on the table."""
+    return [[v * 100 for v in run_strategy(name, seed, rows, trials)] for seed in range(seeds)]
+
+
+def summarise(args: argparse.Namespace) -> None:
+    """Per algorithm and epochs: found test accuracy (the table's mean over seeds), percentile
+    among the table's architectures, skip/none-dominated cells, search seconds; beside the random
+    architecture, Random and RegularizedEvolution given the same CPU budget (search seconds over
+    the table's median CPU seconds per architecture and seed), and the trials RE needs to reach
+    the one-shot result on average (the cost comparison)."""
+    data = _results()
     table = load_fashion201(args.table, protocol=PROTOCOL)
-    population = [statistics.mean(e["test_acc"] for e in seeds.values()) for seeds in table.values()]
-    summary = {}
-    for name in args.algorithms.split(","):
-        runs = [r for k, r in data["search"].items() if k.startswith(f"{name}/") and k.endswith(f"epochs{args.epochs}")]
-        if runs:
-            accs = [r["test_acc"] * 100 for r in runs]
-            summary[name] = {"runs": len(runs), "test_mean": round(statistics.mean(accs), 2),
-                             "test_std": round(statistics.stdev(accs), 2) if len(accs) > 1 else 0.0,
-                             "percentile_mean": round(statistics.mean(percentile(r["test_acc"], population) for r in runs), 1),
-                             "search_seconds_median": statistics.median(r["search_seconds"] for r in runs)}
-    summary["random architecture"] = {"test_mean": round(statistics.mean(population) * 100, 2),
-                                      "test_median": round(statistics.median(population) * 100, 2),
-                                      "table_archs": len(population)}
+    mean_test = {a: statistics.mean(e["test_acc"] for e in s.values()) * 100 for a, s in table.items()}
+    mean_valid = {a: statistics.mean(e["valid_acc"] for e in s.values()) for a, s in table.items()}
+    rows = {a: {"valid": mean_valid[a], "test": mean_test[a] / 100} for a in table}
+    population = list(mean_test.values())
+    cpu_per_arch = statistics.median(e["cpu_seconds"] or e["train_seconds"] for s in table.values() for e in s.values())
+    trials = min(200, len(rows))
+    curves = {name: _curves(rows, name, trials, args.baseline_seeds) for name in ("random", "evolution")}
+    mean_curve = {name: [statistics.mean(c[i] for c in cs) for i in range(trials)] for name, cs in curves.items()}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for key, record in data["search"].items():
+        name, _, epochs = key.split("/")
+        groups.setdefault(f"{name} ({epochs.removeprefix('epochs')} epochs)", []).append(record)
+    summary: dict[str, Any] = {}
+    for group, runs in sorted(groups.items()):
+        accs = [mean_test.get(r["class"], r["test_acc"] * 100) for r in runs]
+        seconds = statistics.median(r["search_seconds"] for r in runs)
+        budget = max(1, min(trials, round(seconds / cpu_per_arch)))
+        same = {name: [c[budget - 1] for c in cs] for name, cs in curves.items()}
+        found = statistics.mean(accs)
+        reach = next((i + 1 for i, v in enumerate(mean_curve["evolution"]) if v >= found), None)
+        sem = statistics.stdev(accs) / len(accs) ** 0.5 if len(accs) > 1 else float("nan")
+        summary[group] = {
+            "runs": len(runs), "test_mean": round(found, 2),
+            "test_std": round(statistics.stdev(accs), 2) if len(accs) > 1 else 0.0,
+            "percentile_mean": round(statistics.mean(percentile(v, population) for v in accs), 1),
+            "vs_random_arch_sems": round((found - statistics.mean(population)) / sem, 1) if sem == sem and sem > 0 else None,
+            "skip_or_none_dominated": sum(r["skip_or_none_edges"] >= 4 for r in runs),
+            "search_seconds_median": round(seconds, 1),
+            "same_budget_trials": budget,
+            "same_budget_random": round(statistics.mean(same["random"]), 2),
+            "same_budget_evolution": round(statistics.mean(same["evolution"]), 2),
+            "evolution_trials_to_match": reach,
+            "evolution_seconds_to_match": round(reach * cpu_per_arch, 1) if reach else None,
+        }
+    summary["random architecture"] = {"test_mean": round(statistics.mean(population), 2),
+                                      "test_median": round(statistics.median(population), 2),
+                                      "p90": round(float(np.percentile(population, 90)), 2),
+                                      "p95": round(float(np.percentile(population, 95)), 2),
+                                      "table_archs": len(population), "cpu_seconds_per_arch": round(cpu_per_arch, 1)}
     print(json.dumps(summary, indent=1))
     if not args.smoke:
+        data = _results()
         data["search_summary"] = summary
         _save(data)
 
@@ -143,6 +198,7 @@ def fidelity(args: argparse.Namespace) -> None:
     data = _results()
     curve: dict[str, Any] = {}
     registry_name, settings = ALGORITHMS[args.algorithm]
+    settings = {k: v for k, v in settings.items() if k != "evolution"}
     if args.learning_rate is not None:
         settings = {**settings, "learning_rate": args.learning_rate}
     if registry_name == "spos":
@@ -168,6 +224,7 @@ def fidelity(args: argparse.Namespace) -> None:
     trainer.fit(space(), train_b, arch_data, threads=1, on_epoch=on_epoch)
     if not args.smoke:
         key = f"{args.algorithm}/seed{args.seed}" + (f"/lr{args.learning_rate}" if args.learning_rate is not None else "")
+        data = _results()  # read again: another run may have saved meanwhile
         data["fidelity"][key] = {"curve": curve, "calibration_batches": args.calibration, "validation_images": args.valid,
                                  "table": f"{PROTOCOL.name}, {len(archs)} architectures", "settings": settings,
                                  "command": "python benchmarks/oneshot_quality.py " + " ".join(sys.argv[1:])}
@@ -179,6 +236,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="step", required=True)
     p = sub.add_parser("search")
     p.add_argument("--algorithms", default="spos,enas,gdas,proxyless,darts1,darts2,drnas")
+    p.add_argument("--learning-rate", type=float, default=None, help="the weights' learning rate (default: the loop's)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=10)
     p = sub.add_parser("fidelity")
@@ -189,13 +247,15 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--calibration", type=int, default=10, help="training batches to recalibrate BN")
     p.add_argument("--valid", type=int, default=5000, help="validation images per subnet")
+    sub.add_parser("summary")
     for p in sub.choices.values():
+        p.add_argument("--baseline-seeds", type=int, default=50, help="seeds of the same-budget Random / RE runs")
         p.add_argument("--table", default=None)
         p.add_argument("--batch", type=int, default=64)
         p.add_argument("--limit", type=int, default=None, help="use only the first N training/valid images")
         p.add_argument("--smoke", action="store_true", help="tiny run; nothing saved")
     args = parser.parse_args()
-    {"search": search, "fidelity": fidelity}[args.step](args)
+    {"search": search, "fidelity": fidelity, "summary": summarise}[args.step](args)
 
 
 if __name__ == "__main__":

@@ -96,7 +96,7 @@ class Fashion201Table(Mapping[str, dict[int, dict[str, Any]]]):
         entries = self.entries_json()
         data = {"format": FORMAT, "version": VERSION, "protocol": self.protocol,
                 "sha256": _digest(self.protocol, entries), "entries": entries}
-        tmp = p.with_name(p.name + ".tmp")
+        tmp = p.with_name(f"{p.name}.{os.getpid()}.tmp")  # one per writer: a build and a lookup may save at once
         tmp.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8")
         os.replace(tmp, p)
         return p
@@ -184,7 +184,9 @@ def lookup_or_train(sample: Mapping[str, Any] | str, table_path: str | os.PathLi
     arch = sample if isinstance(sample, str) else to_arch_str(sample)
     table = open_or_create(table_path, protocol)
     if not table.has(arch, seed):
-        table.add(train_one(representative(arch), seed, protocol=protocol, root=root))
+        entry = train_one(representative(arch), seed, protocol=protocol, root=root)
+        table = open_or_create(table_path, protocol)  # read again: a build may have saved while this trained
+        table.add(entry)
         table.save(table_path)
     return table[arch][seed]
 
