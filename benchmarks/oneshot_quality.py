@@ -215,8 +215,14 @@ def fidelity(args: argparse.Namespace) -> None:
         tau = float(stats.kendalltau(scores, [truth[a] for a in archs]).statistic)
         rho = float(stats.spearmanr(scores, [truth[a] for a in archs]).statistic)
         curve[str(epoch)] = {"kendall_tau": round(tau, 3), "spearman_rho": round(rho, 3), "archs": len(archs),
-                             "train_seconds": round(scored - start, 1),
+                             "elapsed_seconds": round(scored - start, 1),
                              "mean_inherited_acc": round(statistics.mean(scores), 4)}
+        if args.ablate_bn:  # the supernet's own running statistics, not recalibrated per subnet
+            own = [score_subnet(trainer.supernet, from_arch_str(a), calibration, validation, recalibrate=False)
+                   for a in archs]
+            curve[str(epoch)]["kendall_tau_without_recalibration"] = round(
+                float(stats.kendalltau(own, [truth[a] for a in archs]).statistic), 3)
+            print(f"  without BN recalibration: tau {curve[str(epoch)]['kendall_tau_without_recalibration']:.3f}")
         print(f"epoch {epoch}: tau {tau:.3f} rho {rho:.3f} over {len(archs)} architectures "
               f"(mean inherited accuracy {statistics.mean(scores):.3f}; {time.time() - start:.0f} s)", flush=True)
 
@@ -247,6 +253,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--calibration", type=int, default=10, help="training batches to recalibrate BN")
     p.add_argument("--valid", type=int, default=5000, help="validation images per subnet")
+    p.add_argument("--ablate-bn", action="store_true", help="also score without recalibrating batch norm")
     sub.add_parser("summary")
     for p in sub.choices.values():
         p.add_argument("--baseline-seeds", type=int, default=50, help="seeds of the same-budget Random / RE runs")
