@@ -195,7 +195,6 @@ def fidelity(args: argparse.Namespace) -> None:
     train, valid, _ = load_splits(PROTOCOL)
     train_b = batches(train, args.batch, args.limit)
     calibration, validation = train_b[:args.calibration], batches(valid, 500, args.valid)
-    data = _results()
     curve: dict[str, Any] = {}
     registry_name, settings = ALGORITHMS[args.algorithm]
     settings = {k: v for k, v in settings.items() if k != "evolution"}
@@ -223,18 +222,22 @@ def fidelity(args: argparse.Namespace) -> None:
             curve[str(epoch)]["kendall_tau_without_recalibration"] = round(
                 float(stats.kendalltau(own, [truth[a] for a in archs]).statistic), 3)
             print(f"  without BN recalibration: tau {curve[str(epoch)]['kendall_tau_without_recalibration']:.3f}")
+        save()  # after every checkpoint: a long run that is stopped keeps its curve so far
         print(f"epoch {epoch}: tau {tau:.3f} rho {rho:.3f} over {len(archs)} architectures "
               f"(mean inherited accuracy {statistics.mean(scores):.3f}; {time.time() - start:.0f} s)", flush=True)
 
-    arch_data: Any = None if registry_name == "spos" else batches(valid, args.batch, args.limit)
-    trainer.fit(space(), train_b, arch_data, threads=1, on_epoch=on_epoch)
-    if not args.smoke:
+    def save() -> None:
+        if args.smoke:
+            return
         key = f"{args.algorithm}/seed{args.seed}" + (f"/lr{args.learning_rate}" if args.learning_rate is not None else "")
         data = _results()  # read again: another run may have saved meanwhile
         data["fidelity"][key] = {"curve": curve, "calibration_batches": args.calibration, "validation_images": args.valid,
                                  "table": f"{PROTOCOL.name}, {len(archs)} architectures", "settings": settings,
                                  "command": "python benchmarks/oneshot_quality.py " + " ".join(sys.argv[1:])}
         _save(data)
+
+    arch_data: Any = None if registry_name == "spos" else batches(valid, args.batch, args.limit)
+    trainer.fit(space(), train_b, arch_data, threads=1, on_epoch=on_epoch)
 
 
 def main() -> None:
