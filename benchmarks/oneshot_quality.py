@@ -119,7 +119,7 @@ def search(args: argparse.Namespace) -> None:
                 data = _results()
                 data["search"][key] = record
                 _save(data)
-    summarise(args)
+    print("python benchmarks/oneshot_quality.py summary  # the table of results, with the same-budget baselines")
 
 
 def _skip_or_none(arch: str) -> int:
