@@ -12,6 +12,12 @@ study with ``add_trial``, so a restored strategy proposes exactly what an uninte
 Repeated samples (TPE proposes some on small spaces) are answered from what is already known and
 asked again, so no trial is spent twice (``dedup``).
 
+Samples the filter refuses (a parameter limit, an experiment's hardware constraint, a benchmark's
+tabulated subset) are told to the study as *infeasible* trials (Optuna's constraint handling:
+``Trial.set_constraint``), which TPE places in its "bad" group. Told as failed instead, they would
+leave no trace in the model, so TPE would keep proposing the same refused region: on a filter
+that accepts 1 sample in 8 that cost ~7 study trials per accepted proposal.
+
 Several objectives: the study becomes an Optuna multi-objective study (``directions=[...]``), for
 which ``TPESampler`` is MOTPE (Ozaki et al., GECCO 2020: the "good" group is chosen by
 non-domination rank and hypervolume contribution instead of a quantile of one metric).
@@ -27,6 +33,8 @@ from archspace.space.samples import Sample, fingerprint
 from archspace.strategy.base import SampleFilter, Strategy
 
 _RETRIES = 30
+#: what ``_known`` holds for a sample the filter refused (``None`` is a failed trial)
+_REFUSED = "refused"
 
 
 def _optuna() -> Any:
@@ -72,6 +80,7 @@ class TPE(Strategy):
         self._history: list[dict[str, Any]] = []  # one entry per study trial, in order
         self._pending: dict[str, int] = {}  # fingerprint -> study trial number
         self._known: dict[str, Any] = {}  # fingerprint -> value, or values per objective (None: failed)
+        self._live: dict[int, Any] = {}  # study trial number -> its optuna Trial, until told
         self._asks = 0
 
     def _sampler(self) -> Any:
@@ -86,6 +95,7 @@ class TPE(Strategy):
         self._study.sampler = self._sampler()
         self._asks += 1
         trial = self._study.ask()
+        self._live[trial.number] = trial
         sample: Sample = {}
         params: dict[str, int] = {}
         for label, decision in self.space.items():
@@ -117,7 +127,14 @@ class TPE(Strategy):
 
     def _finish(self, number: int, entry: dict[str, Any], value: Any) -> None:
         optuna = _optuna()
-        if value is None:
+        trial = self._live.pop(number, None)
+        if isinstance(value, str) and value == _REFUSED:
+            if trial is None:  # pragma: no cover - every refused trial was asked by this study
+                raise RuntimeError(f"TPE: study trial {number} was refused but is not live")
+            trial.set_constraint("filter", 1.0)
+            self._study.tell(trial, self._placeholder())
+            entry.update(state="infeasible", value=None)
+        elif value is None:
             self._study.tell(number, state=optuna.trial.TrialState.FAIL)
             entry.update(state="fail", value=None)
         else:
@@ -125,14 +142,19 @@ class TPE(Strategy):
             self._study.tell(number, value)
             entry.update(state="complete", value=value)
 
+    def _placeholder(self) -> Any:
+        """The value an infeasible trial carries: TPE ranks infeasible trials by their violation,
+        never by value, but Optuna needs one per objective to complete a trial."""
+        return 0.0 if len(self.objectives) == 1 else [0.0] * len(self.objectives)
+
     def _rejected(self, sample: Sample) -> None:
-        # The filter refused it: close its study trial as failed so the liar forgets it, and keep
-        # it known so it is not proposed again.
+        # The filter refused it: close its study trial as infeasible (TPE learns to avoid the
+        # region; the liar forgets it), and keep it known so it is not proposed again.
         key = fingerprint(sample)
         number = self._pending.pop(key, None)
-        self._known[key] = None
+        self._known[key] = _REFUSED
         if number is not None and number >= 0:
-            self._finish(number, self._history[number], None)
+            self._finish(number, self._history[number], _REFUSED)
 
     def _observe(self, sample: Sample, result: Any) -> None:
         key = fingerprint(sample)
@@ -146,7 +168,7 @@ class TPE(Strategy):
             entry = {"params": params, "state": "running", "value": None}
             self._history.append(entry)
             self._add(entry)
-            number = len(self._study.trials) - 1
+            number = len(self._study.get_trials(deepcopy=False)) - 1
         self._finish(number, self._history[number], result)
 
     def _add(self, entry: Mapping[str, Any]) -> None:
@@ -154,12 +176,15 @@ class TPE(Strategy):
         distributions = {label: optuna.distributions.CategoricalDistribution(list(range(len(self.space[label].values))))
                          for label in entry["params"]}
         state = {"running": optuna.trial.TrialState.RUNNING, "fail": optuna.trial.TrialState.FAIL,
-                 "complete": optuna.trial.TrialState.COMPLETE}[entry["state"]]
-        value: Any = entry["value"] if entry["state"] == "complete" else None
+                 "complete": optuna.trial.TrialState.COMPLETE,
+                 "infeasible": optuna.trial.TrialState.COMPLETE}[entry["state"]]
+        infeasible = entry["state"] == "infeasible"
+        value: Any = self._placeholder() if infeasible else entry["value"] if entry["state"] == "complete" else None
         several = isinstance(value, (list, tuple))
         self._study.add_trial(optuna.trial.create_trial(
             params=dict(entry["params"]), distributions=distributions, state=state,
-            value=None if several else value, values=list(value) if several else None))
+            value=None if several else value, values=list(value) if several else None,
+            constraints={"filter": 1.0} if infeasible else None))
 
     def _state(self) -> dict[str, Any]:
         return {"history": self._history, "pending": self._pending, "known": self._known, "asks": self._asks}
@@ -171,8 +196,8 @@ class TPE(Strategy):
             self._history.append(entry)
             self._add(entry)
         self._pending = {k: int(v) for k, v in state["pending"].items()}
-        self._known = {k: (None if v is None else [float(x) for x in v] if isinstance(v, list) else float(v))
-                       for k, v in state["known"].items()}
+        self._known = {k: (v if v is None or v == _REFUSED else [float(x) for x in v] if isinstance(v, list)
+                           else float(v)) for k, v in state["known"].items()}
         self._asks = int(state["asks"])
 
     def __repr__(self) -> str:

@@ -116,3 +116,43 @@ def test_filter_applies_to_every_strategy(name: str) -> None:
         sample = strategy.ask()
         assert sample is not None and sample["op"] != "pool"
         strategy.tell(sample, objective(sample))
+
+
+def test_tpe_tells_refused_samples_as_infeasible_and_resumes_with_them() -> None:
+    """A filter refusal becomes an infeasible study trial (constraint > 0), so TPE's model learns
+    to avoid the refused region; the checkpoint keeps them, so a restored TPE proposes the same."""
+    import json
+
+    def fresh() -> TPE:
+        strategy = TPE(n_startup_trials=5)
+        strategy.filter = lambda s: s["op"] != "pool" and s["a"] >= 2
+        strategy.setup(conditional_space(), seed=3)
+        return strategy
+
+    reference = fresh()
+    refused: list[dict[str, Any]] = []
+    original = reference._rejected
+
+    def spy(sample: dict[str, Any]) -> None:
+        refused.append(dict(sample))
+        original(sample)
+
+    reference._rejected = spy  # type: ignore[method-assign]
+    for _ in range(25):
+        sample = reference.ask()
+        assert sample is not None
+        reference.tell(sample, objective(sample))
+    trials = reference._study.get_trials(deepcopy=False)
+    infeasible = [t for t in trials if t.constraints.get("filter", 0.0) > 0]
+    assert refused and len(infeasible) >= len(refused)  # repeats of a refused sample count too
+    assert all(t.state.name == "COMPLETE" for t in infeasible)
+    assert all(t.params["a"] < 2 or t.params["op"] == 1 for t in infeasible)  # op index 1 is "pool"
+    state = json.loads(json.dumps(reference.state_dict()))
+    restored = fresh()
+    restored.load_state_dict(state)
+    assert len(restored._study.get_trials(deepcopy=False)) == len(trials)
+    for _ in range(10):
+        a, b = reference.ask(), restored.ask()
+        assert a == b and a is not None
+        reference.tell(a, objective(a))
+        restored.tell(b, objective(b))
