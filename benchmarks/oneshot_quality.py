@@ -58,6 +58,23 @@ ALGORITHMS: dict[str, tuple[str, dict[str, Any]]] = {
     "spos": ("spos", {"evolution": {"population": 20, "select": 5, "mutation": 10, "crossover": 10, "generations": 10}}), "proxyless": ("proxylessnas", {}), "drnas": ("drnas", {}),
 }
 
+#: architecture steps of each differentiable search's paper setting (batch 64 on half of CIFAR-10's
+#: 50,000 training images: 391 steps per epoch): DARTS 50 epochs, GDAS 250 (NAS-Bench-201's
+#: setting; the GDAS paper's 240), DrNAS 100. Adam moves a logit by about its learning rate per
+#: step whatever the gradient's scale, so a search with S times fewer steps reaches only 1/S of
+#: the paper's logit range: ``--arch-lr-scale steps`` multiplies the architecture learning rate
+#: by that ratio, so the arch distribution can sharpen as far as in the paper.
+PAPER_ARCH_STEPS = {"darts": 50 * 391, "gumbel": 250 * 391, "drnas": 100 * 391}
+
+
+def arch_settings(registry_name: str, epochs: int, steps_per_epoch: int, mode: str) -> dict[str, Any]:
+    """The architecture learning rate for ``mode`` 'steps' (scaled to the paper's step count; see
+    :data:`PAPER_ARCH_STEPS`) or 'paper' (unchanged: no setting)."""
+    if mode == "paper" or registry_name not in PAPER_ARCH_STEPS:
+        return {}
+    scale = max(1.0, PAPER_ARCH_STEPS[registry_name] / (epochs * steps_per_epoch))
+    return {"arch_learning_rate": float(f"{3e-4 * scale:.2g}")}
+
 
 def space() -> Fashion201Net:
     return Fashion201Net(PROTOCOL.channels, PROTOCOL.num_cells, stem_stride=PROTOCOL.stem_stride)
@@ -90,11 +107,16 @@ def search(args: argparse.Namespace) -> None:
     train_b, valid_b = batches(train, args.batch, args.limit), batches(valid, args.batch, args.limit)
     data = _results()
     for name in args.algorithms.split(","):
-        registry_name, settings = ALGORITHMS[name]
+        registry_name = ALGORITHMS[name][0]
         for seed in range(args.seeds):
-            key = f"{name}/seed{seed}/epochs{args.epochs}"
+            arch_lr = arch_settings(registry_name, args.epochs, len(train_b), args.arch_lr_scale)
+            key = f"{name}/seed{seed}/epochs{args.epochs}" + (f"/archlr{arch_lr['arch_learning_rate']}" if arch_lr else "")
             if key in data["search"] and not args.smoke:
                 continue
+            settings = {**ALGORITHMS[name][1], **arch_lr}
+            if args.warmup:  # weights alone first (GumbelDARTS, ProxylessNAS)
+                settings["warmup_epochs"] = args.warmup
+                key += f"/warmup{args.warmup}"
             if args.smoke and registry_name == "spos":  # a tiny evolution: the smoke run checks the plumbing
                 settings = {**settings, "evolution": {"population": 6, "select": 2, "mutation": 2, "crossover": 2,
                                                       "generations": 1}}
@@ -113,7 +135,8 @@ def search(args: argparse.Namespace) -> None:
             record = {"arch": to_arch_str(sample), "class": arch, "test_acc": entry["test_acc"],
                       "valid_acc": entry["valid_acc"], "search_seconds": round(seconds, 1),
                       "search_cpu_seconds": round(cpu, 1),
-                      "skip_or_none_edges": _skip_or_none(to_arch_str(sample))}
+                      "skip_or_none_edges": _skip_or_none(to_arch_str(sample)), "settings": {
+                          k: v for k, v in settings.items() if k != "evolution"}}
             print(key, record, flush=True)
             if not args.smoke:
                 data = _results()
@@ -150,8 +173,9 @@ def summarise(args: argparse.Namespace) -> None:
     mean_curve = {name: [statistics.mean(c[i] for c in cs) for i in range(trials)] for name, cs in curves.items()}
     groups: dict[str, list[dict[str, Any]]] = {}
     for key, record in data["search"].items():
-        name, _, epochs = key.split("/")
-        groups.setdefault(f"{name} ({epochs.removeprefix('epochs')} epochs)", []).append(record)
+        name, _, epochs, *variant = key.split("/")
+        label = f"{name} ({epochs.removeprefix('epochs')} epochs" + "".join(f", {v}" for v in variant) + ")"
+        groups.setdefault(label, []).append(record)
     summary: dict[str, Any] = {}
     for group, runs in sorted(groups.items()):
         accs = [mean_test.get(r["class"], r["test_acc"] * 100) for r in runs]
@@ -222,7 +246,9 @@ def fidelity(args: argparse.Namespace) -> None:
         rho = float(stats.spearmanr(scores, [truth[a] for a in archs]).statistic)
         curve[str(epoch)] = {"kendall_tau": round(tau, 3), "spearman_rho": round(rho, 3), "archs": len(archs),
                              "elapsed_seconds": round(scored - start, 1),
-                             "mean_inherited_acc": round(statistics.mean(scores), 4)}
+                             "mean_inherited_acc": round(statistics.mean(scores), 4),
+                             # per cell, so a low tau can be traced to the cells it misranks
+                             "scores": {a: round(v, 4) for a, v in zip(archs, scores)}}
         if args.ablate_bn:  # the supernet's own running statistics, not recalibrated per subnet
             own = [score_subnet(trainer.supernet, from_arch_str(a), calibration, validation, recalibrate=False)
                    for a in archs]
@@ -237,6 +263,7 @@ def fidelity(args: argparse.Namespace) -> None:
         if args.smoke:
             return
         key = f"{args.algorithm}/seed{args.seed}" + (f"/lr{args.learning_rate}" if args.learning_rate is not None else "")
+        key += f"/{args.tag}" if args.tag else ""
         data = _results()  # read again: another run may have saved meanwhile
         data["fidelity"][key] = {"curve": curve, "calibration_batches": args.calibration, "validation_images": args.valid,
                                  "table": f"{PROTOCOL.name}, {len(archs)} architectures", "settings": settings,
@@ -255,6 +282,10 @@ def main() -> None:
     p.add_argument("--learning-rate", type=float, default=None, help="the weights' learning rate (default: the loop's)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=0, help="epochs of weight training before the architecture steps")
+    p.add_argument("--arch-lr-scale", choices=["paper", "steps"], default="paper",
+                   help="'steps': the differentiable searches' architecture learning rate times the paper's "
+                        "step count over this run's (see PAPER_ARCH_STEPS)")
     p = sub.add_parser("fidelity")
     p.add_argument("--algorithm", default="spos", choices=sorted(ALGORITHMS))
     p.add_argument("--learning-rate", type=float, default=None, help="the weights' learning rate (default: the loop's)")
@@ -264,6 +295,7 @@ def main() -> None:
     p.add_argument("--calibration", type=int, default=10, help="training batches to recalibrate BN")
     p.add_argument("--valid", type=int, default=5000, help="validation images per subnet")
     p.add_argument("--ablate-bn", action="store_true", help="also score without recalibrating batch norm")
+    p.add_argument("--tag", default="", help="appended to the result's key (a variant of the same settings)")
     sub.add_parser("summary")
     for p in sub.choices.values():
         p.add_argument("--baseline-seeds", type=int, default=50, help="seeds of the same-budget Random / RE runs")

@@ -8,6 +8,15 @@ decays it by a constant factor per epoch). Updates alternate as in first-order D
 ``hard=True`` the forward pass uses a one-hot sample with straight-through gradients and every
 mixed form runs only the sampled candidate (GDAS); shared labels get the same sample within a pass.
 
+``warmup_epochs`` train only the weights first, on paths drawn from the (still uniform) logits, and
+the temperature anneals over the epochs after them. Neither GDAS nor FBNet's paper warms up
+(FBNet's code trains the weights alone for its first epochs); it is here because a short search
+needs it: measured on Fashion-201 (``benchmarks/oneshot_quality.py``), a supernet trained for a few
+thousand steps ranks shallow cells above deep ones, and the architecture gradient then cuts every
+path through the intermediate nodes (``none`` on the output node's other edges) before the deep
+paths' weights have learned anything — the rich-get-richer collapse that ProxylessNAS's and
+PC-DARTS's warm-up epochs exist to avoid.
+
 FBNet's hardware-aware loss: with ``latency=LatencyLoss(table, ...)`` (``latency_loss.py``) the
 architecture step minimises the validation loss with FBNet's latency term, the table's latency
 taken under the very Gumbel weights the validation pass sampled. NNI also scales the weight step's
@@ -64,14 +73,18 @@ class GumbelDARTS(OneShotTrainer[Gumbel]):
         hard: straight-through one-hot samples.
         latency: FBNet's latency term for the architecture step (e.g.
             ``LatencyLoss(table, mode="mul", alpha=0.25, beta=0.6)``); None: no hardware term.
+        warmup_epochs: epochs of weight training alone before the architecture steps start.
         **kwargs: :class:`~archspace.oneshot.OneShotTrainer` settings.
     """
 
     def __init__(self, *, tau_max: float = 10.0, tau_min: float = 0.1, hard: bool = False,
-                 latency: LatencyLoss | None = None, **kwargs: Any) -> None:
+                 latency: LatencyLoss | None = None, warmup_epochs: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not 0 < tau_min <= tau_max:
             raise ValueError(f"need 0 < tau_min <= tau_max, got {tau_min} and {tau_max}")
+        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or not 0 <= warmup_epochs < self.epochs:
+            raise ValueError(f"warmup_epochs must be an integer in [0, epochs={self.epochs}), got {warmup_epochs!r}")
+        self.warmup_epochs = warmup_epochs
         if latency is not None and not isinstance(latency, LatencyLoss):
             raise LatencyLossError(f"latency must be a LatencyLoss, got {type(latency).__name__}")
         self.tau_max = tau_max
@@ -104,15 +117,19 @@ class GumbelDARTS(OneShotTrainer[Gumbel]):
         return weights
 
     def temperature(self, epoch: int) -> float:
-        """The temperature at ``epoch`` (geometric from tau_max to tau_min)."""
-        if self.epochs <= 1:
+        """The temperature at ``epoch`` (geometric from tau_max to tau_min over the epochs after
+        the warm-up; tau_max during it)."""
+        span = self.epochs - self.warmup_epochs - 1
+        if span <= 0:
             return self.tau_max
-        return self.tau_max * (self.tau_min / self.tau_max) ** (epoch / (self.epochs - 1))
+        return self.tau_max * (self.tau_min / self.tau_max) ** (max(0, epoch - self.warmup_epochs) / span)
 
     def on_epoch_start(self, epoch: int) -> None:
         self.policy.tau = self.temperature(epoch)
 
     def step(self, train: Batch, val: Batch, loss_fn: LossFn) -> dict[str, float]:
+        if self.epoch < self.warmup_epochs:
+            return {"train_loss": self.weight_step(train, loss_fn), "tau": self.policy.tau}
         xv, yv = val
         self.arch_optimizer.zero_grad(set_to_none=True)
         out, drawn = self.supernet.run(xv)

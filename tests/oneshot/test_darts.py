@@ -222,3 +222,25 @@ def test_on_epoch_receives_every_epoch_record_as_logged(tmp_path: Path) -> None:
     assert [r["epoch"] for r in seen] == [0, 1]
     assert json.loads(json.dumps(seen)) == history  # the same records, JSON-ready
     assert {"train_loss", "val_loss", "sample", "distribution"} <= set(seen[-1])
+
+
+def test_gumbel_warmup_trains_weights_alone_then_anneals_over_the_rest() -> None:
+    """During warmup_epochs the architecture logits stay at their start (only weights move);
+    the temperature is tau_max through the warm-up and reaches tau_min at the last epoch."""
+    train, val = toy_data()
+    starts: list[torch.Tensor] = []
+
+    class Spy(GumbelDARTS):
+        def on_epoch_start(self, epoch: int) -> None:
+            starts.append(self.supernet.arch.logits("op").detach().clone())
+            super().on_epoch_start(epoch)
+
+    trainer = Spy(epochs=4, warmup_epochs=2, hard=True, arch_learning_rate=3e-3, progress=False)
+    trainer.fit(Toy(), train, val)
+    final = trainer.supernet.arch.logits("op").detach()
+    assert [trainer.temperature(e) for e in range(4)] == pytest.approx([10.0, 10.0, 10.0, 0.1])
+    assert torch.equal(starts[0], starts[1]) and torch.equal(starts[1], starts[2])  # two epochs of weights alone
+    assert not torch.equal(starts[2], final)  # the search epochs moved them
+    for bad in (-1, 4, 1.5, True):
+        with pytest.raises(ValueError, match="warmup_epochs"):
+            GumbelDARTS(epochs=4, warmup_epochs=bad, progress=False)  # type: ignore[arg-type]
