@@ -41,7 +41,13 @@ sys.path.insert(0, str(ROOT))
 
 from fashion201_report import run_strategy  # noqa: E402
 
-from archspace.benchmarks.fashion201 import PROTOCOL, Fashion201Net, load_splits, representative  # noqa: E402
+from archspace.benchmarks.fashion201 import (  # noqa: E402
+    PROTOCOL,
+    Fashion201Net,
+    class_uniform_sampler,
+    load_splits,
+    representative,
+)
 from archspace.benchmarks.fashion201_table import DEFAULT_PATH, load_fashion201, lookup_or_train  # noqa: E402
 from archspace.hub.nasbench201 import from_arch_str, to_arch_str  # noqa: E402
 from archspace.oneshot import create_oneshot  # noqa: E402
@@ -109,11 +115,14 @@ def search(args: argparse.Namespace) -> None:
     for name in args.algorithms.split(","):
         registry_name = ALGORITHMS[name][0]
         for seed in range(args.seeds):
-            arch_lr = arch_settings(registry_name, args.epochs, len(train_b), args.arch_lr_scale)
+            arch_lr = arch_settings(registry_name, args.epochs - args.warmup, len(train_b), args.arch_lr_scale)
             key = f"{name}/seed{seed}/epochs{args.epochs}" + (f"/archlr{arch_lr['arch_learning_rate']}" if arch_lr else "")
             if key in data["search"] and not args.smoke:
                 continue
             settings = {**ALGORITHMS[name][1], **arch_lr}
+            if args.sampler == "classes" and registry_name == "spos":  # de-isomorphic sampling
+                settings["path_sampler"] = class_uniform_sampler()
+                key += "/classes"
             if args.warmup:  # weights alone first (GumbelDARTS, ProxylessNAS)
                 settings["warmup_epochs"] = args.warmup
                 key += f"/warmup{args.warmup}"
@@ -136,7 +145,7 @@ def search(args: argparse.Namespace) -> None:
                       "valid_acc": entry["valid_acc"], "search_seconds": round(seconds, 1),
                       "search_cpu_seconds": round(cpu, 1),
                       "skip_or_none_edges": _skip_or_none(to_arch_str(sample)), "settings": {
-                          k: v for k, v in settings.items() if k != "evolution"}}
+                          k: (v if k != "path_sampler" else "classes") for k, v in settings.items() if k != "evolution"}}
             print(key, record, flush=True)
             if not args.smoke:
                 data = _results()
@@ -233,6 +242,8 @@ def fidelity(args: argparse.Namespace) -> None:
         settings = {**settings, "learning_rate": args.learning_rate}
     if registry_name == "spos":
         settings = {**settings, "evolution": False}
+        if args.sampler == "classes":
+            settings["path_sampler"] = class_uniform_sampler()
     trainer = create_oneshot(registry_name, epochs=max(args.epochs), seed=args.seed, progress=False, **settings)
     start = time.time()
 
@@ -263,10 +274,12 @@ def fidelity(args: argparse.Namespace) -> None:
         if args.smoke:
             return
         key = f"{args.algorithm}/seed{args.seed}" + (f"/lr{args.learning_rate}" if args.learning_rate is not None else "")
+        key += "/classes" if args.sampler == "classes" and registry_name == "spos" else ""
         key += f"/{args.tag}" if args.tag else ""
         data = _results()  # read again: another run may have saved meanwhile
         data["fidelity"][key] = {"curve": curve, "calibration_batches": args.calibration, "validation_images": args.valid,
-                                 "table": f"{PROTOCOL.name}, {len(archs)} architectures", "settings": settings,
+                                 "table": f"{PROTOCOL.name}, {len(archs)} architectures",
+                                 "settings": {k: (v if k != "path_sampler" else "classes") for k, v in settings.items()},
                                  "command": "python benchmarks/oneshot_quality.py " + " ".join(sys.argv[1:])}
         _save(data)
 
@@ -301,6 +314,9 @@ def main() -> None:
         p.add_argument("--baseline-seeds", type=int, default=50, help="seeds of the same-budget Random / RE runs")
         p.add_argument("--table", default=None)
         p.add_argument("--batch", type=int, default=64)
+        p.add_argument("--sampler", choices=["labels", "classes"], default="labels",
+                       help="SPOS's training paths: uniform over the labels (the paper) or over NB201's "
+                            "isomorphism classes (de-isomorphic sampling, Ning et al. 2021)")
         p.add_argument("--limit", type=int, default=None, help="use only the first N training/valid images")
         p.add_argument("--smoke", action="store_true", help="tiny run; nothing saved")
     args = parser.parse_args()

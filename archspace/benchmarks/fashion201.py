@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -206,6 +206,18 @@ def unique_archs() -> tuple[str, ...]:
 def representative(arch: str) -> str:
     """The member of ``arch``'s isomorphism class that :func:`unique_archs` lists."""
     return _representatives()[canonical_str(arch)]
+
+
+def class_uniform_sampler() -> Callable[[torch.Generator], dict[str, str]]:
+    """A path sampler for SPOS (``SPOS(path_sampler=...)``) on an NB201 cell space: one of the
+    6,466 isomorphism classes uniformly, as its representative's sample (de-isomorphic sampling;
+    see ``archspace.oneshot.spos``)."""
+    classes = unique_archs()
+
+    def draw(generator: torch.Generator) -> dict[str, str]:
+        return from_arch_str(classes[int(torch.randint(len(classes), (1,), generator=generator))])
+
+    return draw
 
 
 @lru_cache(maxsize=1)

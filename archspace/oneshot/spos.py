@@ -19,6 +19,15 @@ its validation reward, under the search's constraint): its best candidate is ``f
 (for a search run apart, as the paper's code does); the answer is then the space's default
 sample, with a warning saying it is no search result.
 
+``path_sampler`` replaces the uniform draw over the labels with another distribution over paths.
+Its use is de-isomorphic sampling (Ning et al., "Evaluating Efficient Performance Estimators of
+Neural Architectures", NeurIPS 2021): in a cell space many label assignments are one network (an
+NB201 cell whose output cannot see an edge ignores that edge's op), so a uniform draw over labels
+trains the classes with many members — mostly shallow cells with dead edges — far more often than
+the rest, and the supernet learns to rank them too high. Drawing a class uniformly and then its
+representative (``archspace.benchmarks.fashion201.class_uniform_sampler()`` for NB201 cells)
+trains every network equally often. Measured on Fashion-201 in ``benchmarks/oneshot_quality.py``.
+
 Paper settings (ImageNet): SGD, learning rate 0.5 linearly decayed over 120 epochs at batch 1024,
 momentum 0.9, weight decay 4e-5, label smoothing 0.1. This trainer keeps the loop's cosine
 schedule (pass ``learning_rate`` and ``weight_decay`` to match the rest).
@@ -47,6 +56,10 @@ from archspace.oneshot.supernet import Supernet
 from archspace.space.samples import Sample
 
 logger = logging.getLogger("archspace.oneshot")
+
+#: a path distribution for SPOS's training steps: draws one path (label -> value) with the given
+#: generator (the policy's, checkpointed, so a resumed run draws the same paths)
+PathSampler = Callable[[torch.Generator], Mapping[str, Any]]
 
 
 class SampledPath(WeightingPolicy):
@@ -134,6 +147,8 @@ class SPOS(OneShotTrainer[SampledPath]):
             ``seed`` defaults to this trainer's), None for the paper's settings, or False for none.
         calibration_batches: training batches each candidate's batch norms are recalibrated on
             (the paper: 200 batches of 128 images).
+        path_sampler: draws each training step's path instead of the uniform draw over labels
+            (labels it leaves out are drawn uniformly); see the module docstring.
         **kwargs: :class:`~archspace.oneshot.OneShotTrainer` settings (``seed`` also seeds the
             path draws, saved with the checkpoint, so a resumed run draws the same paths).
     """
@@ -141,8 +156,11 @@ class SPOS(OneShotTrainer[SampledPath]):
     uses_validation = False
 
     def __init__(self, *, evolution: EvolutionSearch | Mapping[str, Any] | bool | None = None,
-                 calibration_batches: int = 20, **kwargs: Any) -> None:
+                 calibration_batches: int = 20, path_sampler: PathSampler | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if path_sampler is not None and not callable(path_sampler):
+            raise InvalidValueError(f"SPOS path_sampler must be a callable(generator) -> path, got {type(path_sampler).__name__}")
+        self.path_sampler = path_sampler
         if isinstance(calibration_batches, bool) or not isinstance(calibration_batches, int) or calibration_batches < 1:
             raise InvalidValueError(f"SPOS calibration_batches must be an int >= 1, got {calibration_batches!r}")
         if evolution is True or evolution is None:
@@ -175,8 +193,26 @@ class SPOS(OneShotTrainer[SampledPath]):
         return dict(self.policy.sample or {})
 
     def draw_path(self) -> dict[str, Any]:
-        """The next uniform path (the same on every rank) — every decision of the supernet."""
-        return uniform_path(self.supernet.arch.names, self.policy.generator)
+        """The next path (the same on every rank) — every decision of the supernet: uniform, or
+        ``path_sampler``'s draw with any label it leaves out drawn uniformly."""
+        names = self.supernet.arch.names
+        if self.path_sampler is None:
+            return uniform_path(names, self.policy.generator)
+        drawn = dict(self.path_sampler(self.policy.generator))
+        unknown = sorted(set(drawn) - set(names))
+        if unknown:
+            raise InvalidValueError(f"SPOS path_sampler drew labels the supernet does not have: {unknown}; "
+                                    f"its labels are {sorted(names)}")
+        for label, value in drawn.items():
+            if value not in names[label]:
+                raise InvalidValueError(f"SPOS path_sampler drew {value!r} for {label!r}; its candidates are {list(names[label])}")
+        rest = {label: values for label, values in names.items() if label not in drawn}
+        path = {**drawn, **(uniform_path(rest, self.policy.generator) if rest else {})}
+        if is_distributed():  # rank 0's draw on every rank
+            box: list[Any] = [path]
+            dist.broadcast_object_list(box, src=0)
+            path = box[0]
+        return {label: path[label] for label in names}
 
     def step(self, train: Batch, val: Batch, loss_fn: LossFn) -> dict[str, float]:
         """Draw a path, follow it, one SGD step on ``train`` (``val`` is not used)."""

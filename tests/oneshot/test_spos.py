@@ -282,3 +282,61 @@ def test_a_multi_trial_strategy_searches_the_trained_supernet_inside_an_experime
     for t in trials[:3]:  # each metric is the subnet's inherited-weight accuracy after recalibration
         assert t.metric == pytest.approx(score_subnet(trainer.supernet, t.sample, train[:4], val))
     assert evaluator.evaluate(None, TrialContext(0, trials[0].sample, lambda s, v: None)) == pytest.approx(trials[0].metric)
+
+
+def test_path_sampler_draws_every_training_path_and_the_rest_uniformly() -> None:
+    """SPOS(path_sampler=...) trains exactly the paths it draws (labels it leaves out drawn
+    uniformly), reproducibly from the trainer's seed; a draw outside the supernet is refused."""
+    data = [(torch.randn(4, 1, 8, 8), torch.randint(0, 10, (4,))) for _ in range(6)]
+    probe = SPOS(epochs=1, progress=False, evolution=False)
+    probe.fit(SharedNet(), data[:1])
+    names = probe.supernet.arch.names
+    first, *others = sorted(names)
+    pinned = names[first][-1]
+
+    def run(sampler: Any) -> list[dict[str, Any]]:
+        trainer = SPOS(epochs=1, progress=False, evolution=False, seed=4, path_sampler=sampler)
+        paths: list[dict[str, Any]] = []
+        original = trainer.step
+
+        def step(train: Any, val: Any, loss_fn: Any) -> dict[str, float]:
+            out = original(train, val, loss_fn)
+            paths.append(trainer.last_path)
+            return out
+
+        trainer.step = step  # type: ignore[method-assign]
+        trainer.fit(SharedNet(), data)
+        return paths
+
+    def sampler(generator: torch.Generator) -> dict[str, Any]:
+        torch.randint(2, (1,), generator=generator)  # draws from the policy's generator like a real one
+        return {first: pinned}
+
+    paths = run(sampler)
+    assert len(paths) == len(data) and all(p[first] == pinned for p in paths)
+    assert all(set(p) == set(names) for p in paths)
+    if others:
+        assert len({tuple(p[label] for label in others) for p in paths}) > 1  # the rest still vary
+    assert run(sampler) == paths  # the generator is the trainer's (seeded, checkpointed)
+    with pytest.raises(ArchspaceError, match="labels the supernet does not have"):
+        run(lambda g: {"nope": 1})
+    with pytest.raises(ArchspaceError, match="candidates are"):
+        run(lambda g: {first: "not-a-candidate"})
+
+
+def test_class_uniform_sampler_draws_nb201_classes_uniformly() -> None:
+    """De-isomorphic sampling: every draw is a class representative, and the classes come out
+    uniformly — unlike a uniform draw over the 6 labels, which favours classes with dead edges."""
+    from archspace.benchmarks.fashion201 import class_uniform_sampler, representative, unique_archs
+    from archspace.hub.nasbench201 import from_arch_str, to_arch_str
+
+    draw = class_uniform_sampler()
+    g = torch.Generator().manual_seed(0)
+    drawn = [to_arch_str(draw(g)) for _ in range(3000)]
+    assert all(representative(a) == a for a in drawn[:200])
+    dead = "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"  # 125 label assignments, one class
+    classes = set(unique_archs())
+    assert dead in classes and from_arch_str(dead)["edge_3_0"] == "skip_connect"
+    # uniform over 6,466 classes: 3,000 draws hit ~2,400 distinct ones; uniform over labels would
+    # hit far fewer, as it keeps returning the big classes
+    assert len(set(drawn)) > 2200
