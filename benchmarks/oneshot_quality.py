@@ -266,16 +266,23 @@ def fidelity(args: argparse.Namespace) -> None:
             curve[str(epoch)]["kendall_tau_without_recalibration"] = round(
                 float(stats.kendalltau(own, [truth[a] for a in archs]).statistic), 3)
             print(f"  without BN recalibration: tau {curve[str(epoch)]['kendall_tau_without_recalibration']:.3f}")
+        if args.save_supernets:  # for `rescore`: other scoring settings on the same weights
+            folder = Path(args.save_supernets)
+            folder.mkdir(parents=True, exist_ok=True)
+            torch.save(trainer.supernet.state_dict(), folder / f"{_key().replace('/', '_')}_e{epoch}.pt")
         save()  # after every checkpoint: a long run that is stopped keeps its curve so far
         print(f"epoch {epoch}: tau {tau:.3f} rho {rho:.3f} over {len(archs)} architectures "
               f"(mean inherited accuracy {statistics.mean(scores):.3f}; {time.time() - start:.0f} s)", flush=True)
 
+    def _key() -> str:
+        key = f"{args.algorithm}/seed{args.seed}" + (f"/lr{args.learning_rate}" if args.learning_rate is not None else "")
+        key += "/classes" if args.sampler == "classes" and registry_name == "spos" else ""
+        return key + (f"/{args.tag}" if args.tag else "")
+
     def save() -> None:
         if args.smoke:
             return
-        key = f"{args.algorithm}/seed{args.seed}" + (f"/lr{args.learning_rate}" if args.learning_rate is not None else "")
-        key += "/classes" if args.sampler == "classes" and registry_name == "spos" else ""
-        key += f"/{args.tag}" if args.tag else ""
+        key = _key()
         data = _results()  # read again: another run may have saved meanwhile
         data["fidelity"][key] = {"curve": curve, "calibration_batches": args.calibration, "validation_images": args.valid,
                                  "table": f"{PROTOCOL.name}, {len(archs)} architectures",
@@ -285,6 +292,29 @@ def fidelity(args: argparse.Namespace) -> None:
 
     arch_data: Any = None if registry_name == "spos" else batches(valid, args.batch, args.limit)
     trainer.fit(space(), train_b, arch_data, threads=1, on_epoch=on_epoch)
+
+
+def rescore(args: argparse.Namespace) -> None:
+    """Score every table cell again on a saved SPOS supernet with other scoring settings (BN
+    calibration batches, validation images): Kendall tau against the table, and against the
+    scores the fidelity run saved for the same checkpoint where it has them."""
+    torch.set_num_threads(1)
+    table = load_fashion201(args.table, protocol=PROTOCOL)
+    truth = {a: statistics.mean(e["test_acc"] for e in s.values()) for a, s in table.items()}
+    archs = sorted(truth)[:args.archs] if args.archs else sorted(truth)
+    train, valid, _ = load_splits(PROTOCOL)
+    train_b = batches(train, args.batch, args.limit)
+    calibration = train_b[args.calibration_offset:args.calibration_offset + args.calibration]
+    validation = batches(valid, 500, args.valid)
+    trainer = create_oneshot("spos", epochs=1, seed=0, progress=False, evolution=False)
+    supernet = trainer.build(space())
+    supernet.load_state_dict(torch.load(args.checkpoint))
+    start = time.time()
+    scores = {a: score_subnet(supernet, from_arch_str(a), calibration, validation) for a in archs}
+    tau = float(stats.kendalltau([scores[a] for a in archs], [truth[a] for a in archs]).statistic)
+    print(json.dumps({"checkpoint": args.checkpoint, "archs": len(archs), "calibration": args.calibration,
+                      "calibration_offset": args.calibration_offset, "valid": args.valid,
+                      "kendall_tau": round(tau, 3), "seconds": round(time.time() - start, 1)}), flush=True)
 
 
 def main() -> None:
@@ -309,6 +339,13 @@ def main() -> None:
     p.add_argument("--valid", type=int, default=5000, help="validation images per subnet")
     p.add_argument("--ablate-bn", action="store_true", help="also score without recalibrating batch norm")
     p.add_argument("--tag", default="", help="appended to the result's key (a variant of the same settings)")
+    p.add_argument("--save-supernets", default="", help="a folder to save the supernet's weights in at each of --epochs")
+    p = sub.add_parser("rescore")
+    p.add_argument("checkpoint", help="a supernet saved by fidelity --save-supernets (SPOS)")
+    p.add_argument("--calibration", type=int, default=10, help="training batches to recalibrate BN")
+    p.add_argument("--calibration-offset", type=int, default=0, help="first training batch used for calibration")
+    p.add_argument("--valid", type=int, default=5000, help="validation images per subnet")
+    p.add_argument("--archs", type=int, default=0, help="at most this many table architectures (0: all)")
     sub.add_parser("summary")
     for p in sub.choices.values():
         p.add_argument("--baseline-seeds", type=int, default=50, help="seeds of the same-budget Random / RE runs")
@@ -320,7 +357,7 @@ def main() -> None:
         p.add_argument("--limit", type=int, default=None, help="use only the first N training/valid images")
         p.add_argument("--smoke", action="store_true", help="tiny run; nothing saved")
     args = parser.parse_args()
-    {"search": search, "fidelity": fidelity, "summary": summarise}[args.step](args)
+    {"search": search, "fidelity": fidelity, "summary": summarise, "rescore": rescore}[args.step](args)
 
 
 if __name__ == "__main__":
