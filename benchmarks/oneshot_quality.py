@@ -221,6 +221,17 @@ def summarise(args: argparse.Namespace) -> None:
         _save(data)
 
 
+def _fidelity_inputs(args: argparse.Namespace) -> tuple[dict[str, float], list[str], list[Any], Any]:
+    """One thread; the table's mean test accuracy per cell, the cells to score (``--archs``), the
+    training batches and the validation split."""
+    torch.set_num_threads(1)
+    table = load_fashion201(args.table, protocol=PROTOCOL)
+    truth = {a: statistics.mean(e["test_acc"] for e in s.values()) for a, s in table.items()}
+    archs = sorted(truth)[:args.archs] if args.archs else sorted(truth)
+    train, valid, _ = load_splits(PROTOCOL)
+    return truth, archs, batches(train, args.batch, args.limit), valid
+
+
 def fidelity(args: argparse.Namespace) -> None:
     """Kendall tau between each table architecture's inherited-weight validation accuracy (batch
     norm recalibrated) and its table test accuracy, after each of ``--epochs`` supernet epochs.
@@ -228,12 +239,7 @@ def fidelity(args: argparse.Namespace) -> None:
     SPOS trains on the training images alone; the other algorithms also take their architecture
     steps on the validation images, as in a search, and their supernets are scored on fixed paths
     (one op per edge, the weights it trained with)."""
-    torch.set_num_threads(1)
-    table = load_fashion201(args.table, protocol=PROTOCOL)
-    truth = {a: statistics.mean(e["test_acc"] for e in s.values()) for a, s in table.items()}
-    archs = sorted(truth)[:args.archs] if args.archs else sorted(truth)
-    train, valid, _ = load_splits(PROTOCOL)
-    train_b = batches(train, args.batch, args.limit)
+    truth, archs, train_b, valid = _fidelity_inputs(args)
     calibration, validation = train_b[:args.calibration], batches(valid, 500, args.valid)
     curve: dict[str, Any] = {}
     registry_name, settings = ALGORITHMS[args.algorithm]
@@ -296,14 +302,8 @@ def fidelity(args: argparse.Namespace) -> None:
 
 def rescore(args: argparse.Namespace) -> None:
     """Score every table cell again on a saved SPOS supernet with other scoring settings (BN
-    calibration batches, validation images): Kendall tau against the table, and against the
-    scores the fidelity run saved for the same checkpoint where it has them."""
-    torch.set_num_threads(1)
-    table = load_fashion201(args.table, protocol=PROTOCOL)
-    truth = {a: statistics.mean(e["test_acc"] for e in s.values()) for a, s in table.items()}
-    archs = sorted(truth)[:args.archs] if args.archs else sorted(truth)
-    train, valid, _ = load_splits(PROTOCOL)
-    train_b = batches(train, args.batch, args.limit)
+    calibration batches, validation images): Kendall tau against the table."""
+    truth, archs, train_b, valid = _fidelity_inputs(args)
     calibration = train_b[args.calibration_offset:args.calibration_offset + args.calibration]
     validation = batches(valid, 500, args.valid)
     trainer = create_oneshot("spos", epochs=1, seed=0, progress=False, evolution=False)
