@@ -315,6 +315,8 @@ def rescore(args: argparse.Namespace) -> None:
     print(json.dumps({"checkpoint": args.checkpoint, "archs": len(archs), "calibration": args.calibration,
                       "calibration_offset": args.calibration_offset, "valid": args.valid,
                       "kendall_tau": round(tau, 3), "seconds": round(time.time() - start, 1)}), flush=True)
+    if args.dump:
+        Path(args.dump).write_text(json.dumps(scores, indent=1) + "\n")
 
 
 def main() -> None:
@@ -344,6 +346,7 @@ def main() -> None:
     p.add_argument("checkpoint", help="a supernet saved by fidelity --save-supernets (SPOS)")
     p.add_argument("--calibration", type=int, default=10, help="training batches to recalibrate BN")
     p.add_argument("--calibration-offset", type=int, default=0, help="first training batch used for calibration")
+    p.add_argument("--dump", default="", help="write the per-cell scores to this JSON file")
     p.add_argument("--valid", type=int, default=5000, help="validation images per subnet")
     p.add_argument("--archs", type=int, default=0, help="at most this many table architectures (0: all)")
     sub.add_parser("summary")
