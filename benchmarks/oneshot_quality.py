@@ -47,11 +47,12 @@ from archspace.benchmarks.fashion201 import (  # noqa: E402
     class_uniform_sampler,
     load_splits,
     representative,
+    unique_archs,
 )
 from archspace.benchmarks.fashion201_table import DEFAULT_PATH, load_fashion201, lookup_or_train  # noqa: E402
 from archspace.hub.nasbench201 import from_arch_str, to_arch_str  # noqa: E402
 from archspace.oneshot import create_oneshot  # noqa: E402
-from archspace.oneshot.spos_search import score_subnet  # noqa: E402
+from archspace.oneshot.spos_search import recalibrate_batch_norm, score_subnet  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "oneshot_quality.json"
 #: name -> (registry name, settings beyond the paper defaults)
@@ -319,6 +320,59 @@ def rescore(args: argparse.Namespace) -> None:
         Path(args.dump).write_text(json.dumps(scores, indent=1) + "\n")
 
 
+def _keep_output(store: dict[tuple[int, str], torch.Tensor], key: tuple[int, str]) -> Any:
+    """A forward hook that keeps its module's output (with its gradient) in ``store[key]``."""
+    def hook(_module: Any, _inputs: Any, out: torch.Tensor) -> None:
+        out.retain_grad()
+        store[key] = out
+    return hook
+
+
+def invariance(args: argparse.Namespace) -> None:
+    """Do the edges summed into a cell's output node compete? For each cell of a subnet (inherited
+    weights, batch norm recalibrated, training mode as in a search step), g_k = <dL/dn3, o_k> for
+    the three edges into n3; if the loss hardly depends on n3's scale, sum_k g_k = <dL/dn3, n3> is
+    near 0 and the g_k nearly cancel. Reports |sum g| / sum |g| over random all-alive cells."""
+    torch.set_num_threads(1)
+    train, valid, _ = load_splits(PROTOCOL)
+    calibration, validation = batches(train, args.batch)[:10], batches(valid, args.batch)
+    supernet = create_oneshot("spos", epochs=1, seed=0, progress=False, evolution=False).build(space())
+    supernet.load_state_dict(torch.load(args.checkpoint))
+    rng, sign_rng = np.random.default_rng(args.seed), np.random.default_rng(args.seed + 1)
+    alive = [a for a in unique_archs() if "none" not in a]
+    edges = ("3_0", "3_1", "3_2")
+    ratios: list[float] = []
+    null: list[float] = []
+    for trial in range(args.cells):
+        with torch.random.fork_rng(devices=[]):
+            model = supernet.subnet(from_arch_str(alive[int(rng.integers(len(alive)))]))
+        recalibrate_batch_norm(model, calibration)
+        model.train()
+        cells = [m for m in model.modules() if isinstance(getattr(m, "edges", None), torch.nn.ModuleDict)]
+        outputs: dict[tuple[int, str], torch.Tensor] = {}
+        hooks = [cell.edges[e].register_forward_hook(_keep_output(outputs, (i, e)))
+                 for i, cell in enumerate(cells) for e in edges]
+        x, y = validation[trial % len(validation)]
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        for i in range(len(cells)):
+            g = [float((outputs[(i, e)].grad * outputs[(i, e)]).detach().sum()) for e in edges]  # type: ignore[operator]
+            ratios.append(abs(sum(g)) / sum(abs(v) for v in g))
+            signs = sign_rng.choice([-1.0, 1.0], size=len(g))  # the null: the same magnitudes, no cancellation
+            null.append(abs(sum(sg * v for sg, v in zip(signs, g))) / sum(abs(v) for v in g))
+        for h in hooks:
+            h.remove()
+    result = {"checkpoint": args.checkpoint, "cell_outputs": len(ratios),
+              "median_abs_sum_over_sum_abs": round(statistics.median(ratios), 3),
+              "mean_abs_sum_over_sum_abs": round(statistics.mean(ratios), 3),
+              "null_median_random_signs": round(statistics.median(null), 3),
+              "command": "python benchmarks/oneshot_quality.py " + " ".join(sys.argv[1:])}
+    print(json.dumps(result), flush=True)
+    if not args.smoke:
+        data = _results()
+        data["invariance"] = result
+        _save(data)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="step", required=True)
@@ -347,6 +401,10 @@ def main() -> None:
     p.add_argument("--calibration", type=int, default=10, help="training batches to recalibrate BN")
     p.add_argument("--calibration-offset", type=int, default=0, help="first training batch used for calibration")
     p.add_argument("--dump", default="", help="write the per-cell scores to this JSON file")
+    p = sub.add_parser("invariance")
+    p.add_argument("checkpoint", help="a supernet saved by fidelity --save-supernets (SPOS)")
+    p.add_argument("--cells", type=int, default=12, help="random all-alive cells (each gives one value per network cell)")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--valid", type=int, default=5000, help="validation images per subnet")
     p.add_argument("--archs", type=int, default=0, help="at most this many table architectures (0: all)")
     sub.add_parser("summary")
@@ -360,7 +418,8 @@ def main() -> None:
         p.add_argument("--limit", type=int, default=None, help="use only the first N training/valid images")
         p.add_argument("--smoke", action="store_true", help="tiny run; nothing saved")
     args = parser.parse_args()
-    {"search": search, "fidelity": fidelity, "summary": summarise, "rescore": rescore}[args.step](args)
+    {"search": search, "fidelity": fidelity, "summary": summarise, "rescore": rescore,
+     "invariance": invariance}[args.step](args)
 
 
 if __name__ == "__main__":
