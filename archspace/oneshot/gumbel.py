@@ -9,13 +9,12 @@ decays it by a constant factor per epoch). Updates alternate as in first-order D
 mixed form runs only the sampled candidate (GDAS); shared labels get the same sample within a pass.
 
 ``warmup_epochs`` train only the weights first, on paths drawn from the (still uniform) logits, and
-the temperature anneals over the epochs after them. Neither GDAS nor FBNet's paper warms up
-(FBNet's code trains the weights alone for its first epochs); it is here because a short search
-needs it: measured on Fashion-201 (``benchmarks/oneshot_quality.py``), a supernet trained for a few
-thousand steps ranks shallow cells above deep ones, and the architecture gradient then cuts every
-path through the intermediate nodes (``none`` on the output node's other edges) before the deep
-paths' weights have learned anything — the rich-get-richer collapse that ProxylessNAS's and
-PC-DARTS's warm-up epochs exist to avoid.
+the temperature anneals over the epochs after them. Neither paper warms up; it is offered because
+a warm-up is the usual remedy for an architecture distribution that commits before the weights
+of the paths it cuts have learned anything (ProxylessNAS and PC-DARTS use one). Measured on
+Fashion-201 (``benchmarks/oneshot_quality.py``, README) it did not stop GDAS's collapse to
+``none`` there: the edges summed into a node compete for weight, and ``none`` wins by the others
+losing.
 
 FBNet's hardware-aware loss: with ``latency=LatencyLoss(table, ...)`` (``latency_loss.py``) the
 architecture step minimises the validation loss with FBNet's latency term, the table's latency

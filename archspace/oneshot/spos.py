@@ -26,7 +26,8 @@ NB201 cell whose output cannot see an edge ignores that edge's op), so a uniform
 trains the classes with many members — mostly shallow cells with dead edges — far more often than
 the rest, and the supernet learns to rank them too high. Drawing a class uniformly and then its
 representative (``archspace.benchmarks.fashion201.class_uniform_sampler()`` for NB201 cells)
-trains every network equally often. Measured on Fashion-201 in ``benchmarks/oneshot_quality.py``.
+trains every network equally often. On Fashion-201 it did not improve the supernet's ranking
+(``benchmarks/oneshot_quality.py fidelity --sampler classes``; README).
 
 Paper settings (ImageNet): SGD, learning rate 0.5 linearly decayed over 120 epochs at batch 1024,
 momentum 0.9, weight decay 4e-5, label smoothing 0.1. This trainer keeps the loop's cosine
