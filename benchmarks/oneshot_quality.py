@@ -301,15 +301,20 @@ def fidelity(args: argparse.Namespace) -> None:
     trainer.fit(space(), train_b, arch_data, threads=1, on_epoch=on_epoch)
 
 
+def _saved_supernet(checkpoint: str) -> Any:
+    """The SPOS supernet of the table's network with the weights ``fidelity --save-supernets`` saved."""
+    supernet = create_oneshot("spos", epochs=1, seed=0, progress=False, evolution=False).build(space())
+    supernet.load_state_dict(torch.load(checkpoint))
+    return supernet
+
+
 def rescore(args: argparse.Namespace) -> None:
     """Score every table cell again on a saved SPOS supernet with other scoring settings (BN
     calibration batches, validation images): Kendall tau against the table."""
     truth, archs, train_b, valid = _fidelity_inputs(args)
     calibration = train_b[args.calibration_offset:args.calibration_offset + args.calibration]
     validation = batches(valid, 500, args.valid)
-    trainer = create_oneshot("spos", epochs=1, seed=0, progress=False, evolution=False)
-    supernet = trainer.build(space())
-    supernet.load_state_dict(torch.load(args.checkpoint))
+    supernet = _saved_supernet(args.checkpoint)
     start = time.time()
     scores = {a: score_subnet(supernet, from_arch_str(a), calibration, validation) for a in archs}
     tau = float(stats.kendalltau([scores[a] for a in archs], [truth[a] for a in archs]).statistic)
@@ -336,8 +341,7 @@ def invariance(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     train, valid, _ = load_splits(PROTOCOL)
     calibration, validation = batches(train, args.batch)[:10], batches(valid, args.batch)
-    supernet = create_oneshot("spos", epochs=1, seed=0, progress=False, evolution=False).build(space())
-    supernet.load_state_dict(torch.load(args.checkpoint))
+    supernet = _saved_supernet(args.checkpoint)
     rng, sign_rng = np.random.default_rng(args.seed), np.random.default_rng(args.seed + 1)
     alive = [a for a in unique_archs() if "none" not in a]
     edges = ("3_0", "3_1", "3_2")
