@@ -29,8 +29,7 @@ from archspace.benchmarks.fashion201 import PROTOCOL, Fashion201Net, Protocol, u
 from archspace.benchmarks.fashion201_table import (  # noqa: E402
     DEFAULT_PATH,
     Fashion201Evaluator,
-    merge_trial_entries,
-    open_or_create,
+    add_to_table,
 )
 from archspace.experiment import Experiment  # noqa: E402
 from archspace.hub.nasbench201 import from_arch_str  # noqa: E402
@@ -55,10 +54,7 @@ def build(table_path: str | Path, directory: str | Path, *, archs: int, seeds: i
     Returns what was done: entries merged from earlier runs, architectures trained now, table size.
     """
     directory = Path(directory)
-    table = open_or_create(table_path, protocol)
-    recovered = merge_trial_entries(table, directory) if directory.exists() else 0
-    if recovered:
-        table.save(table_path)
+    table, recovered = add_to_table(table_path, (), protocol, trial_dir=directory)  # trials a killed run left
     wanted = draw(archs, draw_seed)
     todo = [a for a in wanted if any(not table.has(a, s) for s in range(seeds))]
     start = time.time()
@@ -73,10 +69,8 @@ def build(table_path: str | Path, directory: str | Path, *, archs: int, seeds: i
         for arch in todo:
             experiment.enqueue(from_arch_str(arch))
         experiment.run()
-        # read the file again: entries added meanwhile (lookup_or_train elsewhere) are kept
-        table = open_or_create(table_path, protocol)
-        merge_trial_entries(table, directory)
-        table.save(table_path)
+        # under the table's lock, read again: entries added meanwhile (lookup_or_train elsewhere) are kept
+        table, _ = add_to_table(table_path, (), protocol, trial_dir=directory)
     return {"recovered": recovered, "trained_archs": len(todo), "table_archs": len(table),
             "table_entries": sum(len(s) for s in table.values()), "seconds": round(time.time() - start, 1)}
 

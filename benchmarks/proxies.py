@@ -142,6 +142,8 @@ def fashion(args: argparse.Namespace) -> None:
             continue
         result = score_model(build_model(arch, PROTOCOL, SEED), proxies, batch, seed=SEED)
         cache[arch] = {**{n: r.value for n, r in result.items()}, "seconds": {n: r.seconds for n, r in result.items()}}
+        if len(cache) % 50 == 0:  # an interrupted run keeps what it scored
+            _save(cache_path, cache)
     _save(cache_path, cache)
     truth = {a: statistics.mean(e["test_acc"] for e in table[a].values()) for a in table}
     result = correlations({a: cache[a] for a in table}, truth, names)

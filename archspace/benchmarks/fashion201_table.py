@@ -15,15 +15,21 @@ so any member of a class finds its entry. :meth:`Fashion201Table.as_nb201` gives
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import statistics
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from torch import nn
+
+try:  # POSIX: an advisory lock serialises writers of one table file; elsewhere the last writer wins
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from archspace.benchmarks.fashion201 import PROTOCOL, Entry, Protocol, representative, train_one
 from archspace.benchmarks.nb201 import NAMED_TABLES, BenchmarkTableError, NB201Table
@@ -177,17 +183,49 @@ def open_or_create(path: str | os.PathLike[str], protocol: Protocol = PROTOCOL) 
     return Fashion201Table(protocol.describe(), source=str(path))
 
 
+@contextlib.contextmanager
+def _locked(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive lock on ``<path>.lock`` (POSIX ``flock``; blocks until it is free)."""
+    if fcntl is None:  # pragma: no cover - Windows
+        yield
+        return
+    with open(f"{os.fspath(path)}.lock", "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def add_to_table(path: str | os.PathLike[str], entries: Iterable[Entry] = (), protocol: Protocol = PROTOCOL, *,
+                 trial_dir: str | os.PathLike[str] | None = None) -> tuple[Fashion201Table, int]:
+    """Add ``entries`` (and those trials under ``trial_dir`` wrote) to the table file at ``path``;
+    return the table as saved and how many entries were new.
+
+    Reading, adding and saving happen under a lock on the file, so a build and any number of
+    ``lookup_or_train`` calls in other processes may add to one table at once without one
+    writer's save dropping another's entries (a plain read-add-save would: the later save is of a
+    table read before the earlier one was written)."""
+    with _locked(path):
+        table = open_or_create(path, protocol)
+        added = sum(table.add(e) for e in entries)
+        if trial_dir is not None and Path(trial_dir).exists():
+            added += merge_trial_entries(table, trial_dir)
+        if added or not Path(path).exists():
+            table.save(path)
+    return table, added
+
+
 def lookup_or_train(sample: Mapping[str, Any] | str, table_path: str | os.PathLike[str], *, seed: int = 0,
                     protocol: Protocol = PROTOCOL, root: str | None = None) -> dict[str, Any]:
     """The entry of ``sample`` (a NasBench201 sample or arch string) with ``seed``: from the table
-    at ``table_path``, or trained now under ``protocol`` and added to the file."""
+    at ``table_path``, or trained now under ``protocol`` and added to the file (under its lock:
+    entries other processes add meanwhile are kept)."""
     arch = sample if isinstance(sample, str) else to_arch_str(sample)
     table = open_or_create(table_path, protocol)
     if not table.has(arch, seed):
         entry = train_one(representative(arch), seed, protocol=protocol, root=root)
-        table = open_or_create(table_path, protocol)  # read again: a build may have saved while this trained
-        table.add(entry)
-        table.save(table_path)
+        table, _ = add_to_table(table_path, [entry], protocol)
     return table[arch][seed]
 
 
@@ -238,5 +276,5 @@ def merge_trial_entries(table: Fashion201Table, directory: str | os.PathLike[str
     return added
 
 
-__all__ = ["DEFAULT_PATH", "FASHION201_DIRECTIONS", "Fashion201Evaluator", "Fashion201Table", "load_fashion201",
-           "lookup_or_train", "merge_trial_entries", "open_or_create"]
+__all__ = ["DEFAULT_PATH", "FASHION201_DIRECTIONS", "Fashion201Evaluator", "Fashion201Table", "add_to_table",
+           "load_fashion201", "lookup_or_train", "merge_trial_entries", "open_or_create"]

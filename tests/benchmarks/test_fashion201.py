@@ -175,3 +175,29 @@ def test_the_packaged_table_ships_and_verifies() -> None:
     assert DEFAULT_PATH.exists(), "archspace/benchmarks/fashion201_table.json is missing from the package"
     table = load_fashion201(protocol=PROTOCOL)
     assert len(table) >= 1 and all(0.0 < e["test_acc"] <= 1.0 for seeds in table.values() for e in seeds.values())
+
+
+_WRITER = """
+import sys
+from archspace.benchmarks.fashion201 import Entry, unique_archs
+from archspace.benchmarks.fashion201_table import add_to_table
+archs = sorted(unique_archs())[int(sys.argv[2])::int(sys.argv[3])][:int(sys.argv[4])]
+for i, arch in enumerate(archs):
+    add_to_table(sys.argv[1], [Entry(arch, 0, 0.5, 0.5, [0.5], 1, 1, 1.0)])
+"""
+
+
+def test_concurrent_writers_lose_no_entries(tmp_path: Path) -> None:
+    """Four processes add twelve entries each to one file at once, one save per entry: every
+    entry is in the table afterwards (a read-add-save without the file lock drops some)."""
+    import subprocess
+
+    path = tmp_path / "table.json"
+    writers, each = 4, 12
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(path), str(k), str(writers), str(each)],
+                              stderr=subprocess.PIPE, text=True) for k in range(writers)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    table = load_fashion201(path)
+    assert len(table) == writers * each
+    assert not list(tmp_path.glob("*.tmp"))
