@@ -116,8 +116,8 @@ def main() -> None:
     parser.add_argument("--nb201", default=str(NB201_CSV))
     parser.add_argument("--seeds", type=int, default=50)
     parser.add_argument("--strategies", default="random,evolution,tpe,local_search,bananas,gp")
-    parser.add_argument("--warm", default="synflow",
-                        help="also run --warm-strategies with this proxy's warm start ('' for none): the best --warm-top "
+    parser.add_argument("--warm", default="synflow,jacob_cov",
+                        help="also run --warm-strategies with each of these proxies' warm start ('' for none): the best --warm-top "
                              "of --warm-pool tabulated classes drawn per seed, scored by proxies.py fashion")
     parser.add_argument("--warm-strategies", default="random,evolution")
     parser.add_argument("--warm-pool", type=int, default=100)
@@ -148,19 +148,22 @@ def main() -> None:
     curves: dict[str, Any] = {}
     for name in filter(None, args.strategies.split(",")):
         curves[name] = _summary([run_strategy(name, seed, rows, trials) for seed in range(args.seeds)], trials, optimum)
-    if args.warm:
+    warm_proxies = [p for p in args.warm.split(",") if p]
+    if warm_proxies:
         scores = json.loads((ROOT / "benchmarks" / "results" / "proxies_fashion201_scores.json").read_text())
-        scored = sorted(a for a in rows if math.isfinite(scores.get(a, {}).get(args.warm, math.nan)))
+    for proxy in warm_proxies:
+        scored = sorted(a for a in rows if math.isfinite(scores.get(a, {}).get(proxy, math.nan)))
         if len(scored) < args.warm_pool:
-            raise SystemExit(f"{len(scored)} table classes have a {args.warm} score; run `proxies.py fashion` first")
+            raise SystemExit(f"{len(scored)} table classes have a {proxy} score; run `proxies.py fashion` first")
         for name in filter(None, args.warm_strategies.split(",")):
             runs = []
             for seed in range(args.seeds):
                 pool = random.Random(1000 + seed).sample(scored, args.warm_pool)
-                top = sorted(pool, key=lambda a: -scores[a][args.warm])[:args.warm_top]
+                top = sorted(pool, key=lambda a: -scores[a][proxy])[:args.warm_top]
                 runs.append(run_strategy(name, seed, rows, trials, top))
-            curves[f"{name}+{args.warm}"] = _summary(runs, trials, optimum)
-        curves["warm_start"] = {"proxy": args.warm, "pool": args.warm_pool, "top": args.warm_top}
+            curves[f"{name}+{proxy}"] = _summary(runs, trials, optimum)
+    if warm_proxies:
+        curves["warm_start"] = {"proxies": warm_proxies, "pool": args.warm_pool, "top": args.warm_top}
     report["strategies"] = {"seeds": args.seeds, "searched": f"the {len(rows)} tabulated classes", "curves": curves}
     report["optimum_test"] = round(max(mean_test.values()) * 100, 2)
     report["seconds"] = round(time.time() - start, 1)
