@@ -62,7 +62,11 @@ ALGORITHMS: dict[str, tuple[str, dict[str, Any]]] = {
     "enas": ("enas", {}),
     # the paper's evolution (population 50, 20 generations: 1,000 candidates of a 7^20-path space)
     # scaled to NB201's 6,466 classes: 200 candidates, population 20, 10 generations
-    "spos": ("spos", {"evolution": {"population": 20, "select": 5, "mutation": 10, "crossover": 10, "generations": 10}}), "proxyless": ("proxylessnas", {}), "drnas": ("drnas", {}),
+    "spos": ("spos", {"evolution": {"population": 20, "select": 5, "mutation": 10, "crossover": 10, "generations": 10}}),
+    # FairNAS's strict fairness on SPOS's supernet: 5 paths per batch (5x SPOS's cost per epoch)
+    "fairnas": ("spos", {"strict_fairness": True,
+                         "evolution": {"population": 20, "select": 5, "mutation": 10, "crossover": 10, "generations": 10}}),
+    "proxyless": ("proxylessnas", {}), "drnas": ("drnas", {}),
 }
 
 #: architecture steps of each differentiable search's paper setting (batch 64 on half of CIFAR-10's

@@ -29,6 +29,16 @@ representative (``archspace.benchmarks.fashion201.class_uniform_sampler()`` for 
 trains every network equally often. On Fashion-201 it did not improve the supernet's ranking
 (``benchmarks/oneshot_quality.py fidelity --sampler classes``; README).
 
+``strict_fairness=True`` trains as FairNAS does (Chu et al., "FairNAS: Rethinking Evaluation
+Fairness of Weight Sharing Neural Architecture Search", ICCV 2021): each training batch runs m
+paths, m the most candidates any decision has, drawn so that every candidate of every decision
+is on exactly one of them (independent random permutations per decision; a decision with fewer
+candidates repeats whole permutations, so its candidates are on ⌊m/k⌋ or ⌈m/k⌉ paths); the m
+paths' gradients are summed and the weights take one step. A uniform draw trains every candidate
+equally often only in expectation; FairNAS argues that the candidates' drift in how much each
+has been trained at any moment is what makes a supernet misrank. It costs m forward/backward
+passes per batch.
+
 Paper settings (ImageNet): SGD, learning rate 0.5 linearly decayed over 120 epochs at batch 1024,
 momentum 0.9, weight decay 4e-5, label smoothing 0.1. This trainer keeps the loop's cosine
 schedule (pass ``learning_rate`` and ``weight_decay`` to match the rest).
@@ -49,7 +59,7 @@ from torch import nn
 from archspace.errors import InvalidValueError
 from archspace.nn.space import ModelSpace
 from archspace.oneshot._reward import reward_metric
-from archspace.oneshot.distributed import is_distributed
+from archspace.oneshot.distributed import average_gradients, broadcast_buffers, is_distributed
 from archspace.oneshot.loop import Batch, Constraint, LossFn, OneShotTrainer
 from archspace.oneshot.policy import Mix, WeightingPolicy
 from archspace.oneshot.spos_search import EvolutionResult, EvolutionSearch
@@ -150,6 +160,8 @@ class SPOS(OneShotTrainer[SampledPath]):
             (the paper: 200 batches of 128 images).
         path_sampler: draws each training step's path instead of the uniform draw over labels
             (labels it leaves out are drawn uniformly); see the module docstring.
+        strict_fairness: FairNAS's training step (m paths per batch covering every candidate of
+            every decision, gradients summed, one update); see the module docstring.
         **kwargs: :class:`~archspace.oneshot.OneShotTrainer` settings (``seed`` also seeds the
             path draws, saved with the checkpoint, so a resumed run draws the same paths).
     """
@@ -157,11 +169,18 @@ class SPOS(OneShotTrainer[SampledPath]):
     uses_validation = False
 
     def __init__(self, *, evolution: EvolutionSearch | Mapping[str, Any] | bool | None = None,
-                 calibration_batches: int = 20, path_sampler: PathSampler | None = None, **kwargs: Any) -> None:
+                 calibration_batches: int = 20, path_sampler: PathSampler | None = None,
+                 strict_fairness: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if path_sampler is not None and not callable(path_sampler):
             raise InvalidValueError(f"SPOS path_sampler must be a callable(generator) -> path, got {type(path_sampler).__name__}")
+        if not isinstance(strict_fairness, bool):
+            raise InvalidValueError(f"SPOS strict_fairness must be True or False, got {strict_fairness!r}")
+        if strict_fairness and path_sampler is not None:
+            raise InvalidValueError("SPOS takes strict_fairness or a path_sampler, not both: strict fairness fixes "
+                                    "which candidates each step's paths hold")
         self.path_sampler = path_sampler
+        self.strict_fairness = strict_fairness
         if isinstance(calibration_batches, bool) or not isinstance(calibration_batches, int) or calibration_batches < 1:
             raise InvalidValueError(f"SPOS calibration_batches must be an int >= 1, got {calibration_batches!r}")
         if evolution is True or evolution is None:
@@ -215,10 +234,47 @@ class SPOS(OneShotTrainer[SampledPath]):
             path = box[0]
         return {label: path[label] for label in names}
 
+    def fair_paths(self) -> list[dict[str, Any]]:
+        """FairNAS's draw (the same on every rank): m paths, m the most candidates of any
+        decision, in which each decision's candidates take turns in a random order — every
+        candidate on exactly one path where the decision has m candidates, on ⌊m/k⌋ or ⌈m/k⌉
+        where it has k < m."""
+        names = self.supernet.arch.names
+        m = max(len(values) for values in names.values())
+        columns: dict[str, list[Any]] = {}
+        for label, values in names.items():
+            order: list[int] = []
+            while len(order) < m:
+                order += torch.randperm(len(values), generator=self.policy.generator).tolist()
+            columns[label] = [values[i] for i in order[:m]]
+        paths = [{label: columns[label][j] for label in names} for j in range(m)]
+        if is_distributed():  # rank 0's draw on every rank
+            box: list[Any] = [paths]
+            dist.broadcast_object_list(box, src=0)
+            paths = box[0]
+        return paths
+
     def step(self, train: Batch, val: Batch, loss_fn: LossFn) -> dict[str, float]:
-        """Draw a path, follow it, one SGD step on ``train`` (``val`` is not used)."""
-        self.policy.follow(self.draw_path())
-        return {"train_loss": self.weight_step(train, loss_fn)}
+        """Draw a path, follow it, one SGD step on ``train`` (``val`` is not used); with
+        ``strict_fairness``, FairNAS's m paths on the batch and one step on their summed gradients."""
+        if not self.strict_fairness:
+            self.policy.follow(self.draw_path())
+            return {"train_loss": self.weight_step(train, loss_fn)}
+        x, y = train
+        self.weight_optimizer.zero_grad(set_to_none=True)
+        paths = self.fair_paths()
+        total = 0.0
+        for path in paths:
+            self.policy.follow(path)
+            loss = loss_fn(self.supernet(x), y)
+            loss.backward()  # accumulates: the update is on the sum over the m paths (the paper's)
+            total += float(loss.detach())
+        params = list(self.supernet.weight_parameters())
+        average_gradients(params)
+        nn.utils.clip_grad_norm_(params, self.grad_clip)
+        self.weight_optimizer.step()
+        broadcast_buffers(self.supernet)
+        return {"train_loss": total / len(paths)}
 
     def select(self, train_data: Iterable[Batch], val_data: Iterable[Batch], *, loss_fn: LossFn,
                device: str | torch.device = "cpu", on_candidate: Callable[[Sample, float], None] | None = None,

@@ -340,3 +340,59 @@ def test_class_uniform_sampler_draws_nb201_classes_uniformly() -> None:
     # uniform over 6,466 classes: 3,000 draws hit ~2,400 distinct ones; uniform over labels would
     # hit far fewer, as it keeps returning the big classes
     assert len(set(drawn)) > 2200
+
+
+def test_strict_fairness_covers_every_candidate_and_steps_on_the_summed_gradient() -> None:
+    """SPOS(strict_fairness=True) is FairNAS's step: per batch m paths (m the most candidates of
+    any decision) on which each decision's candidates appear equally often (⌊m/k⌋ or ⌈m/k⌉ times,
+    exactly once where k == m), and one SGD update by the sum of the m paths' gradients."""
+    import copy
+    from collections import Counter
+
+    data = [(torch.randn(4, 1, 8, 8), torch.randint(0, 10, (4,))) for _ in range(3)]
+    trainer = SPOS(epochs=1, progress=False, evolution=False, seed=5, strict_fairness=True,
+                   momentum=0.0, weight_decay=0.0, grad_clip=1e9, learning_rate=0.1)
+    drawn: list[list[dict[str, Any]]] = []
+    checks: list[float] = []
+    original_paths, original_step = trainer.fair_paths, trainer.step
+
+    def fair_paths() -> list[dict[str, Any]]:
+        drawn.append(original_paths())
+        return drawn[-1]
+
+    def step(train: Any, val: Any, loss_fn: Any) -> dict[str, float]:
+        before = copy.deepcopy(trainer.supernet)
+        lr = trainer.weight_optimizer.param_groups[0]["lr"]
+        out = original_step(train, val, loss_fn)
+        for path in drawn[-1]:  # the update the summed gradient gives, recomputed on the copy
+            before.policy.follow(path)
+            loss_fn(before(train[0]), train[1]).backward()
+        after = dict(trainer.supernet.named_parameters())
+        for name, p in before.named_parameters():
+            if p.grad is not None:
+                checks.append(float((p.detach() - lr * p.grad - after[name].detach()).abs().max()))
+        return out
+
+    trainer.fair_paths = fair_paths  # type: ignore[method-assign]
+    trainer.step = step  # type: ignore[method-assign]
+    trainer.fit(SharedNet(), data)
+    names = trainer.supernet.arch.names
+    m = max(len(v) for v in names.values())
+    assert len(drawn) == len(data) and all(len(paths) == m for paths in drawn)
+    for paths in drawn:
+        for label, values in names.items():
+            counts = Counter(p[label] for p in paths)
+            assert set(counts) <= set(values)
+            assert {counts[v] for v in values} <= {m // len(values), -(-m // len(values))}
+    assert checks and max(checks) < 1e-5
+    assert len({tuple(sorted(p.items())) for p in drawn[0]}) > 1
+    from types import SimpleNamespace  # decisions of unequal sizes: 5, 2 and 3 candidates
+    uneven = {"a": [1, 2, 3, 4, 5], "b": ["x", "y"], "c": [0.1, 0.2, 0.3]}
+    trainer.supernet = SimpleNamespace(arch=SimpleNamespace(names=uneven))  # type: ignore[assignment]
+    for _ in range(5):
+        paths = original_paths()
+        assert len(paths) == 5 and sorted(p["a"] for p in paths) == [1, 2, 3, 4, 5]
+        assert sorted(Counter(p["b"] for p in paths).values()) == [2, 3]
+        assert sorted(Counter(p["c"] for p in paths).values()) == [1, 2, 2]
+    with pytest.raises(ArchspaceError, match="not both"):
+        SPOS(strict_fairness=True, path_sampler=lambda g: {})
