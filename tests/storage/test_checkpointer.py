@@ -12,12 +12,15 @@ from archspace.storage import SQLiteStorage, _checkpointer
 
 
 def _in_main_file(db: Path) -> int:
-    # immutable: read the main file alone, ignoring the -wal (as after losing it)
+    # immutable: read the main file alone, ignoring the -wal (as after losing it). Immutable also
+    # means unlocked, so a read that overlaps a checkpoint copying pages in can see a torn file
+    # ("malformed"): that read counts as "not there yet" and the caller polls again; the count
+    # each assertion waits for must still come from a whole read.
     with sqlite3.connect(f"file:{db}?mode=ro&immutable=1", uri=True) as conn:
         try:
             return int(conn.execute("SELECT count(*) FROM trials WHERE status = 'succeeded'").fetchone()[0])
-        except sqlite3.OperationalError:  # nothing checkpointed yet: not even the schema
-            return 0
+        except sqlite3.DatabaseError:  # nothing checkpointed yet (no schema), or a torn read mid-checkpoint
+            return -1
 
 
 def _wait(predicate: object, limit: float = 10) -> bool:
