@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from archspace.benchmarks import load_table  # noqa: E402
 from archspace.benchmarks.fashion201 import PROTOCOL, representative  # noqa: E402
-from archspace.benchmarks.fashion201_table import load_fashion201  # noqa: E402
+from archspace.benchmarks.fashion201_table import DEFAULT_PATH, load_fashion201  # noqa: E402
 from archspace.hub.nasbench201 import NasBench201, from_arch_str, to_arch_str  # noqa: E402
 from archspace.strategy import STRATEGIES  # noqa: E402
 
@@ -134,6 +134,9 @@ def main() -> None:
         "top_vs_median_points": round((max(mean_test.values()) - statistics.median(mean_test.values())) * 100, 2),
         "noise_ceiling": noise_ceiling(table),
         "cpu_seconds_per_entry": {"median": round(statistics.median(seconds), 1), "total_hours": round(sum(seconds) / 3600, 2)},
+        "file_bytes": Path(args.table or DEFAULT_PATH).stat().st_size,
+        "archs_with_seeds": {str(k): sum(len(s) == k for s in table.values())
+                             for k in sorted({len(s) for s in table.values()})},
     }
     if Path(args.nb201).exists():
         nb = load_table(args.nb201)
