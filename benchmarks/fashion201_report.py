@@ -21,6 +21,7 @@ import random
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,15 @@ def run_strategy(name: str, seed: int, rows: dict[str, dict[str, float]], trials
     return curve
 
 
+def _runs(jobs: int, tasks: list[tuple[Any, ...]]) -> list[list[float]]:
+    """``run_strategy(*task)`` for each task, in order; over ``jobs`` processes if more than one
+    (every run is seeded on its own, so the results do not depend on ``jobs``)."""
+    if jobs <= 1:
+        return [run_strategy(*task) for task in tasks]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(run_strategy, *zip(*tasks)))
+
+
 def _summary(runs: list[list[float]], trials: int, optimum: float) -> dict[str, Any]:
     """Mean / std / sem of the best-on-valid test accuracy at each checkpoint, and the seeds at the
     table's optimum (the class best on valid, as the searches judge)."""
@@ -115,6 +125,7 @@ def main() -> None:
     parser.add_argument("--table", default=None)
     parser.add_argument("--nb201", default=str(NB201_CSV))
     parser.add_argument("--seeds", type=int, default=50)
+    parser.add_argument("--jobs", type=int, default=1, help="processes for the strategy runs (results do not depend on it)")
     parser.add_argument("--strategies", default="random,evolution,tpe,local_search,bananas,gp")
     parser.add_argument("--warm", default="synflow,jacob_cov",
                         help="also run --warm-strategies with each of these proxies' warm start ('' for none): the best --warm-top "
@@ -150,7 +161,8 @@ def main() -> None:
     optimum = rows[max(rows, key=lambda a: rows[a]["valid"])]["test"]  # what a search on valid can find
     curves: dict[str, Any] = {}
     for name in filter(None, args.strategies.split(",")):
-        curves[name] = _summary([run_strategy(name, seed, rows, trials) for seed in range(args.seeds)], trials, optimum)
+        curves[name] = _summary(_runs(args.jobs, [(name, seed, rows, trials, None) for seed in range(args.seeds)]),
+                                trials, optimum)
     warm_proxies = [p for p in args.warm.split(",") if p]
     if warm_proxies:
         scores = json.loads((ROOT / "benchmarks" / "results" / "proxies_fashion201_scores.json").read_text())
@@ -159,12 +171,12 @@ def main() -> None:
         if len(scored) < args.warm_pool:
             raise SystemExit(f"{len(scored)} table classes have a {proxy} score; run `proxies.py fashion` first")
         for name in filter(None, args.warm_strategies.split(",")):
-            runs = []
+            tasks = []
             for seed in range(args.seeds):
                 pool = random.Random(1000 + seed).sample(scored, args.warm_pool)
                 top = sorted(pool, key=lambda a: -scores[a][proxy])[:args.warm_top]
-                runs.append(run_strategy(name, seed, rows, trials, top))
-            curves[f"{name}+{proxy}"] = _summary(runs, trials, optimum)
+                tasks.append((name, seed, rows, trials, top))
+            curves[f"{name}+{proxy}"] = _summary(_runs(args.jobs, tasks), trials, optimum)
     if warm_proxies:
         curves["warm_start"] = {"proxies": warm_proxies, "pool": args.warm_pool, "top": args.warm_top}
     report["strategies"] = {"seeds": args.seeds, "searched": f"the {len(rows)} tabulated classes", "curves": curves}
