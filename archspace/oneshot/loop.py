@@ -176,12 +176,17 @@ class OneShotTrainer(Generic[P]):
         self.weight_optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(self.supernet(x), y)
         loss.backward()
+        self.apply_weight_gradients()
+        return float(loss.detach())
+
+    def apply_weight_gradients(self) -> None:
+        """The update by the weights' accumulated gradients: averaged across ranks, clipped, one
+        optimiser step, buffers broadcast (shared by every step that accumulates its own)."""
         params = list(self.supernet.weight_parameters())
         average_gradients(params)
         nn.utils.clip_grad_norm_(params, self.grad_clip)
         self.weight_optimizer.step()
         broadcast_buffers(self.supernet)
-        return float(loss.detach())
 
     def epoch_pairs(self, train_data: Iterable[Batch], val_data: Iterable[Batch]) -> Iterator[tuple[Batch, Batch]]:
         """One epoch's (training, validation) batch pairs.

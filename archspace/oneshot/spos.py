@@ -59,7 +59,7 @@ from torch import nn
 from archspace.errors import InvalidValueError
 from archspace.nn.space import ModelSpace
 from archspace.oneshot._reward import reward_metric
-from archspace.oneshot.distributed import average_gradients, broadcast_buffers, is_distributed
+from archspace.oneshot.distributed import is_distributed
 from archspace.oneshot.loop import Batch, Constraint, LossFn, OneShotTrainer
 from archspace.oneshot.policy import Mix, WeightingPolicy
 from archspace.oneshot.spos_search import EvolutionResult, EvolutionSearch
@@ -269,11 +269,7 @@ class SPOS(OneShotTrainer[SampledPath]):
             loss = loss_fn(self.supernet(x), y)
             loss.backward()  # accumulates: the update is on the sum over the m paths (the paper's)
             total += float(loss.detach())
-        params = list(self.supernet.weight_parameters())
-        average_gradients(params)
-        nn.utils.clip_grad_norm_(params, self.grad_clip)
-        self.weight_optimizer.step()
-        broadcast_buffers(self.supernet)
+        self.apply_weight_gradients()
         return {"train_loss": total / len(paths)}
 
     def select(self, train_data: Iterable[Batch], val_data: Iterable[Batch], *, loss_fn: LossFn,
