@@ -251,6 +251,8 @@ def fidelity(args: argparse.Namespace) -> None:
     settings = {k: v for k, v in settings.items() if k != "evolution"}
     if args.learning_rate is not None:
         settings = {**settings, "learning_rate": args.learning_rate}
+    if args.min_learning_rate is not None:  # equal to the learning rate: a constant schedule
+        settings = {**settings, "min_learning_rate": args.min_learning_rate}
     if registry_name == "spos":
         settings = {**settings, "evolution": False}
         if args.sampler == "classes":
@@ -287,6 +289,7 @@ def fidelity(args: argparse.Namespace) -> None:
 
     def _key() -> str:
         key = f"{args.algorithm}/seed{args.seed}" + (f"/lr{args.learning_rate}" if args.learning_rate is not None else "")
+        key += f"/minlr{args.min_learning_rate}" if args.min_learning_rate is not None else ""
         key += "/classes" if args.sampler == "classes" and registry_name == "spos" else ""
         return key + (f"/{args.tag}" if args.tag else "")
 
@@ -378,6 +381,61 @@ def _adapted_score(supernet: Any, arch: str, calibration: list[Any], tuning: lis
     return hits / sum(len(y) for _, y in validation)
 
 
+def fewshot(args: argparse.Namespace) -> None:
+    """Few-shot NAS's split (Zhao et al., "Few-shot Neural Architecture Search", ICML 2021) on a
+    saved SPOS supernet: one copy per candidate of ``--edge``, each trained on for ``--epochs``
+    epochs with that edge fixed to its candidate (the other edges drawn uniformly, as in SPOS),
+    and each table cell scored on the copy whose candidate it has on that edge. The control
+    spends the same epochs (candidates x ``--epochs``) training the unsplit supernet on, so the
+    comparison is at equal cost. Kendall tau of both against the table, on the same cells.
+
+    Why it should help here: a deep edge's shared conv is trained on the outputs of every op
+    upstream of it (``none`` included), and the per-cell scores show conv-rich deep cells rated far
+    below the table (README); a split fixes what node 1 holds for every edge downstream of it."""
+    truth, archs, train_b, valid = _fidelity_inputs(args)
+    calibration, validation = train_b[:args.calibration], batches(valid, 500, args.valid)
+    candidates = sorted({from_arch_str(a)[args.edge] for a in unique_archs()})
+    result: dict[str, Any] = {"checkpoint": args.checkpoint, "edge": args.edge, "epochs_per_split": args.epochs,
+                              "archs": len(archs), "learning_rate": args.learning_rate,
+                              "command": "python benchmarks/oneshot_quality.py " + " ".join(sys.argv[1:])}
+    start = time.time()
+
+    def trained(sampler: Any, epochs: int) -> Any:
+        supernet = _saved_supernet(args.checkpoint)
+        trainer = create_oneshot("spos", epochs=epochs, seed=args.seed, progress=False, evolution=False,
+                                 learning_rate=args.learning_rate, min_learning_rate=args.learning_rate / 25,
+                                 path_sampler=sampler)
+        trainer.fit(supernet, train_b, None, threads=1)
+        return supernet
+
+    def tau(scores: dict[str, float]) -> float:
+        return round(float(stats.kendalltau([scores[a] for a in archs], [truth[a] for a in archs]).statistic), 3)
+
+    base = _saved_supernet(args.checkpoint)
+    scores = {a: score_subnet(base, from_arch_str(a), calibration, validation) for a in archs}
+    result["one_shot_tau"] = tau(scores)
+    print(f"one-shot supernet: tau {result['one_shot_tau']} ({time.time() - start:.0f} s)", flush=True)
+    split: dict[str, float] = {}
+    for candidate in candidates:
+        supernet = trained(lambda _g, c=candidate: {args.edge: c}, args.epochs)
+        split.update({a: score_subnet(supernet, from_arch_str(a), calibration, validation)
+                      for a in archs if from_arch_str(a)[args.edge] == candidate})
+        print(f"  split {args.edge}={candidate}: trained and scored ({time.time() - start:.0f} s)", flush=True)
+    result["few_shot_tau"] = tau(split)
+    print(f"few-shot ({len(candidates)} splits x {args.epochs} epochs): tau {result['few_shot_tau']}", flush=True)
+    if args.control:
+        control = trained(None, args.epochs * len(candidates))
+        result["control_tau"] = tau({a: score_subnet(control, from_arch_str(a), calibration, validation) for a in archs})
+        print(f"control ({args.epochs * len(candidates)} more epochs unsplit): tau {result['control_tau']}", flush=True)
+    result["seconds"] = round(time.time() - start, 1)
+    result["scores"] = {"one_shot": scores, "few_shot": split}
+    print(json.dumps({k: v for k, v in result.items() if k != "scores"}), flush=True)
+    if not args.smoke:
+        data = _results()
+        data.setdefault("fewshot", {})[f"{Path(args.checkpoint).stem}/{args.edge}/e{args.epochs}"] = result
+        _save(data)
+
+
 def _keep_output(store: dict[tuple[int, str], torch.Tensor], key: tuple[int, str]) -> Any:
     """A forward hook that keeps its module's output (with its gradient) in ``store[key]``."""
     def hook(_module: Any, _inputs: Any, out: torch.Tensor) -> None:
@@ -445,6 +503,8 @@ def main() -> None:
     p = sub.add_parser("fidelity")
     p.add_argument("--algorithm", default="spos", choices=sorted(ALGORITHMS))
     p.add_argument("--learning-rate", type=float, default=None, help="the weights' learning rate (default: the loop's)")
+    p.add_argument("--min-learning-rate", type=float, default=None,
+                   help="where the cosine schedule ends (default: the loop's; the learning rate itself: constant)")
     p.add_argument("--epochs", type=int, nargs="+", default=[1, 2, 4, 8])
     p.add_argument("--archs", type=int, default=0, help="at most this many table architectures (0: all)")
     p.add_argument("--seed", type=int, default=0)
@@ -462,6 +522,16 @@ def main() -> None:
     p.add_argument("--archs", type=int, default=0, help="at most this many table architectures (0: all)")
     p.add_argument("--refit-head", action="store_true", help="refit the classifier per subnet (a diagnostic)")
     p.add_argument("--finetune-steps", type=int, default=0, help="SGD steps per subnet before scoring (a diagnostic)")
+    p = sub.add_parser("fewshot")
+    p.add_argument("checkpoint", help="a supernet saved by fidelity --save-supernets (SPOS)")
+    p.add_argument("--edge", default="edge_1_0", help="the decision to split the supernet on")
+    p.add_argument("--epochs", type=int, default=4, help="epochs of training per split")
+    p.add_argument("--learning-rate", type=float, default=0.01, help="the split supernets' starting learning rate")
+    p.add_argument("--archs", type=int, default=0, help="at most this many table architectures (0: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--calibration", type=int, default=10, help="training batches to recalibrate BN")
+    p.add_argument("--valid", type=int, default=5000, help="validation images per subnet")
+    p.add_argument("--control", action="store_true", help="also train the unsplit supernet for the same epochs")
     p = sub.add_parser("invariance")
     p.add_argument("checkpoint", help="a supernet saved by fidelity --save-supernets (SPOS)")
     p.add_argument("--cells", type=int, default=12, help="random all-alive cells (each gives one value per network cell)")
@@ -478,7 +548,7 @@ def main() -> None:
         p.add_argument("--smoke", action="store_true", help="tiny run; nothing saved")
     args = parser.parse_args()
     {"search": search, "fidelity": fidelity, "summary": summarise, "rescore": rescore,
-     "invariance": invariance}[args.step](args)
+     "invariance": invariance, "fewshot": fewshot}[args.step](args)
 
 
 if __name__ == "__main__":
