@@ -46,7 +46,8 @@ schedule (pass ``learning_rate`` and ``weight_decay`` to match the rest).
 The schedule's length matters more to the ranking than to the accuracy: on Fashion-201 (README,
 "Does one-shot search work?") a supernet annealed to 0.001 over 16 epochs ranked the table's cells
 at Kendall τ 0.13, the same paths 16 epochs into a 64-epoch schedule at 0.41 and after all 64 at
-0.48 — the short annealed run fits the shallow paths and loses the conv-rich ones. Give the
+0.48, and two seeds at a constant 0.025 for 32 epochs at 0.49 and 0.56 — the short annealed run
+fits the shallow paths and loses the conv-rich ones. Give the
 supernet a long schedule, or keep the learning rate up (``min_learning_rate``), before searching it.
 """
 
