@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -102,7 +103,7 @@ def _results() -> dict[str, Any]:
 
 
 def _save(data: dict[str, Any]) -> None:
-    tmp = OUT.with_name(OUT.name + ".tmp")
+    tmp = OUT.with_name(f"{OUT.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     tmp.replace(OUT)
 
@@ -119,11 +120,9 @@ def search(args: argparse.Namespace) -> None:
     data = _results()
     for name in args.algorithms.split(","):
         registry_name = ALGORITHMS[name][0]
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.seeds):
             arch_lr = arch_settings(registry_name, args.epochs - args.warmup, len(train_b), args.arch_lr_scale)
             key = f"{name}/seed{seed}/epochs{args.epochs}" + (f"/archlr{arch_lr['arch_learning_rate']}" if arch_lr else "")
-            if key in data["search"] and not args.smoke:
-                continue
             settings = {**ALGORITHMS[name][1], **arch_lr}
             if args.sampler == "classes" and registry_name == "spos":  # de-isomorphic sampling
                 settings["path_sampler"] = class_uniform_sampler()
@@ -136,6 +135,11 @@ def search(args: argparse.Namespace) -> None:
                                                       "generations": 1}}
             if args.learning_rate is not None:
                 settings = {**settings, "learning_rate": args.learning_rate}
+            if args.min_learning_rate is not None:  # equal to the learning rate: a constant schedule
+                settings = {**settings, "min_learning_rate": args.min_learning_rate}
+                key += f"/minlr{args.min_learning_rate}"
+            if key in data["search"] and not args.smoke:  # done before: the run resumes where it stopped
+                continue
             trainer = create_oneshot(registry_name, epochs=args.epochs, seed=seed, progress=False, **settings)
             start, cpu = time.time(), time.process_time()
             sample = trainer.fit(space(), train_b, valid_b, threads=1)
@@ -329,12 +333,18 @@ def rescore(args: argparse.Namespace) -> None:
     else:
         scores = {a: score_subnet(supernet, from_arch_str(a), calibration, validation) for a in archs}
     tau = float(stats.kendalltau([scores[a] for a in archs], [truth[a] for a in archs]).statistic)
-    print(json.dumps({"checkpoint": args.checkpoint, "archs": len(archs), "calibration": args.calibration,
-                      "calibration_offset": args.calibration_offset, "valid": args.valid,
-                      "refit_head": args.refit_head, "finetune_steps": args.finetune_steps,
-                      "kendall_tau": round(tau, 3), "seconds": round(time.time() - start, 1)}), flush=True)
+    rho = float(stats.spearmanr([scores[a] for a in archs], [truth[a] for a in archs]).statistic)
+    record = {"checkpoint": Path(args.checkpoint).name, "archs": len(archs), "calibration": args.calibration,
+              "calibration_offset": args.calibration_offset, "valid": args.valid,
+              "refit_head": args.refit_head, "finetune_steps": args.finetune_steps,
+              "kendall_tau": round(tau, 3), "spearman_rho": round(rho, 3), "seconds": round(time.time() - start, 1)}
+    print(json.dumps(record), flush=True)
     if args.dump:
         Path(args.dump).write_text(json.dumps(scores, indent=1) + "\n")
+    if args.record and not args.smoke:  # the figure and its per-cell scores, kept with the others
+        data = _results()
+        data.setdefault("rescore", {})[args.record] = {**record, "scores": {a: round(v, 4) for a, v in scores.items()}}
+        _save(data)
 
 
 def _adapted_score(supernet: Any, arch: str, calibration: list[Any], tuning: list[Any], validation: list[Any],
@@ -495,8 +505,12 @@ def main() -> None:
     p.add_argument("--algorithms", default="spos,enas,gdas,proxyless,darts1,darts2,drnas")
     p.add_argument("--learning-rate", type=float, default=None, help="the weights' learning rate (default: the loop's)")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="start at this seed (two processes side by side)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--warmup", type=int, default=0, help="epochs of weight training before the architecture steps")
+    p.add_argument("--min-learning-rate", type=float, default=None,
+                   help="where the weights' cosine schedule ends (default: the loop's; the learning rate itself: "
+                        "constant)")
     p.add_argument("--arch-lr-scale", choices=["paper", "steps"], default="paper",
                    help="'steps': the differentiable searches' architecture learning rate times the paper's "
                         "step count over this run's (see PAPER_ARCH_STEPS)")
@@ -522,6 +536,7 @@ def main() -> None:
     p.add_argument("--archs", type=int, default=0, help="at most this many table architectures (0: all)")
     p.add_argument("--refit-head", action="store_true", help="refit the classifier per subnet (a diagnostic)")
     p.add_argument("--finetune-steps", type=int, default=0, help="SGD steps per subnet before scoring (a diagnostic)")
+    p.add_argument("--record", default="", help="keep the figure and per-cell scores in the results file under this key")
     p = sub.add_parser("fewshot")
     p.add_argument("checkpoint", help="a supernet saved by fidelity --save-supernets (SPOS)")
     p.add_argument("--edge", default="edge_1_0", help="the decision to split the supernet on")
