@@ -53,7 +53,7 @@ A better ranking did not make a better search there, though: with the constant r
 evolution's answer was worse (table accuracy 79.0 ± 4.3 over three seeds against 82.4 ± 1.3 with
 this default), because the space's best hundred cells score within 1.5 points of each other while
 a cell's score moves by about 2 points from one supernet seed to another — the top pick among the
-candidates is decided by that noise. Re-check the evolution's top few candidates by a short
+candidates is decided by that noise. Re-check the evolution's top five or ten candidates by a short
 stand-alone training (``trainer.search_result.top``) rather than trusting the single best.
 """
 
