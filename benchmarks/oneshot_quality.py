@@ -347,6 +347,26 @@ def rescore(args: argparse.Namespace) -> None:
         _save(data)
 
 
+def rerank(args: argparse.Namespace) -> None:
+    """From the saved per-cell scores alone: the table accuracy of a supernet's top-1 cell against
+    the best, by the table's stand-alone validation accuracy (its first seed), of its top ``k``
+    cells — what re-checking the search's best few candidates by a short stand-alone training
+    would pick. Every fidelity snapshot and ``rescore --record`` set that saved scores is read."""
+    data = _results()
+    table = load_fashion201(args.table, protocol=PROTOCOL)
+    test = {a: statistics.mean(e["test_acc"] for e in s.values()) * 100 for a, s in table.items()}
+    valid = {a: s[min(s)]["valid_acc"] for a, s in table.items()}
+    sets = {f"{key}@{epochs}": point["scores"] for key, run in data["fidelity"].items()
+            for epochs, point in run["curve"].items() if point.get("scores")}
+    sets.update({f"rescore {key}": run["scores"] for key, run in data.get("rescore", {}).items()})
+    p90 = float(np.percentile(list(test.values()), 90))
+    for name, scores in sets.items():
+        ranked = sorted((a for a in scores if a in test), key=lambda a: -scores[a])
+        picks = {k: test[max(ranked[:k], key=lambda a: valid[a])] for k in args.top}
+        print(f"{name} ({len(ranked)} cells): " + ", ".join(f"top-{k} {v:.2f}" for k, v in picks.items())
+              + f" (table p90 {p90:.2f}, best of these cells {max(test[a] for a in ranked):.2f})")
+
+
 def _adapted_score(supernet: Any, arch: str, calibration: list[Any], tuning: list[Any], validation: list[Any],
                    args: argparse.Namespace) -> float:
     """A subnet's validation accuracy after adapting its inherited weights a little: a diagnostic
@@ -551,6 +571,8 @@ def main() -> None:
     p.add_argument("checkpoint", help="a supernet saved by fidelity --save-supernets (SPOS)")
     p.add_argument("--cells", type=int, default=12, help="random all-alive cells (each gives one value per network cell)")
     p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("rerank")
+    p.add_argument("--top", type=int, nargs="+", default=[1, 3, 5, 10], help="how many best-scored cells to re-check")
     sub.add_parser("summary")
     for p in sub.choices.values():
         p.add_argument("--baseline-seeds", type=int, default=50, help="seeds of the same-budget Random / RE runs")
@@ -563,7 +585,7 @@ def main() -> None:
         p.add_argument("--smoke", action="store_true", help="tiny run; nothing saved")
     args = parser.parse_args()
     {"search": search, "fidelity": fidelity, "summary": summarise, "rescore": rescore,
-     "invariance": invariance, "fewshot": fewshot}[args.step](args)
+     "invariance": invariance, "fewshot": fewshot, "rerank": rerank}[args.step](args)
 
 
 if __name__ == "__main__":
