@@ -108,6 +108,11 @@ def _save(data: dict[str, Any]) -> None:
     tmp.replace(OUT)
 
 
+def table_test_means(table: dict[str, dict[Any, dict[str, Any]]]) -> dict[str, float]:
+    """Each table cell's test accuracy (a fraction), averaged over the seeds it was trained with."""
+    return {a: statistics.mean(e["test_acc"] for e in s.values()) for a, s in table.items()}
+
+
 def percentile(value: float, population: list[float]) -> float:
     """The share of ``population`` strictly below ``value``, in percent."""
     return 100.0 * sum(v < value for v in population) / len(population)
@@ -181,7 +186,7 @@ def summarise(args: argparse.Namespace) -> None:
     the one-shot result on average (the cost comparison)."""
     data = _results()
     table = load_fashion201(args.table, protocol=PROTOCOL)
-    mean_test = {a: statistics.mean(e["test_acc"] for e in s.values()) * 100 for a, s in table.items()}
+    mean_test = {a: v * 100 for a, v in table_test_means(table).items()}
     mean_valid = {a: statistics.mean(e["valid_acc"] for e in s.values()) for a, s in table.items()}
     rows = {a: {"valid": mean_valid[a], "test": mean_test[a] / 100} for a in table}
     population = list(mean_test.values())
@@ -235,7 +240,7 @@ def _fidelity_inputs(args: argparse.Namespace) -> tuple[dict[str, float], list[s
     training batches and the validation split."""
     torch.set_num_threads(1)
     table = load_fashion201(args.table, protocol=PROTOCOL)
-    truth = {a: statistics.mean(e["test_acc"] for e in s.values()) for a, s in table.items()}
+    truth = table_test_means(table)
     archs = sorted(truth)[:args.archs] if args.archs else sorted(truth)
     train, valid, _ = load_splits(PROTOCOL)
     return truth, archs, batches(train, args.batch, args.limit), valid
@@ -354,7 +359,7 @@ def rerank(args: argparse.Namespace) -> None:
     would pick. Every fidelity snapshot and ``rescore --record`` set that saved scores is read."""
     data = _results()
     table = load_fashion201(args.table, protocol=PROTOCOL)
-    test = {a: statistics.mean(e["test_acc"] for e in s.values()) * 100 for a, s in table.items()}
+    test = {a: v * 100 for a, v in table_test_means(table).items()}
     valid = {a: s[min(s)]["valid_acc"] for a, s in table.items()}
     sets = {f"{key}@{epochs}": point["scores"] for key, run in data["fidelity"].items()
             for epochs, point in run["curve"].items() if point.get("scores")}
