@@ -143,6 +143,12 @@ def search(args: argparse.Namespace) -> None:
             if args.min_learning_rate is not None:  # equal to the learning rate: a constant schedule
                 settings = {**settings, "min_learning_rate": args.min_learning_rate}
                 key += f"/minlr{args.min_learning_rate}"
+            if args.rerank and registry_name == "spos":  # the evolution's top k re-checked by stand-alone training
+                settings = {**settings, "rerank": {"top": args.rerank, "epochs": PROTOCOL.epochs,
+                                                   "learning_rate": PROTOCOL.learning_rate,
+                                                   "momentum": PROTOCOL.momentum,
+                                                   "weight_decay": PROTOCOL.weight_decay}}
+                key += f"/rerank{args.rerank}"
             if key in data["search"] and not args.smoke:  # done before: the run resumes where it stopped
                 continue
             trainer = create_oneshot(registry_name, epochs=args.epochs, seed=seed, progress=False, **settings)
@@ -160,6 +166,10 @@ def search(args: argparse.Namespace) -> None:
                       "search_cpu_seconds": round(cpu, 1),
                       "skip_or_none_edges": _skip_or_none(to_arch_str(sample)), "settings": {
                           k: (v if k != "path_sampler" else "classes") for k, v in settings.items() if k != "evolution"}}
+            if getattr(trainer, "rerank_result", None) is not None:  # what the re-check saw: both scores per cell
+                record["rerank"] = [{"class": representative(to_arch_str(c)), "standalone": round(a, 4),
+                                     "inherited": round(i, 4)} for c, a, i in trainer.rerank_result.ranked]
+                record["rerank_seconds"] = round(trainer.rerank_result.seconds, 1)
             print(key, record, flush=True)
             if not args.smoke:
                 data = _results()
@@ -533,6 +543,8 @@ def main() -> None:
     p.add_argument("--first-seed", type=int, default=0, help="start at this seed (two processes side by side)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--warmup", type=int, default=0, help="epochs of weight training before the architecture steps")
+    p.add_argument("--rerank", type=int, default=0,
+                   help="SPOS: re-check the evolution's top K cells by the table's stand-alone training (0: no)")
     p.add_argument("--min-learning-rate", type=float, default=None,
                    help="where the weights' cosine schedule ends (default: the loop's; the learning rate itself: "
                         "constant)")

@@ -297,7 +297,8 @@ class OneShotRun:
         metrics = {"default": float(metric), "epochs": len(epochs), "algorithm": type(self.trainer).__name__,
                    "selected_by": "selection" if selected is not None else "logits",
                    **({"selection_score": float(selected)} if selected is not None else {}),
-                   **{k: v for k, v in last.items() if k.endswith("_loss")}}
+                   **{k: v for k, v in last.items() if k.endswith("_loss")},
+                   **_plain(dict(self.trainer.answer_details))}
         with self.ctx.signals.critical():
             if trial_id is None:
                 trial_id = self.storage.create_trial(dict(sample), None)

@@ -34,6 +34,7 @@ from archspace.oneshot.gumbel import Gumbel, GumbelDARTS
 from archspace.oneshot.loop import OneShotTrainer
 from archspace.oneshot.policy import Mix, Softmax, WeightingPolicy, current_mix
 from archspace.oneshot.proxyless import BinaryGates, ProxylessNAS
+from archspace.oneshot.rerank import RerankResult, StandaloneRerank
 from archspace.oneshot.spos import SPOS, SampledPath
 from archspace.oneshot.supernet import Supernet, to_supernet
 from archspace.oneshot.supernet_evaluator import SupernetEvaluator
@@ -64,7 +65,7 @@ def list_oneshot() -> list[str]:
     return ONESHOT.list()
 
 
-__all__ = ["DARTS", "DirichletWeights", "DrNAS", "ENAS", "ONESHOT", "SupernetEvaluator", "ArchParameters", "BinaryGates", "CheckpointError", "ControllerPath", "Gumbel", "GumbelDARTS", "Mix",
+__all__ = ["DARTS", "DirichletWeights", "DrNAS", "ENAS", "ONESHOT", "SupernetEvaluator", "ArchParameters", "BinaryGates", "CheckpointError", "ControllerPath", "Gumbel", "GumbelDARTS", "Mix", "RerankResult", "StandaloneRerank",
            "MixedBuilder", "MixedCell", "MixedModule", "OneShotTrainer", "ProxylessNAS", "SPOS", "SampledPath", "Softmax", "Supernet",
            "WeightingPolicy", "average_gradients", "broadcast_buffers", "broadcast_parameters", "checkpoint_path",
            "create_oneshot", "current_mix", "history_path", "list_oneshot", "read_history", "register_mixed",

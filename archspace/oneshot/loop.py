@@ -22,6 +22,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Generic, TypeVar, cast
 
 import torch
@@ -264,6 +265,10 @@ class OneShotTrainer(Generic[P]):
     #: The selection score of the answer where :meth:`select` scores candidates (higher is
     #: better: accuracy, or the negated loss), else None.
     answer_score: float | None = None
+    #: How the answer was selected, where :meth:`select` says more than its score (SPOS with a
+    #: stand-alone re-check: the inherited and stand-alone scores); stored with an experiment's
+    #: result trial. Empty otherwise.
+    answer_details: Mapping[str, Any] = MappingProxyType({})
 
     def select(self, train_data: Iterable[Batch], val_data: Iterable[Batch], *, loss_fn: LossFn,
                device: str | torch.device = "cpu", on_candidate: Callable[[Sample, float], None] | None = None,
@@ -291,6 +296,7 @@ class OneShotTrainer(Generic[P]):
         self.build(space, device)
         self.answer = None
         self.answer_score = None
+        self.answer_details = MappingProxyType({})
         out = Path(directory) if directory is not None else None
         history: list[dict[str, Any]] = []
         if out is not None:

@@ -167,6 +167,71 @@ def test_a_selection_cut_short_resumes_to_the_same_answer_scoring_nothing_twice(
     assert resumed.best()[0].sample == clean.best()[0].sample
 
 
+RERANK = {"top": 2, "epochs": 1}
+
+
+def test_spos_rerank_inside_an_experiment_stores_the_stand_alone_pick_and_both_scores() -> None:
+    trainer = SPOS(epochs=2, progress=False, seed=3, evolution=EVOLUTION, calibration_batches=2, rerank=RERANK)
+    experiment = Experiment(UserSpace(), _evaluator(), trainer, threads=1)
+    trials = experiment.run()
+    assert trainer.search_result is not None and trainer.rerank_result is not None
+    result = [t for t in trials if t.worker == "oneshot"]
+    ranked = trainer.rerank_result.ranked
+    assert len(result) == 1 and result[0].sample == ranked[0][0] == trainer.export() == experiment.best()[0].sample
+    assert fingerprint(result[0].sample) in {fingerprint(s) for s, _ in trainer.search_result.top[:2]}
+    assert result[0].metric == ranked[0][1] == trainer.answer_score  # the stand-alone validation accuracy
+    assert result[0].metrics["selected_by"] == "standalone rerank" and result[0].metrics["reranked"] == 2
+    assert result[0].metrics["inherited_score"] == ranked[0][2]
+    assert result[0].metrics["standalone_score"] == ranked[0][1]
+    selection = [t for t in trials if t.worker == "oneshot-selection"]  # the evolution's candidates, as before
+    assert [fingerprint(s) for s, _ in trainer.search_result.scored] == [fingerprint(t.sample) for t in selection]
+
+
+def test_a_run_killed_in_the_rerank_resumes_to_the_same_answer_scoring_nothing_twice(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def make(directory: Path) -> Experiment:
+        trainer = SPOS(epochs=2, progress=False, seed=3, evolution=EVOLUTION, calibration_batches=2, rerank=RERANK)
+        return Experiment(UserSpace(), _evaluator(), trainer, directory=directory, threads=1)
+
+    clean = make(tmp_path / "clean")
+    clean_trials = clean.run()
+
+    class Crash(KeyboardInterrupt):
+        pass
+
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        raise Crash("killed in the stand-alone re-check")
+
+    monkeypatch.setattr("archspace.oneshot.spos.rerank", killed)
+    cut = make(tmp_path / "cut")
+    with pytest.raises(Crash):
+        cut.run()
+    monkeypatch.undo()
+    stored = cut.storage.trials()
+    assert stored and all(t.worker == "oneshot-selection" for t in stored)  # the evolution's scores survived
+
+    scored: list[Any] = []
+    monkeypatch.setattr(OneShotRun, "_record_candidate",
+                        lambda self, sample, score: scored.append(sample))  # nothing should be scored again
+    resumed = make(tmp_path / "cut")
+    trials = resumed.resume()
+    assert scored == []
+    key = lambda t: (t.worker, fingerprint(t.sample), t.metric)  # noqa: E731
+    assert sorted(map(key, trials)) == sorted(map(key, clean_trials))
+    assert resumed.best()[0].sample == clean.best()[0].sample
+
+
+def test_a_config_asks_for_the_rerank_by_name(tmp_path: Path) -> None:
+    config = {"space": "archspace.testing.spaces:SharedNet",
+              "strategy": {"name": "spos", "epochs": 1, "seed": 3, "evolution": EVOLUTION, "rerank": RERANK},
+              "evaluator": {"name": "classification", "data": "digits", "batch_size": 64, "seed": 3},
+              "experiment": {"directory": str(tmp_path), "threads": 1}}
+    experiment = from_config(config)
+    experiment.run()
+    best = experiment.best()[0]
+    assert best.metrics["selected_by"] == "standalone rerank" and best.metrics["reranked"] == 2
+
+
 # Seeds ------------------------------------------------------------------------------------------------
 def _final_state(trainer: OneShotTrainer) -> dict[str, torch.Tensor]:
     state = {f"net.{k}": v.detach().clone() for k, v in trainer.supernet.net.state_dict().items()}

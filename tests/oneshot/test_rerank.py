@@ -1,0 +1,229 @@
+"""SPOS's stand-alone re-check of the evolution's best candidates (``SPOS(rerank=k)``).
+
+The mechanism exactly (the training is NB201's recipe step for step, the ranking is by the
+metric with ties in the supernet's order, the answer is the re-check's best), the outcome on real
+data (a candidate that cannot see its input loses to one that can, whatever the supernet said),
+bad settings, and every hub space."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import archspace as asp
+from archspace.data.readers import digits
+from archspace.errors import InvalidValueError
+from archspace.hub import HUB
+from archspace.oneshot import SPOS
+from archspace.oneshot._reward import reward_metric
+from archspace.oneshot.rerank import StandaloneRerank, rerank, train_standalone
+from archspace.testing import SharedNet
+from archspace.testing.oneshot_contracts import one_thread, oneshot_form, tiny_batches
+
+Batches = list[tuple[torch.Tensor, torch.Tensor]]
+EVOLUTION = {"population": 6, "select": 4, "mutation": 2, "crossover": 2, "generations": 2}
+
+
+class Blind(nn.Module):
+    """A stem that cannot see its input: zeros of a conv's output shape."""
+
+    def __init__(self, out_channels: int) -> None:
+        super().__init__()
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.new_zeros(x.shape[0], self.out_channels, x.shape[2], x.shape[3])
+
+
+class SeeingSpace(asp.ModelSpace):
+    """A stem that sees its input (a conv) or does not (zeros), then a head: on digits the blind
+    candidate can do no better than the most frequent class (~10 %), the seeing one ~90 %."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = asp.LayerChoice({"conv": asp.nn.Conv2d(1, 16, 3, padding=1), "blind": Blind(16)}, label="stem")
+        self.norm = asp.nn.BatchNorm2d(16)
+        self.width = asp.choice("head", [16, 32])
+        self.hidden = asp.nn.Linear(16 * 8 * 8, self.width)
+        self.out = asp.nn.Linear(self.width, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.norm(self.stem(x))).flatten(1)
+        return self.out(torch.relu(self.hidden(h)))
+
+
+def _digits(size: int = 64) -> tuple[Batches, Batches]:
+    (x, y), (xv, yv) = digits()
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    train = [(x[order[i:i + size]], y[order[i:i + size]]) for i in range(0, len(x) - size + 1, size)]
+    return train, [(xv, yv)]
+
+
+def test_standalone_training_is_nesterov_sgd_annealed_per_batch_from_the_seeded_weights() -> None:
+    """The mechanism, step for step: the same seed's fresh weights, the same batches, SGD with
+    Nesterov momentum and weight decay, the learning rate cosine-annealed per batch to 0."""
+    train, _ = _digits()
+    train = train[:5]
+    settings = StandaloneRerank(top=1, epochs=2, learning_rate=0.05, momentum=0.9, weight_decay=1e-3, seed=7)
+    sample = {"stem": "conv", "head": 32}
+    with one_thread():
+        model = train_standalone(SeeingSpace(), sample, train, settings=settings, loss_fn=nn.functional.cross_entropy)
+        space = SeeingSpace()
+        torch.manual_seed(7)
+        twin = space.freeze(sample)
+        opt = torch.optim.SGD(twin.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)
+        steps, rates = 10, []
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+        for _ in range(2):
+            twin.train()
+            for x, y in train:
+                rates.append(opt.param_groups[0]["lr"])
+                opt.zero_grad()
+                nn.functional.cross_entropy(twin(x), y).backward()
+                opt.step()
+                schedule.step()
+    assert rates[0] == 0.05 and rates[-1] < 0.05 * 0.03 and rates == sorted(rates, reverse=True)
+    assert not model.training
+    mine, theirs = model.state_dict(), twin.state_dict()
+    assert mine.keys() == theirs.keys()
+    for key in mine:
+        assert torch.allclose(mine[key].float(), theirs[key].float(), atol=1e-6), key
+
+
+def test_the_ranking_is_by_the_metric_with_ties_in_the_supernets_order() -> None:
+    """A metric that reads the architecture off the model: the re-check orders by it, best first,
+    keeps the supernet's order among equal scores, trains only the first ``top``, and reports
+    every score as it goes."""
+    train, val = _digits()
+    candidates: list[tuple[dict[str, Any], float]] = [
+        ({"stem": "blind", "head": 16}, 0.9), ({"stem": "conv", "head": 16}, 0.8),
+        ({"stem": "blind", "head": 32}, 0.7), ({"stem": "conv", "head": 32}, 0.6), ({"stem": "conv", "head": 32}, 0.5)]
+
+    def metric(model: nn.Module, batches: Any) -> float:  # by the head's width only: the conv ones tie
+        return float(model.out.in_features)
+
+    seen: list[tuple[dict[str, Any], float, float]] = []
+    settings = StandaloneRerank(top=4, epochs=1, batches_per_epoch=1, seed=0)
+    space = SeeingSpace()
+    state = torch.random.get_rng_state()
+    result = rerank(space, candidates, train, val, settings=settings, loss_fn=nn.functional.cross_entropy,
+                    metric=metric, on_score=lambda s, a, i: seen.append((s, a, i)))
+    assert torch.equal(state, torch.random.get_rng_state())  # the caller's random stream is left alone
+    assert [(s, a, i) for s, a, i in result.ranked] == [
+        ({"stem": "blind", "head": 32}, 32.0, 0.7), ({"stem": "conv", "head": 32}, 32.0, 0.6),
+        ({"stem": "blind", "head": 16}, 16.0, 0.9), ({"stem": "conv", "head": 16}, 16.0, 0.8)]
+    assert [i for _, _, i in seen] == [0.9, 0.8, 0.7, 0.6]  # the first four, in order; the fifth not trained
+    assert result.best == {"stem": "blind", "head": 32} and result.best_score == 32.0 and result.seconds > 0
+
+
+def test_batches_per_epoch_bounds_the_training_and_data_without_a_length_works() -> None:
+    train, val = _digits()
+
+    class Stream:  # re-iterable, no len(): a loader wrapper such as an experiment's epoch batches
+        def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            return iter(train)
+
+    calls: list[int] = []
+
+    def loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        calls.append(len(target))
+        return nn.functional.cross_entropy(output, target)
+
+    settings = StandaloneRerank(top=1, epochs=3, batches_per_epoch=4, seed=0)
+    train_standalone(SeeingSpace(), {"stem": "conv", "head": 16}, Stream(), settings=settings, loss_fn=loss)
+    assert len(calls) == 12
+    calls.clear()
+    train_standalone(SeeingSpace(), {"stem": "conv", "head": 16}, Stream(), settings=StandaloneRerank(epochs=1, seed=0),
+                     loss_fn=loss)
+    assert len(calls) == len(train)
+    with pytest.raises(InvalidValueError, match="empty"):
+        train_standalone(SeeingSpace(), {"stem": "conv", "head": 16}, [], settings=settings, loss_fn=loss)
+
+
+def test_the_recheck_overrules_a_supernet_that_ranked_a_blind_candidate_first() -> None:
+    """The outcome on real data, clear of noise: the supernet's order says the blind stems are
+    best; trained alone for two epochs they stay at chance (at most the largest class share, ~11 %)
+    while the seeing ones pass 60 %, so the answer is a seeing one."""
+    train, val = _digits()
+    candidates: list[tuple[dict[str, Any], float]] = [
+        ({"stem": "blind", "head": 32}, 0.95), ({"stem": "blind", "head": 16}, 0.94),
+        ({"stem": "conv", "head": 16}, 0.50), ({"stem": "conv", "head": 32}, 0.40)]
+    settings = StandaloneRerank(top=4, epochs=2, seed=0)
+    with one_thread():
+        result = rerank(SeeingSpace(), candidates, train, val, settings=settings, loss_fn=nn.functional.cross_entropy,
+                        metric=reward_metric(nn.functional.cross_entropy))
+    scores = {(s["stem"], s["head"]): a for s, a, _ in result.ranked}
+    assert result.best["stem"] == "conv", scores
+    assert max(scores[("blind", 16)], scores[("blind", 32)]) < 0.15 < 0.6 < min(scores[("conv", 16)], scores[("conv", 32)]), scores
+
+
+def test_spos_answers_with_the_rechecks_best_of_the_evolutions_top() -> None:
+    torch.manual_seed(0)
+    data = [(torch.randn(16, 1, 8, 8), torch.randint(0, 10, (16,))) for _ in range(3)]
+    trainer = SPOS(epochs=1, progress=False, seed=2, evolution=EVOLUTION, rerank={"top": 3, "epochs": 1})
+    with one_thread():
+        answer = trainer.fit(SharedNet(), data, data)
+    assert trainer.search_result is not None and trainer.rerank_result is not None
+    assert trainer.rerank is not None and trainer.rerank.seed == 2  # the trainer's seed by default
+    ranked = trainer.rerank_result.ranked
+    key = lambda item: json.dumps(item, sort_keys=True)  # noqa: E731
+    assert sorted(([s, i] for s, _, i in ranked), key=key) == sorted(([s, i] for s, i in trainer.search_result.top[:3]), key=key)
+    assert answer == ranked[0][0] == trainer.export() == trainer.supernet.export()
+    assert trainer.answer_score == ranked[0][1] == max(a for _, a, _ in ranked)
+    assert dict(trainer.answer_details) == {"inherited_score": ranked[0][2], "standalone_score": ranked[0][1],
+                                            "reranked": 3, "selected_by": "standalone rerank"}
+    again = SPOS(epochs=1, progress=False, seed=2, evolution=EVOLUTION, rerank={"top": 3, "epochs": 1})
+    with one_thread():
+        assert again.fit(SharedNet(), data, data) == answer
+    assert again.rerank_result is not None and again.rerank_result.ranked == ranked  # one seed, one result
+    plain = SPOS(epochs=1, progress=False, seed=2, evolution=EVOLUTION)
+    with one_thread():
+        plain.fit(SharedNet(), data, data)
+    assert plain.rerank_result is None and dict(plain.answer_details) == {"inherited_score": plain.answer_score}
+
+
+@pytest.mark.parametrize("rerank, match", [
+    (5, r"top \(5\) exceeds the candidates the evolution keeps \(select=4\); allowed: 1..4"),
+    ({"tops": 3}, r"\['tops'\] are unknown; the settings are \['batches_per_epoch', 'epochs'"),
+    ("3", "the number of candidates to re-check, a StandaloneRerank, a dict"),
+    ({"top": 2, "epochs": 0}, "epochs must be an int >= 1, got 0"),
+    ({"learning_rate": float("nan")}, "learning_rate must be a finite number > 0"),
+    ({"momentum": -0.5}, "momentum must be a finite number >= 0"),
+    ({"batches_per_epoch": 0}, "batches_per_epoch must be an int >= 1 or None"),
+    ({"seed": 1.5}, "seed must be an int or None"),
+])
+def test_bad_rerank_settings_say_what_is_allowed(rerank: Any, match: str) -> None:
+    with pytest.raises(InvalidValueError, match=match):
+        SPOS(evolution=EVOLUTION, rerank=rerank)
+
+
+def test_rerank_needs_an_evolution_and_off_means_off() -> None:
+    with pytest.raises(InvalidValueError, match="needs an evolution"):
+        SPOS(evolution=False, rerank=3)
+    for off in (None, 0, False):
+        assert SPOS(evolution=EVOLUTION, rerank=off).rerank is None
+
+
+@pytest.mark.parametrize("space", sorted(HUB))
+def test_every_hub_space_trains_alone_for_the_recheck(space: str) -> None:
+    """Each hub space's small form: two sampled candidates re-checked on one tiny batch train and
+    score (finite scores, or -inf for one that diverged; never an exception)."""
+    factory = oneshot_form(space)
+    torch.manual_seed(0)
+    small = factory()
+    inputs = small.example_input() if hasattr(small, "example_input") else torch.randn(2, 3, 32, 32)
+    batches = tiny_batches(inputs, 10, 2)
+
+    def loss(output: Any, target: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(output[0] if isinstance(output, (tuple, list)) else output, target)
+
+    candidates = [(small.random_sample(seed), 0.5 - seed / 10) for seed in range(2)]
+    with one_thread():
+        result = rerank(small, candidates, batches[:1], batches[1:], settings=StandaloneRerank(top=2, epochs=1, seed=0),
+                        loss_fn=loss, metric=reward_metric(loss))
+    assert len(result.ranked) == 2 and all(score == score for _, score, _ in result.ranked)
