@@ -143,7 +143,7 @@ def search(args: argparse.Namespace) -> None:
             if args.min_learning_rate is not None:  # equal to the learning rate: a constant schedule
                 settings = {**settings, "min_learning_rate": args.min_learning_rate}
                 key += f"/minlr{args.min_learning_rate}"
-            if args.rerank and registry_name == "spos":  # the evolution's top k re-checked by stand-alone training
+            if args.rerank:  # the search's k best candidates re-checked by the table's stand-alone training
                 settings = {**settings, "rerank": {"top": args.rerank, "epochs": PROTOCOL.epochs,
                                                    "learning_rate": PROTOCOL.learning_rate,
                                                    "momentum": PROTOCOL.momentum,
@@ -544,7 +544,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--warmup", type=int, default=0, help="epochs of weight training before the architecture steps")
     p.add_argument("--rerank", type=int, default=0,
-                   help="SPOS: re-check the evolution's top K cells by the table's stand-alone training (0: no)")
+                   help="re-check the search's K best cells by the table's stand-alone training (0: no)")
     p.add_argument("--min-learning-rate", type=float, default=None,
                    help="where the weights' cosine schedule ends (default: the loop's; the learning rate itself: "
                         "constant)")

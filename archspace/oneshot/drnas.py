@@ -139,6 +139,11 @@ class DrNAS(OneShotTrainer[DirichletWeights]):
     def make_policy(self) -> DirichletWeights:
         return DirichletWeights()
 
+    def candidate_probabilities(self, label: str) -> torch.Tensor:
+        """The mean of the decision's Dirichlet (what the export's argmax ranks by), for the
+        stand-alone re-check's most probable architectures."""
+        return dirichlet_mean(self.supernet.arch.logits(label).detach().double())
+
     def regularization(self) -> torch.Tensor:
         """``reg_scale`` times the regulariser summed over every decision's parameters."""
         arch = self.supernet.arch

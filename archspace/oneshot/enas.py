@@ -158,6 +158,8 @@ class ENAS(OneShotTrainer[ControllerPath]):
         if isinstance(final_draws, bool) or not isinstance(final_draws, int) or final_draws < 0:
             raise ArchspaceError(f"ENAS final_draws must be an int >= 0, got {final_draws!r}")
         self.final_draws = final_draws
+        #: the distinct final draws with their rewards, best first (after :meth:`best_of`)
+        self.final_scores: list[tuple[Sample, float]] = []
 
     # Set up ---------------------------------------------------------------------------------------
     def make_policy(self) -> ControllerPath:
@@ -273,6 +275,7 @@ class ENAS(OneShotTrainer[ControllerPath]):
                known: Mapping[str, float] | None = None, constraint: Constraint | None = None) -> Sample:
         """The best of ``final_draws`` controller draws by validation reward (the greedy path if 0).
         ENAS takes no ``constraint`` (:meth:`fit` refuses one)."""
+        self.final_scores = []
         if self.final_draws == 0:
             return self.derive()
         sample, self.answer_score = self.best_of(val_data, self.final_draws, loss_fn=loss_fn, device=device,
@@ -293,6 +296,7 @@ class ENAS(OneShotTrainer[ControllerPath]):
             raise ArchspaceError("best_of needs at least one validation batch")
         best: tuple[Sample, float] | None = None
         scored: dict[str, float] = dict(known or {})
+        drawn: dict[str, tuple[Sample, float]] = {}
         for _ in range(n):
             with torch.no_grad():
                 sample = self.supernet.space[0].validate(self.controller.trace(generator=self.generator).sample)
@@ -302,11 +306,20 @@ class ENAS(OneShotTrainer[ControllerPath]):
                 if on_candidate is not None:
                     on_candidate(sample, scored[key])
             score = scored[key]
+            drawn.setdefault(key, (sample, score))
             if best is None or score > best[1]:
                 best = (sample, score)
         assert best is not None
+        self.final_scores = sorted(drawn.values(), key=lambda item: -item[1])  # stable: ties in draw order
         self.sync_export()
         return best
+
+    rerank_source = "the final draws (shared-weight reward)"
+
+    def rerank_candidates(self, k: int) -> list[tuple[Sample, float]]:
+        """The ``k`` best distinct final draws by their shared-weight reward (with
+        ``final_draws=0``: the most probable architectures, as every trainer)."""
+        return self.final_scores[:k] if self.final_scores else self.likely_samples(k)
 
     # Checkpoints ----------------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:

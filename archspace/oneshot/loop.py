@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Any, Generic, TypeVar, cast
 
 import torch
+from torch import distributed as dist
 from torch import nn
 
 from archspace._threads import torch_threads
@@ -33,6 +34,7 @@ from archspace.errors import ArchspaceError
 from archspace.nn.init import rebuild_seeded
 from archspace.nn.space import ModelSpace
 from archspace.oneshot._pairs import cycle_shorter
+from archspace.oneshot._reward import reward_metric
 from archspace.oneshot.checkpoint import (
     checkpoint_path,
     epoch_sample_path,
@@ -40,10 +42,17 @@ from archspace.oneshot.checkpoint import (
     save_checkpoint,
     write_history,
 )
-from archspace.oneshot.distributed import average_gradients, broadcast_buffers, broadcast_parameters, is_main
+from archspace.oneshot.distributed import (
+    average_gradients,
+    broadcast_buffers,
+    broadcast_parameters,
+    is_distributed,
+    is_main,
+)
 from archspace.oneshot.policy import Softmax, WeightingPolicy
+from archspace.oneshot.rerank import RerankResult, StandaloneRerank, rerank
 from archspace.oneshot.supernet import Supernet, to_supernet
-from archspace.space.samples import Sample
+from archspace.space.samples import Sample, fingerprint
 
 logger = logging.getLogger("archspace.oneshot")
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -104,7 +113,8 @@ class OneShotTrainer(Generic[P]):
                  weight_decay: float = 3e-4, min_learning_rate: float = 0.001, grad_clip: float = 5.0,
                  arch_learning_rate: float = 3e-4, arch_betas: tuple[float, float] = (0.5, 0.999),
                  arch_weight_decay: float = 1e-3, seed: int = 0, progress: bool | None = None,
-                 savings: Mapping[str, bool] | None = None, reset_weights: bool = True) -> None:
+                 savings: Mapping[str, bool] | None = None, reset_weights: bool = True,
+                 rerank: StandaloneRerank | Mapping[str, Any] | int | None = None) -> None:
         allowed = ("skip_zero", "share_relu", "fold_weight", "checkpoint_ops", "channels_last")
         unknown = sorted(set(savings or {}) - set(allowed))
         if unknown:
@@ -123,6 +133,8 @@ class OneShotTrainer(Generic[P]):
         self.arch_weight_decay = arch_weight_decay
         self.seed = seed
         self.progress = progress
+        self.rerank = StandaloneRerank.coerce(rerank, seed=seed)
+        self.rerank_result: RerankResult | None = None
 
     # Set up ---------------------------------------------------------------------------------------
     def build(self, space: ModelSpace | Supernet, device: str | torch.device = "cpu") -> Supernet:
@@ -254,6 +266,8 @@ class OneShotTrainer(Generic[P]):
             with torch.random.fork_rng(devices=[]):  # the answer must not move the caller's random stream
                 answer = self.select(train_data, val_data, loss_fn=loss_fn, device=device,
                                      on_candidate=on_candidate, known=known_candidates, constraint=constraint)
+                if self.rerank is not None:
+                    answer = self.recheck(answer, train_data, val_data, loss_fn=loss_fn, device=device)
             self.answer = dict(answer)
             if self.supernet.export() != self.answer:  # chosen otherwise than by the logits
                 self.supernet.pin(self.answer)
@@ -284,6 +298,89 @@ class OneShotTrainer(Generic[P]):
         """
         return self.supernet.export()
 
+    # The stand-alone re-check ----------------------------------------------------------------------
+    #: What :meth:`rerank_candidates` ranks by, for the logs and the stored result.
+    rerank_source: str = "the most probable architectures (log-probability)"
+
+    def candidate_probabilities(self, label: str) -> torch.Tensor:
+        """The probabilities the trained architecture parameters give ``label``'s candidates
+        (softmax of the logits; DrNAS: the Dirichlet mean)."""
+        return torch.softmax(self.supernet.arch.logits(label).detach().double(), -1)
+
+    def likely_samples(self, k: int) -> list[tuple[Sample, float]]:
+        """The ``k`` most probable distinct architectures under the trained architecture
+        distribution (decisions independent, each by :meth:`candidate_probabilities`), with their
+        log-probabilities, most probable first; the first is :meth:`Supernet.export`'s.
+
+        Exact k-best by best-first search over the per-decision orderings. Decisions the supernet
+        derives rather than holds logits for (a cell's wiring) keep the export's."""
+        import heapq
+
+        base = self.supernet.export()
+        arch = self.supernet.arch
+        labels = [label for label in arch.names if label in base]
+        logp = [torch.log(self.candidate_probabilities(label).clamp_min(1e-300)).tolist() for label in labels]
+        order = [sorted(range(len(lp)), key=lambda i, lp=lp: -lp[i]) for lp in logp]  # type: ignore[misc]
+
+        def total(ranks: tuple[int, ...]) -> float:
+            return sum(lp[o[r]] for lp, o, r in zip(logp, order, ranks))
+
+        start = tuple(0 for _ in labels)
+        heap: list[tuple[float, tuple[int, ...]]] = [(-total(start), start)]
+        pushed = {start}
+        out: list[tuple[Sample, float]] = []
+        seen: set[str] = set()
+        space = self.supernet.space[0]
+        while heap and len(out) < k:
+            neg, ranks = heapq.heappop(heap)
+            sample = space.validate({**base, **{label: arch.names[label][o[r]]
+                                                for label, o, r in zip(labels, order, ranks)}})
+            key = fingerprint(sample)
+            if key not in seen:  # an inactive decision's value can make two assignments one network
+                seen.add(key)
+                out.append((sample, -neg))
+            for j in range(len(labels)):
+                if ranks[j] + 1 < len(order[j]):
+                    nxt = ranks[:j] + (ranks[j] + 1,) + ranks[j + 1:]
+                    if nxt not in pushed:
+                        pushed.add(nxt)
+                        heapq.heappush(heap, (-total(nxt), nxt))
+        return out
+
+    def rerank_candidates(self, k: int) -> list[tuple[Sample, float]]:
+        """The candidates the stand-alone re-check trains, best first, with the supernet's score
+        of each (higher is better). Default: :meth:`likely_samples`; SPOS the evolution's top,
+        ENAS its final draws by reward."""
+        return self.likely_samples(k)
+
+    def recheck(self, answer: Sample, train_data: Iterable[Batch], val_data: Iterable[Batch], *, loss_fn: LossFn,
+                device: str | torch.device = "cpu") -> Sample:
+        """The ``rerank`` step (called by :meth:`fit` after :meth:`select`): train each of
+        :meth:`rerank_candidates` alone (:mod:`archspace.oneshot.rerank`) and answer with the
+        best by validation score; :attr:`answer_score` becomes that score and
+        :attr:`answer_details` holds both scores. Under torchrun rank 0's pick is every rank's."""
+        assert self.rerank is not None
+        candidates = self.rerank_candidates(self.rerank.top)
+        if not candidates:
+            candidates = [(dict(answer), float(self.answer_score) if self.answer_score is not None else 0.0)]
+        checked = rerank(self.supernet.space[0], candidates, train_data, val_data, settings=self.rerank,
+                         loss_fn=loss_fn, metric=reward_metric(loss_fn, device), device=device)
+        self.rerank_result = checked
+        best, score, supernet_score = checked.ranked[0]
+        details = {"standalone_score": score, "supernet_score": supernet_score, "reranked": len(checked.ranked),
+                   "rerank_source": self.rerank_source, "selected_by": "standalone rerank",
+                   "supernet_pick_rank": next(i for i, (s, _) in enumerate(candidates) if s == best)}
+        logger.info("%s rerank: %d candidates (%s) trained alone in %.1f s; stand-alone scores %s, supernet's %s",
+                    type(self).__name__, len(checked.ranked), self.rerank_source, checked.seconds,
+                    [round(a, 4) for _, a, _ in checked.ranked], [round(i, 4) for _, _, i in checked.ranked])
+        if is_distributed():  # rank 0's pick on every rank
+            box: list[Any] = [best, score, details]
+            dist.broadcast_object_list(box, src=0)
+            best, score, details = dict(box[0]), float(box[1]), dict(box[2])
+        self.answer_score = score
+        self.answer_details = MappingProxyType(details)
+        return dict(best)
+
     def export(self) -> Sample:
         """The search's answer: what :meth:`fit` returned, or before the search has finished, the
         supernet's current export (the strongest candidates)."""
@@ -297,6 +394,7 @@ class OneShotTrainer(Generic[P]):
         self.answer = None
         self.answer_score = None
         self.answer_details = MappingProxyType({})
+        self.rerank_result = None
         out = Path(directory) if directory is not None else None
         history: list[dict[str, Any]] = []
         if out is not None:

@@ -1,4 +1,4 @@
-"""Re-checking a supernet's best candidates by short stand-alone training (SPOS's ``rerank``).
+"""Re-checking a search's best candidates by short stand-alone training (``rerank=k`` of every one-shot trainer).
 
 Why: a supernet's inherited-weight score ranks a space well on the whole and its best candidates
 badly against each other. On Fashion-201 (README, "Does one-shot search work?") an SPOS supernet
@@ -32,7 +32,7 @@ from torch import nn
 
 from archspace.errors import InvalidValueError
 from archspace.nn.space import ModelSpace
-from archspace.oneshot.loop import Batch, LossFn
+from archspace.oneshot._reward import Batch, LossFn
 from archspace.space.samples import Sample
 
 #: Scores a trained model (in evaluation mode) on validation batches; higher is better.

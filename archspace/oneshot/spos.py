@@ -78,7 +78,6 @@ from archspace.oneshot._reward import reward_metric
 from archspace.oneshot.distributed import is_distributed
 from archspace.oneshot.loop import Batch, Constraint, LossFn, OneShotTrainer
 from archspace.oneshot.policy import Mix, WeightingPolicy
-from archspace.oneshot.rerank import RerankResult, StandaloneRerank, rerank
 from archspace.oneshot.spos_search import EvolutionResult, EvolutionSearch
 from archspace.oneshot.supernet import Supernet
 from archspace.space.samples import Sample
@@ -179,21 +178,17 @@ class SPOS(OneShotTrainer[SampledPath]):
             (labels it leaves out are drawn uniformly); see the module docstring.
         strict_fairness: FairNAS's training step (m paths per batch covering every candidate of
             every decision, gradients summed, one update); see the module docstring.
-        rerank: re-check the evolution's best candidates by short stand-alone training and
-            answer with the best of them (the number of candidates, a
-            :class:`~archspace.oneshot.rerank.StandaloneRerank`, or a dict of its settings; None or
-            0: the evolution's best, as the paper). Needs an evolution keeping at least that many
-            (``select``). See the module docstring for why.
         **kwargs: :class:`~archspace.oneshot.OneShotTrainer` settings (``seed`` also seeds the
-            path draws, saved with the checkpoint, so a resumed run draws the same paths).
+            path draws, saved with the checkpoint, so a resumed run draws the same paths;
+            ``rerank=k`` re-checks the evolution's top k by stand-alone training — at most its
+            ``select`` — and answers with the best: see the module docstring for why).
     """
 
     uses_validation = False
 
     def __init__(self, *, evolution: EvolutionSearch | Mapping[str, Any] | bool | None = None,
                  calibration_batches: int = 20, path_sampler: PathSampler | None = None,
-                 strict_fairness: bool = False, rerank: StandaloneRerank | Mapping[str, Any] | int | None = None,
-                 **kwargs: Any) -> None:
+                 strict_fairness: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if path_sampler is not None and not callable(path_sampler):
             raise InvalidValueError(f"SPOS path_sampler must be a callable(generator) -> path, got {type(path_sampler).__name__}")
@@ -214,7 +209,6 @@ class SPOS(OneShotTrainer[SampledPath]):
             raise InvalidValueError("SPOS evolution must be an EvolutionSearch, a mapping of its settings, None "
                                     f"(the paper's) or False (no search), got {type(evolution).__name__}")
         self.evolution: EvolutionSearch | None = evolution or None
-        self.rerank = StandaloneRerank.coerce(rerank, seed=self.seed)
         if self.rerank is not None:
             if self.evolution is None:
                 raise InvalidValueError("SPOS rerank re-checks the evolutionary search's best candidates: it needs an "
@@ -222,7 +216,6 @@ class SPOS(OneShotTrainer[SampledPath]):
             if self.rerank.top > self.evolution.select:
                 raise InvalidValueError(f"SPOS rerank top ({self.rerank.top}) exceeds the candidates the evolution keeps "
                                         f"(select={self.evolution.select}); allowed: 1..{self.evolution.select}")
-        self.rerank_result: RerankResult | None = None
         self.calibration_batches = calibration_batches
         self.search_result: EvolutionResult | None = None  # no architecture step: an epoch is one pass over the training data
 
@@ -310,7 +303,6 @@ class SPOS(OneShotTrainer[SampledPath]):
         """The evolutionary search's best candidate (see the module docstring); ``constraint``, a
         filter for this run only, is checked in addition to the search's own."""
         self.search_result = None
-        self.rerank_result = None
         if self.evolution is None:
             logger.warning("SPOS(evolution=False) trained the supernet only: its answer is the space's default "
                            "sample, not a search result; run EvolutionSearch over trainer.supernet to search it")
@@ -324,26 +316,19 @@ class SPOS(OneShotTrainer[SampledPath]):
                                        metric=reward_metric(loss_fn, device), on_score=on_candidate, known=known,
                                        constraint=constraint)
         self.search_result = result
-        best, best_score = result.best, result.best_score
-        self.answer_details = {"inherited_score": best_score}
-        if self.rerank is not None:
-            checked = rerank(self.supernet.space[0], result.top, train_data, validation, settings=self.rerank,
-                             loss_fn=loss_fn, metric=reward_metric(loss_fn, device), device=device)
-            self.rerank_result = checked
-            best, best_score = checked.best, checked.best_score
-            self.answer_details = {"inherited_score": checked.ranked[0][2], "standalone_score": best_score,
-                                   "reranked": len(checked.ranked), "selected_by": "standalone rerank"}
-            logger.info("SPOS rerank: %d candidates trained alone in %.1f s; stand-alone scores %s (inherited %s)",
-                        len(checked.ranked), checked.seconds, [round(s, 4) for _, s, _ in checked.ranked],
-                        [round(i, 4) for _, _, i in checked.ranked])
-        self.answer_score = best_score
+        self.answer_score = result.best_score
         if is_distributed():  # ranks may hold other seeds: rank 0's search is the answer on every rank
-            chosen: list[Any] = [best, best_score, self.answer_details]
+            chosen: list[Any] = [result.best, result.best_score]
             dist.broadcast_object_list(chosen, src=0)
             self.answer_score = float(chosen[1])
-            self.answer_details = dict(chosen[2])
             return dict(chosen[0])
-        return dict(best)
+        return result.best
+
+    rerank_source = "the evolution's best (inherited-weight score)"
+
+    def rerank_candidates(self, k: int) -> list[tuple[Sample, float]]:
+        """The evolution's ``k`` best, with their inherited-weight scores (see the module docstring)."""
+        return list(self.search_result.top[:k]) if self.search_result is not None else []
 
     def fit(self, space: ModelSpace | Supernet, train_data: Iterable[Batch],
             val_data: Iterable[Batch] | None = None, *, loss_fn: LossFn = nn.functional.cross_entropy,

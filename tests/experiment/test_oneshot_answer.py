@@ -181,10 +181,25 @@ def test_spos_rerank_inside_an_experiment_stores_the_stand_alone_pick_and_both_s
     assert fingerprint(result[0].sample) in {fingerprint(s) for s, _ in trainer.search_result.top[:2]}
     assert result[0].metric == ranked[0][1] == trainer.answer_score  # the stand-alone validation accuracy
     assert result[0].metrics["selected_by"] == "standalone rerank" and result[0].metrics["reranked"] == 2
-    assert result[0].metrics["inherited_score"] == ranked[0][2]
+    assert result[0].metrics["supernet_score"] == ranked[0][2]
     assert result[0].metrics["standalone_score"] == ranked[0][1]
     selection = [t for t in trials if t.worker == "oneshot-selection"]  # the evolution's candidates, as before
     assert [fingerprint(s) for s, _ in trainer.search_result.scored] == [fingerprint(t.sample) for t in selection]
+
+
+@pytest.mark.parametrize("name", ONESHOT.list())
+def test_every_algorithm_rechecks_its_candidates_inside_an_experiment(name: str) -> None:
+    """``rerank=2`` on every registered algorithm: the stored answer is the best of the two
+    candidates trained alone, its metric their stand-alone validation accuracy."""
+    trainer = create_oneshot(name, epochs=2, progress=False, seed=3, rerank=RERANK, **SETTINGS[name])
+    experiment = Experiment(UserSpace(), _evaluator(), trainer, threads=1)
+    experiment.run()
+    best = experiment.best()[0]
+    assert trainer.rerank_result is not None and len(trainer.rerank_result.ranked) == 2
+    ranked = trainer.rerank_result.ranked
+    assert best.sample == ranked[0][0] == trainer.export() and best.metric == ranked[0][1]
+    assert ranked[0][1] >= ranked[1][1] and ranked[0][0] != ranked[1][0]
+    assert best.metrics["selected_by"] == "standalone rerank" and best.metrics["rerank_source"] == trainer.rerank_source
 
 
 def test_a_run_killed_in_the_rerank_resumes_to_the_same_answer_scoring_nothing_twice(
@@ -202,7 +217,7 @@ def test_a_run_killed_in_the_rerank_resumes_to_the_same_answer_scoring_nothing_t
     def killed(*args: Any, **kwargs: Any) -> Any:
         raise Crash("killed in the stand-alone re-check")
 
-    monkeypatch.setattr("archspace.oneshot.spos.rerank", killed)
+    monkeypatch.setattr("archspace.oneshot.loop.rerank", killed)
     cut = make(tmp_path / "cut")
     with pytest.raises(Crash):
         cut.run()

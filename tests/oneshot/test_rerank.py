@@ -1,9 +1,10 @@
-"""SPOS's stand-alone re-check of the evolution's best candidates (``SPOS(rerank=k)``).
+"""The stand-alone re-check of a one-shot search's best candidates (``rerank=k``).
 
 The mechanism exactly (the training is NB201's recipe step for step, the ranking is by the
-metric with ties in the supernet's order, the answer is the re-check's best), the outcome on real
-data (a candidate that cannot see its input loses to one that can, whatever the supernet said),
-bad settings, and every hub space."""
+metric with ties in the supernet's order, the answer is the re-check's best; the candidates are
+SPOS's evolution top, ENAS's final draws by reward, else the k most probable architectures), the
+outcome on real data (a candidate that cannot see its input loses to one that can, whatever the
+supernet said), bad settings, and every hub space."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ import archspace as asp
 from archspace.data.readers import digits
 from archspace.errors import InvalidValueError
 from archspace.hub import HUB
-from archspace.oneshot import SPOS
+from archspace.oneshot import ENAS, ONESHOT, SPOS
 from archspace.oneshot._reward import reward_metric
+from archspace.oneshot.drnas import dirichlet_mean
 from archspace.oneshot.rerank import StandaloneRerank, rerank, train_standalone
 from archspace.testing import SharedNet
 from archspace.testing.oneshot_contracts import one_thread, oneshot_form, tiny_batches
@@ -175,8 +177,10 @@ def test_spos_answers_with_the_rechecks_best_of_the_evolutions_top() -> None:
     assert sorted(([s, i] for s, _, i in ranked), key=key) == sorted(([s, i] for s, i in trainer.search_result.top[:3]), key=key)
     assert answer == ranked[0][0] == trainer.export() == trainer.supernet.export()
     assert trainer.answer_score == ranked[0][1] == max(a for _, a, _ in ranked)
-    assert dict(trainer.answer_details) == {"inherited_score": ranked[0][2], "standalone_score": ranked[0][1],
-                                            "reranked": 3, "selected_by": "standalone rerank"}
+    assert dict(trainer.answer_details) == {
+        "standalone_score": ranked[0][1], "supernet_score": ranked[0][2], "reranked": 3,
+        "rerank_source": "the evolution's best (inherited-weight score)", "selected_by": "standalone rerank",
+        "supernet_pick_rank": [s for s, _ in trainer.search_result.top].index(answer)}
     again = SPOS(epochs=1, progress=False, seed=2, evolution=EVOLUTION, rerank={"top": 3, "epochs": 1})
     with one_thread():
         assert again.fit(SharedNet(), data, data) == answer
@@ -184,7 +188,7 @@ def test_spos_answers_with_the_rechecks_best_of_the_evolutions_top() -> None:
     plain = SPOS(epochs=1, progress=False, seed=2, evolution=EVOLUTION)
     with one_thread():
         plain.fit(SharedNet(), data, data)
-    assert plain.rerank_result is None and dict(plain.answer_details) == {"inherited_score": plain.answer_score}
+    assert plain.rerank_result is None and dict(plain.answer_details) == {}
 
 
 @pytest.mark.parametrize("rerank, match", [
@@ -227,3 +231,51 @@ def test_every_hub_space_trains_alone_for_the_recheck(space: str) -> None:
         result = rerank(small, candidates, batches[:1], batches[1:], settings=StandaloneRerank(top=2, epochs=1, seed=0),
                         loss_fn=loss, metric=reward_metric(loss))
     assert len(result.ranked) == 2 and all(score == score for _, score, _ in result.ranked)
+
+
+def _brute_force_order(trainer: Any) -> list[tuple[dict[str, Any], float]]:
+    import itertools
+
+    arch = trainer.supernet.arch
+    labels = list(arch.names)
+    logp = {label: torch.log(trainer.candidate_probabilities(label)).tolist() for label in labels}
+    rows = []
+    for combo in itertools.product(*(range(len(arch.names[label])) for label in labels)):
+        rows.append(({label: arch.names[label][i] for label, i in zip(labels, combo)},
+                     sum(logp[label][i] for label, i in zip(labels, combo))))
+    return sorted(rows, key=lambda row: -row[1])
+
+
+@pytest.mark.parametrize("name", ["darts", "drnas"])
+def test_likely_samples_are_the_exact_k_best_under_the_trained_distribution(name: str) -> None:
+    """The most probable architectures, exactly: against every assignment enumerated and sorted
+    by its log-probability (softmax of the logits; DrNAS: the Dirichlet mean of elu(x) + 1)."""
+    trainer = ONESHOT.create(name, epochs=1, progress=False)
+    trainer.build(SharedNet())
+    arch = trainer.supernet.arch
+    with torch.no_grad():
+        for i, label in enumerate(arch.names):
+            arch.logits(label).copy_(torch.linspace(-1.0, 0.7 + i, len(arch.names[label])))
+    if name == "drnas":
+        assert torch.allclose(trainer.candidate_probabilities("act"), dirichlet_mean(arch.logits("act").double()))
+    expected = _brute_force_order(trainer)
+    got = trainer.likely_samples(len(expected) + 3)  # asking for more than there are gives them all
+    assert [s for s, _ in got] == [s for s, _ in expected]
+    assert [lp for _, lp in got] == pytest.approx([lp for _, lp in expected])
+    assert got[0][0] == trainer.supernet.export()
+    assert trainer.likely_samples(2) == got[:2]
+
+
+def test_enas_rechecks_its_distinct_final_draws_best_reward_first() -> None:
+    torch.manual_seed(0)
+    data = [(torch.randn(16, 1, 8, 8), torch.randint(0, 10, (16,))) for _ in range(3)]
+    trainer = ENAS(epochs=1, progress=False, seed=1, final_draws=6, tanh_constant=None, rerank=3)
+    with one_thread():
+        answer = trainer.fit(SharedNet(), data, data)
+    finals = trainer.final_scores
+    assert len({json.dumps(s, sort_keys=True) for s, _ in finals}) == len(finals)
+    assert [r for _, r in finals] == sorted((r for _, r in finals), reverse=True)
+    assert trainer.rerank_result is not None
+    rechecked = sorted((json.dumps(s, sort_keys=True), i) for s, _, i in trainer.rerank_result.ranked)
+    assert rechecked == sorted((json.dumps(s, sort_keys=True), r) for s, r in finals[:3])  # the three best draws
+    assert answer == trainer.rerank_result.best == trainer.export()
