@@ -88,6 +88,14 @@ class OneShotTrainer(Generic[P]):
         savings: keyword arguments of :func:`~archspace.oneshot.to_supernet` for the supernet this
             trainer builds, e.g. ``{"channels_last": True}`` (opt-in, faster on CPU) or
             ``{"checkpoint_ops": True}`` (far less memory, slower); the exact savings are on by default.
+        rerank: after the paper's selection, train each of the search's ``k`` best candidates
+            alone for a short while and answer with the best by validation score (an int ``k``, a
+            :class:`~archspace.oneshot.rerank.StandaloneRerank` or a dict of its settings; None:
+            the paper's answer). The candidates are SPOS's evolution top, ENAS's final draws by
+            reward, and for the differentiable algorithms the ``k`` most probable architectures
+            (:meth:`likely_samples`). Not in any paper: a supernet's best-scored candidates are
+            close together and its scores noisy, so the single best is partly luck (measured on
+            Fashion-201: README, "Does one-shot search work?"); costs ``k`` short trainings.
     """
 
     #: The policy of the current search (set by :meth:`build` from :meth:`make_policy`).
@@ -237,7 +245,8 @@ class OneShotTrainer(Generic[P]):
         The answer is what the algorithm's paper derives after training the supernet
         (:meth:`select`): DARTS, GumbelDARTS and ProxylessNAS the strongest candidate of every
         decision, ENAS the best of several controller draws by validation reward, SPOS the
-        evolutionary search over the trained supernet. When it is not the logits' argmax the
+        evolutionary search over the trained supernet; with ``rerank``, the best of its best
+        candidates trained alone (:meth:`recheck`). When it is not the logits' argmax the
         supernet is pinned to it (:meth:`Supernet.pin`), so ``supernet.export()`` returns it too.
 
         Args:
