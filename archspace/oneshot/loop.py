@@ -321,29 +321,44 @@ class OneShotTrainer(Generic[P]):
         distribution (decisions independent, each by :meth:`candidate_probabilities`), with their
         log-probabilities, most probable first; the first is :meth:`Supernet.export`'s.
 
-        Exact k-best by best-first search over the per-decision orderings. Decisions the supernet
-        derives rather than holds logits for (a cell's wiring) keep the export's."""
+        Best-first search over the per-decision orderings: an assignment of a rank to every
+        decision with logits is made a sample by the supernet's own export with those candidates
+        made the strongest (their logits swapped with the argmax's, then restored), so a cell's
+        wiring is derived from them by its rule (DARTS: the two strongest non-``none`` incoming
+        edges). Exact k-best for plain choices; in a cell, assignments that differ only on edges
+        the wiring leaves out are one network (counted once), and the wiring follows from the
+        edges' strengths rather than being ranked itself."""
         import heapq
 
-        base = self.supernet.export()
         arch = self.supernet.arch
-        labels = [label for label in arch.names if label in base]
+        labels = list(arch.names)
         logp = [torch.log(self.candidate_probabilities(label).clamp_min(1e-300)).tolist() for label in labels]
         order = [sorted(range(len(lp)), key=lambda i, lp=lp: -lp[i]) for lp in logp]  # type: ignore[misc]
 
         def total(ranks: tuple[int, ...]) -> float:
             return sum(lp[o[r]] for lp, o, r in zip(logp, order, ranks))
 
+        def sample_of(ranks: tuple[int, ...]) -> Sample:
+            changed = [(arch.logits(label), o[0], o[r]) for label, o, r in zip(labels, order, ranks) if r]
+            with torch.no_grad():
+                for logits, top, other in changed:
+                    logits[[top, other]] = logits[[other, top]]
+                try:
+                    return self.supernet.export()
+                finally:
+                    for logits, top, other in changed:
+                        logits[[top, other]] = logits[[other, top]]
+
         start = tuple(0 for _ in labels)
         heap: list[tuple[float, tuple[int, ...]]] = [(-total(start), start)]
         pushed = {start}
         out: list[tuple[Sample, float]] = []
         seen: set[str] = set()
-        space = self.supernet.space[0]
-        while heap and len(out) < k:
+        pops = 0
+        while heap and len(out) < k and pops < 1000 * k:  # the bound: a cell's many equal assignments
             neg, ranks = heapq.heappop(heap)
-            sample = space.validate({**base, **{label: arch.names[label][o[r]]
-                                                for label, o, r in zip(labels, order, ranks)}})
+            pops += 1
+            sample = sample_of(ranks)
             key = fingerprint(sample)
             if key not in seen:  # an inactive decision's value can make two assignments one network
                 seen.add(key)

@@ -279,3 +279,26 @@ def test_enas_rechecks_its_distinct_final_draws_best_reward_first() -> None:
     rechecked = sorted((json.dumps(s, sort_keys=True), i) for s, _, i in trainer.rerank_result.ranked)
     assert rechecked == sorted((json.dumps(s, sort_keys=True), r) for s, r in finals[:3])  # the three best draws
     assert answer == trainer.rerank_result.best == trainer.export()
+
+
+@pytest.mark.parametrize("space", sorted(HUB))
+def test_likely_samples_are_valid_distinct_architectures_on_every_hub_space(space: str) -> None:
+    """On spaces with cells (wiring derived by the DARTS rule), nested and shared decisions: the
+    k most probable are valid, distinct samples, the first the supernet's export, in falling
+    log-probability."""
+    trainer = ONESHOT.create("darts", epochs=1, progress=False)
+    torch.manual_seed(0)
+    trainer.build(oneshot_form(space)())
+    with torch.no_grad():
+        for p in trainer.supernet.arch_parameters():
+            p.normal_()
+    got = trainer.likely_samples(4)
+    small = trainer.supernet.space[0]
+    assert got[0][0] == trainer.supernet.export()
+    assert all(small.validate(s) == s for s, _ in got)
+    assert len({json.dumps(s, sort_keys=True) for s, _ in got}) == len(got) >= min(4, len(got))
+    assert [lp for _, lp in got] == sorted((lp for _, lp in got), reverse=True)
+    assert len(got) == 4
+    before = [p.detach().clone() for p in trainer.supernet.arch_parameters()]
+    trainer.likely_samples(3)
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.supernet.arch_parameters()))  # restored
