@@ -55,6 +55,8 @@ from archspace.oneshot.supernet import Supernet, to_supernet
 from archspace.space.samples import Sample, fingerprint
 
 logger = logging.getLogger("archspace.oneshot")
+#: the re-check looks this many times ``top`` candidates deep for ``top`` different networks
+RERANK_POOL = 20
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Batch = tuple[torch.Tensor, torch.Tensor]
 #: A predicate on samples: False for one that breaks a constraint (e.g. a hardware ConstraintFilter).
@@ -377,6 +379,38 @@ class OneShotTrainer(Generic[P]):
         ENAS its final draws by reward."""
         return self.likely_samples(k)
 
+    def distinct_networks(self, pool: list[tuple[Sample, float]], val_data: Iterable[Batch], k: int, *,
+                          device: str | torch.device = "cpu") -> list[tuple[Sample, float]]:
+        """The first ``k`` of ``pool`` that are different networks, in order.
+
+        Many samples are one network: an op on an edge whose output nothing reads, a choice a
+        condition makes inactive (on Fashion-201 the SPOS evolution's five best were once five
+        label assignments of one cell, and a re-check trained it five times). Two samples are
+        taken for one network when their subnets, with the supernet's weights, give the same
+        output on the first validation batch (up to 64 inputs; equal to rtol 1e-4): a network's
+        function, which its labels do not show."""
+        probe: torch.Tensor | None = None
+        for x, _ in val_data:
+            probe = x[:64].to(device)
+            break
+        if probe is None:
+            return pool[:k]
+        kept: list[tuple[Sample, float]] = []
+        outputs: list[torch.Tensor] = []
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            for sample, score in pool:
+                model = self.supernet.subnet(sample)
+                model.eval()
+                out = model(probe)
+                out = (out[0] if isinstance(out, (tuple, list)) else out).detach().float()
+                if any(o.shape == out.shape and torch.allclose(o, out, rtol=1e-4, atol=1e-6) for o in outputs):
+                    continue
+                kept.append((sample, score))
+                outputs.append(out)
+                if len(kept) == k:
+                    break
+        return kept
+
     def recheck(self, answer: Sample, train_data: Iterable[Batch], val_data: Iterable[Batch], *, loss_fn: LossFn,
                 device: str | torch.device = "cpu") -> Sample:
         """The ``rerank`` step (called by :meth:`fit` after :meth:`select`): train each of
@@ -384,7 +418,8 @@ class OneShotTrainer(Generic[P]):
         best by validation score; :attr:`answer_score` becomes that score and
         :attr:`answer_details` holds both scores. Under torchrun rank 0's pick is every rank's."""
         assert self.rerank is not None
-        candidates = self.rerank_candidates(self.rerank.top)
+        candidates = self.distinct_networks(self.rerank_candidates(RERANK_POOL * self.rerank.top), val_data,
+                                            self.rerank.top, device=device)
         if not candidates:
             candidates = [(dict(answer), float(self.answer_score) if self.answer_score is not None else 0.0)]
         checked = rerank(self.supernet.space[0], candidates, train_data, val_data, settings=self.rerank,

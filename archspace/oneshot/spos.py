@@ -55,9 +55,10 @@ this default), because the space's best hundred cells score within 1.5 points of
 a cell's score moves by about 2 points from one supernet seed to another — the top pick among the
 candidates is decided by that noise. Re-check the evolution's top five or ten candidates by a short
 stand-alone training rather than trusting the single best: ``rerank=5`` does it
-(:class:`~archspace.oneshot.rerank.StandaloneRerank`: each of the evolution's five best trained
-alone for two epochs, the best by validation score is the answer; ``trainer.rerank_result`` holds
-every candidate's two scores).
+(:class:`~archspace.oneshot.rerank.StandaloneRerank`: the five best-scored different networks the
+evolution scored — label assignments of one network counted once — each trained alone for two
+epochs, the best by validation score is the answer; ``trainer.rerank_result`` holds every
+candidate's two scores).
 """
 
 from __future__ import annotations
@@ -180,8 +181,8 @@ class SPOS(OneShotTrainer[SampledPath]):
             every decision, gradients summed, one update); see the module docstring.
         **kwargs: :class:`~archspace.oneshot.OneShotTrainer` settings (``seed`` also seeds the
             path draws, saved with the checkpoint, so a resumed run draws the same paths;
-            ``rerank=k`` re-checks the evolution's top k by stand-alone training — at most its
-            ``select`` — and answers with the best: see the module docstring for why).
+            ``rerank=k`` re-checks the k best different networks the evolution scored by
+            stand-alone training and answers with the best: see the module docstring for why).
     """
 
     uses_validation = False
@@ -209,13 +210,9 @@ class SPOS(OneShotTrainer[SampledPath]):
             raise InvalidValueError("SPOS evolution must be an EvolutionSearch, a mapping of its settings, None "
                                     f"(the paper's) or False (no search), got {type(evolution).__name__}")
         self.evolution: EvolutionSearch | None = evolution or None
-        if self.rerank is not None:
-            if self.evolution is None:
-                raise InvalidValueError("SPOS rerank re-checks the evolutionary search's best candidates: it needs an "
-                                        "evolution (got evolution=False)")
-            if self.rerank.top > self.evolution.select:
-                raise InvalidValueError(f"SPOS rerank top ({self.rerank.top}) exceeds the candidates the evolution keeps "
-                                        f"(select={self.evolution.select}); allowed: 1..{self.evolution.select}")
+        if self.rerank is not None and self.evolution is None:
+            raise InvalidValueError("SPOS rerank re-checks the evolutionary search's best candidates: it needs an "
+                                    "evolution (got evolution=False)")
         self.calibration_batches = calibration_batches
         self.search_result: EvolutionResult | None = None  # no architecture step: an epoch is one pass over the training data
 
@@ -327,8 +324,11 @@ class SPOS(OneShotTrainer[SampledPath]):
     rerank_source = "the evolution's best (inherited-weight score)"
 
     def rerank_candidates(self, k: int) -> list[tuple[Sample, float]]:
-        """The evolution's ``k`` best, with their inherited-weight scores (see the module docstring)."""
-        return list(self.search_result.top[:k]) if self.search_result is not None else []
+        """The evolution's ``k`` best-scored candidates (of all it scored), with their
+        inherited-weight scores, best first (ties in scoring order)."""
+        if self.search_result is None:
+            return []
+        return sorted(self.search_result.scored, key=lambda item: -item[1])[:k]
 
     def fit(self, space: ModelSpace | Supernet, train_data: Iterable[Batch],
             val_data: Iterable[Batch] | None = None, *, loss_fn: LossFn = nn.functional.cross_entropy,

@@ -174,13 +174,15 @@ def test_spos_answers_with_the_rechecks_best_of_the_evolutions_top() -> None:
     assert trainer.rerank is not None and trainer.rerank.seed == 2  # the trainer's seed by default
     ranked = trainer.rerank_result.ranked
     key = lambda item: json.dumps(item, sort_keys=True)  # noqa: E731
-    assert sorted(([s, i] for s, _, i in ranked), key=key) == sorted(([s, i] for s, i in trainer.search_result.top[:3]), key=key)
+    best_scored = sorted(trainer.search_result.scored, key=lambda item: -item[1])
+    expected = trainer.distinct_networks(best_scored, data, 3)  # the 3 best different networks
+    assert sorted(([s, i] for s, _, i in ranked), key=key) == sorted(([s, i] for s, i in expected), key=key)
     assert answer == ranked[0][0] == trainer.export() == trainer.supernet.export()
     assert trainer.answer_score == ranked[0][1] == max(a for _, a, _ in ranked)
     assert dict(trainer.answer_details) == {
         "standalone_score": ranked[0][1], "supernet_score": ranked[0][2], "reranked": 3,
         "rerank_source": "the evolution's best (inherited-weight score)", "selected_by": "standalone rerank",
-        "supernet_pick_rank": [s for s, _ in trainer.search_result.top].index(answer)}
+        "supernet_pick_rank": [s for s, _ in expected].index(answer)}
     again = SPOS(epochs=1, progress=False, seed=2, evolution=EVOLUTION, rerank={"top": 3, "epochs": 1})
     with one_thread():
         assert again.fit(SharedNet(), data, data) == answer
@@ -192,7 +194,6 @@ def test_spos_answers_with_the_rechecks_best_of_the_evolutions_top() -> None:
 
 
 @pytest.mark.parametrize("rerank, match", [
-    (5, r"top \(5\) exceeds the candidates the evolution keeps \(select=4\); allowed: 1..4"),
     ({"tops": 3}, r"\['tops'\] are unknown; the settings are \['batches_per_epoch', 'epochs'"),
     ("3", "the number of candidates to re-check, a StandaloneRerank, a dict"),
     ({"top": 2, "epochs": 0}, "epochs must be an int >= 1, got 0"),
@@ -302,3 +303,34 @@ def test_likely_samples_are_valid_distinct_architectures_on_every_hub_space(spac
     before = [p.detach().clone() for p in trainer.supernet.arch_parameters()]
     trainer.likely_samples(3)
     assert all(torch.equal(a, b) for a, b in zip(before, trainer.supernet.arch_parameters()))  # restored
+
+
+class DeadBranch(asp.ModelSpace):
+    """``spare`` is a decision no forward pass reads: its values are one network."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = asp.LayerChoice({"relu": nn.ReLU(), "tanh": nn.Tanh()}, label="act")
+        self.spare = asp.LayerChoice({"a": nn.Identity(), "b": nn.Sigmoid()}, label="spare")
+        self.head = asp.nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x.flatten(1)))
+
+
+def test_label_assignments_of_one_network_are_rechecked_once() -> None:
+    """Candidates that differ only on a decision nothing reads are one network: the re-check
+    keeps the first of them and goes on down the list for the next different network."""
+    trainer = ONESHOT.create("darts", epochs=1, progress=False, rerank=2)
+    trainer.build(DeadBranch())
+    val = [(torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,)))]
+    pool = [({"act": "relu", "spare": "a"}, 0.9), ({"act": "relu", "spare": "b"}, 0.8),
+            ({"act": "tanh", "spare": "b"}, 0.7), ({"act": "tanh", "spare": "a"}, 0.6)]
+    assert trainer.distinct_networks(pool, val, 2) == [pool[0], pool[2]]
+    assert trainer.distinct_networks(pool, val, 5) == [pool[0], pool[2]]
+    assert trainer.distinct_networks(pool, [], 3) == pool[:3]  # no batch to tell them apart: as given
+    data = [(torch.randn(16, 1, 8, 8), torch.randint(0, 10, (16,))) for _ in range(2)]
+    with one_thread():
+        trainer.fit(DeadBranch(), data, data)
+    assert trainer.rerank_result is not None
+    assert sorted(s["act"] for s, _, _ in trainer.rerank_result.ranked) == ["relu", "tanh"]
