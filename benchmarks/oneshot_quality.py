@@ -239,6 +239,16 @@ def summarise(args: argparse.Namespace) -> None:
                                       "p95": round(float(np.percentile(population, 95)), 2),
                                       "table_archs": len(population), "cpu_seconds_per_arch": round(cpu_per_arch, 1)}
     print(json.dumps(summary, indent=1))
+    if args.markdown:  # the README's search table
+        for group, row in summary.items():
+            if group == "random architecture":
+                continue
+            sems = "—" if row["vs_random_arch_sems"] is None else f"{row['vs_random_arch_sems']}"
+            print(f"| {group} | {row['runs']} | {row['test_mean']:.2f} ± {row['test_std']:.2f} | "
+                  f"{row['percentile_mean']:.0f} | {sems} | {row['skip_or_none_dominated']}/{row['runs']} | "
+                  f"{row['search_seconds_median']:,.0f} | {row['same_budget_random']:.2f} / "
+                  f"{row['same_budget_evolution']:.2f} ({row['same_budget_trials']} trials) | "
+                  f"{row['evolution_trials_to_match'] or '—'} |")
     if not args.smoke:
         data = _results()
         data["search_summary"] = summary
@@ -593,6 +603,7 @@ def main() -> None:
     sub.add_parser("summary")
     for p in sub.choices.values():
         p.add_argument("--baseline-seeds", type=int, default=50, help="seeds of the same-budget Random / RE runs")
+        p.add_argument("--markdown", action="store_true", help="summary: also print the README's table rows")
         p.add_argument("--table", default=None)
         p.add_argument("--batch", type=int, default=64)
         p.add_argument("--sampler", choices=["labels", "classes"], default="labels",
