@@ -16,6 +16,7 @@ parameters at all times. Each rank should read its own shard of the data (e.g. a
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import os
@@ -330,8 +331,6 @@ class OneShotTrainer(Generic[P]):
         edges). Exact k-best for plain choices; in a cell, assignments that differ only on edges
         the wiring leaves out are one network (counted once), and the wiring follows from the
         edges' strengths rather than being ranked itself."""
-        import heapq
-
         arch = self.supernet.arch
         labels = list(arch.names)
         logp = [torch.log(self.candidate_probabilities(label).clamp_min(1e-300)).tolist() for label in labels]

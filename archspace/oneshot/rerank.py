@@ -136,14 +136,17 @@ class RerankResult:
 
 
 def train_standalone(space: ModelSpace, sample: Sample, train_data: Iterable[Batch], *,
-                     settings: StandaloneRerank, loss_fn: LossFn, device: str | torch.device = "cpu") -> nn.Module:
+                     settings: StandaloneRerank, loss_fn: LossFn, device: str | torch.device = "cpu",
+                     per_epoch: int | None = None) -> nn.Module:
     """``sample``'s model, freshly built with its weights drawn under ``settings.seed``, trained
     for ``settings.epochs`` on ``train_data`` (see the module docstring); returned in eval mode.
-    The caller's random stream is left as it was."""
+    The caller's random stream is left as it was. ``per_epoch``: the batches per epoch when the
+    caller has counted them (else counted here)."""
+    if per_epoch is None:
+        per_epoch = _count(train_data, settings.batches_per_epoch)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(settings.seed or 0))
         model = space.freeze(sample).to(device)
-        per_epoch = _count(train_data, settings.batches_per_epoch)
         if per_epoch == 0:
             raise InvalidValueError("the stand-alone re-check needs training batches; the training data is empty")
         opt = torch.optim.SGD(model.parameters(), lr=settings.learning_rate, momentum=settings.momentum,
@@ -189,8 +192,10 @@ def rerank(space: ModelSpace, candidates: Sequence[tuple[Sample, float]], train_
         raise InvalidValueError("the stand-alone re-check got no candidates")
     start = time.perf_counter()
     scored: list[tuple[Sample, float, float]] = []
+    per_epoch = _count(train_data, settings.batches_per_epoch)  # once, not per candidate (a pass without len())
     for sample, inherited in list(candidates)[:settings.top]:
-        model = train_standalone(space, sample, train_data, settings=settings, loss_fn=loss_fn, device=device)
+        model = train_standalone(space, sample, train_data, settings=settings, loss_fn=loss_fn, device=device,
+                                 per_epoch=per_epoch)
         with torch.no_grad():
             score = float(metric(model, val_data))
         if not math.isfinite(score):
