@@ -56,8 +56,11 @@ from archspace.oneshot.supernet import Supernet, to_supernet
 from archspace.space.samples import Sample, fingerprint
 
 logger = logging.getLogger("archspace.oneshot")
-#: the re-check looks this many times ``top`` candidates deep for ``top`` different networks
+#: the re-check looks this many times ``top`` candidates deep for ``top`` different networks, and
+#: where that finds fewer (a distribution sharp on the edges that matter, near-uniform on edges
+#: nothing reads: every runner-up is the answer under other labels), ``RERANK_DEEP_POOL`` times
 RERANK_POOL = 20
+RERANK_DEEP_POOL = 200
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Batch = tuple[torch.Tensor, torch.Tensor]
 #: A predicate on samples: False for one that breaks a constraint (e.g. a hardware ConstraintFilter).
@@ -417,8 +420,14 @@ class OneShotTrainer(Generic[P]):
         best by validation score; :attr:`answer_score` becomes that score and
         :attr:`answer_details` holds both scores. Under torchrun rank 0's pick is every rank's."""
         assert self.rerank is not None
-        candidates = self.distinct_networks(self.rerank_candidates(RERANK_POOL * self.rerank.top), val_data,
-                                            self.rerank.top, device=device)
+        top = self.rerank.top
+        pool = self.rerank_candidates(RERANK_POOL * top)
+        candidates = self.distinct_networks(pool, val_data, top, device=device)
+        if len(candidates) < top and len(pool) == RERANK_POOL * top:  # one network under many labels: deeper
+            logger.info("%s rerank: %d different networks among the %d most likely candidates; looking %d deep",
+                        type(self).__name__, len(candidates), len(pool), RERANK_DEEP_POOL * top)
+            pool = self.rerank_candidates(RERANK_DEEP_POOL * top)
+            candidates = self.distinct_networks(pool, val_data, top, device=device)
         if not candidates:
             candidates = [(dict(answer), float(self.answer_score) if self.answer_score is not None else 0.0)]
         checked = rerank(self.supernet.space[0], candidates, train_data, val_data, settings=self.rerank,

@@ -334,3 +334,37 @@ def test_label_assignments_of_one_network_are_rechecked_once() -> None:
         trainer.fit(DeadBranch(), data, data)
     assert trainer.rerank_result is not None
     assert sorted(s["act"] for s, _, _ in trainer.rerank_result.ranked) == ["relu", "tanh"]
+
+
+class ManyDeadBranches(asp.ModelSpace):
+    """One decision the forward pass reads and five it does not (3^5 label assignments per network)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = asp.LayerChoice({"relu": nn.ReLU(), "tanh": nn.Tanh()}, label="act")
+        self.spares = nn.ModuleList(
+            asp.LayerChoice({"a": nn.Identity(), "b": nn.Sigmoid(), "c": nn.Tanh()}, label=f"spare{i}")
+            for i in range(5))
+        self.head = asp.nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x.flatten(1)))
+
+
+def test_recheck_looks_deeper_when_the_likely_candidates_are_one_network() -> None:
+    """A distribution sharp on the decision that matters and uniform on the ones nothing reads
+    (GDAS on Fashion-201): the 20 x top most likely assignments are all one network, so the
+    re-check looks 200 x top deep and finds the runner-up network (the 244th assignment)."""
+    trainer = ONESHOT.create("darts", epochs=1, progress=False,
+                             rerank={"top": 2, "epochs": 1, "batches_per_epoch": 1})
+    trainer.build(ManyDeadBranches())
+    with torch.no_grad():
+        for i in range(5):  # near-uniform (exact ties would export one sample)
+            trainer.supernet.arch.logits(f"spare{i}").copy_(torch.tensor([0.0, -0.01, -0.02]))
+        trainer.supernet.arch.logits("act").copy_(torch.tensor([0.0, -5.0]))
+    assert {s["act"] for s, _ in trainer.likely_samples(40)} == {"relu"}  # the first pool: one network
+    data = [(torch.randn(16, 1, 8, 8), torch.randint(0, 10, (16,)))]
+    with one_thread():
+        trainer.recheck(trainer.supernet.export(), data, data, loss_fn=nn.functional.cross_entropy)
+    assert trainer.rerank_result is not None
+    assert sorted(s["act"] for s, _, _ in trainer.rerank_result.ranked) == ["relu", "tanh"]
