@@ -68,15 +68,16 @@ ALGORITHMS: dict[str, tuple[str, dict[str, Any]]] = {
     "fairnas": ("spos", {"strict_fairness": True,
                          "evolution": {"population": 20, "select": 5, "mutation": 10, "crossover": 10, "generations": 10}}),
     "proxyless": ("proxylessnas", {}), "drnas": ("drnas", {}),
+    "betadarts": ("betadarts", {}),
 }
 
 #: architecture steps of each differentiable search's paper setting (batch 64 on half of CIFAR-10's
 #: 50,000 training images: 391 steps per epoch): DARTS 50 epochs, GDAS 250 (NAS-Bench-201's
-#: setting; the GDAS paper's 240), DrNAS 100. Adam moves a logit by about its learning rate per
+#: setting; the GDAS paper's 240), DrNAS 100, β-DARTS 100 (its official NB201 script). Adam moves a logit by about its learning rate per
 #: step whatever the gradient's scale, so a search with S times fewer steps reaches only 1/S of
 #: the paper's logit range: ``--arch-lr-scale steps`` multiplies the architecture learning rate
 #: by that ratio, so the arch distribution can sharpen as far as in the paper.
-PAPER_ARCH_STEPS = {"darts": 50 * 391, "gumbel": 250 * 391, "drnas": 100 * 391}
+PAPER_ARCH_STEPS = {"darts": 50 * 391, "gumbel": 250 * 391, "drnas": 100 * 391, "betadarts": 100 * 391}
 
 
 def arch_settings(registry_name: str, epochs: int, steps_per_epoch: int, mode: str) -> dict[str, Any]:
@@ -170,6 +171,10 @@ def search(args: argparse.Namespace) -> None:
                 record["rerank"] = [{"class": representative(to_arch_str(c)), "standalone": round(a, 4),
                                      "inherited": round(i, 4)} for c, a, i in trainer.rerank_result.ranked]
                 record["rerank_seconds"] = round(trainer.rerank_result.seconds, 1)
+                if trainer.selection is not None and not args.smoke:  # the paper's answer, placed too
+                    pick = representative(to_arch_str(trainer.selection))
+                    record["paper_pick"] = {"class": pick, "test_acc": lookup_or_train(pick, args.table or DEFAULT_PATH,
+                                                                                        seed=0)["test_acc"]}
             print(key, record, flush=True)
             if not args.smoke:
                 data = _results()

@@ -5,7 +5,8 @@ forms by decision type: :func:`register_mixed`), ``mixed_ops.py``, ``mixed_value
 ``cell_mixed.py`` (the mixed forms of archspace's decision types), ``savings.py``, ``policy.py``
 (how a pass weighs candidates; :class:`Softmax`, the default), ``loop.py`` (the shared training
 loop), ``checkpoint.py`` (checkpoints and the names of a search directory's files),
-``distributed.py``; one file per algorithm with its policy and ``step``: ``darts.py``, ``gumbel.py``
+``distributed.py``; one file per algorithm with its policy and ``step``: ``darts.py``,
+``beta_darts.py`` (:class:`BetaDARTS`, DARTS with the Beta-Decay regulariser), ``gumbel.py``
 (:class:`Gumbel`), ``drnas.py`` (:class:`DirichletWeights`, :class:`DrNAS`), ``enas.py``
 (:class:`ENAS`), and the policies of the next algorithms, ``spos.py`` (:class:`SampledPath`) and
 ``proxyless.py`` (:class:`BinaryGates`, :class:`ProxylessNAS`).
@@ -13,7 +14,7 @@ loop), ``checkpoint.py`` (checkpoints and the names of a search directory's file
 Example:
     >>> from archspace.oneshot import ONESHOT, create_oneshot
     >>> ONESHOT.list()
-    ['darts', 'drnas', 'enas', 'gumbel', 'proxylessnas', 'spos']
+    ['betadarts', 'darts', 'drnas', 'enas', 'gumbel', 'proxylessnas', 'spos']
     >>> create_oneshot("darts", order=2, epochs=3).epochs
     3
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from archspace.oneshot.arch import ArchParameters
+from archspace.oneshot.beta_darts import BetaDARTS
 from archspace.oneshot.cell_mixed import MixedCell
 from archspace.oneshot.checkpoint import CheckpointError, checkpoint_path, history_path, read_history
 from archspace.oneshot.darts import DARTS
@@ -42,6 +44,7 @@ from archspace.registry import Registry
 
 ONESHOT: Registry[OneShotTrainer] = Registry("one-shot algorithm")
 ONESHOT.add("darts", DARTS)
+ONESHOT.add("betadarts", BetaDARTS)
 ONESHOT.add("gumbel", GumbelDARTS)
 ONESHOT.add("drnas", DrNAS)
 ONESHOT.add("enas", ENAS)
@@ -65,7 +68,7 @@ def list_oneshot() -> list[str]:
     return ONESHOT.list()
 
 
-__all__ = ["DARTS", "DirichletWeights", "DrNAS", "ENAS", "ONESHOT", "SupernetEvaluator", "ArchParameters", "BinaryGates", "CheckpointError", "ControllerPath", "Gumbel", "GumbelDARTS", "Mix", "RerankResult", "StandaloneRerank",
+__all__ = ["BetaDARTS", "DARTS", "DirichletWeights", "DrNAS", "ENAS", "ONESHOT", "SupernetEvaluator", "ArchParameters", "BinaryGates", "CheckpointError", "ControllerPath", "Gumbel", "GumbelDARTS", "Mix", "RerankResult", "StandaloneRerank",
            "MixedBuilder", "MixedCell", "MixedModule", "OneShotTrainer", "ProxylessNAS", "SPOS", "SampledPath", "Softmax", "Supernet",
            "WeightingPolicy", "average_gradients", "broadcast_buffers", "broadcast_parameters", "checkpoint_path",
            "create_oneshot", "current_mix", "history_path", "list_oneshot", "read_history", "register_mixed",

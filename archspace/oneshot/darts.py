@@ -49,17 +49,29 @@ class DARTS(OneShotTrainer[Softmax]):
 
     def step(self, train: Batch, val: Batch, loss_fn: LossFn) -> dict[str, float]:
         self.arch_optimizer.zero_grad(set_to_none=True)
+        extra = self.extra_arch_loss()
         if self.order == 1:
             xv, yv = val
             val_loss = loss_fn(self.supernet(xv), yv)
-            self.arch_backward(val_loss)
+            self.arch_backward(val_loss if extra is None else val_loss + extra)
         else:
             val_loss = self.unrolled_backward(train, val, loss_fn)
+            if extra is not None:  # a term of the logits alone: its gradient adds to the estimate
+                for param, grad in zip(self.supernet.arch_parameters(),
+                                       torch.autograd.grad(extra, list(self.supernet.arch_parameters()),
+                                                           allow_unused=True)):
+                    if grad is not None:
+                        param.grad = grad if param.grad is None else param.grad + grad
         arch = list(self.supernet.arch_parameters())
         average_gradients(arch)
         self.arch_optimizer.step()
         train_loss = self.weight_step(train, loss_fn)
         return {"train_loss": train_loss, "val_loss": float(val_loss.detach())}
+
+    def extra_arch_loss(self) -> torch.Tensor | None:
+        """A term of the architecture parameters alone added to the architecture loss (None:
+        plain DARTS); a regularised variant overrides it (``beta_darts.py``)."""
+        return None
 
     def unrolled_backward(self, train: Batch, val: Batch, loss_fn: LossFn) -> torch.Tensor:
         """Set the logits' gradients to the second-order DARTS estimate; return the validation loss."""

@@ -281,6 +281,7 @@ class OneShotTrainer(Generic[P]):
             with torch.random.fork_rng(devices=[]):  # the answer must not move the caller's random stream
                 answer = self.select(train_data, val_data, loss_fn=loss_fn, device=device,
                                      on_candidate=on_candidate, known=known_candidates, constraint=constraint)
+                self.selection = dict(answer)
                 if self.rerank is not None:
                     answer = self.recheck(answer, train_data, val_data, loss_fn=loss_fn, device=device)
             self.answer = dict(answer)
@@ -291,6 +292,8 @@ class OneShotTrainer(Generic[P]):
     # The answer -------------------------------------------------------------------------------------
     #: The sample :meth:`fit` returned (None before the search has finished).
     answer: Sample | None = None
+    #: The paper's answer (:meth:`select`), before any stand-alone re-check replaced it.
+    selection: Sample | None = None
     #: The selection score of the answer where :meth:`select` scores candidates (higher is
     #: better: accuracy, or the negated loss), else None.
     answer_score: float | None = None

@@ -28,7 +28,7 @@ from archspace.testing.oneshot_contracts import one_thread
 
 EVOLUTION = {"population": 6, "select": 2, "mutation": 2, "crossover": 2, "generations": 2}
 SETTINGS: dict[str, dict[str, Any]] = {
-    "darts": {}, "drnas": {}, "gumbel": {}, "proxylessnas": {}, "enas": {"final_draws": 5},
+    "darts": {}, "betadarts": {}, "drnas": {}, "gumbel": {}, "proxylessnas": {}, "enas": {"final_draws": 5},
     "spos": {"evolution": EVOLUTION, "calibration_batches": 2},
 }
 
@@ -88,7 +88,7 @@ def test_the_stored_best_is_the_algorithms_own_answer(name: str) -> None:
     assert len(result) == 1 and result[0].sample == trainer.export() == trainer.supernet.export()
     assert experiment.best()[0].sample == result[0].sample
     selection = [t for t in trials if t.worker == "oneshot-selection"]
-    if name in ("darts", "drnas", "gumbel", "proxylessnas"):  # the strongest candidate of every decision
+    if name in ("darts", "betadarts", "drnas", "gumbel", "proxylessnas"):  # the strongest candidate of every decision
         logits = trainer.supernet.arch
         argmax = {label: logits.best(label) for label in logits.names}
         assert all(result[0].sample[label] == argmax[label] for label in result[0].sample)
