@@ -34,6 +34,7 @@ Deviations:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -66,8 +67,9 @@ class BetaDARTS(DARTS):
     """
 
     def __init__(self, *, beta_weight: float = 50.0, **kwargs: Any) -> None:
-        if isinstance(beta_weight, bool) or not isinstance(beta_weight, (int, float)) or not beta_weight >= 0:
-            raise ArchspaceError(f"BetaDARTS beta_weight must be a number >= 0, got {beta_weight!r}")
+        if (isinstance(beta_weight, bool) or not isinstance(beta_weight, (int, float))
+                or not math.isfinite(beta_weight) or beta_weight < 0):
+            raise ArchspaceError(f"BetaDARTS beta_weight must be a finite number >= 0, got {beta_weight!r}")
         super().__init__(**kwargs)
         self.beta_weight = float(beta_weight)
 

@@ -91,9 +91,9 @@ def test_it_flattens_the_distribution_darts_sharpens() -> None:
     assert spread["beta"] < 0.25 * spread["darts"], spread
 
 
-@pytest.mark.parametrize("bad", [-1.0, float("nan"), "50", True])
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "50", True])
 def test_a_bad_beta_weight_is_refused_with_what_is_allowed(bad: Any) -> None:
-    with pytest.raises(ArchspaceError, match="beta_weight must be a number >= 0"):
+    with pytest.raises(ArchspaceError, match="beta_weight must be a finite number >= 0"):
         BetaDARTS(beta_weight=bad)
 
 
