@@ -69,15 +69,20 @@ ALGORITHMS: dict[str, tuple[str, dict[str, Any]]] = {
                          "evolution": {"population": 20, "select": 5, "mutation": 10, "crossover": 10, "generations": 10}}),
     "proxyless": ("proxylessnas", {}), "drnas": ("drnas", {}),
     "betadarts": ("betadarts", {}),
+    # DARTS-PT: the paper's proj_intv 5 at 100 supernet epochs is 0.5 at 10: 1, the least whole epoch
+    "dartspt": ("dartspt", {"projection_interval": 1}),
+    "dartspt-fix": ("dartspt", {"projection_interval": 1, "fix_alpha": True}),
 }
 
 #: architecture steps of each differentiable search's paper setting (batch 64 on half of CIFAR-10's
 #: 50,000 training images: 391 steps per epoch): DARTS 50 epochs, GDAS 250 (NAS-Bench-201's
-#: setting; the GDAS paper's 240), DrNAS 100, β-DARTS 100 (its official NB201 script). Adam moves a logit by about its learning rate per
+#: setting; the GDAS paper's 240), DrNAS 100, β-DARTS 100 (its official NB201 script), DARTS-PT 100 (its
+#: supernet, ``darts-201.sh``). Adam moves a logit by about its learning rate per
 #: step whatever the gradient's scale, so a search with S times fewer steps reaches only 1/S of
 #: the paper's logit range: ``--arch-lr-scale steps`` multiplies the architecture learning rate
 #: by that ratio, so the arch distribution can sharpen as far as in the paper.
-PAPER_ARCH_STEPS = {"darts": 50 * 391, "gumbel": 250 * 391, "drnas": 100 * 391, "betadarts": 100 * 391}
+PAPER_ARCH_STEPS = {"darts": 50 * 391, "gumbel": 250 * 391, "drnas": 100 * 391, "betadarts": 100 * 391,
+                    "dartspt": 100 * 391}
 
 
 def arch_settings(registry_name: str, epochs: int, steps_per_epoch: int, mode: str) -> dict[str, Any]:
@@ -127,7 +132,8 @@ def search(args: argparse.Namespace) -> None:
     for name in args.algorithms.split(","):
         registry_name = ALGORITHMS[name][0]
         for seed in range(args.first_seed, args.seeds):
-            arch_lr = arch_settings(registry_name, args.epochs - args.warmup, len(train_b), args.arch_lr_scale)
+            arch_lr = ({} if ALGORITHMS[name][1].get("fix_alpha") else  # no architecture step to scale
+                       arch_settings(registry_name, args.epochs - args.warmup, len(train_b), args.arch_lr_scale))
             key = f"{name}/seed{seed}/epochs{args.epochs}" + (f"/archlr{arch_lr['arch_learning_rate']}" if arch_lr else "")
             settings = {**ALGORITHMS[name][1], **arch_lr}
             if args.sampler == "classes" and registry_name == "spos":  # de-isomorphic sampling
@@ -167,6 +173,8 @@ def search(args: argparse.Namespace) -> None:
                       "search_cpu_seconds": round(cpu, 1),
                       "skip_or_none_edges": _skip_or_none(to_arch_str(sample)), "settings": {
                           k: (v if k != "path_sampler" else "classes") for k, v in settings.items() if k != "evolution"}}
+            if getattr(trainer, "projections", None):  # DARTS-PT: each edge's scores with each op removed
+                record["projections"] = trainer.projections
             if getattr(trainer, "rerank_result", None) is not None:  # what the re-check saw: both scores per cell
                 record["rerank"] = [{"class": representative(to_arch_str(c)), "standalone": round(a, 4),
                                      "inherited": round(i, 4)} for c, a, i in trainer.rerank_result.ranked]

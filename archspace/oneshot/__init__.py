@@ -6,7 +6,8 @@ forms by decision type: :func:`register_mixed`), ``mixed_ops.py``, ``mixed_value
 (how a pass weighs candidates; :class:`Softmax`, the default), ``loop.py`` (the shared training
 loop), ``checkpoint.py`` (checkpoints and the names of a search directory's files),
 ``distributed.py``; one file per algorithm with its policy and ``step``: ``darts.py``,
-``beta_darts.py`` (:class:`BetaDARTS`, DARTS with the Beta-Decay regulariser), ``gumbel.py``
+``beta_darts.py`` (:class:`BetaDARTS`, DARTS with the Beta-Decay regulariser), ``darts_pt.py``
+(:class:`DARTSPT`, DARTS with perturbation-based selection), ``gumbel.py``
 (:class:`Gumbel`), ``drnas.py`` (:class:`DirichletWeights`, :class:`DrNAS`), ``enas.py``
 (:class:`ENAS`), and the policies of the next algorithms, ``spos.py`` (:class:`SampledPath`) and
 ``proxyless.py`` (:class:`BinaryGates`, :class:`ProxylessNAS`).
@@ -14,7 +15,7 @@ loop), ``checkpoint.py`` (checkpoints and the names of a search directory's file
 Example:
     >>> from archspace.oneshot import ONESHOT, create_oneshot
     >>> ONESHOT.list()
-    ['betadarts', 'darts', 'drnas', 'enas', 'gumbel', 'proxylessnas', 'spos']
+    ['betadarts', 'darts', 'dartspt', 'drnas', 'enas', 'gumbel', 'proxylessnas', 'spos']
     >>> create_oneshot("darts", order=2, epochs=3).epochs
     3
 """
@@ -28,6 +29,7 @@ from archspace.oneshot.beta_darts import BetaDARTS
 from archspace.oneshot.cell_mixed import MixedCell
 from archspace.oneshot.checkpoint import CheckpointError, checkpoint_path, history_path, read_history
 from archspace.oneshot.darts import DARTS
+from archspace.oneshot.darts_pt import DARTSPT, Projection
 from archspace.oneshot.distributed import average_gradients, broadcast_buffers, broadcast_parameters
 from archspace.oneshot.drnas import DirichletWeights, DrNAS
 from archspace.oneshot.enas import ENAS, ControllerPath
@@ -45,6 +47,7 @@ from archspace.registry import Registry
 ONESHOT: Registry[OneShotTrainer] = Registry("one-shot algorithm")
 ONESHOT.add("darts", DARTS)
 ONESHOT.add("betadarts", BetaDARTS)
+ONESHOT.add("dartspt", DARTSPT)
 ONESHOT.add("gumbel", GumbelDARTS)
 ONESHOT.add("drnas", DrNAS)
 ONESHOT.add("enas", ENAS)
@@ -68,8 +71,8 @@ def list_oneshot() -> list[str]:
     return ONESHOT.list()
 
 
-__all__ = ["BetaDARTS", "DARTS", "DirichletWeights", "DrNAS", "ENAS", "ONESHOT", "SupernetEvaluator", "ArchParameters", "BinaryGates", "CheckpointError", "ControllerPath", "Gumbel", "GumbelDARTS", "Mix", "RerankResult", "StandaloneRerank",
-           "MixedBuilder", "MixedCell", "MixedModule", "OneShotTrainer", "ProxylessNAS", "SPOS", "SampledPath", "Softmax", "Supernet",
+__all__ = ["BetaDARTS", "DARTS", "DARTSPT", "DirichletWeights", "DrNAS", "ENAS", "ONESHOT", "SupernetEvaluator", "ArchParameters", "BinaryGates", "CheckpointError", "ControllerPath", "Gumbel", "GumbelDARTS", "Mix", "RerankResult", "StandaloneRerank",
+           "MixedBuilder", "MixedCell", "MixedModule", "OneShotTrainer", "Projection", "ProxylessNAS", "SPOS", "SampledPath", "Softmax", "Supernet",
            "WeightingPolicy", "average_gradients", "broadcast_buffers", "broadcast_parameters", "checkpoint_path",
            "create_oneshot", "current_mix", "history_path", "list_oneshot", "read_history", "register_mixed",
            "to_supernet"]

@@ -236,6 +236,18 @@ class OneShotTrainer(Generic[P]):
     def on_epoch_start(self, epoch: int) -> None:
         """Hook for schedules (e.g. the Gumbel temperature)."""
 
+    def prepare_epoch(self, epoch: int, val_data: Iterable[Batch], *, loss_fn: LossFn,
+                      device: str | torch.device) -> None:
+        """Hook run before ``epoch`` trains, after :meth:`on_epoch_start`, with the validation data:
+        for work between epochs that reads the supernet's validation score (DARTS-PT's projections).
+        What it changes is in the checkpoint written at the end of the epoch."""
+
+    @property
+    def total_epochs(self) -> int:
+        """The epochs :meth:`fit` runs: ``epochs``, and for an algorithm with a phase after the
+        supernet's training (DARTS-PT's fine-tuning between projections) those too."""
+        return self.epochs
+
     # The loop -----------------------------------------------------------------------------------------
     def fit(self, space: ModelSpace | Supernet, train_data: Iterable[Batch], val_data: Iterable[Batch], *,
             loss_fn: LossFn = nn.functional.cross_entropy, directory: str | os.PathLike[str] | None = None,
@@ -474,9 +486,10 @@ class OneShotTrainer(Generic[P]):
                 logger.info("resumed from %s at epoch %d", checkpoint_path(out), self.epoch)
             elif resume:
                 logger.warning("resume: no checkpoint at %s, so the search restarts from epoch 0", checkpoint_path(out))
-        while self.epoch < self.epochs:
+        while self.epoch < self.total_epochs:
             epoch = self.epoch
             self.on_epoch_start(epoch)
+            self.prepare_epoch(epoch, val_data, loss_fn=loss_fn, device=device)
             self.supernet.train()
             start = time.perf_counter()
             totals: dict[str, float] = {}
@@ -519,7 +532,7 @@ class OneShotTrainer(Generic[P]):
             return None
         from tqdm import tqdm
 
-        return tqdm(desc=f"{type(self).__name__} epoch {epoch + 1}/{self.epochs}", unit="step", leave=False)
+        return tqdm(desc=f"{type(self).__name__} epoch {epoch + 1}/{self.total_epochs}", unit="step", leave=False)
 
     # Checkpoints ----------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -564,7 +577,7 @@ class OneShotTrainer(Generic[P]):
         Raises:
             CheckpointError: missing, damaged or unsafe file, or not a one-shot checkpoint.
         """
-        return restore_checkpoint(path, self.load_state_dict, search=type(self).__name__, epochs=self.epochs)
+        return restore_checkpoint(path, self.load_state_dict, search=type(self).__name__, epochs=self.total_epochs)
 
 
 __all__ = ["Batch", "Constraint", "LossFn", "OneShotTrainer", "P"]

@@ -69,6 +69,7 @@ QUICK_SELECTION: dict[str, dict[str, Any]] = {
     "spos": {"evolution": {"population": 4, "select": 2, "mutation": 1, "crossover": 1, "generations": 2},
              "calibration_batches": 1},
     "enas": {"final_draws": 2},
+    "dartspt": {"projection_interval": 0},  # every projection at the end (the DARTS space has 28 decisions)
 }
 
 

@@ -19,7 +19,7 @@ from archspace.evaluate import Classification
 from archspace.experiment import Experiment, InvalidSettingError
 from archspace.experiment.oneshot_run import OneShotRun
 from archspace.hardware import count_params
-from archspace.oneshot import ONESHOT, SPOS, OneShotTrainer, create_oneshot
+from archspace.oneshot import DARTSPT, ONESHOT, SPOS, OneShotTrainer, create_oneshot
 from archspace.oneshot.loop import cycle_shorter
 from archspace.oneshot.spos_search import EvolutionSearch
 from archspace.space.samples import fingerprint
@@ -28,7 +28,7 @@ from archspace.testing.oneshot_contracts import one_thread
 
 EVOLUTION = {"population": 6, "select": 2, "mutation": 2, "crossover": 2, "generations": 2}
 SETTINGS: dict[str, dict[str, Any]] = {
-    "darts": {}, "betadarts": {}, "drnas": {}, "gumbel": {}, "proxylessnas": {}, "enas": {"final_draws": 5},
+    "darts": {}, "betadarts": {}, "dartspt": {"projection_interval": 1}, "drnas": {}, "gumbel": {}, "proxylessnas": {}, "enas": {"final_draws": 5},
     "spos": {"evolution": EVOLUTION, "calibration_batches": 2},
 }
 
@@ -88,6 +88,14 @@ def test_the_stored_best_is_the_algorithms_own_answer(name: str) -> None:
     assert len(result) == 1 and result[0].sample == trainer.export() == trainer.supernet.export()
     assert experiment.best()[0].sample == result[0].sample
     selection = [t for t in trials if t.worker == "oneshot-selection"]
+    if name == "dartspt":  # every decision projected in turn by perturbation; the answer is what they kept
+        assert isinstance(trainer, DARTSPT) and not selection
+        assert {p["label"]: p["chosen"] for p in trainer.projections} == {
+            label: result[0].sample[label] for label in trainer.supernet.arch.names if label in result[0].sample}
+        assert result[0].metrics["selected_by"] == "perturbation"
+        assert result[0].metrics["projected"] == len(trainer.supernet.arch.names)
+        assert len(experiment.epochs()) == trainer.total_epochs > trainer.epochs
+        return
     if name in ("darts", "betadarts", "drnas", "gumbel", "proxylessnas"):  # the strongest candidate of every decision
         logits = trainer.supernet.arch
         argmax = {label: logits.best(label) for label in logits.names}
