@@ -41,10 +41,10 @@ Deviations:
   largest logit by a swap with the former argmax).
 - Criterion: the library's validation reward — top-1 accuracy for class logits (the paper's
   ``acc``), else the negated loss (its ``loss`` criterion).
-- With ``projection_interval=1`` the last projection falls at the end of the fine-tuning (the
-  official schedule would project it on the epoch of the one before and leave nothing tuned
-  after either); ``projection_batches`` limits the evaluation to the first batches (None: all,
-  the paper's).
+- With ``projection_interval=1`` the last projection is made after the last fine-tuning epoch
+  (the official loop, with ``proj_intv`` 1, makes only ``decisions - 1`` projections and leaves
+  the last decision to its argmax); ``projection_batches`` limits the evaluation to the first
+  batches (None: all, the paper's).
 - ``order=2`` is DARTS's second order during the supernet's training (the official NAS-Bench-201
   code is first order only).
 """
