@@ -276,6 +276,21 @@ class DARTSPT(DARTS):
         self.answer_details = MappingProxyType({"selected_by": "perturbation", "projected": len(self.projections)})
         return self.supernet.export()
 
+    # The stand-alone re-check -----------------------------------------------------------------------
+    rerank_source = "the projections' scores (a candidate ranks by the validation reward lost without it)"
+
+    def candidate_probabilities(self, label: str) -> torch.Tensor:
+        """For a projected decision, a distribution ordering its candidates as its projection did:
+        ``softmax(-100 * score)`` over the validation reward with each removed (for accuracy: one
+        percentage point lost is one logit), so the re-check's runners-up are the close calls of
+        the projections, not of the logits (which a projection only swapped, and which stay near
+        uniform with ``fix_alpha``). Not in the paper, as the re-check is not."""
+        record = next((p for p in self.projections if p["label"] == label), None)
+        if record is None:
+            return super().candidate_probabilities(label)
+        scores = [record["scores"][str(value)] for value in self.supernet.arch.names[label]]
+        return torch.softmax(-100.0 * torch.tensor(scores, dtype=torch.float64), -1)
+
     # Checkpoints --------------------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
         return {"projections": [dict(p) for p in self.projections]}

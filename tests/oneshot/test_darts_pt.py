@@ -274,3 +274,21 @@ def test_the_supernet_trains_as_darts_step_for_step(order: int) -> None:
         states.append({k: v.clone() for k, v in supernet.state_dict().items()})
     assert states[0].keys() == states[1].keys()
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_the_recheck_ranks_runners_up_by_the_projections_scores() -> None:
+    """``rerank``'s candidates: the answer first, then the projection whose runner-up came
+    closest (the smallest score gap) with that runner-up."""
+    train, val = toy_data(n=128)
+    trainer = DARTSPT(epochs=2, projection_interval=1, fix_alpha=True, seed=0, progress=False)
+    answer = trainer.fit(Chain(3), train, val)  # seed 0: the logits' runner-up is another decision
+    (first, _), (second, _) = trainer.likely_samples(2)
+    assert first == answer
+    gaps = {}
+    for record in trainer.projections:
+        ordered = sorted(record["scores"].items(), key=lambda item: item[1])
+        gaps[record["label"]] = (ordered[1][1] - ordered[0][1], ordered[1][0])
+    label = min(gaps, key=lambda name: gaps[name][0])
+    assert sorted(g for g, _ in gaps.values())[0] < sorted(g for g, _ in gaps.values())[1]  # one closest call
+    assert second == {**answer, label: gaps[label][1]}
+    assert "projections" in trainer.rerank_source
