@@ -315,7 +315,7 @@ class Experiment:
             "keep_weights": self.keep_weights,
             "source": None if self.source is None else self.source.to_json(),
             "scheduler": self.scheduler.config() if self.scheduler is not None else None,
-            **({"epochs": self.strategy.epochs} if isinstance(self.strategy, OneShotTrainer) else {}),
+            **({"epochs": self.strategy.planned_epochs(self.space)} if isinstance(self.strategy, OneShotTrainer) else {}),
             **self._scoring.config(),
         }
 

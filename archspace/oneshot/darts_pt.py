@@ -66,7 +66,7 @@ from archspace.oneshot.darts import DARTS
 from archspace.oneshot.distributed import is_distributed
 from archspace.oneshot.loop import Batch, Constraint, LossFn
 from archspace.oneshot.policy import Mix, Softmax, all_candidates
-from archspace.oneshot.supernet import Supernet
+from archspace.oneshot.supernet import Supernet, to_supernet
 from archspace.space.samples import Sample
 
 
@@ -177,6 +177,12 @@ class DARTSPT(DARTS):
         supernet = getattr(self, "supernet", None)
         if supernet is None:
             return self.epochs
+        return self.epochs + self.projection_interval * max(len(supernet.arch.names) - 1, 0)
+
+    def planned_epochs(self, space: ModelSpace | Supernet) -> int:
+        """:attr:`total_epochs` on ``space`` before the search (its decisions counted on a supernet
+        built for the purpose)."""
+        supernet = space if isinstance(space, Supernet) else to_supernet(space)
         return self.epochs + self.projection_interval * max(len(supernet.arch.names) - 1, 0)
 
     def projects_before(self, epoch: int) -> bool:

@@ -242,6 +242,12 @@ class OneShotTrainer(Generic[P]):
         for work between epochs that reads the supernet's validation score (DARTS-PT's projections).
         What it changes is in the checkpoint written at the end of the epoch."""
 
+    def planned_epochs(self, space: ModelSpace | Supernet) -> int:
+        """The epochs :meth:`fit` will run on ``space``, known before the search starts (an
+        experiment records it as the search's length): ``epochs``, unless an algorithm's length
+        depends on the space (DARTS-PT: one fine-tuning stretch per decision)."""
+        return self.epochs
+
     @property
     def total_epochs(self) -> int:
         """The epochs :meth:`fit` runs: ``epochs``, and for an algorithm with a phase after the

@@ -17,6 +17,7 @@ import archspace as asp
 from archspace.cli.config import from_config
 from archspace.evaluate import Classification
 from archspace.experiment import Experiment, InvalidSettingError
+from archspace.experiment.doctor import check_experiment
 from archspace.experiment.oneshot_run import OneShotRun
 from archspace.hardware import count_params
 from archspace.oneshot import DARTSPT, ONESHOT, SPOS, OneShotTrainer, create_oneshot
@@ -333,3 +334,15 @@ def test_the_shorter_loader_is_cycled_until_the_longer_ends() -> None:
     assert indices(3, 3) == [(0, 0), (1, 1), (2, 2)]
     with pytest.raises(asp.ArchspaceError, match="validation data yields no batch"):
         list(cycle_shorter(batches(3), iter(batches(1))))
+
+
+def test_a_search_longer_than_its_epochs_is_recorded_at_its_whole_length(tmp_path: Path) -> None:
+    """DARTS-PT runs ``epochs`` and then a fine-tuning stretch per decision: the experiment's
+    config holds the whole length, so ``doctor`` finds the recorded epochs and the checkpoint
+    consistent with it (it reported both as another search's before)."""
+    trainer = DARTSPT(epochs=2, projection_interval=1, progress=False, seed=3)
+    experiment = Experiment(UserSpace(), _evaluator(), trainer, directory=tmp_path / "run", threads=1)
+    experiment.run()
+    assert len(experiment.epochs()) == trainer.total_epochs == trainer.planned_epochs(UserSpace()) > 2
+    report = check_experiment(tmp_path / "run")
+    assert report.errors == [] and report.warnings == []
