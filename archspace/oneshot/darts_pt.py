@@ -175,15 +175,16 @@ class DARTSPT(DARTS):
         """``epochs`` of supernet training, then ``projection_interval * (decisions - 1)`` of
         fine-tuning between projections (``epochs`` until the supernet is built)."""
         supernet = getattr(self, "supernet", None)
-        if supernet is None:
-            return self.epochs
-        return self.epochs + self.projection_interval * max(len(supernet.arch.names) - 1, 0)
+        return self.epochs if supernet is None else self._length(len(supernet.arch.names))
 
     def planned_epochs(self, space: ModelSpace | Supernet) -> int:
         """:attr:`total_epochs` on ``space`` before the search (its decisions counted on a supernet
         built for the purpose)."""
         supernet = space if isinstance(space, Supernet) else to_supernet(space)
-        return self.epochs + self.projection_interval * max(len(supernet.arch.names) - 1, 0)
+        return self._length(len(supernet.arch.names))
+
+    def _length(self, decisions: int) -> int:
+        return self.epochs + self.projection_interval * max(decisions - 1, 0)
 
     def projects_before(self, epoch: int) -> bool:
         """Whether a projection comes before ``epoch`` (0-based over :attr:`total_epochs`)."""
