@@ -156,6 +156,9 @@ def search(args: argparse.Namespace) -> None:
                                                    "momentum": PROTOCOL.momentum,
                                                    "weight_decay": PROTOCOL.weight_decay}}
                 key += f"/rerank{args.rerank}"
+                if args.rerank_batch:  # the table's batches (else the search's: ~2 points above the table)
+                    settings["rerank"]["batch_size"] = args.rerank_batch
+                    key += f"-b{args.rerank_batch}"
             if key in data["search"] and not args.smoke:  # done before: the run resumes where it stopped
                 continue
             trainer = create_oneshot(registry_name, epochs=args.epochs, seed=seed, progress=False, **settings)
@@ -228,7 +231,8 @@ def summarise(args: argparse.Namespace) -> None:
                     # the trainings' CPU (runs before it was recorded: their wall time, an overestimate)
                     "search_cpu_seconds": record["search_cpu_seconds"] - record.get(
                         "rerank_cpu_seconds", record["rerank_seconds"])}
-            groups.setdefault(label.replace(f", rerank{record['settings']['rerank']['top']}", "")[:-1]
+            plain = [v for v in variant if not v.startswith("rerank")]
+            groups.setdefault(f"{name} ({epochs.removeprefix('epochs')} epochs" + "".join(f", {v}" for v in plain)
                               + ", its paper's pick)", []).append(pick)
     summary: dict[str, Any] = {}
     for group, runs in sorted(groups.items()):
@@ -576,6 +580,9 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=0, help="epochs of weight training before the architecture steps")
     p.add_argument("--rerank", type=int, default=0,
                    help="re-check the search's K best cells by the table's stand-alone training (0: no)")
+    p.add_argument("--rerank-batch", type=int, default=PROTOCOL.batch_size,
+                   help="the re-check's batch size (default: the table's, which repeats its training exactly; 0: "
+                        "the search's own batches, unshuffled, as the runs before it was added)")
     p.add_argument("--min-learning-rate", type=float, default=None,
                    help="where the weights' cosine schedule ends (default: the loop's; the learning rate itself: "
                         "constant)")

@@ -84,6 +84,36 @@ def test_protocol_trains_and_repeats_under_its_seed(idx_root: str) -> None:
     assert described["channels"] == 2 and "torch" in described["versions"]
 
 
+def test_the_rechecks_protocol_batches_repeat_the_tables_training(idx_root: str) -> None:
+    """A one-shot search's stand-alone re-check with the protocol's batch size, learning rate and
+    seed trains a cell exactly as the table does, from a search's smaller batches: the same
+    validation accuracy to the image. On the search's batches as given it is another training."""
+    from archspace.benchmarks.fashion201 import Fashion201Net, accuracy, load_splits
+    from archspace.oneshot.rerank import StandaloneRerank, rerank, train_standalone
+    from archspace.testing.oneshot_contracts import one_thread
+
+    entry = train_one(CONV, 0, protocol=TINY, root=idx_root)
+    train, valid, _ = load_splits(TINY, idx_root)
+    search_batches = [(train[0][i:i + 8], train[1][i:i + 8]) for i in range(0, len(train[0]), 8)]
+    settings = {"top": 1, "epochs": TINY.epochs, "learning_rate": TINY.learning_rate, "momentum": TINY.momentum,
+                "weight_decay": TINY.weight_decay, "seed": 0}
+    scores: dict[int | None, float] = {}
+    for batch_size in (TINY.batch_size, None):
+        with one_thread():
+            result = rerank(Fashion201Net(TINY.channels, TINY.num_cells, stem_stride=TINY.stem_stride),
+                            [(from_arch_str(CONV), 0.0)], search_batches, [valid],
+                            settings=StandaloneRerank(**settings, batch_size=batch_size),
+                            loss_fn=torch.nn.functional.cross_entropy,
+                            metric=lambda model, batches: accuracy(model, valid, TINY.eval_batch_size))
+        scores[batch_size] = result.best_score
+    assert scores[TINY.batch_size] == entry.valid_acc
+    # the search's batches as given: twice the steps in a fixed order, another model
+    models = [train_standalone(Fashion201Net(TINY.channels, TINY.num_cells, stem_stride=TINY.stem_stride),
+                               from_arch_str(CONV), search_batches, settings=StandaloneRerank(**settings, batch_size=b),
+                               loss_fn=torch.nn.functional.cross_entropy) for b in (TINY.batch_size, None)]
+    assert not torch.equal(models[0].classifier.weight, models[1].classifier.weight)
+
+
 def _build_module() -> ModuleType:
     path = Path(__file__).resolve().parents[2] / "benchmarks" / "build_fashion201.py"
     spec = importlib.util.spec_from_file_location("build_fashion201", path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -147,6 +148,68 @@ def test_batches_per_epoch_bounds_the_training_and_data_without_a_length_works()
         train_standalone(SeeingSpace(), {"stem": "conv", "head": 16}, [], settings=settings, loss_fn=loss)
 
 
+def test_batch_size_recuts_the_pooled_examples_reshuffled_each_epoch_by_the_seed() -> None:
+    """``batch_size``, exactly: the examples of the given batches (the first ``batches_per_epoch``
+    of them) pooled in order, each epoch a fresh permutation from a generator seeded with the
+    re-check's seed, cut ``batch_size`` at a time (the last batch short), the learning rate
+    annealed over those batches; every candidate sees the same orders."""
+    train, _ = _digits(size=50)
+    train = train[:6]  # 300 examples given as six batches of 50
+    settings = StandaloneRerank(top=1, epochs=2, learning_rate=0.05, momentum=0.9, weight_decay=1e-3, seed=3,
+                                batch_size=128, batches_per_epoch=5)  # 250 pooled: 128 + 122 per epoch
+    sample = {"stem": "conv", "head": 16}
+    sizes: list[int] = []
+
+    def loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        sizes.append(len(target))
+        return nn.functional.cross_entropy(output, target)
+
+    with one_thread():
+        model = train_standalone(SeeingSpace(), sample, train, settings=settings, loss_fn=loss)
+        x = torch.cat([b[0] for b in train[:5]])
+        y = torch.cat([b[1] for b in train[:5]])
+        space = SeeingSpace()
+        torch.manual_seed(3)
+        twin = space.freeze(sample)
+        opt = torch.optim.SGD(twin.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 4)
+        shuffler = torch.Generator().manual_seed(3)
+        for _ in range(2):
+            twin.train()
+            order = torch.randperm(250, generator=shuffler)
+            for i in range(0, 250, 128):
+                opt.zero_grad()
+                nn.functional.cross_entropy(twin(x[order[i:i + 128]]), y[order[i:i + 128]]).backward()
+                opt.step()
+                schedule.step()
+    assert sizes == [128, 122, 128, 122]
+    mine, theirs = model.state_dict(), twin.state_dict()
+    for key in mine:
+        assert torch.allclose(mine[key].float(), theirs[key].float(), atol=1e-6), key
+    # the same orders for every candidate: rerank pools once, and two trainings of one sample agree
+    seen: list[torch.Tensor] = []
+
+    def spy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        seen.append(target.clone())
+        return nn.functional.cross_entropy(output, target)
+
+    rerank(SeeingSpace(), [(sample, 0.9), ({"stem": "blind", "head": 32}, 0.8)], train, train,
+           settings=replace(settings, top=2), loss_fn=spy, metric=lambda model, batches: 0.0)
+    assert len(seen) == 8 and all(torch.equal(a, b) for a, b in zip(seen[:4], seen[4:]))
+    assert not torch.equal(seen[0], y[:128])  # shuffled, not the pooled order
+
+
+def test_batch_size_needs_batches_it_can_pool() -> None:
+    ragged = [(torch.randn(4, 1, 8, 8), torch.randint(0, 10, (4,))), (torch.randn(4, 1, 6, 6), torch.randint(0, 10, (4,)))]
+    settings = StandaloneRerank(epochs=1, seed=0, batch_size=4)
+    with pytest.raises(InvalidValueError, match="pools the training batches' examples.*leave batch_size None"):
+        train_standalone(SeeingSpace(), {"stem": "conv", "head": 16}, ragged, settings=settings,
+                         loss_fn=nn.functional.cross_entropy)
+    with pytest.raises(InvalidValueError, match="empty"):
+        train_standalone(SeeingSpace(), {"stem": "conv", "head": 16}, [], settings=settings,
+                         loss_fn=nn.functional.cross_entropy)
+
+
 def test_the_recheck_overrules_a_supernet_that_ranked_a_blind_candidate_first() -> None:
     """The outcome on real data, clear of noise: the supernet's order says the blind stems are
     best; trained alone for two epochs they stay at chance (at most the largest class share, ~11 %)
@@ -194,13 +257,15 @@ def test_spos_answers_with_the_rechecks_best_of_the_evolutions_top() -> None:
 
 
 @pytest.mark.parametrize("rerank, match", [
-    ({"tops": 3}, r"\['tops'\] are unknown; the settings are \['batches_per_epoch', 'epochs'"),
+    ({"tops": 3}, r"\['tops'\] are unknown; the settings are \['batch_size', 'batches_per_epoch', 'epochs'"),
     ("3", "the number of candidates to re-check, a StandaloneRerank, a dict"),
     ({"top": 2, "epochs": 0}, "epochs must be an int >= 1, got 0"),
     ({"learning_rate": float("nan")}, "learning_rate must be a finite number > 0"),
     ({"momentum": -0.5}, "momentum must be a finite number >= 0"),
     ({"batches_per_epoch": 0}, "batches_per_epoch must be an int >= 1 or None"),
     ({"seed": 1.5}, "seed must be an int or None"),
+    ({"batch_size": 0}, "batch_size must be an int >= 1 .* or None"),
+    ({"batch_size": True}, "batch_size must be an int >= 1"),
 ])
 def test_bad_rerank_settings_say_what_is_allowed(rerank: Any, match: str) -> None:
     with pytest.raises(InvalidValueError, match=match):
