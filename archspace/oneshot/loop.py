@@ -102,6 +102,8 @@ class OneShotTrainer(Generic[P]):
             (:meth:`likely_samples`). Not in any paper: a supernet's best-scored candidates are
             close together and its scores noisy, so the single best is partly luck (measured on
             Fashion-201: README, "Does one-shot search work?"); costs ``k`` short trainings.
+            Give the re-check the retraining's batch size (``{"top": k, "batch_size": B}``) when
+            the search's batches are cut otherwise.
     """
 
     #: The policy of the current search (set by :meth:`build` from :meth:`make_policy`).
