@@ -59,8 +59,12 @@ OUT = ROOT / "benchmarks" / "results" / "oneshot_quality.json"
 #: name -> (registry name, settings beyond the paper defaults)
 ALGORITHMS: dict[str, tuple[str, dict[str, Any]]] = {
     "darts1": ("darts", {"order": 1}), "darts2": ("darts", {"order": 2}),
-    "gumbel": ("gumbel", {}), "gdas": ("gumbel", {"hard": True}),
+    "gumbel": ("gumbel", {}), "gdas": ("gumbel", {"hard": True}),  # GDAS: tau annealed linearly (its code)
+    # the runs before GumbelDARTS's tau_schedule: GDAS with FBNet's geometric annealing
+    "gdas-geometric": ("gumbel", {"hard": True, "tau_schedule": "geometric"}),
     "enas": ("enas", {}),
+    # NAS-Bench-201's ENAS scores 10 final draws; 100 give the re-check a wider pool to choose from
+    "enas-draws100": ("enas", {"final_draws": 100}),
     # the paper's evolution (population 50, 20 generations: 1,000 candidates of a 7^20-path space)
     # scaled to NB201's 6,466 classes: 200 candidates, population 20, 10 generations
     "spos": ("spos", {"evolution": {"population": 20, "select": 5, "mutation": 10, "crossover": 10, "generations": 10}}),

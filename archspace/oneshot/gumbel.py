@@ -3,10 +3,17 @@
 Dong & Yang, "Searching for a Robust Neural Architecture in Four GPU Hours" (GDAS, CVPR 2019);
 Wu et al., "FBNet" (CVPR 2019). Each decision is a Gumbel-softmax sample of its logits
 (:class:`Gumbel`), so every step trains one (hard) or a sharply weighted (soft) architecture, and
-the temperature is annealed from ``tau_max`` to ``tau_min`` geometrically over the epochs (FBNet
-decays it by a constant factor per epoch). Updates alternate as in first-order DARTS. With
+the temperature is annealed from ``tau_max`` to ``tau_min`` over the epochs: linearly for GDAS
+(its code, which NAS-Bench-201 ran: ``tau_max - (tau_max - tau_min) * epoch / (epochs - 1)``) and
+geometrically for FBNet (a constant factor per epoch); ``tau_schedule`` picks, by default the
+paper's of the mode (``hard=True``: linear). Updates alternate as in first-order DARTS. With
 ``hard=True`` the forward pass uses a one-hot sample with straight-through gradients and every
 mixed form runs only the sampled candidate (GDAS); shared labels get the same sample within a pass.
+Deviation from GDAS's NB201 code: there each candidate that was not drawn still adds its weight
+(zero in value, the softmax's gradient in the backward pass) to the edge's output as a scalar
+(``forward_gdas``; its ``forward_gdas_v1`` variant runs only the drawn candidate, as here). A
+scalar added to an op's output has no meaning for the value choices and other mixed forms this
+trainer serves, so only the drawn candidate's weight carries the gradient.
 
 ``warmup_epochs`` train only the weights first, on paths drawn from the (still uniform) logits, and
 the temperature anneals over the epochs after them. Neither paper warms up; it is offered because
@@ -73,12 +80,19 @@ class GumbelDARTS(OneShotTrainer[Gumbel]):
         latency: FBNet's latency term for the architecture step (e.g.
             ``LatencyLoss(table, mode="mul", alpha=0.25, beta=0.6)``); None: no hardware term.
         warmup_epochs: epochs of weight training alone before the architecture steps start.
+        tau_schedule: "linear" (GDAS) or "geometric" (FBNet) from tau_max to tau_min over the
+            epochs after the warm-up; None: linear with ``hard=True``, else geometric.
         **kwargs: :class:`~archspace.oneshot.OneShotTrainer` settings.
     """
 
     def __init__(self, *, tau_max: float = 10.0, tau_min: float = 0.1, hard: bool = False,
-                 latency: LatencyLoss | None = None, warmup_epochs: int = 0, **kwargs: Any) -> None:
+                 latency: LatencyLoss | None = None, warmup_epochs: int = 0, tau_schedule: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if tau_schedule not in (None, "linear", "geometric"):
+            raise ValueError(f"tau_schedule must be 'linear' (GDAS), 'geometric' (FBNet) or None (the mode's paper), "
+                             f"got {tau_schedule!r}")
+        self.tau_schedule = tau_schedule or ("linear" if hard else "geometric")
         if not 0 < tau_min <= tau_max:
             raise ValueError(f"need 0 < tau_min <= tau_max, got {tau_min} and {tau_max}")
         if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or not 0 <= warmup_epochs < self.epochs:
@@ -116,12 +130,15 @@ class GumbelDARTS(OneShotTrainer[Gumbel]):
         return weights
 
     def temperature(self, epoch: int) -> float:
-        """The temperature at ``epoch`` (geometric from tau_max to tau_min over the epochs after
-        the warm-up; tau_max during it)."""
+        """The temperature at ``epoch`` (from tau_max to tau_min over the epochs after the
+        warm-up by :attr:`tau_schedule`; tau_max during it)."""
         span = self.epochs - self.warmup_epochs - 1
         if span <= 0:
             return self.tau_max
-        return self.tau_max * (self.tau_min / self.tau_max) ** (max(0, epoch - self.warmup_epochs) / span)
+        done = max(0, epoch - self.warmup_epochs) / span
+        if self.tau_schedule == "linear":
+            return self.tau_max - (self.tau_max - self.tau_min) * done
+        return self.tau_max * (self.tau_min / self.tau_max) ** done
 
     def on_epoch_start(self, epoch: int) -> None:
         self.policy.tau = self.temperature(epoch)

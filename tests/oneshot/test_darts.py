@@ -224,6 +224,21 @@ def test_on_epoch_receives_every_epoch_record_as_logged(tmp_path: Path) -> None:
     assert {"train_loss", "val_loss", "sample", "distribution"} <= set(seen[-1])
 
 
+def test_gumbel_temperature_is_linear_for_gdas_and_geometric_for_fbnet() -> None:
+    """GDAS's code anneals tau linearly from tau_max to tau_min, FBNet by a constant factor per
+    epoch: each mode defaults to its paper's, and either can be asked for."""
+    gdas = GumbelDARTS(epochs=5, hard=True, progress=False)
+    assert gdas.tau_schedule == "linear"
+    assert [gdas.temperature(e) for e in range(5)] == pytest.approx([10.0, 7.525, 5.05, 2.575, 0.1])
+    fbnet = GumbelDARTS(epochs=5, progress=False)
+    assert fbnet.tau_schedule == "geometric"
+    assert [fbnet.temperature(e) for e in range(5)] == pytest.approx([10.0, 10 ** 0.5, 1.0, 10 ** -0.5, 0.1])
+    assert GumbelDARTS(epochs=5, hard=True, tau_schedule="geometric", progress=False).temperature(2) == pytest.approx(1.0)
+    assert GumbelDARTS(epochs=5, tau_schedule="linear", progress=False).temperature(2) == pytest.approx(5.05)
+    with pytest.raises(ValueError, match="tau_schedule must be 'linear' \\(GDAS\\), 'geometric' \\(FBNet\\)"):
+        GumbelDARTS(epochs=5, tau_schedule="cosine", progress=False)
+
+
 def test_gumbel_warmup_trains_weights_alone_then_anneals_over_the_rest() -> None:
     """During warmup_epochs the architecture logits stay at their start (only weights move);
     the temperature is tau_max through the warm-up and reaches tau_min at the last epoch."""
