@@ -73,6 +73,17 @@ class MixedCell(MixedModule):
             for (i, j), ops in edges.items()
         })
         self.pinned: Wiring | None = None
+        #: node -> its input states, set by DARTS-PT's topology projection (see :meth:`fix_inputs`)
+        self.fixed_inputs: dict[int, list[int]] = {}
+
+    def fix_inputs(self, node: int, sources: list[int] | None) -> None:
+        """Give ``node`` the input states ``sources`` (one per term, in order) in :meth:`derive`
+        instead of its strongest incoming edges; each term's op stays the edge's strongest
+        non-``none`` op. None goes back to the rule. (DARTS-PT's topology projection.)"""
+        if sources is None:
+            self.fixed_inputs.pop(node, None)
+        else:
+            self.fixed_inputs[node] = [int(j) for j in sources]
 
     def pin(self, wiring: Wiring | None) -> None:
         """Use ``wiring`` (node -> its terms' (input, op)) for export and loose ends instead of the
@@ -95,7 +106,7 @@ class MixedCell(MixedModule):
 
     def derive(self) -> Wiring:
         """The DARTS rule: per node, its terms' (input state, op), strongest edges first (or the
-        :meth:`pin`-ned wiring)."""
+        :meth:`pin`-ned wiring; a node's :meth:`fix_inputs` sources in their order)."""
         if self.pinned is not None:
             return {i: list(terms) for i, terms in self.pinned.items()}
         keep = ([i for i, name in enumerate(self.op_names) if name not in NONE_OPS]
@@ -107,6 +118,9 @@ class MixedCell(MixedModule):
                 probs = torch.softmax(self.arch.logits(self.edge_name(i, j)).detach(), -1)
                 best = max(keep, key=lambda o: float(probs[o]))
                 ranked.append((float(probs[best]), j, self.op_names[best]))
+            if i in self.fixed_inputs:
+                wiring[i] = [(j, ranked[j][2]) for j in self.fixed_inputs[i]]
+                continue
             ranked.sort(key=lambda t: (-t[0], t[1]))
             chosen = ranked[: self.num_ops_per_node]
             while len(chosen) < self.num_ops_per_node:  # fewer predecessors than terms: repeat the best

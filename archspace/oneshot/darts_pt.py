@@ -18,9 +18,16 @@ validation accuracy drops when that op alone is taken out of its decision's mix.
    ``projection_interval`` epochs (weights at a tenth of the search's learning rate, constant,
    fresh momentum; DARTS's architecture steps go on for the decisions still open), so the rest
    of the network adapts to each discretisation before the next is measured. There are
-   ``projection_interval * (decisions - 1)`` such epochs, with a projection at the start of
+   ``projection_interval * (projections - 1)`` such epochs (one projection per decision and
+   per cell node to wire, step 3), with a projection at the start of
    every ``projection_interval``-th and of the last.
-3. The answer is every decision's projected candidate.
+3. In a DARTS cell, after every edge's op, each node's wiring (the official ``project_edge``, in
+   a random order of nodes): every incoming edge is removed in turn (its whole mix at weight 0)
+   and the node keeps the ``num_ops_per_node`` inputs whose removal lowers the reward most; its
+   other edges are cut (weight 0 from then on). Only nodes with more earlier states than terms
+   have a choice.
+4. The answer is every decision's projected candidate and every node's projected inputs (each
+   with its edge's projected op, the strongest non-``none`` one as the DARTS rule takes).
 
 Settings (the official ``nasbench201/train_search.py``, ``projection.py``,
 ``exp_scripts/darts-201.sh`` and ``darts-proj-201.sh``): the supernet 100 epochs of first-order
@@ -34,11 +41,14 @@ accuracy against DARTS's collapse at 54.30 — the author's rerun of the officia
 
 Deviations:
 
-- **Any space.** Every decision with logits is projected in turn (the official code: the
-  NAS-Bench-201 edges; on the DARTS space it also projects each node's two input edges by the
-  same perturbation, which is not done here: a cell's wiring follows from its edges' strengths by
-  the DARTS rule, with each projected edge keeping the strength it had — its chosen op takes the
-  largest logit by a swap with the former argmax).
+- **Any space, one decision at a time.** Every decision with logits is projected in turn, then
+  every cell node (cells sharing a label share their decisions and their projections). The
+  official DARTS-space code (``sota/cnn/projection.py``) projects a normal-cell and a
+  reduction-cell decision together at each step, so on that space this schedule has about twice
+  its fine-tuning epochs, and there it anneals the fine-tuning learning rate by a cosine (its
+  NAS-Bench-201 code, followed here, keeps it constant). Its node projection removes the least
+  needed edge until two remain, re-scoring the rest each round on unchanged weights; that keeps
+  the two whose removal hurts most, as here, up to ties (here: the lower source index).
 - Criterion: the library's validation reward — top-1 accuracy for class logits (the paper's
   ``acc``), else the negated loss (its ``loss`` criterion).
 - With ``projection_interval=1`` the last projection is made after the last fine-tuning epoch
@@ -62,11 +72,13 @@ from torch import distributed as dist
 from archspace.errors import ArchspaceError
 from archspace.nn.space import ModelSpace
 from archspace.oneshot._reward import accuracy_or_loss
+from archspace.oneshot.cell_mixed import MixedCell
 from archspace.oneshot.darts import DARTS
 from archspace.oneshot.distributed import is_distributed
 from archspace.oneshot.loop import Batch, Constraint, LossFn
 from archspace.oneshot.policy import Mix, Softmax, all_candidates
 from archspace.oneshot.supernet import Supernet, to_supernet
+from archspace.space.labels import edge_label
 from archspace.space.samples import Sample
 
 
@@ -80,9 +92,14 @@ class Projection(Softmax):
 
     def __init__(self) -> None:
         self.decided: dict[str, int] = {}
-        self.removed: tuple[str, int] | None = None
+        #: (label, candidate index) left out of its mix, or (label, None): the whole decision out
+        self.removed: tuple[str, int | None] | None = None
+        #: decisions that contribute nothing any more (a cell's edges a topology projection cut)
+        self.dropped: set[str] = set()
 
     def mix(self, label: str, logits: torch.Tensor, values: Sequence[Any], *, training: bool) -> Mix:
+        if label in self.dropped or self.removed == (label, None):  # the whole edge out: weight exactly 0
+            return Mix((self.decided.get(label, int(logits.detach().argmax())),), logits.detach().new_zeros(1))
         chosen = self.decided.get(label)
         if chosen is not None:
             return Mix((chosen,), logits.detach().new_ones(1))
@@ -93,10 +110,11 @@ class Projection(Softmax):
         return all_candidates(weights)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"decided": dict(self.decided)}
+        return {"decided": dict(self.decided), "dropped": sorted(self.dropped)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.decided = {str(k): int(v) for k, v in state.get("decided", {}).items()}
+        self.dropped = {str(label) for label in state.get("dropped", [])}
 
 
 def _whole(value: Any, name: str, least: int) -> int:
@@ -123,7 +141,9 @@ class DARTSPT(DARTS):
     Attributes:
         projections: one record per projection, in order: ``label``, ``epoch`` (the epoch it
             preceded; ``total_epochs`` for one made at the end), ``scores`` (the validation
-            reward with each candidate removed, by candidate value) and ``chosen``.
+            reward with each candidate removed, by candidate value) and ``chosen``; a cell node's
+            wiring has ``kind`` "topology", ``label`` ``{cell}/node_{i}``, ``scores`` by source
+            state (each incoming edge removed) and ``chosen`` (the kept source states).
 
     Example:
         >>> import torch
@@ -165,31 +185,35 @@ class DARTSPT(DARTS):
     def build(self, space: ModelSpace | Supernet, device: str | torch.device = "cpu") -> Supernet:
         supernet = super().build(space, device)
         labels = list(supernet.arch.names)
-        order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.seed)).tolist()
+        generator = torch.Generator().manual_seed(self.seed)
+        order = torch.randperm(len(labels), generator=generator).tolist()
         self.projection_order = [labels[i] for i in order]  # the official random edge order, fixed by the seed
+        nodes = _topology_nodes(supernet)
+        order = torch.randperm(len(nodes), generator=generator).tolist()
+        self.topology_order = [nodes[i] for i in order]  # then the nodes' inputs, in a random order too
         self.projections = []
         return supernet
 
     @property
     def total_epochs(self) -> int:
-        """``epochs`` of supernet training, then ``projection_interval * (decisions - 1)`` of
+        """``epochs`` of supernet training, then ``projection_interval * (projections - 1)`` of
         fine-tuning between projections (``epochs`` until the supernet is built)."""
         supernet = getattr(self, "supernet", None)
-        return self.epochs if supernet is None else self._length(len(supernet.arch.names))
+        return self.epochs if supernet is None else self._length(_projection_count(supernet))
 
     def planned_epochs(self, space: ModelSpace | Supernet) -> int:
         """:attr:`total_epochs` on ``space`` before the search (its decisions counted on a supernet
         built for the purpose)."""
         supernet = space if isinstance(space, Supernet) else to_supernet(space)
-        return self._length(len(supernet.arch.names))
+        return self._length(_projection_count(supernet))
 
-    def _length(self, decisions: int) -> int:
-        return self.epochs + self.projection_interval * max(decisions - 1, 0)
+    def _length(self, projections: int) -> int:
+        return self.epochs + self.projection_interval * max(projections - 1, 0)
 
     def projects_before(self, epoch: int) -> bool:
         """Whether a projection comes before ``epoch`` (0-based over :attr:`total_epochs`)."""
         t, k = epoch - self.epochs, self.projection_interval
-        n = len(self.supernet.arch.names)
+        n = _projection_count(self.supernet)
         if t < 0 or n == 0 or k == 0:
             return False
         return (t % k == 0 and t // k <= n - 2) or (k > 1 and t == (n - 1) * k - 1)
@@ -227,16 +251,28 @@ class DARTSPT(DARTS):
 
         Under torchrun each rank scores its own shard and the sums are added across ranks, so
         every rank gets the reward over the whole validation data (and projects alike)."""
+        removals: list[tuple[str, int | None]] = [(label, i) for i in range(len(self.supernet.arch.names[label]))]
+        return self._rewards_without(removals, val_data, loss_fn=loss_fn, device=device)
+
+    def topology_scores(self, cell: str, node: int, val_data: Iterable[Batch], *, loss_fn: LossFn,
+                        device: str | torch.device = "cpu") -> list[float]:
+        """The supernet's validation reward with each edge into ``node`` of the cells labelled
+        ``cell`` removed in turn (the whole edge: its weight 0), one score per source state."""
+        removals: list[tuple[str, int | None]] = [(edge_label(node, j, cell), None) for j in range(node)]
+        return self._rewards_without(removals, val_data, loss_fn=loss_fn, device=device)
+
+    def _rewards_without(self, removals: Sequence[tuple[str, int | None]], val_data: Iterable[Batch], *,
+                         loss_fn: LossFn, device: str | torch.device) -> list[float]:
+        """The validation reward with each of ``removals`` (see :attr:`Projection.removed`) in turn."""
         batches = list(val_data if self.projection_batches is None else islice(val_data, self.projection_batches))
         if not batches:
             raise ArchspaceError("DARTSPT needs validation batches to score its projections; the validation data is empty")
         self.supernet.train()  # batch statistics, as the official evaluation of a perturbation
         kept = {name: buf.clone() for name, buf in self.supernet.named_buffers()}  # running statistics untouched
-        candidates = len(self.supernet.arch.names[label])
-        totals = torch.zeros(candidates, 2, dtype=torch.float64)  # per candidate: reward sum, examples
+        totals = torch.zeros(len(removals), 2, dtype=torch.float64)  # per removal: reward sum, examples
         with torch.no_grad():
-            for index in range(candidates):
-                self.policy.removed = (label, index)
+            for index, removal in enumerate(removals):
+                self.policy.removed = removal
                 try:
                     for x, y in batches:
                         x, y = x.to(device), y.to(device)
@@ -259,7 +295,7 @@ class DARTSPT(DARTS):
         None when every decision is projected."""
         label = next((name for name in self.projection_order if name not in self.policy.decided), None)
         if label is None:
-            return None
+            return self._project_topology(val_data, loss_fn=loss_fn, device=device, epoch=epoch)
         values = self.supernet.arch.names[label]
         scores = self.perturbation_scores(label, val_data, loss_fn=loss_fn, device=device) if len(values) > 1 else [0.0]
         chosen = min(range(len(scores)), key=scores.__getitem__)
@@ -271,6 +307,27 @@ class DARTSPT(DARTS):
         self.projections.append({"label": label, "epoch": self.epoch if epoch is None else epoch,
                                  "scores": {str(v): round(s, 6) for v, s in zip(values, scores)},
                                  "chosen": values[chosen]})
+        return label
+
+    def _project_topology(self, val_data: Iterable[Batch], *, loss_fn: LossFn, device: str | torch.device,
+                          epoch: int | None) -> str | None:
+        """Project the next node of :attr:`topology_order`: keep its ``num_ops_per_node`` inputs
+        whose removal lowers the reward most (ties: the first sources), cut its other edges.
+        Returns the record's label (``{cell}/node_{i}``), or None when every node is projected."""
+        done = {p["label"] for p in self.projections if p.get("kind") == "topology"}
+        todo = next(((cell, node) for cell, node in self.topology_order if f"{cell}/node_{node}" not in done), None)
+        if todo is None:
+            return None
+        cell, node = todo
+        cells = _cells(self.supernet)[cell]
+        scores = self.topology_scores(cell, node, val_data, loss_fn=loss_fn, device=device)
+        kept = sorted(sorted(range(node), key=scores.__getitem__)[:cells[0].num_ops_per_node])
+        self.policy.dropped.update(edge_label(node, j, cell) for j in range(node) if j not in kept)
+        for module in cells:
+            module.fix_inputs(node, kept)
+        label = f"{cell}/node_{node}"
+        self.projections.append({"label": label, "kind": "topology", "epoch": self.epoch if epoch is None else epoch,
+                                 "scores": {str(j): round(v, 6) for j, v in enumerate(scores)}, "chosen": kept})
         return label
 
     def select(self, train_data: Iterable[Batch], val_data: Iterable[Batch], *, loss_fn: LossFn,
@@ -304,6 +361,32 @@ class DARTSPT(DARTS):
 
     def load_extra_state(self, state: Mapping[str, Any]) -> None:
         self.projections = [dict(p) for p in state.get("projections", [])]
+        cells = _cells(self.supernet)
+        for record in self.projections:  # the projected nodes' inputs (the policy restores the cut edges)
+            if record.get("kind") == "topology":
+                cell, node = record["label"].rsplit("/node_", 1)
+                for module in cells[cell]:
+                    module.fix_inputs(int(node), list(record["chosen"]))
+
+
+def _cells(supernet: Supernet) -> dict[str, list[MixedCell]]:
+    """The supernet's mixed cells by label (cells sharing a label share their decisions)."""
+    found: dict[str, list[MixedCell]] = {}
+    for module in supernet.net.modules():
+        if isinstance(module, MixedCell):
+            found.setdefault(module.label, []).append(module)
+    return found
+
+
+def _topology_nodes(supernet: Supernet) -> list[tuple[str, int]]:
+    """(cell label, node) of every node with a choice of inputs: more earlier states than terms."""
+    return [(label, node) for label, modules in _cells(supernet).items() for node in modules[0].node_indices
+            if node > modules[0].num_ops_per_node]
+
+
+def _projection_count(supernet: Supernet) -> int:
+    """Projections of a search on ``supernet``: one per decision with logits, one per node to wire."""
+    return len(supernet.arch.names) + len(_topology_nodes(supernet))
 
 
 __all__ = ["DARTSPT", "Projection"]

@@ -292,3 +292,108 @@ def test_the_recheck_ranks_runners_up_by_the_projections_scores() -> None:
     assert sorted(g for g, _ in gaps.values())[0] < sorted(g for g, _ in gaps.values())[1]  # one closest call
     assert second == {**answer, label: gaps[label][1]}
     assert "projections" in trainer.rerank_source
+
+
+# A DARTS cell's wiring: the topology projection ------------------------------------------------------
+def _cell_data(n: int = 64) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[tuple[torch.Tensor, torch.Tensor]]]:
+    torch.manual_seed(0)
+    x, y = torch.randn(n, 1, 6, 6), torch.randint(0, 10, (n,))
+    return [(x[:n // 2], y[:n // 2])], [(x[n // 2:], y[n // 2:])]
+
+
+class EdgeOut(Softmax):
+    """DARTS's softmax with one edge's whole mix weighted exactly 0."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def mix(self, label: str, logits: torch.Tensor, values: Sequence[Any], *, training: bool) -> Mix:
+        mix = super().mix(label, logits, values, training=training)
+        return Mix(mix.indices, mix.weights * 0) if label == self.label else mix
+
+
+def test_a_topology_score_is_the_supernet_without_that_edge() -> None:
+    """Removing an edge of a cell's node is its whole mix at weight 0 (every cell of the label):
+    the score is the supernet's validation reward with that edge out, one per source state."""
+    from archspace.oneshot._reward import accuracy_or_loss
+    from archspace.space.labels import edge_label
+    from archspace.testing.spaces import CellNet
+
+    _, val = _cell_data()
+    trainer = DARTSPT(epochs=1, progress=False)
+    supernet = trainer.build(CellNet(channels=4))
+    with torch.no_grad():
+        for p in supernet.arch_parameters():
+            p.copy_(torch.randn_like(p))
+    mse = nn.functional.mse_loss
+    x, y = val[0]
+    target = torch.randn(len(y), 10, generator=torch.Generator().manual_seed(1))
+    scores = trainer.topology_scores("cell1", 4, [(x, target)], loss_fn=mse)
+    assert len(scores) == 4 and len(set(scores)) == 4
+    supernet.train()
+    for j, score in enumerate(scores):
+        with supernet.using(EdgeOut(edge_label(4, j, "cell1"))), torch.no_grad():
+            expected = accuracy_or_loss(supernet(x), target, mse)
+        assert score == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_a_topology_projection_keeps_the_inputs_whose_removal_hurts_most(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After every edge's op is projected, each node with a choice of inputs keeps the
+    ``num_ops_per_node`` sources whose edges' removal lowers the reward most; its other edges are
+    cut (weight 0 from then on, in every cell of the label), and the export wires it so."""
+    from archspace.space.labels import edge_label
+    from archspace.testing.spaces import CellNet
+
+    trainer = DARTSPT(epochs=1, progress=False)
+    supernet = trainer.build(CellNet(channels=4))
+    assert sorted(trainer.topology_order) == [("cell1", 3), ("cell1", 4), ("second", 3), ("second", 4)]
+    trainer.policy.decided.update({label: 0 for label in supernet.arch.names})  # every op projected
+    monkeypatch.setattr(trainer, "topology_scores", lambda cell, node, *a, **k: [0.5, 0.9, 0.2, 0.7][:node])
+    made = [trainer.project_next([], loss_fn=nn.functional.cross_entropy) for _ in range(4)]
+    assert made == [f"{cell}/node_{node}" for cell, node in trainer.topology_order]
+    assert trainer.project_next([], loss_fn=nn.functional.cross_entropy) is None
+    record = next(p for p in trainer.projections if p["label"] == "second/node_4")
+    assert record["kind"] == "topology" and record["chosen"] == [0, 2]
+    assert record["scores"] == {"0": 0.5, "1": 0.9, "2": 0.2, "3": 0.7}
+    assert next(p for p in trainer.projections if p["label"] == "cell1/node_3")["chosen"] == [0, 2]
+    assert trainer.policy.dropped == {edge_label(3, 1, c) for c in ("cell1", "second")} | {
+        edge_label(4, j, c) for c in ("cell1", "second") for j in (1, 3)}
+    cut = trainer.policy.mix(edge_label(4, 3, "second"), torch.zeros(3), ["conv3", "pool", "skip"], training=True)
+    assert cut.weights.tolist() == [0.0]
+    sample = supernet.export()
+    for cell in ("cell1", "second"):
+        assert sorted(sample[f"{cell}/input_4_{k}"] for k in range(2)) == [0, 2]
+        assert sorted(sample[f"{cell}/input_3_{k}"] for k in range(2)) == [0, 2]
+    supernet.space[0].freeze(sample)(torch.randn(2, 1, 6, 6))  # the frozen network of the answer runs
+
+
+def test_a_cell_search_projects_ops_then_wiring_and_resumes_unbroken(tmp_path: Path) -> None:
+    """The schedule counts a projection per decision and per node to wire; a whole search on a
+    cell space ends with every node wired by its projection, and one cut during the wiring's
+    fine-tuning and resumed ends the same."""
+    from archspace.testing.spaces import CellNet
+
+    train, val = _cell_data()
+    settings = {"epochs": 1, "projection_interval": 1, "seed": 3, "progress": False}
+    full = DARTSPT(**settings)
+    supernet = full.build(CellNet(channels=4))
+    decisions = len(supernet.arch.names)
+    assert full.total_epochs == 1 + decisions + 4 - 1 == full.planned_epochs(CellNet(channels=4))
+    answer = full.fit(CellNet(channels=4), train, val, directory=tmp_path / "full", threads=1)
+    wired = [p for p in full.projections if p.get("kind") == "topology"]
+    assert len(full.projections) == decisions + 4 and [p["kind"] for p in full.projections[-4:]] == ["topology"] * 4
+    for record in wired:
+        cell, node = record["label"].rsplit("/node_", 1)
+        assert sorted(answer[f"{cell}/input_{node}_{k}"] for k in range(2)) == record["chosen"]
+
+    def crash(record: dict[str, Any]) -> None:
+        if record["epoch"] == decisions + 1:  # the first node wired, one fine-tuning epoch after it
+            raise _Crash
+
+    with pytest.raises(_Crash):
+        DARTSPT(**settings).fit(CellNet(channels=4), train, val, directory=tmp_path / "cut", on_epoch=crash, threads=1)
+    resumed = DARTSPT(**settings)
+    assert resumed.fit(CellNet(channels=4), train, val, directory=tmp_path / "cut", resume=True, threads=1) == answer
+    assert resumed.projections == full.projections
+    a, b = full.supernet.state_dict(), resumed.supernet.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
