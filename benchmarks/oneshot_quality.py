@@ -30,6 +30,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,9 @@ from archspace.benchmarks.fashion201 import (  # noqa: E402
 from archspace.benchmarks.fashion201_table import DEFAULT_PATH, load_fashion201, lookup_or_train  # noqa: E402
 from archspace.hub.nasbench201 import from_arch_str, to_arch_str  # noqa: E402
 from archspace.oneshot import create_oneshot  # noqa: E402
+from archspace.oneshot._reward import reward_metric  # noqa: E402
+from archspace.oneshot.rerank import StandaloneRerank  # noqa: E402
+from archspace.oneshot.rerank import rerank as standalone_rerank  # noqa: E402
 from archspace.oneshot.spos_search import recalibrate_batch_norm, score_subnet  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "oneshot_quality.json"
@@ -163,6 +167,9 @@ def search(args: argparse.Namespace) -> None:
                 if args.rerank_batch:  # the table's batches (else the search's: ~2 points above the table)
                     settings["rerank"]["batch_size"] = args.rerank_batch
                     key += f"-b{args.rerank_batch}"
+                if args.rerank_repeats > 1:  # each candidate trained under that many seeds, scores averaged
+                    settings["rerank"]["repeats"] = args.rerank_repeats
+                    key += f"-r{args.rerank_repeats}"
             if key in data["search"] and not args.smoke:  # done before: the run resumes where it stopped
                 continue
             trainer = create_oneshot(registry_name, epochs=args.epochs, seed=seed, progress=False, **settings)
@@ -183,8 +190,11 @@ def search(args: argparse.Namespace) -> None:
             if getattr(trainer, "projections", None):  # DARTS-PT: each edge's scores with each op removed
                 record["projections"] = trainer.projections
             if getattr(trainer, "rerank_result", None) is not None:  # what the re-check saw: both scores per cell
-                record["rerank"] = [{"class": representative(to_arch_str(c)), "standalone": round(a, 4),
-                                     "inherited": round(i, 4)} for c, a, i in trainer.rerank_result.ranked]
+                record["rerank"] = [{"class": representative(to_arch_str(c)), "arch": to_arch_str(c),
+                                     "standalone": round(a, 6), "inherited": round(i, 4),
+                                     "repeats": [round(v, 6) for v in r]}
+                                    for (c, a, i), r in zip(trainer.rerank_result.ranked,
+                                                            trainer.rerank_result.repeat_scores)]
                 record["rerank_seconds"] = round(trainer.rerank_result.seconds, 1)
                 record["rerank_cpu_seconds"] = round(trainer.rerank_result.cpu_seconds, 1)
                 if trainer.selection is not None and not args.smoke:  # the paper's answer, placed too
@@ -197,6 +207,58 @@ def search(args: argparse.Namespace) -> None:
                 data["search"][key] = record
                 _save(data)
     print("python benchmarks/oneshot_quality.py summary  # the table of results, with the same-budget baselines")
+
+
+def repeat(args: argparse.Namespace) -> None:
+    """A saved re-checked search, its re-check repeated under more seeds without re-running the
+    search: each saved candidate (its exact sample) trained by the same re-check under the seeds
+    ``seed + 1`` ... ``seed + repeats - 1`` (the saved scores are seed ``seed``'s), the scores
+    averaged, the best by the mean looked up (or trained into the table). This is what
+    ``search --rerank-repeats`` records, since the search is deterministic (one thread) and the
+    re-check's repeat ``r`` is its single re-check under seed ``seed + r``; it is saved under the
+    key ``search`` would use, with ``"repeated_from"`` naming the record it extends, its seconds
+    the saved search's plus the added trainings'."""
+    torch.set_num_threads(1)
+    train, valid, _ = load_splits(PROTOCOL)
+    train_b, valid_b = batches(train, args.batch), batches(valid, args.batch)
+    loss = torch.nn.functional.cross_entropy
+    data = _results()
+    for source in args.keys:
+        record = data["search"][source]
+        if "-r" in source.rsplit("/", 1)[-1] or not all("arch" in c for c in record.get("rerank", [{}])):
+            raise SystemExit(f"{source}: needs a single-seed re-check that saved each candidate's sample")
+        key = f"{source}-r{args.repeats}"
+        if key in data["search"]:
+            continue
+        seed = int(source.split("/")[1].removeprefix("seed"))
+        settings = StandaloneRerank.coerce(record["settings"]["rerank"], seed=seed)
+        assert settings is not None and settings.repeats == 1
+        candidates = [(from_arch_str(c["arch"]), c["inherited"]) for c in record["rerank"]]
+        start, cpu = time.time(), time.process_time()
+        extra = [standalone_rerank(space(), candidates, train_b, valid_b, loss_fn=loss, metric=reward_metric(loss),
+                                   settings=replace(settings, top=len(candidates), seed=seed + r))
+                 for r in range(1, args.repeats)]
+        seconds, cpu = time.time() - start, time.process_time() - cpu
+        scores = {c["arch"]: [c["standalone"]] for c in record["rerank"]}
+        for result in extra:
+            for sample, score, _ in result.ranked:
+                scores[to_arch_str(sample)].append(score)
+        ranked = sorted(record["rerank"], key=lambda c: -statistics.mean(scores[c["arch"]]))  # stable: ties keep order
+        ranked = [{**c, "standalone": round(statistics.mean(scores[c["arch"]]), 6),
+                   "repeats": [round(v, 6) for v in scores[c["arch"]]]} for c in ranked]
+        best = ranked[0]["arch"]
+        entry = lookup_or_train(representative(best), args.table or DEFAULT_PATH, seed=0)
+        new = {**record, "arch": best, "class": representative(best), "test_acc": entry["test_acc"],
+               "valid_acc": entry["valid_acc"], "skip_or_none_edges": _skip_or_none(best), "rerank": ranked,
+               "settings": {**record["settings"], "rerank": {**record["settings"]["rerank"], "repeats": args.repeats}},
+               "search_seconds": round(record["search_seconds"] + seconds, 1),
+               "search_cpu_seconds": round(record["search_cpu_seconds"] + cpu, 1),
+               "rerank_seconds": round(record["rerank_seconds"] + seconds, 1),
+               "rerank_cpu_seconds": round(record["rerank_cpu_seconds"] + cpu, 1), "repeated_from": source}
+        print(key, new, flush=True)
+        data = _results()
+        data["search"][key] = new
+        _save(data)
 
 
 def _skip_or_none(arch: str) -> int:
@@ -590,6 +652,8 @@ def main() -> None:
     p.add_argument("--rerank-batch", type=int, default=PROTOCOL.batch_size,
                    help="the re-check's batch size (default: the table's, which repeats its training exactly; 0: "
                         "the search's own batches, unshuffled, as the runs before it was added)")
+    p.add_argument("--rerank-repeats", type=int, default=1,
+                   help="train each re-checked candidate under this many seeds and rank by the mean (1: once)")
     p.add_argument("--min-learning-rate", type=float, default=None,
                    help="where the weights' cosine schedule ends (default: the loop's; the learning rate itself: "
                         "constant)")
@@ -635,6 +699,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("rerank")
     p.add_argument("--top", type=int, nargs="+", default=[1, 3, 5, 10], help="how many best-scored cells to re-check")
+    p = sub.add_parser("repeat")
+    p.add_argument("keys", nargs="+", help="saved search keys with a single-seed re-check (rerankK-bB)")
+    p.add_argument("--repeats", type=int, default=2, help="seeds per candidate in all, the saved one included")
     sub.add_parser("summary")
     for p in sub.choices.values():
         p.add_argument("--baseline-seeds", type=int, default=50, help="seeds of the same-budget Random / RE runs")
@@ -648,7 +715,8 @@ def main() -> None:
         p.add_argument("--smoke", action="store_true", help="tiny run; nothing saved")
     args = parser.parse_args()
     {"search": search, "fidelity": fidelity, "summary": summarise, "rescore": rescore,
-     "invariance": invariance, "fewshot": fewshot, "rerank": rerank}[args.step](args)
+     "invariance": invariance, "fewshot": fewshot, "rerank": rerank,
+     "repeat": repeat}[args.step](args)
 
 
 if __name__ == "__main__":

@@ -103,7 +103,8 @@ class OneShotTrainer(Generic[P]):
             close together and its scores noisy, so the single best is partly luck (measured on
             Fashion-201: README, "Does one-shot search work?"); costs ``k`` short trainings.
             Give the re-check the retraining's batch size (``{"top": k, "batch_size": B}``) when
-            the search's batches are cut otherwise.
+            the search's batches are cut otherwise, and ``"repeats": n`` to average each
+            candidate over n trainings (seeds) where two epochs from one draw are too noisy.
     """
 
     #: The policy of the current search (set by :meth:`build` from :meth:`make_policy`).

@@ -210,6 +210,29 @@ def test_batch_size_needs_batches_it_can_pool() -> None:
                          loss_fn=nn.functional.cross_entropy)
 
 
+def test_repeats_train_each_candidate_under_consecutive_seeds_and_rank_by_the_mean() -> None:
+    """``repeats=3``, exactly: each candidate's repeat scores are what single re-checks under the
+    seeds 4, 5 and 6 give it (its weights and, with ``batch_size``, its shuffling), its score is
+    their mean, and the ranking is by that mean; the seeds differ, so the repeats do."""
+    train, val = _digits(32)
+    candidates: list[tuple[dict[str, Any], float]] = [({"stem": "conv", "head": 16}, 0.9),
+                                                      ({"stem": "conv", "head": 32}, 0.8)]
+    metric = reward_metric(nn.functional.cross_entropy)
+    base = StandaloneRerank(top=2, epochs=1, batches_per_epoch=6, batch_size=16, seed=4)
+    with one_thread():
+        result = rerank(SeeingSpace(), candidates, train, val, settings=replace(base, repeats=3),
+                        loss_fn=nn.functional.cross_entropy, metric=metric)
+        singles = [rerank(SeeingSpace(), candidates, train, val, settings=replace(base, seed=seed),
+                          loss_fn=nn.functional.cross_entropy, metric=metric) for seed in (4, 5, 6)]
+    by_seed = [{s["head"]: a for s, a, _ in single.ranked} for single in singles]
+    expected = {head: tuple(scores[head] for scores in by_seed) for head in (16, 32)}
+    assert {s["head"]: r for (s, _, _), r in zip(result.ranked, result.repeat_scores)} == expected
+    assert len(set(expected[16])) == 3 and len(set(expected[32])) == 3  # the seeds give different trainings
+    means = {head: sum(r) / 3 for head, r in expected.items()}
+    assert [(s["head"], a) for s, a, _ in result.ranked] == sorted(means.items(), key=lambda kv: -kv[1])
+    assert [i for _, _, i in result.ranked] == [0.9 if s["head"] == 16 else 0.8 for s, _, _ in result.ranked]
+
+
 def test_the_recheck_overrules_a_supernet_that_ranked_a_blind_candidate_first() -> None:
     """The outcome on real data, clear of noise: the supernet's order says the blind stems are
     best; trained alone for two epochs they stay at chance (at most the largest class share, ~11 %)
@@ -266,6 +289,8 @@ def test_spos_answers_with_the_rechecks_best_of_the_evolutions_top() -> None:
     ({"seed": 1.5}, "seed must be an int or None"),
     ({"batch_size": 0}, "batch_size must be an int >= 1 .* or None"),
     ({"batch_size": True}, "batch_size must be an int >= 1"),
+    ({"repeats": 0}, r"repeats must be an int >= 1 \(trainings per candidate, scores averaged\), got 0"),
+    ({"repeats": 2.0}, "repeats must be an int >= 1"),
 ])
 def test_bad_rerank_settings_say_what_is_allowed(rerank: Any, match: str) -> None:
     with pytest.raises(InvalidValueError, match=match):
