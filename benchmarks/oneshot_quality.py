@@ -76,6 +76,8 @@ ALGORITHMS: dict[str, tuple[str, dict[str, Any]]] = {
     "fairnas": ("spos", {"strict_fairness": True,
                          "evolution": {"population": 20, "select": 5, "mutation": 10, "crossover": 10, "generations": 10}}),
     "proxyless": ("proxylessnas", {}), "drnas": ("drnas", {}),
+    # the official code's default estimator (full_v2): every candidate's gate gradient, one active path
+    "proxyless-full": ("proxylessnas", {"binary_mode": "full"}),
     "betadarts": ("betadarts", {}),
     # DARTS-PT: the paper's proj_intv 5 at 100 supernet epochs is 0.5 at 10: 1, the least whole epoch
     "dartspt": ("dartspt", {"projection_interval": 1}),

@@ -20,6 +20,15 @@ sampled stay exactly as they were, as in the paper's code. (The paper's defaults
 ``beta1 = 0`` and no weight decay on the logits — leave the unsampled logits untouched; momentum
 or decay there would move them.)
 
+**The official code's default estimator** (``binary_mode="full"``; its ``--grad_binary_mode
+full_v2``, the default of ``search/imagenet_arch_search.py``, where the paper's two-path mode is
+``two``): one active path drawn from ``p``; every candidate's output is computed on the same input
+for ``dL/dg_j = <dL/dout, o_j>``, and the gradient is the estimator over all candidates,
+``dL/dalpha_i = sum_j dL/dg_j p_j (delta_ij - p_i)`` (gates ``g = onehot + p - p.detach()`` over all
+of them); no rescaling (the official code rescales in ``two`` mode only). It costs every
+candidate's forward in the architecture step instead of two, and the estimate compares each
+candidate with all others rather than with one drawn rival.
+
 **Hardware term** (:class:`~archspace.oneshot.latency_loss.LatencyLoss`): the expected latency
 ``E[LAT] = fixed + sum_l sum_j p_lj F(o_lj)`` of a latency table
 (:meth:`archspace.hardware.latency.LatencyTable.expected_latency` under every decision's softmax,
@@ -42,7 +51,10 @@ so the step's peak stays near one path's.
 Deviations: updates alternate once per training batch (weights, then the logits every
 ``arch_every`` batches, the paper's code: every 5), after ``warmup_epochs`` of weight training alone
 (the paper's code: 40 of 160 epochs), both defaulting to the eager setting (1 and 0) for short
-runs; no Nesterov momentum. Under ``torchrun`` every rank starts from rank 0's gate generator, so
+runs; no Nesterov momentum. The official code also leaves a decision's logits alone in an
+architecture step whose active path is its zero op, and makes no architecture step in the first
+epoch; neither is done here (a general space marks no candidate as the zero op; ``warmup_epochs=1``
+is the latter). Under ``torchrun`` every rank starts from rank 0's gate generator, so
 all ranks draw the same gates at every step. In evaluation mode the supernet runs each
 decision's strongest candidate.
 """
@@ -67,16 +79,18 @@ class BinaryGates(WeightingPolicy):
     """Binary gates over each decision's candidates (see the module docstring).
 
     Args:
-        paths: 1 (weight step) or 2 (architecture step); change it between steps.
+        paths: 1 (weight step), 2 (architecture step, the paper's two paths) or "all" (the
+            architecture step of the official code's default: every candidate runs, one gate
+            active); change it between steps.
         seed: seeds this policy's own generator, saved in :meth:`state_dict`.
 
     The candidates a pass ran are its mixes' ``indices`` (:meth:`Supernet.run
     <archspace.oneshot.Supernet.run>` returns them with the output).
     """
 
-    def __init__(self, paths: int = 1, *, seed: int = 0) -> None:
-        if paths not in (1, 2):
-            raise SpaceDefinitionError(f"BinaryGates runs 1 or 2 paths per decision, got paths={paths!r}")
+    def __init__(self, paths: int | str = 1, *, seed: int = 0) -> None:
+        if isinstance(paths, bool) or paths not in (1, 2, "all"):
+            raise SpaceDefinitionError(f"BinaryGates runs 1, 2 or 'all' paths per decision, got paths={paths!r}")
         self.paths = paths
         #: Recompute every mixed op's candidates in the backward pass of the passes it weighs
         #: (set by ProxylessNAS around its architecture step; carried to the ops by each Mix).
@@ -90,6 +104,12 @@ class BinaryGates(WeightingPolicy):
         if self.paths == 1 or len(values) == 1:
             index = int(torch.multinomial(probs, 1, generator=self.generator))
             return Mix((index,), logits.detach().new_ones(1), recompute=self.recompute)
+        if self.paths == "all":  # one active gate drawn from p; every candidate runs for its dL/dg
+            active = int(torch.multinomial(probs, 1, generator=self.generator))
+            soft = torch.softmax(logits, -1)
+            gates = torch.zeros_like(soft)
+            gates[active] = 1.0
+            return Mix(tuple(range(len(values))), gates + soft - soft.detach(), recompute=self.recompute)
         pair = torch.multinomial(probs, 2, replacement=False, generator=self.generator).sort().values
         indices = (int(pair[0]), int(pair[1]))
         sub = torch.softmax(logits[list(indices)], -1)
@@ -103,7 +123,8 @@ class BinaryGates(WeightingPolicy):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.generator.set_state(state["generator"])
-        self.paths = int(state["paths"])
+        paths = state["paths"]
+        self.paths = paths if paths == "all" else int(paths)
 
 
 class ProxylessNAS(OneShotTrainer[BinaryGates]):
@@ -118,6 +139,9 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
         recompute_arch: recompute the two paths of each mixed op in the architecture step's
             backward pass instead of keeping their activations (same values and gradients; about
             one more forward of the mixed ops per architecture step, for far less memory).
+        binary_mode: the architecture step's estimator: "two" (the paper's two sampled paths,
+            then the rescaling) or "full" (the official code's default ``full_v2``: every
+            candidate's gate gradient, one active path; see the module docstring).
         arch_learning_rate, arch_betas, arch_weight_decay: Adam on the logits; the paper's code's
             1e-3, (0, 0.999) and 0 by default.
         weight_decay: of the weights' SGD (paper's code: 4e-5).
@@ -134,7 +158,7 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
     """
 
     def __init__(self, *, latency: LatencyLoss | None = None, warmup_epochs: int = 0, arch_every: int = 1,
-                 recompute_arch: bool = True, arch_learning_rate: float = 1e-3, arch_betas: tuple[float, float] = (0.0, 0.999),
+                 recompute_arch: bool = True, binary_mode: str = "two", arch_learning_rate: float = 1e-3, arch_betas: tuple[float, float] = (0.0, 0.999),
                  arch_weight_decay: float = 0.0, weight_decay: float = 4e-5, **kwargs: Any) -> None:
         super().__init__(arch_learning_rate=arch_learning_rate, arch_betas=arch_betas,
                          arch_weight_decay=arch_weight_decay, weight_decay=weight_decay, **kwargs)
@@ -143,6 +167,10 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
         for name, value, least in (("warmup_epochs", warmup_epochs, 0), ("arch_every", arch_every, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"ProxylessNAS {name} must be an int >= {least}, got {value!r}")
+        if binary_mode not in ("two", "full"):
+            raise ValueError(f"ProxylessNAS binary_mode must be 'two' (the paper's two paths) or 'full' (every "
+                             f"candidate's gate gradient, the official code's full_v2), got {binary_mode!r}")
+        self.binary_mode = binary_mode
         self.latency = latency
         self.warmup_epochs = warmup_epochs
         self.arch_every = arch_every
@@ -205,9 +233,9 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
 
     def arch_step(self, val: Batch, loss_fn: LossFn) -> dict[str, float]:
         """One architecture update on a validation batch with two paths per decision, then the
-        rescaling; returns the losses."""
+        rescaling (``binary_mode="full"``: every path, no rescaling); returns the losses."""
         policy = self.policy
-        policy.paths = 2
+        policy.paths = 2 if self.binary_mode == "two" else "all"
         policy.recompute = self.recompute_arch  # each Mix tells its op (the backward pass recomputes)
         try:
             self.arch_optimizer.zero_grad(set_to_none=True)
@@ -224,7 +252,7 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
             self.arch_backward(loss)
             policy.recompute = False
             average_gradients(list(self.supernet.arch_parameters()))
-            before = self.pair_logits(drawn)
+            before = self.pair_logits(drawn) if self.binary_mode == "two" else {}
             self.arch_optimizer.step()
             self.rescale(before)
             broadcast_buffers(self.supernet)  # the pass updated batch-norm statistics on each rank's data

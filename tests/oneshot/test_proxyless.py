@@ -110,6 +110,62 @@ def test_the_architecture_gradient_is_the_papers_two_path_estimator() -> None:
     assert torch.allclose(grad, expected, atol=1e-5), (grad, expected)
 
 
+def test_the_full_mode_gradient_is_the_official_codes_estimator_over_every_candidate() -> None:
+    """``paths="all"`` (``binary_mode="full"``, the official ``full_v2``): the forward value is the
+    one active path's output alone, and the logits' gradient is
+    ``sum_j <dL/dout, o_j> p_j (delta_ij - p_i)`` over all five candidates."""
+    torch.manual_seed(0)
+    supernet = to_supernet(Five(), BinaryGates(paths="all", seed=1))
+    logits = torch.tensor([0.3, -0.2, 0.5, 0.1, -0.4])
+    with torch.no_grad():
+        supernet.arch.logits("op").copy_(logits)
+    x, target = torch.randn(6, 4), torch.randn(6, 3)
+    out, drawn = supernet.run(x)
+    (out * target).sum().backward()  # dL/dout = target
+    mix = drawn["op"]
+    assert mix.indices == (0, 1, 2, 3, 4)
+    active = int(mix.weights.detach().argmax())
+    assert mix.weights.detach().tolist() == [float(i == active) for i in range(5)]
+    ops = list(supernet.net.op.candidates.values())
+    p = torch.softmax(logits, -1)
+    with torch.no_grad():
+        assert torch.allclose(out, ops[active](x), atol=1e-6)
+        dg = torch.stack([(op(x) * target).sum() for op in ops])
+    expected = torch.stack([sum(dg[j] * p[j] * (float(i == j) - p[i]) for j in range(5)) for i in range(5)])
+    grad = supernet.arch.logits("op").grad
+    assert grad is not None
+    assert torch.allclose(grad, expected, atol=1e-5), (grad, expected)
+
+
+def test_the_full_mode_runs_every_candidate_and_moves_every_logit_without_rescaling() -> None:
+    for recompute in (False, True):
+        torch.manual_seed(0)
+        trainer = ProxylessNAS(epochs=1, progress=False, binary_mode="full", arch_learning_rate=0.2,
+                               recompute_arch=recompute)
+        supernet = trainer.build(Five())
+        ran: Counter[int] = Counter()
+        for i, op in enumerate(supernet.net.op.candidates.values()):
+            op.register_forward_hook(lambda m, a, o, i=i: ran.update([i]))
+        x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+        before = supernet.arch.logits("op").detach().clone()
+        trainer.weight_step((x, y), nn.functional.cross_entropy)
+        assert sum(ran.values()) == 1  # the weight step: one path
+        ran.clear()
+        trainer.arch_step((x, y), nn.functional.cross_entropy)
+        assert sorted(ran) == [0, 1, 2, 3, 4] and set(ran.values()) == {2 if recompute else 1}
+        assert trainer.policy.paths == 1  # back to one path for the next weight step
+        after = supernet.arch.logits("op").detach()
+        assert bool((after != before).all())  # Adam moved every logit: no pair, no rescaling
+        state = BinaryGates(paths="all", seed=2).state_dict()
+        gates = BinaryGates()
+        gates.load_state_dict(state)
+        assert gates.paths == "all"
+    with pytest.raises(ValueError, match="binary_mode must be 'two' .* or 'full'"):
+        ProxylessNAS(binary_mode="full_v2")
+    with pytest.raises(Exception, match="1, 2 or 'all' paths"):
+        BinaryGates(paths=3)
+
+
 def test_rescaling_keeps_the_unsampled_probabilities_exactly() -> None:
     torch.manual_seed(0)
     trainer = ProxylessNAS(epochs=1, progress=False, arch_learning_rate=0.2)
