@@ -145,7 +145,7 @@ def test_the_full_mode_runs_every_candidate_and_moves_every_logit_without_rescal
         supernet = trainer.build(Five())
         ran: Counter[int] = Counter()
         for i, op in enumerate(supernet.net.op.candidates.values()):
-            op.register_forward_hook(lambda m, a, o, i=i: ran.update([i]))
+            op.register_forward_hook(lambda m, a, o, i=i, ran=ran: ran.update([i]))
         x, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
         before = supernet.arch.logits("op").detach().clone()
         trainer.weight_step((x, y), nn.functional.cross_entropy)
