@@ -66,6 +66,8 @@ ALGORITHMS: dict[str, tuple[str, dict[str, Any]]] = {
     "gumbel": ("gumbel", {}), "gdas": ("gumbel", {"hard": True}),  # GDAS: tau annealed linearly (its code)
     # the runs before GumbelDARTS's tau_schedule: GDAS with FBNet's geometric annealing
     "gdas-geometric": ("gumbel", {"hard": True, "tau_schedule": "geometric"}),
+    # GDAS with its NB201 code's forward_gdas: the undrawn candidates' weights join each edge as scalars
+    "gdas-scalar": ("gumbel", {"hard": True, "undrawn_terms": True}),
     "enas": ("enas", {}),
     # NAS-Bench-201's ENAS scores 10 final draws; 100 give the re-check a wider pool to choose from
     "enas-draws100": ("enas", {"final_draws": 100}),

@@ -9,11 +9,13 @@ geometrically for FBNet (a constant factor per epoch); ``tau_schedule`` picks, b
 paper's of the mode (``hard=True``: linear). Updates alternate as in first-order DARTS. With
 ``hard=True`` the forward pass uses a one-hot sample with straight-through gradients and every
 mixed form runs only the sampled candidate (GDAS); shared labels get the same sample within a pass.
-Deviation from GDAS's NB201 code: there each candidate that was not drawn still adds its weight
-(zero in value, the softmax's gradient in the backward pass) to the edge's output as a scalar
-(``forward_gdas``; its ``forward_gdas_v1`` variant runs only the drawn candidate, as here). A
-scalar added to an op's output has no meaning for the value choices and other mixed forms this
-trainer serves, so only the drawn candidate's weight carries the gradient.
+GDAS's NB201 code adds each candidate that was not drawn to the edge's output as a scalar, its
+straight-through weight (zero in value, the softmax's gradient in the backward pass:
+``forward_gdas``); its ``forward_gdas_v1`` variant runs only the drawn candidate.
+``undrawn_terms=True`` does the former for every LayerChoice (:attr:`Mix.undrawn`), so a drawn
+``none``, whose output is zero and so gives its own weight no gradient, still moves the other
+candidates' logits; the default is the latter (a scalar added to an output has no meaning for
+the value choices and other mixed forms this trainer also serves, which ignore the terms).
 
 ``warmup_epochs`` train only the weights first, on paths drawn from the (still uniform) logits, and
 the temperature anneals over the epochs after them. Neither paper warms up; it is offered because
@@ -54,11 +56,14 @@ class Gumbel(WeightingPolicy):
         tau: the temperature (the trainer anneals it per epoch).
         hard: one-hot samples with straight-through gradients; only the sampled candidate runs,
             its weight carrying the gradient to every logit.
+        undrawn_terms: with ``hard``, the other candidates' weights join a LayerChoice's output
+            as scalars (GDAS's ``forward_gdas``; :attr:`Mix.undrawn`).
     """
 
-    def __init__(self, tau: float = 1.0, hard: bool = False) -> None:
+    def __init__(self, tau: float = 1.0, hard: bool = False, undrawn_terms: bool = False) -> None:
         self.tau = tau
         self.hard = hard
+        self.undrawn_terms = undrawn_terms
 
     def mix(self, label: str, logits: torch.Tensor, values: Sequence[Any], *, training: bool) -> Mix:
         if not training:
@@ -66,7 +71,10 @@ class Gumbel(WeightingPolicy):
         weights = nn.functional.gumbel_softmax(logits, tau=self.tau, hard=self.hard)
         if self.hard:
             index = int(weights.detach().argmax())
-            return Mix((index,), weights[index:index + 1], distribution=weights)
+            undrawn = None
+            if self.undrawn_terms:
+                undrawn = torch.cat([weights[:index], weights[index + 1:]])
+            return Mix((index,), weights[index:index + 1], distribution=weights, undrawn=undrawn)
         return Mix(tuple(range(int(weights.shape[-1]))), weights, distribution=weights)
 
 
@@ -82,13 +90,21 @@ class GumbelDARTS(OneShotTrainer[Gumbel]):
         warmup_epochs: epochs of weight training alone before the architecture steps start.
         tau_schedule: "linear" (GDAS) or "geometric" (FBNet) from tau_max to tau_min over the
             epochs after the warm-up; None: linear with ``hard=True``, else geometric.
+        undrawn_terms: with ``hard=True``, GDAS's NB201 code's ``forward_gdas``: the candidates
+            not drawn join each LayerChoice's output as zero-valued scalars carrying their
+            weights' gradients (see the module docstring); False: only the drawn one
+            (``forward_gdas_v1``).
         **kwargs: :class:`~archspace.oneshot.OneShotTrainer` settings.
     """
 
     def __init__(self, *, tau_max: float = 10.0, tau_min: float = 0.1, hard: bool = False,
                  latency: LatencyLoss | None = None, warmup_epochs: int = 0, tau_schedule: str | None = None,
-                 **kwargs: Any) -> None:
+                 undrawn_terms: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if not isinstance(undrawn_terms, bool) or (undrawn_terms and not hard):
+            raise ValueError(f"undrawn_terms (GDAS's scalar terms) must be a bool and needs hard=True, got "
+                             f"undrawn_terms={undrawn_terms!r} with hard={hard!r}")
+        self.undrawn_terms = undrawn_terms
         if tau_schedule not in (None, "linear", "geometric"):
             raise ValueError(f"tau_schedule must be 'linear' (GDAS), 'geometric' (FBNet) or None (the mode's paper), "
                              f"got {tau_schedule!r}")
@@ -106,7 +122,7 @@ class GumbelDARTS(OneShotTrainer[Gumbel]):
         self.latency = latency
 
     def make_policy(self) -> Gumbel:
-        return Gumbel(tau=self.tau_max, hard=self.hard)
+        return Gumbel(tau=self.tau_max, hard=self.hard, undrawn_terms=self.undrawn_terms)
 
     def build(self, space: ModelSpace | Supernet, device: str | torch.device = "cpu") -> Supernet:
         supernet = super().build(space, device)

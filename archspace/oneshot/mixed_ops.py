@@ -76,8 +76,11 @@ class MixedLayer(MixedModule):
                 running.draw_all()
             context = functools.partial(_recompute_context, self, running)
             out: torch.Tensor = checkpoint(run, weights, *args, use_reentrant=False, context_fn=context)
-            return out
-        return run(weights, *args)
+        else:
+            out = run(weights, *args)
+        if mix.undrawn is not None and mix.undrawn.numel():  # GDAS's scalar terms (see Mix.undrawn)
+            out = out + mix.undrawn.sum()
+        return out
 
     def _weighted_sum(self, pairs: list[tuple[int, int]], recompute: bool, weights: torch.Tensor,
                       *args: Any) -> torch.Tensor:

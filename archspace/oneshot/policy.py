@@ -52,6 +52,11 @@ class Mix:
         recompute: recompute this decision's candidates in the backward pass instead of keeping
             their activations (exact; the supernet's ``checkpoint_ops`` saving for this pass),
             e.g. ProxylessNAS's two-path architecture step.
+        undrawn: weights of candidates that do not run, each added to a LayerChoice's output as
+            a scalar (GDAS's NB201 code, ``forward_gdas``: zero in value, so the output is the
+            drawn candidate's, while each weight's gradient, the sum of the output's gradient,
+            reaches the logits). Other mixed forms have no output a scalar could join and
+            ignore it. None: no such terms.
     """
 
     indices: tuple[int, ...]
@@ -60,6 +65,7 @@ class Mix:
     edge_factor: torch.Tensor | None = None
     channel_fraction: float = 1.0
     recompute: bool = False
+    undrawn: torch.Tensor | None = None
 
     def pairs(self) -> Iterator[tuple[int, torch.Tensor]]:
         """(candidate index, weight) for every candidate that runs, the edge factor folded in."""

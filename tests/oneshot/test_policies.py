@@ -189,3 +189,65 @@ def test_sampled_path_follows_a_new_sample_and_saves_its_generator() -> None:
     assert [policy.mix("op", torch.zeros(3), ["a", "b", "c"], training=True).indices for _ in range(8)] == first
     policy.follow({"op": "c"})
     assert policy.mix("op", torch.zeros(3), ["a", "b", "c"], training=True).indices == (2,)
+
+
+class Zeroable(asp.ModelSpace):
+    """One LayerChoice of two linear maps and a zero op (NB201's ``none``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.op = asp.LayerChoice({"a": nn.Linear(4, 3), "b": nn.Linear(4, 3), "none": Zero()}, label="op")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.op(x)
+        return out
+
+
+class Zero(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.new_zeros(x.shape[0], 3)
+
+
+@pytest.mark.parametrize("undrawn_terms", [False, True])
+def test_gdas_undrawn_terms_are_its_codes_scalar_weights(undrawn_terms: bool) -> None:
+    """GDAS's ``forward_gdas`` exactly: the output is the drawn candidate's alone, and with the
+    undrawn terms each other candidate's straight-through weight joins it as a scalar, so the
+    logits' gradient is ``(1/tau) y_i (c_i - sum_j y_j c_j)`` with ``c_drawn = <g, o_drawn>`` and
+    ``c_j = sum(g)`` for the others (``y`` the Gumbel softmax sample, ``g = dL/dout``); without
+    them ``c_j = 0``. A drawn ``none`` then still moves the logits, where alone it moves none."""
+    tau = 2.0
+    logits = torch.tensor([0.2, -0.3, 0.4])
+    x, target = torch.randn(5, 4), torch.randn(5, 3)
+    drawn_seen = set()
+    for seed in range(40):
+        supernet = to_supernet(Zeroable(), Gumbel(tau=tau, hard=True, undrawn_terms=undrawn_terms))
+        with torch.no_grad():
+            supernet.arch.logits("op").copy_(logits)
+        torch.manual_seed(seed)
+        out, drawn = supernet.run(x)
+        (out * target).sum().backward()  # g = target
+        torch.manual_seed(seed)
+        y = nn.functional.gumbel_softmax(logits, tau=tau, hard=False)  # the same Gumbel draw
+        k = int(y.argmax())
+        assert drawn["op"].indices == (k,)
+        drawn_seen.add(k)
+        ops = list(supernet.net.op.candidates.values())
+        with torch.no_grad():
+            assert torch.equal(out, ops[k](x))  # the scalars are zero in value
+            c = torch.full((3,), float(target.sum()) if undrawn_terms else 0.0)
+            c[k] = (ops[k](x) * target).sum()
+        expected = y * (c - (y * c).sum()) / tau
+        grad = supernet.arch.logits("op").grad
+        assert grad is not None
+        assert torch.allclose(grad, expected, atol=1e-5), (seed, grad, expected)
+        if k == 2:  # none drawn: its output is zero, so only the scalar terms can move the logits
+            assert bool((grad != 0).any()) == undrawn_terms
+    assert drawn_seen == {0, 1, 2}
+
+
+def test_gdas_undrawn_terms_need_hard_samples() -> None:
+    from archspace.oneshot import GumbelDARTS
+
+    with pytest.raises(ValueError, match="undrawn_terms .* needs hard=True"):
+        GumbelDARTS(undrawn_terms=True, progress=False)
+    assert GumbelDARTS(hard=True, undrawn_terms=True, progress=False).make_policy().undrawn_terms
