@@ -299,8 +299,8 @@ def rerank(space: ModelSpace, candidates: Sequence[tuple[Sample, float]], train_
         if on_score is not None:
             on_score(dict(sample), score, float(inherited))
     order = sorted(range(len(scored)), key=lambda i: (-scored[i][1], i))  # ties: the supernet's order
-    return RerankResult(ranked=[scored[i] for i in order], repeat_scores=[repeats[i] for i in order], seconds=time.perf_counter() - start,
-                        cpu_seconds=time.process_time() - cpu)
+    return RerankResult(ranked=[scored[i] for i in order], repeat_scores=[repeats[i] for i in order],
+                        seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu)
 
 
 __all__ = ["PooledExamples", "RerankResult", "StandaloneRerank", "rerank", "train_standalone"]
