@@ -93,8 +93,13 @@ ALGORITHMS: dict[str, tuple[str, dict[str, Any]]] = {
 #: step whatever the gradient's scale, so a search with S times fewer steps reaches only 1/S of
 #: the paper's logit range: ``--arch-lr-scale steps`` multiplies the architecture learning rate
 #: by that ratio, so the arch distribution can sharpen as far as in the paper.
+#: ProxylessNAS's official search (``search/imagenet_arch_search.py``): 120 epochs after the warm-up,
+#: architecture steps from the second on, one every 5 batches of 256 from ImageNet's training set
+#: less the 50,000 images it holds out for validation (4,809 batches per epoch), Adam at 1e-3.
 PAPER_ARCH_STEPS = {"darts": 50 * 391, "gumbel": 250 * 391, "drnas": 100 * 391, "betadarts": 100 * 391,
-                    "dartspt": 100 * 391}
+                    "dartspt": 100 * 391, "proxylessnas": 119 * 4809 // 5}
+#: each paper's architecture learning rate (3e-4 where not listed: DARTS's, which the others keep)
+PAPER_ARCH_LR = {"proxylessnas": 1e-3}
 
 
 def arch_settings(registry_name: str, epochs: int, steps_per_epoch: int, mode: str) -> dict[str, Any]:
@@ -103,7 +108,7 @@ def arch_settings(registry_name: str, epochs: int, steps_per_epoch: int, mode: s
     if mode == "paper" or registry_name not in PAPER_ARCH_STEPS:
         return {}
     scale = max(1.0, PAPER_ARCH_STEPS[registry_name] / (epochs * steps_per_epoch))
-    return {"arch_learning_rate": float(f"{3e-4 * scale:.2g}")}
+    return {"arch_learning_rate": float(f"{PAPER_ARCH_LR.get(registry_name, 3e-4) * scale:.2g}")}
 
 
 def space() -> Fashion201Net:
@@ -662,7 +667,7 @@ def main() -> None:
                    help="where the weights' cosine schedule ends (default: the loop's; the learning rate itself: "
                         "constant)")
     p.add_argument("--arch-lr-scale", choices=["paper", "steps"], default="paper",
-                   help="'steps': the differentiable searches' architecture learning rate times the paper's "
+                   help="'steps': the gradient searches' (and ProxylessNAS's) architecture learning rate times the paper's "
                         "step count over this run's (see PAPER_ARCH_STEPS)")
     p = sub.add_parser("fidelity")
     p.add_argument("--algorithm", default="spos", choices=sorted(ALGORITHMS))
