@@ -53,8 +53,9 @@ Deviations: updates alternate once per training batch (weights, then the logits 
 (the paper's code: 40 of 160 epochs), both defaulting to the eager setting (1 and 0) for short
 runs; no Nesterov momentum. The official code also leaves a decision's logits alone in an
 architecture step whose active path is its zero op, and makes no architecture step in the first
-epoch; neither is done here (a general space marks no candidate as the zero op; ``warmup_epochs=1``
-is the latter). Under ``torchrun`` every rank starts from rank 0's gate generator, so
+epoch; neither is done here (the supernet knows a LayerChoice's zero candidates,
+``MixedLayer.zero_indices``, but value choices have none, and the skip is not measured yet;
+``warmup_epochs=1`` is the latter). Under ``torchrun`` every rank starts from rank 0's gate generator, so
 all ranks draw the same gates at every step. In evaluation mode the supernet runs each
 decision's strongest candidate.
 """
