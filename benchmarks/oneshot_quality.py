@@ -80,6 +80,8 @@ ALGORITHMS: dict[str, tuple[str, dict[str, Any]]] = {
     "proxyless": ("proxylessnas", {}), "drnas": ("drnas", {}),
     # the official code's default estimator (full_v2): every candidate's gate gradient, one active path
     "proxyless-full": ("proxylessnas", {"binary_mode": "full"}),
+    # the official code's zero-op skip: no logit update for a decision whose active path is none
+    "proxyless-skipzero": ("proxylessnas", {"skip_zero_active": True}),
     "betadarts": ("betadarts", {}),
     # DARTS-PT: the paper's proj_intv 5 at 100 supernet epochs is 0.5 at 10: 1, the least whole epoch
     "dartspt": ("dartspt", {"projection_interval": 1}),

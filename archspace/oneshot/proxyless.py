@@ -51,11 +51,18 @@ so the step's peak stays near one path's.
 Deviations: updates alternate once per training batch (weights, then the logits every
 ``arch_every`` batches, the paper's code: every 5), after ``warmup_epochs`` of weight training alone
 (the paper's code: 40 of 160 epochs), both defaulting to the eager setting (1 and 0) for short
-runs; no Nesterov momentum. The official code also leaves a decision's logits alone in an
-architecture step whose active path is its zero op, and makes no architecture step in the first
-epoch; neither is done here (the supernet knows a LayerChoice's zero candidates,
-``MixedLayer.zero_indices``, but value choices have none, and the skip is not measured yet;
-``warmup_epochs=1`` is the latter). Under ``torchrun`` every rank starts from rank 0's gate generator, so
+runs; no Nesterov momentum. The official code makes no architecture step in the first epoch
+(``warmup_epochs=1`` here).
+
+**Zero-op skip** (``skip_zero_active=True``; the official code's ``MixedEdge.set_arch_param_grad``):
+in an architecture step whose active path of a decision is a zero (``none``) candidate, that
+decision's logits get no gradient and stay as they are (their gradient is set to None, so Adam
+leaves them and its moments alone). With a zero op active, every rival's ``dL/dg = <dL/dout, o>``
+measures adding an op the rest of the network was not running with; the skip lets ``none`` gain or
+lose only on steps where a real op runs. A decision's zero candidates are its LayerChoice's
+(``MixedLayer.zero_indices``: candidates named ``none``/``zero`` without parameters, or marked
+``zero_output``); value choices have none. Off by default, which keeps the earlier behaviour.
+Under ``torchrun`` every rank starts from rank 0's gate generator, so
 all ranks draw the same gates at every step. In evaluation mode the supernet runs each
 decision's strongest candidate.
 """
@@ -72,6 +79,7 @@ from archspace.nn.space import ModelSpace
 from archspace.oneshot.distributed import average_gradients, broadcast_buffers, is_distributed
 from archspace.oneshot.latency_loss import LatencyLoss, LatencyLossError
 from archspace.oneshot.loop import Batch, LossFn, OneShotTrainer
+from archspace.oneshot.mixed_ops import MixedLayer
 from archspace.oneshot.policy import Mix, WeightingPolicy
 from archspace.oneshot.supernet import Supernet
 
@@ -143,6 +151,8 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
         binary_mode: the architecture step's estimator: "two" (the paper's two sampled paths,
             then the rescaling) or "full" (the official code's default ``full_v2``: every
             candidate's gate gradient, one active path; see the module docstring).
+        skip_zero_active: leave a decision's logits alone in an architecture step whose active
+            path is its zero (``none``) candidate, as the official code does (module docstring).
         arch_learning_rate, arch_betas, arch_weight_decay: Adam on the logits; the paper's code's
             1e-3, (0, 0.999) and 0 by default.
         weight_decay: of the weights' SGD (paper's code: 4e-5).
@@ -159,7 +169,8 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
     """
 
     def __init__(self, *, latency: LatencyLoss | None = None, warmup_epochs: int = 0, arch_every: int = 1,
-                 recompute_arch: bool = True, binary_mode: str = "two", arch_learning_rate: float = 1e-3, arch_betas: tuple[float, float] = (0.0, 0.999),
+                 recompute_arch: bool = True, binary_mode: str = "two", skip_zero_active: bool = False,
+                 arch_learning_rate: float = 1e-3, arch_betas: tuple[float, float] = (0.0, 0.999),
                  arch_weight_decay: float = 0.0, weight_decay: float = 4e-5, **kwargs: Any) -> None:
         super().__init__(arch_learning_rate=arch_learning_rate, arch_betas=arch_betas,
                          arch_weight_decay=arch_weight_decay, weight_decay=weight_decay, **kwargs)
@@ -172,6 +183,11 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
             raise ValueError(f"ProxylessNAS binary_mode must be 'two' (the paper's two paths) or 'full' (every "
                              f"candidate's gate gradient, the official code's full_v2), got {binary_mode!r}")
         self.binary_mode = binary_mode
+        if not isinstance(skip_zero_active, bool):
+            raise ValueError(f"ProxylessNAS skip_zero_active must be True or False, got {skip_zero_active!r}")
+        self.skip_zero_active = skip_zero_active
+        #: label -> candidate positions that are zero ops in every LayerChoice of that label
+        self._zero: dict[str, frozenset[int]] = {}
         self.latency = latency
         self.warmup_epochs = warmup_epochs
         self.arch_every = arch_every
@@ -189,6 +205,7 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
         supernet = super().build(space, device)
         if self.latency is not None:
             self.latency.check(supernet.arch.names)
+        self._zero = self.zero_candidates(supernet)
         if is_distributed():  # every rank draws rank 0's gates, whatever seed it was given
             from torch import distributed as dist
 
@@ -196,6 +213,16 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
             dist.broadcast_object_list(state, src=0)
             self.policy.generator.set_state(state[0])
         return supernet
+
+    @staticmethod
+    def zero_candidates(supernet: Supernet) -> dict[str, frozenset[int]]:
+        """Each decision's zero candidates: those that are zero ops in every LayerChoice of its
+        label (value choices and input choices have none)."""
+        found: dict[str, frozenset[int]] = {}
+        for module in supernet.mixed_modules():
+            if isinstance(module, MixedLayer):
+                found[module.name] = found.get(module.name, module.zero_indices) & module.zero_indices
+        return {label: zeros for label, zeros in found.items() if zeros}
 
     def on_epoch_start(self, epoch: int) -> None:
         self._batch = 0
@@ -253,6 +280,8 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
             self.arch_backward(loss)
             policy.recompute = False
             average_gradients(list(self.supernet.arch_parameters()))
+            if self.skip_zero_active:
+                self.skip_zero_decisions(drawn)
             before = self.pair_logits(drawn) if self.binary_mode == "two" else {}
             self.arch_optimizer.step()
             self.rescale(before)
@@ -261,6 +290,17 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
             policy.paths = 1
             policy.recompute = False
         return out
+
+    def skip_zero_decisions(self, drawn: Mapping[str, Mix]) -> list[str]:
+        """Drop the logits' gradient of every decision whose active path in ``drawn`` is a zero
+        candidate (the optimizer then leaves them alone); returns those labels."""
+        skipped = []
+        for label, mix in drawn.items():
+            zeros = self._zero.get(label)
+            if zeros and len(mix.indices) > 1 and mix.indices[int(mix.weights.detach().argmax())] in zeros:
+                self.supernet.arch.logits(label).grad = None
+                skipped.append(label)
+        return skipped
 
     def pair_logits(self, drawn: Mapping[str, Mix]) -> dict[str, tuple[list[int], torch.Tensor]]:
         """For each decision that ran two paths in the pass whose mixes are ``drawn``: their

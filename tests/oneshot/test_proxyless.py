@@ -166,6 +166,57 @@ def test_the_full_mode_runs_every_candidate_and_moves_every_logit_without_rescal
         BinaryGates(paths=3)
 
 
+class ZeroLinear(nn.Module):
+    """A ``none`` candidate for a 4 -> 3 map (zeros, marked as a zero op)."""
+
+    zero_output = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :3].mul(0.0)
+
+
+class WithNone(asp.ModelSpace):
+    """A decision with a zero op beside one without."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.op = asp.LayerChoice({"none": ZeroLinear(), "a": nn.Linear(4, 3), "b": nn.Linear(4, 3)}, label="op")
+        self.other = asp.LayerChoice([nn.Linear(4, 3) for _ in range(3)], label="other")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.op(x) + self.other(x)
+        return out
+
+
+@pytest.mark.parametrize("mode", ["two", "full"])
+def test_the_zero_op_skip_leaves_a_decision_alone_exactly_when_its_active_path_is_none(mode: str) -> None:
+    outcomes: dict[bool, Counter[tuple[bool, bool]]] = {}
+    for skip in (True, False):
+        torch.manual_seed(0)
+        trainer = ProxylessNAS(epochs=1, progress=False, binary_mode=mode, skip_zero_active=skip,
+                               arch_learning_rate=0.3, seed=3)
+        supernet = trainer.build(WithNone())
+        assert ProxylessNAS.zero_candidates(supernet) == {"op": frozenset({0})}
+        seen: Counter[tuple[bool, bool]] = Counter()
+        g = torch.Generator().manual_seed(1)
+        for _ in range(60):
+            x, y = torch.randn(8, 4, generator=g), torch.randint(0, 3, (8,), generator=g)
+            before = {k: supernet.arch.logits(k).detach().clone() for k in ("op", "other")}
+            trainer.arch_step((x, y), nn.functional.cross_entropy)
+            mix = trainer.last_arch_draw["op"]
+            none_active = mix.indices[int(mix.weights.detach().argmax())] == 0
+            moved = not torch.equal(supernet.arch.logits("op").detach(), before["op"])
+            seen[(none_active, moved)] += 1
+            assert not torch.equal(supernet.arch.logits("other").detach(), before["other"])  # no zero op: always
+        outcomes[skip] = seen
+    # with the skip, "op" moved on every step whose active path was a real op and on none other
+    assert set(outcomes[True]) == {(True, False), (False, True)}
+    assert outcomes[True][(True, False)] >= 5 and outcomes[True][(False, True)] >= 5
+    assert outcomes[False][(True, True)] >= 5  # without it, an active none moves the logits too
+    with pytest.raises(ValueError, match="skip_zero_active must be True or False"):
+        ProxylessNAS(skip_zero_active=1)  # type: ignore[arg-type]
+
+
 def test_rescaling_keeps_the_unsampled_probabilities_exactly() -> None:
     torch.manual_seed(0)
     trainer = ProxylessNAS(epochs=1, progress=False, arch_learning_rate=0.2)
