@@ -152,6 +152,7 @@ def search(args: argparse.Namespace) -> None:
         registry_name = ALGORITHMS[name][0]
         for seed in range(args.first_seed, args.seeds):
             arch_lr = ({} if ALGORITHMS[name][1].get("fix_alpha") else  # no architecture step to scale
+                       {"arch_learning_rate": args.arch_lr} if args.arch_lr is not None else
                        arch_settings(registry_name, args.epochs - args.warmup, len(train_b), args.arch_lr_scale))
             key = f"{name}/seed{seed}/epochs{args.epochs}" + (f"/archlr{arch_lr['arch_learning_rate']}" if arch_lr else "")
             settings = {**ALGORITHMS[name][1], **arch_lr}
@@ -671,6 +672,9 @@ def main() -> None:
     p.add_argument("--arch-lr-scale", choices=["paper", "steps"], default="paper",
                    help="'steps': the gradient searches' (and ProxylessNAS's) architecture learning rate times the paper's "
                         "step count over this run's (see PAPER_ARCH_STEPS)")
+    p.add_argument("--arch-lr", type=float, default=None,
+                   help="the architecture learning rate itself (overrides --arch-lr-scale; a rate between the paper's "
+                        "and the steps-scaled one)")
     p = sub.add_parser("fidelity")
     p.add_argument("--algorithm", default="spos", choices=sorted(ALGORITHMS))
     p.add_argument("--learning-rate", type=float, default=None, help="the weights' learning rate (default: the loop's)")
