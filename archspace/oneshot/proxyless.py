@@ -61,7 +61,10 @@ leaves them and its moments alone). With a zero op active, every rival's ``dL/dg
 measures adding an op the rest of the network was not running with; the skip lets ``none`` gain or
 lose only on steps where a real op runs. A decision's zero candidates are its LayerChoice's
 (``MixedLayer.zero_indices``: candidates named ``none``/``zero`` without parameters, or marked
-``zero_output``); value choices have none. Off by default, which keeps the earlier behaviour.
+``zero_output``); value choices have none. Off by default, which keeps the earlier behaviour:
+on Fashion-201 it did not stop the collapse to ``none`` (every seed ended with ``none`` on five of
+six edges; README), since ``none``'s own gate gradient is always 0 and it gains whenever a real
+op's ``dL/dg`` is positive.
 Under ``torchrun`` every rank starts from rank 0's gate generator, so
 all ranks draw the same gates at every step. In evaluation mode the supernet runs each
 decision's strongest candidate.
