@@ -159,7 +159,7 @@ def search(args: argparse.Namespace) -> None:
             if args.sampler == "classes" and registry_name == "spos":  # de-isomorphic sampling
                 settings["path_sampler"] = class_uniform_sampler()
                 key += "/classes"
-            if args.warmup:  # weights alone first (GumbelDARTS, ProxylessNAS)
+            if args.warmup:  # weights alone first (GumbelDARTS, ProxylessNAS, ENAS)
                 settings["warmup_epochs"] = args.warmup
                 key += f"/warmup{args.warmup}"
             if args.smoke and registry_name == "spos":  # a tiny evolution: the smoke run checks the plumbing

@@ -45,6 +45,13 @@ KL uses the probability the skip is actually drawn with; the baseline starts at 
 instead of 0; the two phases alternate per batch rather than per epoch (``controller_steps``
 paths per batch; the paper trains the controller on 2000 paths after each epoch of ~400 weight
 steps, i.e. ~5 per weight step).
+
+``warmup_epochs`` (not in the paper; default 0) train only the shared weights first, each batch on
+a path drawn uniformly over every decision (SPOS's fair sampling), and the controller learns only
+after them. Why: from the first step the controller is rewarded by weights that have barely
+trained, and the paths that score well then are those with few weights to learn (pooling, skips);
+the controller draws them more, so they train more and keep scoring better. A warm-up lets every
+candidate's weights learn before the controller's first reward.
 """
 
 from __future__ import annotations
@@ -64,7 +71,7 @@ from archspace.oneshot._reward import accuracy_or_loss
 from archspace.oneshot.distributed import average_gradients, broadcast_parameters, is_distributed
 from archspace.oneshot.loop import Batch, Constraint, LossFn, OneShotTrainer
 from archspace.oneshot.policy import Mix
-from archspace.oneshot.spos import SampledPath
+from archspace.oneshot.spos import SampledPath, uniform_path
 from archspace.oneshot.supernet import Supernet
 from archspace.space.labels import parse_skip_label
 from archspace.space.samples import Sample, fingerprint
@@ -121,6 +128,8 @@ class ENAS(OneShotTrainer[ControllerPath]):
         controller_steps: paths scored per controller update (the official code aggregates 20).
         final_draws: paths drawn after the search, the best by validation reward being the
             answer (the paper's selection; 0: the greedy path).
+        warmup_epochs: epochs of shared-weight training alone, on uniformly drawn paths, before
+            the controller's first update (not in the paper; see the module docstring).
 
     Example:
         >>> import torch
@@ -135,7 +144,7 @@ class ENAS(OneShotTrainer[ControllerPath]):
     def __init__(self, *, controller_learning_rate: float = 1e-3, entropy_weight: float = 1e-4,
                  baseline_decay: float = 0.99, skip_target: float = 0.4, skip_weight: float = 0.8,
                  tanh_constant: float | None = 1.5, temperature: float | None = None, hidden_size: int = 64,
-                 controller_steps: int = 1, final_draws: int = 10, **kwargs: Any) -> None:
+                 controller_steps: int = 1, final_draws: int = 10, warmup_epochs: int = 0, **kwargs: Any) -> None:
         kwargs.setdefault("learning_rate", 0.05)
         kwargs.setdefault("weight_decay", 2.5e-4)
         kwargs.setdefault("min_learning_rate", 5e-4)
@@ -158,6 +167,9 @@ class ENAS(OneShotTrainer[ControllerPath]):
         if isinstance(final_draws, bool) or not isinstance(final_draws, int) or final_draws < 0:
             raise ArchspaceError(f"ENAS final_draws must be an int >= 0, got {final_draws!r}")
         self.final_draws = final_draws
+        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or not 0 <= warmup_epochs < self.epochs:
+            raise ArchspaceError(f"ENAS warmup_epochs must be an integer in [0, epochs={self.epochs}), got {warmup_epochs!r}")
+        self.warmup_epochs = warmup_epochs
         #: the distinct final draws with their rewards, best first (after :meth:`best_of`)
         self.final_scores: list[tuple[Sample, float]] = []
 
@@ -177,6 +189,7 @@ class ENAS(OneShotTrainer[ControllerPath]):
         broadcast_parameters(self.controller)
         self.controller_optimizer = torch.optim.Adam(self.controller.parameters(), lr=self.controller_learning_rate)
         self.generator = torch.Generator().manual_seed(self.seed)
+        self.decision_values = {label: list(decision.values) for label, decision in decisions.items()}
         self.baseline: float | None = None
         self.skip_labels = [label for label in decisions if parse_skip_label(label) is not None
                             and list(decisions[label].values) == [0, 1]]
@@ -185,6 +198,9 @@ class ENAS(OneShotTrainer[ControllerPath]):
 
     # The two phases -------------------------------------------------------------------------------
     def step(self, train: Batch, val: Batch, loss_fn: LossFn) -> dict[str, float]:
+        if self.epoch < self.warmup_epochs:  # the shared weights alone, on a uniform path
+            self.follow(self.supernet.space[0].validate(uniform_path(self.decision_values, self.generator)))
+            return {"train_loss": self.weight_step(train, loss_fn)}
         with torch.no_grad():
             path = self.controller.trace(generator=self.generator).sample
         self.follow(path)

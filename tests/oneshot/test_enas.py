@@ -191,3 +191,53 @@ def test_torchrun_ranks_draw_the_same_path_every_step() -> None:
     assert len(a["paths"]) == 4 and a["paths"] == b["paths"]
     assert len({str(sorted(p.items())) for p in a["paths"]}) > 1  # it does draw, not repeat one path
     assert all(torch.equal(a["controller"][k], b["controller"][k]) for k in a["controller"])
+
+
+class _Watched(_Recording):
+    """Also records the epoch of every controller update and the controller as it was before the first."""
+
+    def build(self, space: Any, device: Any = "cpu") -> Any:
+        supernet = super().build(space, device)
+        self.initial = {k: v.clone() for k, v in self.controller.state_dict().items()}
+        self.updates: list[int] = []
+        self.before_first: dict[str, torch.Tensor] | None = None
+        return supernet
+
+    def controller_step(self, val: Any, loss_fn: Any) -> dict[str, float]:
+        if self.before_first is None:
+            self.before_first = {k: v.clone() for k, v in self.controller.state_dict().items()}
+        self.updates.append(self.epoch)
+        return super().controller_step(val, loss_fn)
+
+
+def test_the_warm_up_trains_uniform_paths_and_leaves_the_controller_alone() -> None:
+    trainer = _Watched(epochs=3, warmup_epochs=2, seed=0, progress=False, controller_steps=1)
+    train, val = _toy_batches(60, 0), _toy_batches(60, 1)
+    with one_thread():
+        trainer.fit(Toy(), train, val)
+    assert trainer.updates == [2] * 60  # the controller learns in the last epoch only, once per batch
+    assert trainer.before_first is not None
+    assert all(torch.equal(trainer.initial[k], trainer.before_first[k]) for k in trainer.initial)
+    counts = {op: sum(path["op"] == op for path in trainer.trained[:120]) for op in ("zero", "negate", "keep")}
+    assert all(20 <= n <= 60 for n in counts.values()), counts  # uniform: 40 each expected of 120
+    moved = any(not torch.equal(trainer.initial[k], v) for k, v in trainer.controller.state_dict().items())
+    assert moved and trainer.baseline is not None
+
+
+def test_the_warm_up_draws_whole_wirings_of_micro_cells() -> None:
+    torch.manual_seed(0)
+    space = EnasMicroSpace.small()
+    g = torch.Generator().manual_seed(0)
+    data = [(space.example_input(2), torch.randint(0, 10, (2,), generator=g)) for _ in range(4)]
+    trainer = _Watched(epochs=2, warmup_epochs=1, seed=0, progress=False)
+    with one_thread():
+        trainer.fit(space, data, data)
+    warm = trainer.trained[:4]
+    assert len({str(sorted(p.items())) for p in warm}) == 4  # four different paths, every label drawn
+    assert all(space.validate(p) == p for p in warm) and trainer.updates == [1] * 4
+
+
+@pytest.mark.parametrize("value", [-1, 2, 1.5, True])
+def test_a_bad_warm_up_is_named(value: Any) -> None:
+    with pytest.raises(ArchspaceError, match=r"warmup_epochs must be an integer in \[0, epochs=2\)"):
+        ENAS(epochs=2, warmup_epochs=value)
