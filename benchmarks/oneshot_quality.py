@@ -182,6 +182,9 @@ def search(args: argparse.Namespace) -> None:
                 if args.rerank_repeats > 1:  # each candidate trained under that many seeds, scores averaged
                     settings["rerank"]["repeats"] = args.rerank_repeats
                     key += f"-r{args.rerank_repeats}"
+                # NB201's isomorphism classes de-duplicate the candidates (NasBench201.equivalence_key):
+                # runs before it re-checked isomorphic twins as different cells
+                key += "-iso"
             if key in data["search"] and not args.smoke:  # done before: the run resumes where it stopped
                 continue
             trainer = create_oneshot(registry_name, epochs=args.epochs, seed=seed, progress=False, **settings)

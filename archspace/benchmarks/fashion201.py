@@ -36,9 +36,8 @@ from torch import nn
 
 from archspace.data.readers import fashion_mnist
 from archspace.hardware.counting import count_flops, count_params
-from archspace.hub.nasbench201 import EDGES, OPS, NasBench201, from_arch_str
+from archspace.hub.nasbench201 import EDGES, OPS, NasBench201, from_arch_str, isomorphism_key
 from archspace.nn.space import fixed_arch
-from archspace.space.labels import edge_label
 
 #: Fashion-MNIST's training-set mean and standard deviation (pixels in [0, 1]).
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
@@ -161,7 +160,7 @@ class Entry:
 
 # Isomorphism classes ----------------------------------------------------------------------------
 def canonical_str(arch: str) -> str:
-    """NB201's isomorphism key of an arch string (see the module docstring).
+    """NB201's isomorphism key of an arch string (:func:`archspace.hub.nasbench201.isomorphism_key`).
 
     Example:
         >>> a = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
@@ -169,20 +168,7 @@ def canonical_str(arch: str) -> str:
         >>> canonical_str(a) == canonical_str(b)  # node 1 never reaches the output
         True
     """
-    sample = from_arch_str(arch)
-    nodes = ["0"]
-    for k in range(1, 4):
-        terms = []
-        for j in range(k):
-            op, source = sample[edge_label(k, j)], nodes[j]
-            if op == "none" or source == "#":
-                terms.append("#")
-            elif op == "skip_connect":
-                terms.append(source)
-            else:
-                terms.append(f"({source})@{op}")
-        nodes.append("+".join(sorted(terms)))
-    return nodes[3]
+    return isomorphism_key(arch)
 
 
 def all_archs() -> Iterator[str]:

@@ -7,6 +7,14 @@ channels by default) joined by residual reduction blocks, BN-ReLU, global poolin
 classifier. Every cell shares one genotype, so the six edge decisions are shared labels
 ``edge_{k}_{j}``. The layer structure follows the benchmark's reference implementation, so the
 parameter counts equal the benchmark table's (tested).
+
+Many cells are one network: :func:`isomorphism_key` is NB201's isomorphism class of a cell
+(``CellStructure.to_unique_str(consider_zero=True)``: each node is the sorted sum of its incoming
+terms, ``skip_connect`` passes its source's expression on, an op writes ``(source)@op``, and a
+``none`` edge, or an edge out of a node that is exactly zero, writes the zero term ``#``; only the
+output node's expression counts, so edges that never reach the output do not matter): 6,466
+classes of the 15,625 cells. :meth:`NasBench201.equivalence_key` gives it to the one-shot
+re-check, so it trains one cell per class.
 """
 
 from __future__ import annotations
@@ -143,6 +151,40 @@ class NasBench201(ModelSpace):
         """A random CIFAR-shaped batch, ``(batch_size, 3, 32, 32)``."""
         return torch.randn(batch_size, 3, 32, 32)
 
+    def equivalence_key(self, sample: Mapping[str, Any]) -> str:
+        """The cell's isomorphism class (:func:`isomorphism_key`): samples with equal keys are one
+        network up to a relabelling of nodes and edges that never reach the output."""
+        return isomorphism_key(to_arch_str(sample))
+
+
+def isomorphism_key(arch: str) -> str:
+    """NB201's isomorphism key of an arch string (see the module docstring).
+
+    Example:
+        >>> a = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+        >>> b = "|avg_pool_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+        >>> isomorphism_key(a) == isomorphism_key(b)  # node 1 never reaches the output
+        True
+        >>> c = "|nor_conv_3x3~0|+|none~0|none~1|+|nor_conv_1x1~0|skip_connect~1|none~2|"
+        >>> d = "|nor_conv_1x1~0|+|none~0|none~1|+|nor_conv_3x3~0|skip_connect~1|none~2|"
+        >>> isomorphism_key(c) == isomorphism_key(d)  # a 3x3 and a 1x1 conv of the input, summed
+        True
+    """
+    sample = from_arch_str(arch)
+    nodes = ["0"]
+    for k in range(1, 4):
+        terms = []
+        for j in range(k):
+            op, source = sample[edge_label(k, j)], nodes[j]
+            if op == "none" or source == "#":
+                terms.append("#")
+            elif op == "skip_connect":
+                terms.append(source)
+            else:
+                terms.append(f"({source})@{op}")
+        nodes.append("+".join(sorted(terms)))
+    return nodes[3]
+
 
 def to_arch_str(sample: Mapping[str, Any]) -> str:
     """The NB201 architecture string of a sample, e.g. ``|nor_conv_3x3~0|+|...|``."""
@@ -176,4 +218,4 @@ def from_arch_str(arch: str) -> dict[str, str]:
     return sample
 
 
-__all__ = ["EDGES", "OPS", "RESNET_CELL", "NasBench201", "from_arch_str", "make_op", "to_arch_str"]
+__all__ = ["EDGES", "OPS", "RESNET_CELL", "NasBench201", "from_arch_str", "isomorphism_key", "make_op", "to_arch_str"]

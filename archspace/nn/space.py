@@ -14,7 +14,7 @@ import copy
 import difflib
 import functools
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -209,6 +209,17 @@ class ModelSpace(nn.Module):
     def validate(self, sample: Mapping[str, Any]) -> Sample:
         """Check ``sample`` against the space; return it with inactive labels dropped."""
         return self.search_space().validate(sample)
+
+    def equivalence_key(self, sample: Mapping[str, Any]) -> Hashable | None:
+        """A key that is equal for samples known to be one network (None: none known).
+
+        Override it where the space has symmetries its labels do not show, such as isomorphic
+        cells (:meth:`archspace.hub.NasBench201.equivalence_key`): the one-shot re-check then
+        spends its stand-alone trainings on different networks, not on relabellings of one. The
+        re-check also merges samples whose subnets compute the same function with the supernet's
+        weights, which catches unused choices but not isomorphic twins (their shared weights
+        differ)."""
+        return None
 
     def freeze(self, sample: Mapping[str, Any]) -> nn.Module:
         """Build the plain model of ``sample``: the constructor re-run under it.

@@ -21,7 +21,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar, cast
@@ -414,7 +414,10 @@ class OneShotTrainer(Generic[P]):
         label assignments of one cell, and a re-check trained it five times). Two samples are
         taken for one network when their subnets, with the supernet's weights, give the same
         output on the first validation batch (up to 64 inputs; equal to rtol 1e-4): a network's
-        function, which its labels do not show."""
+        function, which its labels do not show. Isomorphic twins compute one function only with
+        equal weights, which a supernet does not give them (each edge has its own), so samples
+        whose space's :meth:`~archspace.nn.ModelSpace.equivalence_key` is equal (and not None)
+        are one network too."""
         probe: torch.Tensor | None = None
         for x, _ in val_data:
             probe = x[:64].to(device)
@@ -423,8 +426,13 @@ class OneShotTrainer(Generic[P]):
             return pool[:k]
         kept: list[tuple[Sample, float]] = []
         outputs: list[torch.Tensor] = []
+        space = self.supernet.space[0]
+        keys: set[Hashable] = set()
         with torch.random.fork_rng(devices=[]), torch.no_grad():
             for sample, score in pool:
+                key = space.equivalence_key(sample)
+                if key is not None and key in keys:
+                    continue
                 model = self.supernet.subnet(sample)
                 model.eval()
                 out = model(probe)
@@ -433,6 +441,8 @@ class OneShotTrainer(Generic[P]):
                     continue
                 kept.append((sample, score))
                 outputs.append(out)
+                if key is not None:
+                    keys.add(key)
                 if len(kept) == k:
                     break
         return kept

@@ -458,3 +458,32 @@ def test_recheck_looks_deeper_when_the_likely_candidates_are_one_network() -> No
         trainer.recheck(trainer.supernet.export(), data, data, loss_fn=nn.functional.cross_entropy)
     assert trainer.rerank_result is not None
     assert sorted(s["act"] for s, _, _ in trainer.rerank_result.ranked) == ["relu", "tanh"]
+
+
+def test_isomorphic_nb201_cells_are_rechecked_once_by_the_spaces_equivalence_key() -> None:
+    """Two NB201 cells that sum a 3x3 and a 1x1 conv of the input, the 3x3 through node 1 or
+    straight to the output: with the supernet's weights they compute different functions (each
+    edge has its own convs), so
+    only the space's equivalence key (NB201's isomorphism class) tells the re-check they are one
+    network; a space without a key keeps both."""
+    from archspace.hub.nasbench201 import NasBench201, from_arch_str
+
+    twin_a = from_arch_str("|nor_conv_3x3~0|+|none~0|none~1|+|nor_conv_1x1~0|skip_connect~1|none~2|")
+    twin_b = from_arch_str("|nor_conv_1x1~0|+|none~0|none~1|+|nor_conv_3x3~0|skip_connect~1|none~2|")
+    other = from_arch_str("|nor_conv_3x3~0|+|none~0|none~1|+|avg_pool_3x3~0|skip_connect~1|none~2|")
+    pool = [(twin_a, 0.9), (twin_b, 0.8), (other, 0.7)]
+    val = [(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)))]
+    torch.manual_seed(0)
+    trainer = ONESHOT.create("spos", epochs=1, progress=False, evolution=False)
+    trainer.build(NasBench201.small())
+    assert trainer.supernet.space[0].equivalence_key(twin_a) == trainer.supernet.space[0].equivalence_key(twin_b)
+    assert trainer.distinct_networks(pool, val, 3) == [pool[0], pool[2]]
+
+    class Unkeyed(NasBench201):
+        def equivalence_key(self, sample: Any) -> None:
+            return None
+
+    torch.manual_seed(0)
+    plain = ONESHOT.create("spos", epochs=1, progress=False, evolution=False)
+    plain.build(Unkeyed(channels=4, num_cells=1))
+    assert plain.distinct_networks(pool, val, 3) == pool  # the probe alone: three functions
