@@ -15,7 +15,9 @@ validation (and training) batches and takes every candidate's gate gradient on e
 that path: every candidate runs, the drawn one with gate 1 and the others with gate 0, in
 training mode (batch statistics, as an architecture step; the running statistics are left
 alone). It reports, per op, the mean gate gradient when drawn and the share of positive ones,
-and the mean step a GDAS update at uniform logits (``tau = 1``) gives each op's logit.
+and the mean step a GDAS update at uniform logits gives each op's logit (``-dL/dalpha`` with
+``p`` the plain softmax, 1/5 each: GDAS's Gumbel-perturbed weights change the sizes, not the
+signs, which are what this is for).
 
     python benchmarks/gate_gradients.py --epochs 2 8 16 --batches 60
     # writes benchmarks/results/gate_gradients.json

@@ -179,12 +179,12 @@ def search(args: argparse.Namespace) -> None:
                 if args.rerank_batch:  # the table's batches (else the search's: ~2 points above the table)
                     settings["rerank"]["batch_size"] = args.rerank_batch
                     key += f"-b{args.rerank_batch}"
-                if args.rerank_repeats > 1:  # each candidate trained under that many seeds, scores averaged
-                    settings["rerank"]["repeats"] = args.rerank_repeats
-                    key += f"-r{args.rerank_repeats}"
                 # NB201's isomorphism classes de-duplicate the candidates (NasBench201.equivalence_key):
                 # runs before it re-checked isomorphic twins as different cells
                 key += "-iso"
+                if args.rerank_repeats > 1:  # each candidate trained under that many seeds, scores averaged
+                    settings["rerank"]["repeats"] = args.rerank_repeats
+                    key += f"-r{args.rerank_repeats}"  # last, as `repeat` writes it
             if key in data["search"] and not args.smoke:  # done before: the run resumes where it stopped
                 continue
             trainer = create_oneshot(registry_name, epochs=args.epochs, seed=seed, progress=False, **settings)

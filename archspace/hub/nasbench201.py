@@ -19,7 +19,7 @@ re-check, so it trains one cell per class.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import torch
@@ -151,10 +151,16 @@ class NasBench201(ModelSpace):
         """A random CIFAR-shaped batch, ``(batch_size, 3, 32, 32)``."""
         return torch.randn(batch_size, 3, 32, 32)
 
-    def equivalence_key(self, sample: Mapping[str, Any]) -> str:
-        """The cell's isomorphism class (:func:`isomorphism_key`): samples with equal keys are one
-        network up to a relabelling of nodes and edges that never reach the output."""
-        return isomorphism_key(to_arch_str(sample))
+    def equivalence_key(self, sample: Mapping[str, Any]) -> Hashable | None:
+        """The cell's isomorphism class (:func:`isomorphism_key`; None for a sample that is not a
+        whole cell). Equal keys are one network up to a relabelling of nodes, edges that never
+        reach the output, and, by NB201's convention, ops on edges out of a node that is exactly
+        zero: those still add their batch norm's shift (and parameters), so such members differ a
+        little; NB201's table, and Fashion-201's, count them as one cell."""
+        try:
+            return isomorphism_key(to_arch_str(sample))
+        except SampleError:
+            return None
 
 
 def isomorphism_key(arch: str) -> str:

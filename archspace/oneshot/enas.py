@@ -47,11 +47,13 @@ paths per batch; the paper trains the controller on 2000 paths after each epoch 
 steps, i.e. ~5 per weight step).
 
 ``warmup_epochs`` (not in the paper; default 0) train only the shared weights first, each batch on
-a path drawn uniformly over every decision (SPOS's fair sampling), and the controller learns only
-after them. Why: from the first step the controller is rewarded by weights that have barely
-trained, and the paths that score well then are those with few weights to learn (pooling, skips);
-the controller draws them more, so they train more and keep scoring better. A warm-up lets every
-candidate's weights learn before the controller's first reward.
+a path drawn uniformly over every decision (SPOS's uniform sampling, from the trainer's
+checkpointed generator), and the controller learns only after them (the epochs are the trainer's
+``epoch`` counter, which ``fit`` advances). Why: from the first step the controller is rewarded
+by weights that have barely trained, and the paths that score well then are those with few
+weights to learn (pooling, skips); the controller draws them more, so they train more and keep
+scoring better. A warm-up lets every candidate's weights learn before the controller's first
+reward.
 """
 
 from __future__ import annotations
@@ -167,7 +169,8 @@ class ENAS(OneShotTrainer[ControllerPath]):
         if isinstance(final_draws, bool) or not isinstance(final_draws, int) or final_draws < 0:
             raise ArchspaceError(f"ENAS final_draws must be an int >= 0, got {final_draws!r}")
         self.final_draws = final_draws
-        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or not 0 <= warmup_epochs < self.epochs:
+        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or \
+                (warmup_epochs != 0 and not 0 <= warmup_epochs < self.epochs):
             raise ArchspaceError(f"ENAS warmup_epochs must be an integer in [0, epochs={self.epochs}), got {warmup_epochs!r}")
         self.warmup_epochs = warmup_epochs
         #: the distinct final draws with their rewards, best first (after :meth:`best_of`)

@@ -417,13 +417,11 @@ class OneShotTrainer(Generic[P]):
         function, which its labels do not show. Isomorphic twins compute one function only with
         equal weights, which a supernet does not give them (each edge has its own), so samples
         whose space's :meth:`~archspace.nn.ModelSpace.equivalence_key` is equal (and not None)
-        are one network too."""
+        are one network too (the only test when there is no validation batch)."""
         probe: torch.Tensor | None = None
         for x, _ in val_data:
             probe = x[:64].to(device)
             break
-        if probe is None:
-            return pool[:k]
         kept: list[tuple[Sample, float]] = []
         outputs: list[torch.Tensor] = []
         space = self.supernet.space[0]
@@ -432,6 +430,13 @@ class OneShotTrainer(Generic[P]):
             for sample, score in pool:
                 key = space.equivalence_key(sample)
                 if key is not None and key in keys:
+                    continue
+                if probe is None:  # no batch to compare functions on: the keys alone
+                    kept.append((sample, score))
+                    if key is not None:
+                        keys.add(key)
+                    if len(kept) == k:
+                        break
                     continue
                 model = self.supernet.subnet(sample)
                 model.eval()

@@ -16,6 +16,7 @@ import archspace as asp
 from archspace.errors import ArchspaceError, MissingLabelError
 from archspace.hub import EnasMacroSpace, EnasMicroSpace
 from archspace.oneshot import ENAS, ONESHOT, ControllerPath, to_supernet
+from archspace.oneshot.spos import uniform_path
 from archspace.testing.oneshot_contracts import _free_port, end_rank, one_thread
 
 
@@ -218,6 +219,8 @@ def test_the_warm_up_trains_uniform_paths_and_leaves_the_controller_alone() -> N
     assert trainer.updates == [2] * 60  # the controller learns in the last epoch only, once per batch
     assert trainer.before_first is not None
     assert all(torch.equal(trainer.initial[k], trainer.before_first[k]) for k in trainer.initial)
+    g = torch.Generator().manual_seed(0)  # the trainer's generator, as seeded: uniform draws from it
+    assert trainer.trained[:120] == [uniform_path({"op": ["zero", "negate", "keep"]}, g) for _ in range(120)]
     counts = {op: sum(path["op"] == op for path in trainer.trained[:120]) for op in ("zero", "negate", "keep")}
     assert all(20 <= n <= 60 for n in counts.values()), counts  # uniform: 40 each expected of 120
     moved = any(not torch.equal(trainer.initial[k], v) for k, v in trainer.controller.state_dict().items())
@@ -233,6 +236,9 @@ def test_the_warm_up_draws_whole_wirings_of_micro_cells() -> None:
     with one_thread():
         trainer.fit(space, data, data)
     warm = trainer.trained[:4]
+    g = torch.Generator().manual_seed(0)
+    values = {label: list(d.values) for label, d in space.search_space().items()}
+    assert warm == [space.validate(uniform_path(values, g)) for _ in range(4)]
     assert len({str(sorted(p.items())) for p in warm}) == 4  # four different paths, every label drawn
     assert all(space.validate(p) == p for p in warm) and trainer.updates == [1] * 4
 
@@ -241,3 +247,4 @@ def test_the_warm_up_draws_whole_wirings_of_micro_cells() -> None:
 def test_a_bad_warm_up_is_named(value: Any) -> None:
     with pytest.raises(ArchspaceError, match=r"warmup_epochs must be an integer in \[0, epochs=2\)"):
         ENAS(epochs=2, warmup_epochs=value)
+    assert ENAS(epochs=0).warmup_epochs == 0  # no warm-up asked: any epochs

@@ -472,15 +472,17 @@ def test_isomorphic_nb201_cells_are_rechecked_once_by_the_spaces_equivalence_key
     twin_b = from_arch_str("|nor_conv_1x1~0|+|none~0|none~1|+|nor_conv_3x3~0|skip_connect~1|none~2|")
     other = from_arch_str("|nor_conv_3x3~0|+|none~0|none~1|+|avg_pool_3x3~0|skip_connect~1|none~2|")
     pool = [(twin_a, 0.9), (twin_b, 0.8), (other, 0.7)]
-    val = [(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)))]
     torch.manual_seed(0)
+    val = [(torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,)))]
     trainer = ONESHOT.create("spos", epochs=1, progress=False, evolution=False)
     trainer.build(NasBench201.small())
     assert trainer.supernet.space[0].equivalence_key(twin_a) == trainer.supernet.space[0].equivalence_key(twin_b)
     assert trainer.distinct_networks(pool, val, 3) == [pool[0], pool[2]]
+    assert trainer.distinct_networks(pool, [], 3) == [pool[0], pool[2]]  # no batch: the key alone
+    assert trainer.supernet.space[0].equivalence_key({"edge_1_0": "none"}) is None  # not a whole cell
 
     class Unkeyed(NasBench201):
-        def equivalence_key(self, sample: Any) -> None:
+        def equivalence_key(self, sample: Any) -> Any:
             return None
 
     torch.manual_seed(0)
