@@ -153,10 +153,13 @@ class NasBench201(ModelSpace):
 
     def equivalence_key(self, sample: Mapping[str, Any]) -> Hashable | None:
         """The cell's isomorphism class (:func:`isomorphism_key`; None for a sample that is not a
-        whole cell). Equal keys are one network up to a relabelling of nodes, edges that never
-        reach the output, and, by NB201's convention, ops on edges out of a node that is exactly
-        zero: those still add their batch norm's shift (and parameters), so such members differ a
-        little; NB201's table, and Fashion-201's, count them as one cell."""
+        whole cell). Equal keys are one network up to a relabelling of nodes and edges that never
+        reach the output — and, by NB201's convention, which compares the expressions nodes sum,
+        up to two things that do change the network: ops on edges out of a node that is exactly
+        zero (they still add their batch norm's shift and parameters), and an op reached through
+        a skip against the same op placed directly (``op(x)`` shared by two nodes or computed twice
+        by two ops with their own weights). NB201's table, and Fashion-201's, count each class as
+        one cell, so a search keyed to the table should be too."""
         try:
             return isomorphism_key(to_arch_str(sample))
         except SampleError:
