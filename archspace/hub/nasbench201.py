@@ -8,7 +8,7 @@ classifier. Every cell shares one genotype, so the six edge decisions are shared
 ``edge_{k}_{j}``. The layer structure follows the benchmark's reference implementation, so the
 parameter counts equal the benchmark table's (tested).
 
-Many cells are one network: :func:`isomorphism_key` is NB201's isomorphism class of a cell
+Many cells are one cell by NB201's count: :func:`isomorphism_key` is its isomorphism class of a cell
 (``CellStructure.to_unique_str(consider_zero=True)``: each node is the sorted sum of its incoming
 terms, ``skip_connect`` passes its source's expression on, an op writes ``(source)@op``, and a
 ``none`` edge, or an edge out of a node that is exactly zero, writes the zero term ``#``; only the
