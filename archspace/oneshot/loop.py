@@ -431,21 +431,15 @@ class OneShotTrainer(Generic[P]):
                 key = space.equivalence_key(sample)
                 if key is not None and key in keys:
                     continue
-                if probe is None:  # no batch to compare functions on: the keys alone
-                    kept.append((sample, score))
-                    if key is not None:
-                        keys.add(key)
-                    if len(kept) == k:
-                        break
-                    continue
-                model = self.supernet.subnet(sample)
-                model.eval()
-                out = model(probe)
-                out = (out[0] if isinstance(out, (tuple, list)) else out).detach().float()
-                if any(o.shape == out.shape and torch.allclose(o, out, rtol=1e-4, atol=1e-6) for o in outputs):
-                    continue
+                if probe is not None:  # else no batch to compare functions on: the keys alone
+                    model = self.supernet.subnet(sample)
+                    model.eval()
+                    out = model(probe)
+                    out = (out[0] if isinstance(out, (tuple, list)) else out).detach().float()
+                    if any(o.shape == out.shape and torch.allclose(o, out, rtol=1e-4, atol=1e-6) for o in outputs):
+                        continue
+                    outputs.append(out)
                 kept.append((sample, score))
-                outputs.append(out)
                 if key is not None:
                     keys.add(key)
                 if len(kept) == k:
