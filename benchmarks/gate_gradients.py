@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from archspace.benchmarks.fashion201 import PROTOCOL, load_splits  # noqa: E402
 from archspace.oneshot import create_oneshot  # noqa: E402
-from archspace.oneshot.enas import _kept_buffers  # noqa: E402
+from archspace.oneshot.buffers import kept_buffers  # noqa: E402
 from archspace.oneshot.policy import Mix, WeightingPolicy  # noqa: E402
 from archspace.oneshot.spos import uniform_path  # noqa: E402
 from archspace.oneshot.supernet import Supernet  # noqa: E402
@@ -73,7 +73,7 @@ def gate_gradients(supernet: Supernet, data: list[tuple[torch.Tensor, torch.Tens
     values = {label: list(d.values) for label, d in supernet.space[0].search_space().items()}
     records = []
     supernet.train()
-    with _kept_buffers(supernet):
+    with kept_buffers(supernet):
         for x, y in data:
             policy = Gates(uniform_path(values, generator))
             with supernet.using(policy):

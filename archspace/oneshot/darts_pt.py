@@ -72,6 +72,7 @@ from torch import distributed as dist
 from archspace.errors import ArchspaceError
 from archspace.nn.space import ModelSpace
 from archspace.oneshot._reward import accuracy_or_loss
+from archspace.oneshot.buffers import kept_buffers
 from archspace.oneshot.cell_mixed import MixedCell
 from archspace.oneshot.darts import DARTS
 from archspace.oneshot.distributed import is_distributed
@@ -268,9 +269,8 @@ class DARTSPT(DARTS):
         if not batches:
             raise ArchspaceError("DARTSPT needs validation batches to score its projections; the validation data is empty")
         self.supernet.train()  # batch statistics, as the official evaluation of a perturbation
-        kept = {name: buf.clone() for name, buf in self.supernet.named_buffers()}  # running statistics untouched
         totals = torch.zeros(len(removals), 2, dtype=torch.float64)  # per removal: reward sum, examples
-        with torch.no_grad():
+        with torch.no_grad(), kept_buffers(self.supernet):  # running statistics untouched
             for index, removal in enumerate(removals):
                 self.policy.removed = removal
                 try:
@@ -280,8 +280,6 @@ class DARTSPT(DARTS):
                         totals[index, 1] += len(y)
                 finally:
                     self.policy.removed = None
-            for name, buf in self.supernet.named_buffers():
-                buf.copy_(kept[name])
         if is_distributed():
             reduced = totals.to(device)
             dist.all_reduce(reduced)

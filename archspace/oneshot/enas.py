@@ -58,8 +58,7 @@ reward.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -70,6 +69,7 @@ from archspace.controller import LSTMController, Trace
 from archspace.errors import ArchspaceError, MissingLabelError
 from archspace.nn.space import ModelSpace
 from archspace.oneshot._reward import accuracy_or_loss
+from archspace.oneshot.buffers import kept_buffers
 from archspace.oneshot.distributed import average_gradients, broadcast_parameters, is_distributed
 from archspace.oneshot.loop import Batch, Constraint, LossFn, OneShotTrainer
 from archspace.oneshot.policy import Mix
@@ -99,18 +99,6 @@ class ControllerPath(SampledPath):
         if value not in values:
             raise ArchspaceError(f"the path gives {label!r} the value {value!r}; allowed: {list(values)!r}")
         return Mix((list(values).index(value),), torch.ones(1))
-
-
-@contextmanager
-def _kept_buffers(module: nn.Module) -> Iterator[None]:
-    """Run in the block and put every buffer back (batch norm must not count reward passes)."""
-    saved = [(b, b.detach().clone()) for b in module.buffers()]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for buffer, value in saved:
-                buffer.copy_(value)
 
 
 class ENAS(OneShotTrainer[ControllerPath]):
@@ -219,7 +207,7 @@ class ENAS(OneShotTrainer[ControllerPath]):
         """The path's validation reward (accuracy, or ``-loss``), averaged across ranks."""
         xv, yv = val
         self.follow(sample)
-        with torch.no_grad(), _kept_buffers(self.supernet):
+        with torch.no_grad(), kept_buffers(self.supernet):
             value = accuracy_or_loss(self.supernet(xv), yv, loss_fn)
         if is_distributed():
             total = torch.tensor([value], dtype=torch.float64)

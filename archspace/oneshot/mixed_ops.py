@@ -34,6 +34,7 @@ from archspace.errors import SpaceDefinitionError
 from archspace.nn.choices import ChosenInputs, InputChoice, LayerChoice, empty_reduction, reduce_tensors
 from archspace.nn.repeat import Repeat
 from archspace.oneshot.arch import ArchParameters
+from archspace.oneshot.buffers import kept_buffers
 from archspace.oneshot.forms import MixedBuilder, MixedModule, SubnetChild, register_mixed
 from archspace.oneshot.mixed_values import MixedPerValueLayer, MixedValueLayer, mixed_value_layer
 from archspace.oneshot.policy import MixingPass, current_pass, mixing
@@ -143,16 +144,11 @@ def _recompute_context(module: nn.Module, running: MixingPass | None) -> tuple[A
 
 @contextmanager
 def _replaying(module: nn.Module, running: MixingPass | None) -> Iterator[None]:
-    buffers = [(b, b.detach().clone()) for b in module.buffers()]
     with ExitStack() as stack:
+        stack.enter_context(kept_buffers(module))
         if running is not None:
             stack.enter_context(mixing(running))
-        try:
-            yield
-        finally:
-            with torch.no_grad():
-                for buffer, saved in buffers:
-                    buffer.copy_(saved)
+        yield
 
 
 class MixedInput(MixedModule):

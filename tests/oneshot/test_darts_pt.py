@@ -103,6 +103,13 @@ def test_evaluating_a_perturbation_leaves_the_running_statistics_alone() -> None
     trainer.perturbation_scores("op", toy_data()[1], loss_fn=nn.functional.cross_entropy)
     assert all(torch.equal(before[k], v) for k, v in supernet.named_buffers())
 
+    (x, y), *_ = toy_data()[1]
+    broken = [(x, y), (x[:, :3], y)]  # the second batch fails in the forward pass, after the first ran
+    with pytest.raises(RuntimeError):  # an aborted scoring leaves them alone too
+        trainer.perturbation_scores("op", broken, loss_fn=nn.functional.cross_entropy)
+    assert all(torch.equal(before[k], v) for k, v in supernet.named_buffers())
+    assert trainer.policy.removed is None
+
 
 def test_a_projection_keeps_the_candidate_whose_removal_hurts_most(monkeypatch: pytest.MonkeyPatch) -> None:
     trainer = DARTSPT(epochs=1, progress=False)
