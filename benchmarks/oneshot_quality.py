@@ -394,8 +394,10 @@ def summarise(args: argparse.Namespace) -> None:
         reach = next((i + 1 for i, v in enumerate(mean_curve["evolution"]) if v >= found), None)
         sem = statistics.stdev(accs) / len(accs) ** 0.5 if len(accs) > 1 else float("nan")
         # the best a re-check could have picked from its candidates (those in the table): below the
-        # target, the candidates are the limit, not the selection among them
+        # target, the candidates are the limit, not the selection among them (not for the control:
+        # its random candidates are mostly outside the table, so the figure would be its own pick)
         best_known = [max(known) for r in runs if "rerank" in r and "paper_pick_of" not in r
+                      and "control" not in r["settings"]
                       and (known := [mean_test[representative(c.get("arch", c["class"]))]
                                      for c in r["rerank"] if representative(c.get("arch", c["class"])) in mean_test])]
         oracle = statistics.mean(best_known) if len(best_known) == len(runs) else None
