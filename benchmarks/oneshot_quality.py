@@ -13,6 +13,8 @@ and a summary:
     # architecture's inherited-weight validation accuracy (batch norm recalibrated) and its table
     # test accuracy, after each of --epochs
     python benchmarks/oneshot_quality.py fidelity --epochs 8 16 32 64
+    # the control for re-checked searches: K random cells through the same stand-alone re-check
+    python benchmarks/oneshot_quality.py control --top 10 --seeds 10
     # the table of found accuracy, percentile, same-budget Random / RE and RE's cost to match
     python benchmarks/oneshot_quality.py summary
 
