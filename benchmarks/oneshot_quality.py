@@ -115,8 +115,9 @@ def arch_settings(registry_name: str, epochs: int, steps_per_epoch: int, mode: s
     return {"arch_learning_rate": float(f"{PAPER_ARCH_LR.get(registry_name, 3e-4) * scale:.2g}")}
 
 
-def space() -> Fashion201Net:
-    return Fashion201Net(PROTOCOL.channels, PROTOCOL.num_cells, stem_stride=PROTOCOL.stem_stride)
+def space(search: bool = False) -> Fashion201Net:
+    """The table's network; ``search``: NB201's one-shot search form (non-affine cell batch norms)."""
+    return Fashion201Net(PROTOCOL.channels, PROTOCOL.num_cells, stem_stride=PROTOCOL.stem_stride, search=search)
 
 
 def batches(split: tuple[torch.Tensor, torch.Tensor], size: int, limit: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -167,6 +168,8 @@ def search(args: argparse.Namespace) -> None:
             if args.smoke and registry_name == "spos":  # a tiny evolution: the smoke run checks the plumbing
                 settings = {**settings, "evolution": {"population": 6, "select": 2, "mutation": 2, "crossover": 2,
                                                       "generations": 1}}
+            if args.search_form:  # the supernet in NB201's search form; the re-check trains the table's
+                key += "/searchbn"
             if args.learning_rate is not None:
                 settings = {**settings, "learning_rate": args.learning_rate}
             if args.min_learning_rate is not None:  # equal to the learning rate: a constant schedule
@@ -191,7 +194,7 @@ def search(args: argparse.Namespace) -> None:
                 continue
             trainer = create_oneshot(registry_name, epochs=args.epochs, seed=seed, progress=False, **settings)
             start, cpu = time.time(), time.process_time()
-            sample = trainer.fit(space(), train_b, valid_b, threads=1)
+            sample = trainer.fit(space(args.search_form), train_b, valid_b, threads=1)
             seconds, cpu = time.time() - start, time.process_time() - cpu
             arch = representative(to_arch_str(sample))
             if args.smoke:  # never trains: the found cell's entry only if the table has it
@@ -742,6 +745,9 @@ def main() -> None:
     p.add_argument("--first-seed", type=int, default=0, help="start at this seed (two processes side by side)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--warmup", type=int, default=0, help="epochs of weight training before the architecture steps")
+    p.add_argument("--search-form", action="store_true",
+                   help="train the supernet in NB201's search form (non-affine batch norm in the cells, as the "
+                        "benchmark's own search code); key suffix /searchbn")
     p.add_argument("--rerank", type=int, default=0,
                    help="re-check the search's K best cells by the table's stand-alone training (0: no)")
     p.add_argument("--rerank-batch", type=int, default=PROTOCOL.batch_size,

@@ -53,6 +53,8 @@ class Fashion201Net(NasBench201):
         in_channels: image channels (1 for Fashion-MNIST).
         stem_stride: the stem convolution's stride (2 halves every stage's resolution: images padded
             to 32x32 are seen at 16, 8 and 4, NB201's ImageNet-16 scale, for a quarter of the cost).
+        search: NB201's one-shot search form (non-affine batch norm in the cells; see
+            :class:`~archspace.hub.NasBench201`); the table trains the stand-alone form.
 
     Example:
         >>> net = Fashion201Net(channels=4, num_cells=1)
@@ -61,8 +63,8 @@ class Fashion201Net(NasBench201):
     """
 
     def __init__(self, channels: int = 16, num_cells: int = 5, num_classes: int = 10, in_channels: int = 1,
-                 stem_stride: int = 1) -> None:
-        super().__init__(channels, num_cells, num_classes)
+                 stem_stride: int = 1, search: bool = False) -> None:
+        super().__init__(channels, num_cells, num_classes, search=search)
         self.stem = nn.Sequential(nn.Conv2d(in_channels, channels, 3, stride=stem_stride, padding=1, bias=False),
                                   nn.BatchNorm2d(channels))
 

@@ -19,6 +19,7 @@ re-check, so it trains one cell per class.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -37,11 +38,11 @@ RESNET_CELL = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|s
 
 
 class ReLUConvBN(nn.Sequential):
-    """ReLU, convolution, batch norm: NB201's convolution unit."""
+    """ReLU, convolution, batch norm: NB201's convolution unit (``affine=False``: its search form)."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int) -> None:
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, affine: bool = True) -> None:
         super().__init__(nn.ReLU(inplace=False), nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=False),
-                         nn.BatchNorm2d(c_out))
+                         nn.BatchNorm2d(c_out, affine=affine))
 
 
 class Zero(nn.Module):
@@ -64,16 +65,16 @@ class ResidualReduction(nn.Module):
         return self.downsample(x) + self.conv_b(self.conv_a(x))
 
 
-def make_op(name: str, channels: int) -> nn.Module:
-    """One NB201 edge operation."""
+def make_op(name: str, channels: int, affine: bool = True) -> nn.Module:
+    """One NB201 edge operation (``affine``: the convolutions' batch norms learn a scale and shift)."""
     if name == "none":
         return Zero()
     if name == "skip_connect":
         return nn.Identity()
     if name == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1, 1, 0)
+        return ReLUConvBN(channels, channels, 1, 1, 0, affine)
     if name == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3, 1, 1)
+        return ReLUConvBN(channels, channels, 3, 1, 1, affine)
     if name == "avg_pool_3x3":
         return nn.AvgPool2d(3, 1, 1, count_include_pad=False)
     raise SpaceDefinitionError(f"unknown NB201 op {name!r}; ops are {list(OPS)}")
@@ -82,10 +83,10 @@ def make_op(name: str, channels: int) -> nn.Module:
 class NB201Cell(nn.Module):
     """One cell: six LayerChoice edges with the shared labels ``edge_{to}_{from}``."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, affine: bool = True) -> None:
         super().__init__()
         self.edges = nn.ModuleDict({
-            f"{k}_{j}": LayerChoice({op: make_op(op, channels) for op in OPS}, label=edge_label(k, j))
+            f"{k}_{j}": LayerChoice({op: make_op(op, channels, affine) for op in OPS}, label=edge_label(k, j))
             for k, j in EDGES
         })
 
@@ -103,6 +104,15 @@ class NasBench201(ModelSpace):
         channels: channels of the first stage (16 in the benchmark).
         num_cells: cells per stage (5 in the benchmark).
         num_classes: classifier outputs (10 for CIFAR-10).
+        search: the search form NB201's own one-shot searches train (``affine=False`` in
+            the cells' batch norms, as in every supernet of the benchmark's search code:
+            DARTS, GDAS, ENAS, SETN, random-NAS): an op cannot rescale or shift its output
+            through a learned batch-norm affine, so how much an edge contributes is left to
+            the architecture weights. The stem, the residual reductions and the last batch norm
+            stay affine, as there. Running statistics are tracked in both forms (NB201's
+            ``--track_running_stats 1``), so inherited-weight scoring and batch-norm
+            recalibration work alike. The one-shot re-check trains its candidates in the
+            stand-alone form (:meth:`standalone_form`), the table's.
 
     Example:
         >>> space = NasBench201(channels=8, num_cells=1)
@@ -113,8 +123,12 @@ class NasBench201(ModelSpace):
         True
     """
 
-    def __init__(self, channels: int = 16, num_cells: int = 5, num_classes: int = 10) -> None:
+    def __init__(self, channels: int = 16, num_cells: int = 5, num_classes: int = 10, search: bool = False) -> None:
         super().__init__()
+        if not isinstance(search, bool):
+            raise SpaceDefinitionError(f"NasBench201 search must be a bool (True: the one-shot search form with "
+                                       f"non-affine batch norm in the cells), got {search!r}")
+        self.search_form = search
         self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
         layers: list[nn.Module] = []
         c = channels
@@ -122,7 +136,7 @@ class NasBench201(ModelSpace):
             if stage > 0:
                 layers.append(ResidualReduction(c, c * 2))
                 c *= 2
-            layers += [NB201Cell(c) for _ in range(num_cells)]
+            layers += [NB201Cell(c, affine=not search) for _ in range(num_cells)]
         self.cells = nn.Sequential(*layers)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=True))
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -142,9 +156,20 @@ class NasBench201(ModelSpace):
 
     @classmethod
     def small(cls, *, oneshot: bool = False) -> NasBench201:
-        """A small instance for tests and smoke runs: 4 channels, 1 cell per stage (one form, so
-        ``oneshot`` changes nothing)."""
-        return cls(channels=4, num_cells=1)
+        """A small instance for tests and smoke runs: 4 channels, 1 cell per stage; with
+        ``oneshot=True`` the search form (non-affine batch norm in the cells)."""
+        return cls(channels=4, num_cells=1, search=oneshot)
+
+    def standalone_form(self) -> NasBench201:
+        """This space with ``search=False``: where a sample found on the search form is trained alone
+        (the one-shot re-check, retraining), as NB201 and Fashion-201 train every cell. The same
+        labels and ops, so every sample of one form is a sample of the other."""
+        if not self.search_form:
+            return self
+        args, kwargs = self.__dict__["_asp_init_args"]
+        bound = inspect.signature(type(self)).bind(*args, **kwargs)
+        bound.arguments["search"] = False
+        return type(self)(*bound.args, **bound.kwargs)
 
     @staticmethod
     def example_input(batch_size: int = 2) -> torch.Tensor:

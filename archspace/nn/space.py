@@ -221,6 +221,12 @@ class ModelSpace(nn.Module):
         differ)."""
         return None
 
+    def standalone_form(self) -> ModelSpace:
+        """The form of this space a chosen sample is trained alone in (the one-shot re-check builds
+        its candidates from it); this space itself unless a subclass has a separate search form
+        whose samples all belong to it too (:meth:`archspace.hub.NasBench201.standalone_form`)."""
+        return self
+
     def freeze(self, sample: Mapping[str, Any]) -> nn.Module:
         """Build the plain model of ``sample``: the constructor re-run under it.
 

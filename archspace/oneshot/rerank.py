@@ -10,8 +10,9 @@ alone for the table's two epochs and keeping the best by validation accuracy lan
 the 90th percentile in 13 of 14. The cost is ``top`` short trainings, a small fraction of the
 supernet's.
 
-The check is a fresh model per candidate (``space.freeze(sample)``, initial weights drawn under
-the same ``seed`` for every candidate), trained on the training batches for ``epochs`` with SGD
+The check is a fresh model per candidate (``space.standalone_form().freeze(sample)``: a sample
+found on a search form is trained in the space's stand-alone form, e.g. NB201's with affine batch
+norms; initial weights drawn under the same ``seed`` for every candidate), trained on the training batches for ``epochs`` with SGD
 (Nesterov momentum, weight decay, the learning rate annealed per batch by a cosine to 0: NB201's
 recipe, which the Fashion-201 table trains with), then scored on the validation batches by the
 search's own metric (accuracy for class logits, else the negated loss). Every candidate sees the
@@ -225,6 +226,8 @@ def train_standalone(space: ModelSpace, sample: Sample, train_data: Iterable[Bat
         per_epoch = -(-len(pooled) // settings.batch_size)
     elif per_epoch is None:
         per_epoch = _count(train_data, settings.batches_per_epoch)
+    with torch.random.fork_rng(devices=[]):  # building another form draws weights: not from the caller's stream
+        space = space.standalone_form()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(settings.seed or 0))
         model = space.freeze(sample).to(device)
@@ -278,6 +281,8 @@ def rerank(space: ModelSpace, candidates: Sequence[tuple[Sample, float]], train_
     scored: list[tuple[Sample, float, float]] = []
     repeats: list[tuple[float, ...]] = []
     first_seed = int(settings.seed or 0)
+    with torch.random.fork_rng(devices=[]):  # the stand-alone form, once (see train_standalone)
+        space = space.standalone_form()
     # once, not per candidate (a pass over data without len())
     source: Iterable[Batch] | PooledExamples = train_data
     per_epoch: int | None = None

@@ -102,3 +102,34 @@ def test_the_default_sample_is_the_resnet_cell_and_a_working_network(table: NB20
     model = space.freeze(sample).eval()
     a, b = model(torch.randn(2, 3, 32, 32)), model(torch.randn(2, 3, 32, 32))
     assert not torch.allclose(a, b)
+
+
+def _affine_flags(model: torch.nn.Module) -> dict[str, bool]:
+    return {name: m.affine for name, m in model.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
+
+
+def test_the_search_form_has_non_affine_cell_batch_norms_and_trains_its_samples_in_the_stand_alone_form() -> None:
+    """NB201's search code builds every supernet with ``affine=False`` in the cells' ops and keeps
+    the stem, the reductions and the last batch norm affine; a sample found there is trained in
+    the stand-alone form (the benchmark's), with the same labels and the same constructor args."""
+    from archspace.benchmarks.fashion201 import Fashion201Net
+
+    search = Fashion201Net(channels=4, num_cells=1, stem_stride=2, search=True)
+    flags = _affine_flags(search)
+    cell_bns = {n: a for n, a in flags.items() if n.startswith("cells.") and ".edges." in n}
+    other = {n: a for n, a in flags.items() if n not in cell_bns}
+    assert cell_bns and not any(cell_bns.values())  # every cell op's batch norm: no scale, no shift
+    assert other and all(other.values())  # stem, residual reductions, last act: affine as in NB201
+    alone = search.standalone_form()
+    assert type(alone) is Fashion201Net and not alone.search_form and alone.stem[0].stride == (2, 2)
+    assert all(_affine_flags(alone).values())
+    assert alone.search_space() == search.search_space()
+    assert alone.standalone_form() is alone  # already the stand-alone form
+    sample = search.random_sample(3)
+    assert all(_affine_flags(alone.freeze(sample)).values())
+    assert not all(_affine_flags(search.freeze(sample)).values())  # freeze keeps the form it is asked for
+    params = sum(p.numel() for p in search.parameters())
+    assert params < sum(p.numel() for p in alone.parameters())  # the affines are what the search form lacks
+    assert NasBench201.small(oneshot=True).search_form and not NasBench201.small().search_form
+    with pytest.raises(ArchspaceError, match="search must be a bool"):
+        NasBench201(channels=4, num_cells=1, search="yes")  # type: ignore[arg-type]

@@ -489,3 +489,31 @@ def test_isomorphic_nb201_cells_are_rechecked_once_by_the_spaces_equivalence_key
     plain = ONESHOT.create("spos", epochs=1, progress=False, evolution=False)
     plain.build(Unkeyed(channels=4, num_cells=1))
     assert plain.distinct_networks(pool, val, 3) == pool  # the probe alone: three functions
+
+
+def test_a_search_forms_candidates_are_trained_in_the_stand_alone_form_without_touching_the_callers_stream() -> None:
+    """NB201's search form (non-affine cell batch norms) re-checks its candidates exactly as the
+    stand-alone form trains them — the table's training — and building that form draws no
+    numbers from the caller's random stream."""
+    from archspace.hub import NasBench201
+
+    search, alone = NasBench201(channels=4, num_cells=1, search=True), NasBench201(channels=4, num_cells=1)
+    inputs = torch.randn(16, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    targets = torch.arange(16) % 10
+    train = [(inputs[:8], targets[:8]), (inputs[8:], targets[8:])]
+    sample = search.random_sample(1)
+    settings = StandaloneRerank(top=1, epochs=1, seed=5)
+    with one_thread():
+        torch.manual_seed(123)
+        state = torch.get_rng_state()
+        from_search = train_standalone(search, sample, train, settings=settings, loss_fn=nn.functional.cross_entropy)
+        assert torch.equal(torch.get_rng_state(), state)
+        from_alone = train_standalone(alone, sample, train, settings=settings, loss_fn=nn.functional.cross_entropy)
+    assert all(m.affine for m in from_search.modules() if isinstance(m, nn.BatchNorm2d))
+    mine, theirs = from_search.state_dict(), from_alone.state_dict()
+    assert mine.keys() == theirs.keys()
+    for key in mine:
+        assert torch.equal(mine[key], theirs[key]), key
+    result = rerank(search, [(sample, 0.0)], train, train[:1], settings=settings, loss_fn=nn.functional.cross_entropy,
+                    metric=reward_metric(nn.functional.cross_entropy))
+    assert result.ranked[0][0] == dict(sample)
