@@ -12,12 +12,12 @@ supernet's.
 
 The check is a fresh model per candidate (``space.standalone_form().freeze(sample)``: a sample
 found on a search form is trained in the space's stand-alone form, e.g. NB201's with affine batch
-norms; initial weights drawn under the same ``seed`` for every candidate), trained on the training batches for ``epochs`` with SGD
-(Nesterov momentum, weight decay, the learning rate annealed per batch by a cosine to 0: NB201's
-recipe, which the Fashion-201 table trains with), then scored on the validation batches by the
-search's own metric (accuracy for class logits, else the negated loss). Every candidate sees the
-same batches in the same order, so the comparison is between architectures, not data orders.
-Ties keep the supernet's order.
+norms; initial weights drawn under the same ``seed`` for every candidate), trained on the
+training batches for ``epochs`` with SGD (Nesterov momentum, weight decay, the learning rate
+annealed per batch by a cosine to 0: NB201's recipe, which the Fashion-201 table trains with),
+then scored on the validation batches by the search's own metric (accuracy for class logits, else
+the negated loss). Every candidate sees the same batches in the same order, so the comparison is
+between architectures, not data orders. Ties keep the supernet's order.
 
 The search's batches are sized for the search (DARTS's 64, half the training set), not for the
 stand-alone protocol the candidates are judged by. ``batch_size`` pools their examples and re-cuts
