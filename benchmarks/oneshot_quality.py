@@ -146,6 +146,14 @@ def percentile(value: float, population: list[float]) -> float:
     return 100.0 * sum(v < value for v in population) / len(population)
 
 
+def _table_rerank(top: int) -> dict[str, Any]:
+    """The re-check's settings of every run here: the table's own training (epochs, learning
+    rate, momentum, weight decay) for the ``top`` candidates, so that a re-checked candidate's
+    validation accuracy is what the table would record; the searches and the control share it."""
+    return {"top": top, "epochs": PROTOCOL.epochs, "learning_rate": PROTOCOL.learning_rate,
+            "momentum": PROTOCOL.momentum, "weight_decay": PROTOCOL.weight_decay}
+
+
 def search(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     train, valid, _ = load_splits(PROTOCOL)
@@ -176,10 +184,7 @@ def search(args: argparse.Namespace) -> None:
                 settings = {**settings, "min_learning_rate": args.min_learning_rate}
                 key += f"/minlr{args.min_learning_rate}"
             if args.rerank:  # the search's k best candidates re-checked by the table's stand-alone training
-                settings = {**settings, "rerank": {"top": args.rerank, "epochs": PROTOCOL.epochs,
-                                                   "learning_rate": PROTOCOL.learning_rate,
-                                                   "momentum": PROTOCOL.momentum,
-                                                   "weight_decay": PROTOCOL.weight_decay}}
+                settings = {**settings, "rerank": _table_rerank(args.rerank)}
                 key += f"/rerank{args.rerank}"
                 if args.rerank_batch:  # the table's batches (else the search's: ~2 points above the table)
                     settings["rerank"]["batch_size"] = args.rerank_batch
@@ -303,9 +308,7 @@ def control(args: argparse.Namespace) -> None:
             continue
         rng = np.random.default_rng(10_000 + seed)  # apart from the table's own shuffle
         drawn = [classes[i] for i in rng.choice(len(classes), size=args.top, replace=False)]
-        settings = StandaloneRerank(top=args.top, epochs=PROTOCOL.epochs, learning_rate=PROTOCOL.learning_rate,
-                                    momentum=PROTOCOL.momentum, weight_decay=PROTOCOL.weight_decay,
-                                    batch_size=PROTOCOL.batch_size, seed=seed)
+        settings = StandaloneRerank(**_table_rerank(args.top), batch_size=PROTOCOL.batch_size, seed=seed)
         scored: list[dict[str, Any]] = []
         cpu_parts, wall_parts = [], []
         for part in (drawn[:half], drawn[half:]):
