@@ -106,7 +106,7 @@ class NasBench201(ModelSpace):
         num_classes: classifier outputs (10 for CIFAR-10).
         search: the search form NB201's own one-shot searches train (``affine=False`` in
             the cells' batch norms, as the benchmark's GDAS script and the NB201 cells of
-            DrNAS's and DARTS-PT's code build their supernets): an op cannot rescale or shift its output
+            DrNAS's, DARTS-PT's and β-DARTS's code build their supernets): an op cannot rescale or shift its output
             through a learned batch-norm affine, so how much an edge contributes is left to
             the architecture weights. The stem, the residual reductions and the last batch norm
             stay affine, as there. Running statistics are tracked in both forms (NB201's

@@ -19,7 +19,9 @@ first order; weights SGD lr 0.025 cosine to 0.001, momentum 0.9, weight decay 3e
 architecture Adam lr 3e-4, betas (0.5, 0.999), weight decay 1e-3 — DARTS's, which are this
 library's defaults; ``lambda_t = 50 * t / 100`` at (0-based) epoch ``t`` of the official 100.
 Paper's NAS-Bench-201 result (searched on CIFAR-10): CIFAR-10 test 94.36 ± 0.00 (valid 91.55;
-the benchmark's optimum 94.37), CIFAR-100 test 73.51 ± 0.00.
+the benchmark's optimum 94.37), CIFAR-100 test 73.51 ± 0.00. The official NB201 supernet
+(``nasbench201/model.py``) builds its cells' batch norms without a learned affine: search
+``NasBench201(search=True)`` to match it.
 
 Deviations:
 
