@@ -88,6 +88,8 @@ ALGORITHMS: dict[str, tuple[str, dict[str, Any]]] = {
     # DARTS-PT: the paper's proj_intv 5 at 100 supernet epochs is 0.5 at 10: 1, the least whole epoch
     "dartspt": ("dartspt", {"projection_interval": 1}),
     "dartspt-fix": ("dartspt", {"projection_interval": 1, "fix_alpha": True}),
+    # the official code's other projection criterion (--proj_crit loss): the validation loss, not accuracy
+    "dartspt-fix-loss": ("dartspt", {"projection_interval": 1, "fix_alpha": True, "projection_criterion": "loss"}),
 }
 
 #: architecture steps of each differentiable search's paper setting (batch 64 on half of CIFAR-10's

@@ -52,8 +52,12 @@ Deviations:
   NAS-Bench-201 code, followed here, keeps it constant). Its node projection removes the least
   needed edge until two remain, re-scoring the rest each round on unchanged weights; that keeps
   the two whose removal hurts most, as here, up to ties (here: the lower source index).
-- Criterion: the library's validation reward — top-1 accuracy for class logits (the paper's
-  ``acc``), else the negated loss (its ``loss`` criterion).
+- Criterion (``projection_criterion``): ``"accuracy"`` (the default) is the library's validation
+  reward — top-1 accuracy for class logits (the paper's ``acc``), else the negated loss;
+  ``"loss"`` is the official code's other choice (``--proj_crit loss``): keep the candidate whose
+  removal raises the validation loss most. The loss moves with every example's confidence, not
+  only with the examples whose top-1 flips, so close calls are decided by all of the validation
+  data rather than a handful of images.
 - With ``projection_interval=1`` the last projection is made after the last fine-tuning epoch
   (the official loop, with ``proj_intv`` 1, makes only ``decisions - 1`` projections and leaves
   the last decision to its argmax); ``projection_batches`` limits the evaluation to the first
@@ -121,6 +125,10 @@ class Projection(Softmax):
         self.dropped = {str(label) for label in state.get("dropped", [])}
 
 
+#: what a projection scores a removal by (``DARTSPT(projection_criterion=...)``)
+CRITERIA = ("accuracy", "loss")
+
+
 def _whole(value: Any, name: str, least: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise ArchspaceError(f"DARTSPT {name} must be an int >= {least}, got {value!r}")
@@ -141,6 +149,10 @@ class DARTSPT(DARTS):
             (None: all of them, as the paper).
         tune_learning_rate: the weights' constant learning rate while fine-tuning (None: a tenth
             of ``learning_rate``, the official code's).
+        projection_criterion: what a removal is scored by: ``"accuracy"`` (the paper's default;
+            the negated loss where the output is not class logits) or ``"loss"`` (the official
+            ``--proj_crit loss``: the negated validation loss). Either way the candidate whose
+            removal lowers the score most is kept.
 
     Attributes:
         projections: one record per projection, in order: ``label``, ``epoch`` (the epoch it
@@ -165,7 +177,7 @@ class DARTSPT(DARTS):
 
     def __init__(self, *, projection_interval: int = 5, fix_alpha: bool = False,
                  projection_batches: int | None = None, tune_learning_rate: float | None = None,
-                 **kwargs: Any) -> None:
+                 projection_criterion: str = "accuracy", **kwargs: Any) -> None:
         _whole(projection_interval, "projection_interval", 0)
         if projection_batches is not None:
             _whole(projection_batches, "projection_batches", 1)
@@ -175,10 +187,14 @@ class DARTSPT(DARTS):
                                                or not isinstance(tune_learning_rate, (int, float))
                                                or not tune_learning_rate > 0):
             raise ArchspaceError(f"DARTSPT tune_learning_rate must be a number > 0 or None, got {tune_learning_rate!r}")
+        if projection_criterion not in CRITERIA:
+            raise ArchspaceError(f"DARTSPT projection_criterion must be one of {', '.join(map(repr, CRITERIA))}, "
+                                 f"got {projection_criterion!r}")
         super().__init__(**kwargs)
         self.projection_interval = projection_interval
         self.fix_alpha = fix_alpha
         self.projection_batches = projection_batches
+        self.projection_criterion = projection_criterion
         self.tune_learning_rate = tune_learning_rate if tune_learning_rate is not None else self.learning_rate / 10
         self.uses_validation = not fix_alpha  # the supernet's steps read no validation batch without one
         self.projections: list[dict[str, Any]] = []
@@ -279,7 +295,7 @@ class DARTSPT(DARTS):
                 try:
                     for x, y in batches:
                         x, y = x.to(device), y.to(device)
-                        totals[index, 0] += accuracy_or_loss(self.supernet(x), y, loss_fn) * len(y)
+                        totals[index, 0] += self._reward(self.supernet(x), y, loss_fn) * len(y)
                         totals[index, 1] += len(y)
                 finally:
                     self.policy.removed = None
@@ -288,6 +304,12 @@ class DARTSPT(DARTS):
             dist.all_reduce(reduced)
             totals = reduced.cpu()
         return (totals[:, 0] / totals[:, 1]).tolist()
+
+    def _reward(self, output: Any, target: torch.Tensor, loss_fn: LossFn) -> float:
+        """One batch's score of a perturbed supernet (higher: the removal hurt less)."""
+        if self.projection_criterion == "loss":
+            return -float(loss_fn(output, target))
+        return accuracy_or_loss(output, target, loss_fn)
 
     def project_next(self, val_data: Iterable[Batch], *, loss_fn: LossFn, device: str | torch.device = "cpu",
                      epoch: int | None = None) -> str | None:

@@ -88,6 +88,36 @@ def test_a_perturbation_score_is_the_supernet_with_that_candidates_weight_zero()
         assert len(set(scores)) == len(scores)
 
 
+def test_the_loss_criterion_scores_a_removal_by_the_negated_validation_loss_of_class_logits() -> None:
+    """``projection_criterion="loss"`` (the official ``--proj_crit loss``): for class logits, where
+    the default scores top-1 accuracy, each removal's score is the negated cross-entropy of the
+    supernet with that candidate's weight 0, weighted by batch size; the accuracy criterion's
+    scores on the same supernet are the accuracies."""
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    val = [(x[:24], y[:24]), (x[24:], y[24:])]  # unequal batches: the score is per example
+    ce = nn.functional.cross_entropy
+    by_loss = DARTSPT(epochs=1, progress=False, projection_criterion="loss")
+    supernet = by_loss.build(Smooth())
+    with torch.no_grad():
+        for p in supernet.arch_parameters():
+            p.copy_(torch.linspace(-1, 1.5, p.numel()))
+    by_accuracy = DARTSPT(epochs=1, progress=False)
+    by_accuracy.supernet, by_accuracy.policy = supernet, by_loss.policy
+    for label in ("act", "mid"):
+        losses = by_loss.perturbation_scores(label, val, loss_fn=ce)
+        accuracies = by_accuracy.perturbation_scores(label, val, loss_fn=ce)
+        for index, (loss, accuracy) in enumerate(zip(losses, accuracies)):
+            with supernet.using(ZeroWeight(label, index)), torch.no_grad():
+                supernet.train()
+                out = [supernet(x[:24]), supernet(x[24:])]
+            expected = -(ce(out[0], y[:24]) * 24 + ce(out[1], y[24:]) * 16) / 40
+            right = ((out[0].argmax(1) == y[:24]).sum() + (out[1].argmax(1) == y[24:]).sum()) / 40
+            assert loss == pytest.approx(float(expected), rel=1e-6)
+            assert accuracy == pytest.approx(float(right), abs=1e-6)
+        assert all(s < 0 for s in losses) and all(0 <= a <= 1 for a in accuracies)
+
+
 def test_evaluating_a_perturbation_leaves_the_running_statistics_alone() -> None:
     class Normed(Toy):
         def __init__(self) -> None:
@@ -249,6 +279,8 @@ def test_a_search_resumed_in_the_fine_tuning_ends_as_an_unbroken_one(tmp_path: P
     ({"fix_alpha": "yes"}, "fix_alpha must be True or False"),
     ({"tune_learning_rate": 0}, "tune_learning_rate must be a number > 0 or None"),
     ({"tune_learning_rate": float("nan")}, "tune_learning_rate must be a number > 0 or None"),
+    ({"projection_criterion": "acc"}, "projection_criterion must be one of 'accuracy', 'loss', got 'acc'"),
+    ({"projection_criterion": None}, "projection_criterion must be one of 'accuracy', 'loss'"),
 ])
 def test_bad_settings_are_refused_with_what_is_allowed(settings: dict[str, Any], message: str) -> None:
     with pytest.raises(ArchspaceError, match=message):
