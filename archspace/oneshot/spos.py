@@ -37,7 +37,10 @@ candidates repeats whole permutations, so its candidates are on ⌊m/k⌋ or ⌈
 paths' gradients are summed and the weights take one step. A uniform draw trains every candidate
 equally often only in expectation; FairNAS argues that the candidates' drift in how much each
 has been trained at any moment is what makes a supernet misrank. It costs m forward/backward
-passes per batch.
+passes per batch. On Fashion-201 (README, "Does one-shot search work?") two FairNAS supernets
+ranked the table's cells at Kendall τ 0.57 and 0.49 after 16 epochs (SPOS after 16: 0.35-0.41;
+at its best, 32 epochs at a constant rate: 0.56 and 0.49) and agreed with each other at 0.69:
+fairness removes variance, and the remaining gap to the table is the shared weights' bias.
 
 Paper settings (ImageNet): SGD, learning rate 0.5 linearly decayed over 120 epochs at batch 1024,
 momentum 0.9, weight decay 4e-5, label smoothing 0.1. This trainer keeps the loop's cosine
