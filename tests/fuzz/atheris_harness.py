@@ -1,6 +1,7 @@
 """Coverage-guided fuzzing (atheris / libFuzzer) of the parser properties in test_parsers.py.
 
-Run as ``python -m tests.fuzz.atheris_harness TARGET -runs=N``: libFuzzer mutates byte strings,
+Run as ``ARCHSPACE_FUZZ_SCRATCH=DIR python -m tests.fuzz.atheris_harness TARGET -runs=N`` (DIR
+holds the examples' files; ``test_atheris`` passes its ``tmp_path``): libFuzzer mutates byte strings,
 hypothesis turns each into an input for the named property, and a property failure (an escaped
 non-archspace exception, a message without the file name, a changed database) ends the run with
 a non-zero exit and the crashing input.

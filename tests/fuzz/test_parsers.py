@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,8 +36,31 @@ json_values = st.recursive(
 )
 
 
+_SCRATCH: list[Path] = []  # this module's scratch root while its tests run
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _scratch_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Hypothesis runs each test body many times in one function-scoped ``tmp_path``, so every
+    example makes its own folder — under one root removed when the module is done (a fuzz run
+    writes thousands of them; left in the system temp folder they pile up run after run)."""
+    root = tmp_path_factory.mktemp("fuzz")
+    _SCRATCH.append(root)
+    yield
+    _SCRATCH.remove(root)
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def _scratch(name: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix="archspace-fuzz-")) / name
+    """A fresh folder per example: under the module's root in pytest, under the folder named by
+    ``ARCHSPACE_FUZZ_SCRATCH`` in the atheris harness (a subprocess, outside the fixture)."""
+    if _SCRATCH:
+        root = _SCRATCH[-1]
+    elif os.environ.get("ARCHSPACE_FUZZ_SCRATCH"):
+        root = Path(os.environ["ARCHSPACE_FUZZ_SCRATCH"])
+    else:
+        raise RuntimeError("no scratch folder: run under pytest, or set ARCHSPACE_FUZZ_SCRATCH to one")
+    return Path(tempfile.mkdtemp(prefix="example-", dir=root)) / name
 
 
 def _names_file(exc: ArchspaceError, path: Path) -> bool:
@@ -214,13 +239,13 @@ def test_tables(header: str, rows: list[list[str]], tail: bytes) -> None:
 
 # Coverage-guided (atheris) runs of the same properties ---------------------------------------------
 @pytest.mark.parametrize("target", ["sample", "config", "table"])
-def test_atheris(target: str) -> None:
-    import os
+def test_atheris(target: str, tmp_path: Path) -> None:
     import subprocess
     import sys
 
     root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "ARCHSPACE_FUZZ_SCRATCH": str(tmp_path)}
     done = subprocess.run([sys.executable, "-m", "tests.fuzz.atheris_harness", target, "-runs=400"], cwd=root,
-                          env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=300)
+                          env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     assert "Done 400 runs" in done.stderr
