@@ -11,6 +11,11 @@ Per executor and round:
 - ``startup``: from ``run()`` to the first trial's start (the process pool spawns its workers;
   the Ray executor starts a local Ray and its first worker processes).
 
+On a Ray already running (``ray.init()`` before the experiment, or a joined cluster: every
+experiment after the first), ``warm``: start-up to the first trial with the executor's inbox actor
+pickled by value (the library: its process starts without importing archspace and torch) beside
+by reference (before: the actor's process imported them), interleaved, on one local Ray.
+
 And Ray's own floor on this machine: a no-op Ray task, two in flight at a time, as a round trip
 (submit, run, ``ray.wait``, ``ray.get``) on an already running local Ray.
 
@@ -86,10 +91,38 @@ def ray_floor(tasks: int) -> float:
         ray.shutdown()
 
 
+def warm_startup(trials: int, repeats: int) -> dict[str, list[float]]:
+    """Start-up to the first trial (s) of experiments on one running local Ray, the inbox actor
+    pickled by value (as the executor does) and by reference (its earlier form), interleaved."""
+    from ray import cloudpickle
+
+    from archspace.experiment.executors import _ray_inbox
+
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, logging_level=logging.WARNING)
+    register = cloudpickle.register_pickle_by_value
+    figures: dict[str, list[float]] = {"by_value": [], "by_reference": []}
+    try:
+        measure("ray", trials)  # the trial workers up (they import archspace either way)
+        for _ in range(repeats):
+            for form in figures:
+                if form == "by_reference":
+                    cloudpickle.unregister_pickle_by_value(_ray_inbox)
+                    cloudpickle.register_pickle_by_value = lambda module: None  # the executor's call, undone
+                try:
+                    figures[form].append(measure("ray", trials)["startup_s"])
+                finally:
+                    cloudpickle.register_pickle_by_value = register
+    finally:
+        ray.shutdown()
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warm-repeats", type=int, default=7, help="experiments per form on a running Ray")
     args = parser.parse_args()
     runs: dict[str, dict[str, list[float]]] = {"process_c2": {}, "ray_c2": {}}
     floor: list[float] = []
@@ -108,6 +141,13 @@ def main() -> None:
     results["ray_task_floor"] = {"median_ms_per_task": statistics.median(floor), "runs_ms_per_task": floor}
     print(f"bare Ray no-op task, 2 in flight: median {statistics.median(floor):.2f} ms "
           f"(runs: {', '.join(f'{v:.2f}' for v in floor)})")
+    warm = warm_startup(20, args.warm_repeats)
+    results["ray_warm_startup_s"] = {**{f"median_{form}": statistics.median(v) for form, v in warm.items()},
+                                     "runs": warm}
+    print(f"on a running Ray, start-up to the first trial: inbox by value median "
+          f"{statistics.median(warm['by_value']):.2f} s, by reference {statistics.median(warm['by_reference']):.2f} s "
+          f"(by value: {', '.join(f'{v:.2f}' for v in warm['by_value'])}; "
+          f"by reference: {', '.join(f'{v:.2f}' for v in warm['by_reference'])})")
     out = ROOT / "benchmarks" / "results" / "ray_overhead.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
@@ -116,7 +156,9 @@ def main() -> None:
         "note": "total: Experiment.run() wall time per trial, start-up included (process: spawning 2 workers; "
                 "ray: ray.init of a local Ray plus its worker processes); steady: first trial start to last "
                 "trial end per trial; startup: run() to the first trial's start. ray_task_floor: a bare no-op "
-                "Ray task round trip, 2 in flight, on a running Ray",
+                "Ray task round trip, 2 in flight, on a running Ray. ray_warm_startup_s: run() to the first "
+                "trial's start of 20-trial experiments on one running local Ray (its trial workers warm), the "
+                "inbox actor pickled by value (the executor) or by reference (its earlier form), interleaved",
         "command": "python benchmarks/ray_overhead.py " + " ".join(sys.argv[1:]),
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "ray": ray.__version__,
                     "cpus": os.cpu_count(), "load_average_at_end": os.getloadavg()},

@@ -1,12 +1,11 @@
-"""What runs on Ray's side of the Ray executor: the inbox actor, the trial task and the payload
-unpacking, plus the checks of the resources a trial asks for (see :mod:`.ray`)."""
+"""What runs on Ray's side of the Ray executor: the trial task and the payload unpacking, plus the
+checks of the resources a trial asks for (see :mod:`.ray`; the inbox actor is in :mod:`._ray_inbox`)."""
 
 from __future__ import annotations
 
 import math
 import os
 import sys
-import threading
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -60,54 +59,6 @@ def import_ray() -> Any:
     except ImportError as exc:
         raise RayNotInstalledError(f"executor 'ray' needs Ray: pip install 'archspace[ray]' ({exc})") from None
     return ray
-
-
-class Inbox:
-    """The trials' mailbox (a threaded Ray actor): "started" and reports in, verdicts out.
-
-    With a judge, a report waits here for its verdict, which the driver sends after draining it:
-    the verdict on a report is known before the evaluator goes on, as with the process pool, so
-    a stopped trial's curve ends with the report that stopped it.
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Condition()
-        self.messages: list[tuple[Any, ...]] = []
-        self.verdicts: dict[tuple[int, int, int], bool] = {}
-
-    def started(self, trial_id: int, attempt: int, where: str) -> None:
-        with self.lock:
-            self.messages.append(("started", trial_id, attempt, where))
-            self.lock.notify_all()  # rings the bell
-
-    def report(self, trial_id: int, attempt: int, seq: int, step: int, value: float, judged: bool) -> bool:
-        """Record a report; with ``judged``, wait for the driver's verdict (True: stop) and return it."""
-        with self.lock:
-            self.messages.append(("report", trial_id, attempt, seq, step, value))
-            self.lock.notify_all()  # rings the bell
-            if not judged:
-                return False
-            key = (trial_id, attempt, seq)
-            while key not in self.verdicts:
-                self.lock.wait()
-            return self.verdicts.pop(key)
-
-    def answer(self, verdicts: list[tuple[int, int, int, bool]]) -> None:
-        with self.lock:
-            for trial_id, attempt, seq, stop in verdicts:
-                self.verdicts[(trial_id, attempt, seq)] = stop
-            self.lock.notify_all()
-
-    def bell(self, timeout: float) -> bool:
-        """Return as soon as messages wait (True), or after ``timeout`` seconds (False): the driver
-        waits on this together with its tasks, so a report wakes it at once."""
-        with self.lock:
-            return self.lock.wait_for(lambda: bool(self.messages), timeout)
-
-    def drain(self) -> list[tuple[Any, ...]]:
-        with self.lock:
-            messages, self.messages = self.messages, []
-        return messages
 
 
 UNPACKED: dict[str, tuple[Any, Evaluator]] = {}  # per Ray worker process: payload token -> (space, evaluator)

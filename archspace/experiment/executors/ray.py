@@ -39,9 +39,10 @@ from typing import Any
 from archspace.errors import ArchspaceError
 from archspace.evaluate.base import Evaluator
 from archspace.experiment._signals import Terminated
+from archspace.experiment.executors import _ray_inbox
+from archspace.experiment.executors._ray_inbox import Inbox
 from archspace.experiment.executors._ray_remote import (
     BELL_SECONDS,
-    Inbox,
     RayExecutorError,
     RayNotInstalledError,
     RayTrial,
@@ -144,6 +145,8 @@ class RayExecutor(Executor):
         self._directory = None if directory is None else str(directory)
         self._threads = max(1, int(self.resources["cpu"]) // self.trial_processes)
         self._bell: Any = None
+        # by value: the actor's process then starts without importing archspace and torch (seconds)
+        cloudpickle.register_pickle_by_value(_ray_inbox)
         self._inbox = ray.remote(num_cpus=0, max_concurrency=self.concurrency + 4)(Inbox).remote()
         options: dict[str, Any] = {"num_cpus": self.resources["cpu"], "num_gpus": self.resources["gpu"],
                                    "max_retries": 0, "retry_exceptions": False}
