@@ -288,3 +288,32 @@ def test_a_trial_of_two_gloo_ranks_on_ray_trains_as_one_process_on_the_whole_bat
     assert trial.status == "succeeded" and trial.metrics["rank"] == 0 and (trial.worker or "").startswith("ray:")
     ranks_helpers.check_equal_to_one_process(tmp_path, trial.id, sample)
     assert not any(ranks_helpers.alive(int(seen["pid"])) for seen in ranks_helpers.ranks_seen(tmp_path / "trials/0"))
+
+
+def test_the_inbox_actor_reaches_its_process_without_importing_archspace_or_torch(tmp_path: Path) -> None:
+    """After a run, Ray's cloudpickle sends the inbox's class by value: a fresh interpreter that
+    cannot import archspace or torch at all builds it and runs its mailbox (by reference, the
+    actor's process spent seconds importing torch before the first trial could say it started)."""
+    from ray import cloudpickle
+
+    from archspace.experiment.executors._ray_inbox import Inbox
+
+    experiment = Experiment(TinySpace(), FunctionalEvaluator(curve), Random(), max_trials=1, executor="ray",
+                            directory=tmp_path, progress=False)
+    assert [t.status for t in experiment.run()] == ["succeeded"]
+    (tmp_path / "inbox.pkl").write_bytes(cloudpickle.dumps(Inbox))  # as Ray ships an actor's class
+    blocked = "('archspace', 'torch')"
+    script = ("import pickle, sys\n"
+              "class Blocked:\n"
+              "    @staticmethod\n"
+              "    def find_spec(name, *args):\n"
+              f"        if name.split('.')[0] in {blocked}: raise ImportError(name)\n"
+              "sys.meta_path.insert(0, Blocked())\n"
+              f"inbox = pickle.loads(open({str(tmp_path / 'inbox.pkl')!r}, 'rb').read())()\n"
+              "inbox.started(3, 0, 'here')\n"
+              "assert inbox.bell(0.0) is True\n"
+              "assert inbox.drain() == [('started', 3, 0, 'here')] and inbox.drain() == []\n"
+              f"assert not [m for m in sys.modules if m.split('.')[0] in {blocked}]\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
