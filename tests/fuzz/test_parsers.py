@@ -245,7 +245,9 @@ def test_atheris(target: str, tmp_path: Path) -> None:
 
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root), "ARCHSPACE_FUZZ_SCRATCH": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "tests.fuzz.atheris_harness", target, "-runs=400"], cwd=root,
+    # libFuzzer writes a crashing input to its artifact prefix (the working folder by default)
+    done = subprocess.run([sys.executable, "-m", "tests.fuzz.atheris_harness", target, "-runs=400",
+                           f"-artifact_prefix={tmp_path}/"], cwd=root,
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     assert "Done 400 runs" in done.stderr
