@@ -55,15 +55,28 @@ def _convert(module: nn.Module, path: str, arch: ArchParameters) -> nn.Module:
 
 
 def _subnet_tree(module: nn.Module, sample: Mapping[str, Any]) -> nn.Module:
-    """Replace, below ``module`` (a copy), every mixed form by its plain form under ``sample``."""
+    """``module`` with every mixed form below it replaced by its plain form under ``sample``,
+    leaving ``module`` itself untouched.
+
+    Copy on write: a module whose subtree changes is copied shallowly (its own ``_modules``, the
+    same tensors); an unchanged subtree is the supernet's own. The result is only read (its
+    ``state_dict`` is loaded into a fresh frozen model), so sharing the tensors is safe, and it
+    spares a deep copy of every candidate's weights per subnet: on the small DARTS space that copy
+    was about 1 s of each subnet's 1.1 s (an SPOS evolution extracts hundreds).
+    """
     if isinstance(module, MixedModule):
         return module.subnet(sample, _subnet_tree)
-    for name, sub in list(module._modules.items()):
+    changed: dict[str, nn.Module] = {}
+    for name, sub in module._modules.items():
         if sub is not None:
             new = _subnet_tree(sub, sample)
             if new is not sub:
-                module._modules[name] = new
-    return module
+                changed[name] = new
+    if not changed:
+        return module
+    clone = copy.copy(module)
+    clone._modules = {**module._modules, **changed}
+    return clone
 
 
 class Supernet(nn.Module):
@@ -217,7 +230,7 @@ class Supernet(nn.Module):
         """
         space = self.space[0]
         valid = space.validate(sample)
-        trained = _subnet_tree(copy.deepcopy(self.net), valid)
+        trained = _subnet_tree(self.net, valid)
         model = space.freeze(valid)
         model.load_state_dict(trained.state_dict())
         weight = next(self.net.parameters(), None)

@@ -86,3 +86,34 @@ def test_subnet_of_a_cell_space_carries_the_trained_edge_ops() -> None:
     assert cell.ops[node][term].state_dict().keys() == trained.state_dict().keys()
     for key, value in trained.state_dict().items():
         assert torch.equal(cell.ops[node][term].state_dict()[key], value)
+
+
+@pytest.mark.parametrize("space", ["darts", "shufflenet_spos", "proxylessnas"])
+def test_subnets_share_nothing_with_the_supernet_and_leave_it_untouched(space: str) -> None:
+    """subnet() reads the supernet's modules without copying them (copy on write): the supernet's
+    module tree, weights and statistics stay as they were, and a subnet trained on does not write
+    back into the supernet's tensors."""
+    from archspace.hub import space_class
+    from archspace.oneshot import SPOS
+
+    factory = space_class(space).small
+    torch.manual_seed(0)
+    supernet = SPOS(epochs=1, progress=False).build(factory(oneshot=True))
+    tree = {name: id(module) for name, module in supernet.named_modules()}
+    children = {name: dict(module._modules) for name, module in supernet.named_modules()}
+    state = {k: v.clone() for k, v in supernet.state_dict().items()}
+    storages = {v.untyped_storage().data_ptr() for v in supernet.state_dict().values() if v.numel()}
+    x = factory().example_input(2)
+    for seed in range(3):
+        model = supernet.subnet(supernet.space[0].random_sample(seed))
+        assert not storages & {p.untyped_storage().data_ptr() for p in model.state_dict().values() if p.numel()}
+        model.train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+        out = model(x)
+        (out[0] if isinstance(out, tuple) else out).float().pow(2).mean().backward()
+        optimizer.step()
+    assert {name: id(module) for name, module in supernet.named_modules()} == tree
+    assert {name: dict(module._modules) for name, module in supernet.named_modules()} == children
+    after = supernet.state_dict()
+    assert after.keys() == state.keys()
+    assert [k for k in state if not torch.equal(after[k], state[k])] == []
