@@ -751,8 +751,8 @@ def independent(args: argparse.Namespace) -> None:
     best of K noisy trainings, its noise counted in the figure (the controls' seed 0 alike; other
     seeds' re-checks are trainings apart from the table's). Each such seed-0 answer is trained under
     the table's seed 1 (kept in the table, so later figures average both seeds) and seed 1 is set
-    against seed 0, beside the same difference over the table's cells trained with both seeds
-    before (what seed 1 changes with no selection).
+    against seed 0, beside the same difference over the table's other cells trained with both
+    seeds (what seed 1 changes with no selection).
     """
     torch.set_num_threads(1)
     path = args.table or DEFAULT_PATH
@@ -764,8 +764,7 @@ def independent(args: argparse.Namespace) -> None:
             continue
         arch = record["class"]
         won = [c for c in record["rerank"] if c["class"] == arch and len(c.get("repeats", [0])) == 1]
-        if table.has(arch, 0) and any(abs(c["standalone"] - table[arch][0]["valid_acc"]) < 1e-9
-                                                     for c in won):
+        if table.has(arch, 0) and any(abs(c["standalone"] - table[arch][0]["valid_acc"]) < 1e-9 for c in won):
             todo.append((key, arch))
     archs = sorted({a for _, a in todo})
     mine = archs[args.shard::args.shards]
@@ -787,7 +786,7 @@ def independent(args: argparse.Namespace) -> None:
                "seed1_minus_seed0_points": {"mean": statistics.mean(drops), "median": statistics.median(drops),
                                             "std": statistics.stdev(drops) if len(drops) > 1 else 0.0},
                "other_cells_with_both_seeds": {"cells": len(before), "mean": statistics.mean(before),
-                                                      "std": statistics.stdev(before)}}
+                                               "std": statistics.stdev(before)}}
     data = _results()
     data["independent"] = {"rows": rows, "summary": summary}
     _save(data)
