@@ -6,6 +6,7 @@ import os
 import signal
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -113,6 +114,11 @@ def worker_pid(model: nn.Module, ctx: TrialContext) -> dict[str, Any]:
     return {"default": float(ctx.sample["x"]), "pid": os.getpid()}
 
 
+def environment_and_parent(model: nn.Module, ctx: TrialContext) -> dict[str, Any]:
+    """Reports ``ARCHSPACE_TEST_MARK`` as the worker sees it, and the worker's parent and own pid."""
+    return {"default": float(os.environ.get("ARCHSPACE_TEST_MARK", "0")), "ppid": os.getppid(), "pid": os.getpid()}
+
+
 def children_of(pid: int) -> list[int]:
     """Pids whose parent is ``pid`` (from /proc)."""
     found = []
@@ -125,6 +131,29 @@ def children_of(pid: int) -> list[int]:
                 continue
             if int(fields[1]) == pid and fields[0] != "Z":
                 found.append(int(entry))
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def workers_of(driver: int) -> list[int]:
+    """The process executor's workers of a driver: its children under ``spawn``; under
+    ``forkserver`` the fork server's children (the server is the driver's child). The resource
+    tracker and the fork server themselves are left out, and so are a worker's own children."""
+    found = []
+    for pid in children_of(driver):
+        command = _cmdline(pid)
+        if b"resource_tracker" in command:
+            continue
+        if b"multiprocessing.forkserver" in command:
+            found += children_of(pid)
+        else:
+            found.append(pid)
     return found
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from archspace.experiment.doctor import check_experiment
 from archspace.storage import SQLiteStorage, StorageError, TrialRecord
-from tests.experiment.helpers import alive, children_of
+from tests.experiment.helpers import alive, workers_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("chaos_exp.py")
@@ -45,8 +45,7 @@ def _trials(db: Path) -> list[TrialRecord]:
 
 
 def _workers(driver: subprocess.Popen[bytes]) -> list[int]:
-    return [p for p in children_of(driver.pid)
-            if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes()] if alive(driver.pid) else []
+    return workers_of(driver.pid) if alive(driver.pid) else []
 
 
 @pytest.mark.chaos

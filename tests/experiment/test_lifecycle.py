@@ -9,13 +9,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import archspace as asp
 from archspace.evaluate import FunctionalEvaluator
 from archspace.experiment import Experiment, ProcessExecutor
 from archspace.storage import SQLiteStorage, StorageError
 from archspace.strategy import GridSearch
 from archspace.testing import TinySpace
-from tests.experiment.helpers import HangsOnceAtStartup, alive, children_of, leaky, worker_pid
+from tests.experiment.helpers import HangsOnceAtStartup, alive, environment_and_parent, leaky, worker_pid, workers_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("killable.py")
@@ -58,8 +60,9 @@ def test_a_leaking_evaluator_does_not_poison_the_pool() -> None:
     assert sum(t.status == "succeeded" for t in trials) >= 7  # without recycling only the first 3 succeed
 
 
-def _driver(directory: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "ARCHSPACE_TEST_DIR": str(directory), "PYTHONPATH": str(ROOT)}
+def _driver(directory: Path, start_method: str = "", **extra: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "ARCHSPACE_TEST_DIR": str(directory), "PYTHONPATH": str(ROOT),
+           "ARCHSPACE_TEST_START_METHOD": start_method, **extra}
     return subprocess.Popen([sys.executable, "-m", "archspace.cli.main", "run", str(SCRIPT)], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -69,7 +72,7 @@ def _running_workers(driver: subprocess.Popen[bytes], db: Path) -> list[int]:
     while time.monotonic() < deadline:
         assert driver.poll() is None, driver.communicate()
         if _running(db):
-            workers = [pid for pid in children_of(driver.pid) if b"resource_tracker" not in _cmdline(pid)]
+            workers = workers_of(driver.pid)
             if len(workers) >= 2:
                 return workers
         time.sleep(0.05)
@@ -81,6 +84,10 @@ def _running(db: Path) -> bool:
         return bool(SQLiteStorage(db, read_only=True).trials("running"))
     except StorageError:  # not created, or not migrated yet
         return False
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def _cmdline(pid: int) -> bytes:
@@ -99,12 +106,58 @@ def _gone(pids: list[int], limit: float = 10) -> bool:
     return False
 
 
-def test_workers_die_with_a_sigkilled_driver(tmp_path: Path) -> None:
-    driver = _driver(tmp_path)
+@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
+def test_workers_die_with_a_sigkilled_driver(tmp_path: Path, start_method: str) -> None:
+    """Running and stopped workers alike (a stopped forked worker once kept its fork server, and so
+    itself, alive after the driver died)."""
+    driver = _driver(tmp_path, start_method)
     workers = _running_workers(driver, tmp_path / "experiment.db")
+    forked = [pid for pid in workers if _parent(pid) != driver.pid]
+    assert len(forked) == (len(workers) if start_method == "forkserver" else 0)  # the fork server's children
+    os.kill(workers[0], signal.SIGSTOP)  # a stopped worker cannot act on its own: the kernel must end it
     driver.kill()
     driver.communicate(timeout=30)
     assert _gone(workers), [p for p in workers if alive(p)]
+
+
+def test_a_killed_fork_server_costs_only_the_trials_running_then(tmp_path: Path) -> None:
+    """SIGKILL the fork server mid-run: its workers die with it (their parent), the driver fails the
+    trials they were running, starts a new server and new workers, and finishes the budget."""
+    driver = _driver(tmp_path, "forkserver", ARCHSPACE_TEST_TRIALS="10", ARCHSPACE_TEST_SLEEP="0.6")
+    workers = _running_workers(driver, tmp_path / "experiment.db")
+    server = _parent(workers[0])
+    assert server != driver.pid and b"multiprocessing.forkserver" in _cmdline(server)
+    os.kill(server, signal.SIGKILL)
+    out, err = driver.communicate(timeout=120)
+    assert driver.returncode == 0, err.decode()[-3000:]
+    assert _gone(workers)
+    trials = SQLiteStorage(tmp_path / "experiment.db", read_only=True).trials()
+    assert len(trials) == 10 and all(t.finished for t in trials)
+    failed = [t for t in trials if t.status != "succeeded"]
+    assert 1 <= len(failed) <= 2 and all("fork server" in (t.error or "") for t in failed), \
+        [(t.status, t.error) for t in failed]
+
+
+def test_a_forked_worker_sees_the_drivers_environment_as_it_is_when_the_worker_starts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fork server keeps the environment it was started with; each worker gets the driver's."""
+    runs = []
+    for mark in ("1", "2"):  # the first run starts the fork server (if no earlier test did)
+        monkeypatch.setenv("ARCHSPACE_TEST_MARK", mark)
+        experiment = Experiment(TinySpace(), FunctionalEvaluator(environment_and_parent), GridSearch(), max_trials=2,
+                                executor=ProcessExecutor(1, start_method="forkserver"), progress=False)
+        runs.append(experiment.run())
+    assert [[t.metric for t in trials] for trials in runs] == [[1.0, 1.0], [2.0, 2.0]]
+    parents = {t.metrics["ppid"] for trials in runs for t in trials}
+    assert len(parents) == 1 and os.getpid() not in parents  # one fork server, the parent of every worker
+    assert len({t.metrics["pid"] for trials in runs for t in trials}) == 2  # a worker per experiment
+
+
+@pytest.mark.parametrize("method", ["fork", "thread", ""])
+def test_an_unknown_start_method_is_refused_with_the_allowed_ones(method: str) -> None:
+    with pytest.raises(ValueError, match="start_method must be one of forkserver, spawn") as info:
+        ProcessExecutor(1, start_method=method)
+    assert ("can hang" in str(info.value)) == (method == "fork")
 
 
 def test_sigterm_is_handled_like_ctrl_c(tmp_path: Path) -> None:

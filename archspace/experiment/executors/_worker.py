@@ -1,9 +1,14 @@
 """The worker process of the process executor: what runs on the other side of the pipe.
 
-A worker must never outlive its driver: on Linux the kernel kills it when the driver dies
-(``PR_SET_PDEATHSIG``), and everywhere a daemon thread watches the parent pid and exits when it
-changes (the driver died and the worker was re-parented). Without this, a SIGKILLed driver left
-workers running their trials, and a resumed run then evaluated the same trial ids twice at once.
+A worker must never outlive its driver. Without this, a SIGKILLed driver left workers running
+their trials, and a resumed run then evaluated the same trial ids twice at once. Two guards, since
+a worker forked by the fork server is the server's child, not the driver's:
+
+- the driver holds the write end of a pipe (the *lifeline*) whose read end every worker holds; a
+  daemon thread waits on it, and end-of-file — the driver's end closed, which the kernel does
+  however the driver dies — ends the worker at once;
+- on Linux the kernel also kills the worker when its parent dies (``PR_SET_PDEATHSIG``): the
+  driver under ``spawn``, the fork server under ``forkserver`` (which exits when its driver does).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib.util
+import multiprocessing.forkserver
 import os
 import pickle
 import signal
@@ -80,11 +86,51 @@ def load_source(source: RunSource | None) -> None:
     spec.loader.exec_module(module)
 
 
-def die_with_parent(parent: int) -> None:
-    """Arrange for this process to end when process ``parent`` ends."""
+def _arm_parent_death_signal() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+
+
+def _let_the_fork_server_go() -> None:
+    """Close this forked worker's copy of its fork server's "alive" pipe.
+
+    Python hands every child of a fork server the write end of the pipe whose end-of-file tells
+    the server that its clients are gone, so the server lives until the driver *and* every worker
+    have exited. A worker that cannot run its watch thread (SIGSTOPped) would then keep the server
+    up after the driver died, and the server's exit is what kills the worker (its parent) — neither
+    would end. Without the copy, the server exits with the driver and takes every worker with it.
+    Only forked children hold one (a spawned worker's is ``None``); a worker that uses the
+    ``forkserver`` start method itself starts its own server, as it would anyway.
+    """
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if server is None or fd is None or getattr(server, "_forkserver_pid", None) is not None:
+        return  # spawned, or this process runs a fork server of its own
+    server._forkserver_alive_fd = None
+    with contextlib.suppress(OSError):
+        os.close(fd)
+
+
+def die_with_driver(lifeline: Connection) -> None:
+    """End this worker as soon as the driver holding the other end of ``lifeline`` is gone."""
+    _arm_parent_death_signal()
+    _let_the_fork_server_go()
+    if lifeline.poll():  # the driver died before the guards were in place
+        os._exit(1)
+
+    def watch() -> None:
+        with contextlib.suppress(Exception):
+            lifeline.poll(None)  # nothing is ever sent: this returns at end-of-file, the driver gone
+        os._exit(1)
+
+    threading.Thread(target=watch, name="archspace-driver-watch", daemon=True).start()
+
+
+def die_with_parent(parent: int) -> None:
+    """Arrange for this process to end when its parent, process ``parent``, ends (the ranks of a
+    multi-process trial, which their worker starts as plain subprocesses)."""
+    _arm_parent_death_signal()
     if os.getppid() != parent:  # the driver died before the signal was armed
         os._exit(1)
 
@@ -114,9 +160,9 @@ def limit_memory(extra_mb: float | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
 
 
-def worker_main(conn: Connection, payload: bytes, source: RunSource | None, threads: int, parent: int,
+def worker_main(conn: Connection, payload: bytes, source: RunSource | None, threads: int, lifeline: Connection,
                 memory_mb: float | None, directory: str | None = None, judged: bool = False,
-                keep_weights: bool = False, trial_processes: int = 1) -> None:
+                keep_weights: bool = False, trial_processes: int = 1, environ: dict[str, str] | None = None) -> None:
     """Receive ``(trial_id, sample)`` messages and answer with started/report/done until told to stop.
 
     With ``judged`` (the driver runs a scheduler) every report waits for the driver's verdict, a
@@ -125,8 +171,13 @@ def worker_main(conn: Connection, payload: bytes, source: RunSource | None, thre
     ``keep_weights`` a succeeded trial saves its trained weights in its folder. With
     ``trial_processes`` > 1 the worker is each trial's agent: the trial runs as that many ranks
     (:mod:`archspace.experiment.executors._ranks`), which share the worker's torch threads.
+    ``environ`` is the driver's environment when it started the worker; a forked worker would
+    otherwise see the fork server's, which is the driver's as it was when the server started.
     """
-    die_with_parent(parent)
+    die_with_driver(lifeline)
+    if environ is not None and environ != os.environ:
+        os.environ.clear()
+        os.environ.update(environ)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides how to stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     import torch
@@ -160,4 +211,4 @@ def worker_main(conn: Connection, payload: bytes, source: RunSource | None, thre
         conn.send(("done", result))
 
 
-__all__ = ["SpaceRecipe", "die_with_parent", "limit_memory", "load_source", "pack_space", "worker_main"]
+__all__ = ["SpaceRecipe", "die_with_driver", "die_with_parent", "limit_memory", "load_source", "pack_space", "worker_main"]
