@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -151,6 +152,10 @@ def test_a_forked_worker_sees_the_drivers_environment_as_it_is_when_the_worker_s
     parents = {t.metrics["ppid"] for trials in runs for t in trials}
     assert len(parents) == 1 and os.getpid() not in parents  # one fork server, the parent of every worker
     assert len({t.metrics["pid"] for trials in runs for t in trials}) == 2  # a worker per experiment
+    import multiprocessing.forkserver
+
+    preload = multiprocessing.forkserver._forkserver._preload_modules  # what the server imports once
+    assert "torch" in preload and "__main__" not in preload  # not the driver's script: see the next test
 
 
 @pytest.mark.parametrize("method", ["fork", "thread", ""])
@@ -196,3 +201,40 @@ def test_workers_get_the_space_as_a_recipe_when_it_pickles() -> None:
     unpicklable = _ArgSpace(scale=lambda: 2)
     assert pack_space(unpicklable) is unpicklable  # falls back to the space itself
     assert isinstance(pack_space(_ArgSpace(scale=3)), SpaceRecipe)
+
+
+MAIN_SCRIPT = '''
+import json, os, sys
+sys.path.insert(0, {root!r})
+with open({log!r}, "a") as log:  # every process that imports this script says so
+    log.write(f"{{os.getpid()}}\\n")
+from archspace.evaluate import FunctionalEvaluator
+from archspace.experiment import Experiment, ProcessExecutor
+from archspace.strategy import GridSearch
+from archspace.testing import TinySpace
+from tests.experiment.helpers import environment_and_parent
+
+if __name__ == "__main__":
+    experiment = Experiment(TinySpace(), FunctionalEvaluator(environment_and_parent), GridSearch(), max_trials=3,
+                            executor=ProcessExecutor(1, start_method="forkserver", max_trials_per_worker=1),
+                            progress=False)
+    print(json.dumps([[t.metrics["pid"], t.metrics["ppid"]] for t in experiment.run()]))
+'''
+
+
+def test_the_fork_server_does_not_run_the_drivers_main_script(tmp_path: Path) -> None:
+    """A script's module-level code (``torch.cuda.is_available()`` is common) must not run in the fork
+    server, where initialising CUDA would break CUDA in every worker forked from it; each worker
+    imports the script itself, as a spawned one does. (Python 3.11's fork server never imports the
+    main script, whatever its preload list says — it looks for a key its caller does not set — so
+    here the test above checks the list; since CPython gh-126631, in 3.13 and later, it does.)"""
+    log = tmp_path / "imports.log"
+    script = tmp_path / "search.py"
+    script.write_text(MAIN_SCRIPT.format(root=str(ROOT), log=str(log)))
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    workers = json.loads(done.stdout.strip().splitlines()[-1])
+    importers = [int(line) for line in log.read_text().split()]
+    servers = {ppid for _, ppid in workers}
+    assert len(servers) == 1 and servers.isdisjoint(importers)  # one fork server; it never imported the script
+    assert sorted(importers) == sorted([done_pid for done_pid, _ in workers] + [importers[0]])  # driver + 3 workers

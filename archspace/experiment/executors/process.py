@@ -60,17 +60,21 @@ def default_start_method() -> str:
 
 
 def preload_forkserver() -> None:
-    """Add torch and the worker's module to what the fork server imports, if it is not running yet.
+    """Have the fork server import torch and the worker's module, if it is not running yet.
 
-    The fork server is one per driver process and shared with any other user of the ``forkserver``
-    start method, so the modules already asked for are kept; a server that is already running
-    (started by other code first) is left as it is, and its workers then import torch themselves,
-    as spawned ones do.
+    Python's default asks the server to import the driver's main script (which it does since
+    CPython gh-126631, in 3.13 and later; before, the request was silently ignored). That is dropped: a
+    script's module-level code (``device = "cuda" if torch.cuda.is_available() else "cpu"`` is
+    common) would then run in the server, and CUDA initialised there breaks CUDA in every worker
+    forked from it. Each worker imports the main script itself, as a spawned one does. The server
+    is one per driver process and shared with any other user of the ``forkserver`` start method:
+    modules someone else asked for are kept, and a server already running (started by other code
+    first) is left as it is — its workers then import torch themselves, as spawned ones do.
     """
     server = getattr(multiprocessing.forkserver, "_forkserver", None)
     if server is None or getattr(server, "_forkserver_pid", None) is not None:
         return
-    current = list(getattr(server, "_preload_modules", None) or ["__main__"])
+    current = [m for m in getattr(server, "_preload_modules", None) or [] if m != "__main__"]
     multiprocessing.forkserver.set_forkserver_preload(current + [m for m in FORKSERVER_PRELOAD if m not in current])
 
 
