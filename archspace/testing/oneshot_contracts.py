@@ -238,9 +238,14 @@ def check_two_ranks_identical(algorithm: Algorithm, factory: SpaceFactory, input
     """
     import torch.multiprocessing as mp
 
+    from archspace.experiment.executors.process import default_start_method, preload_forkserver
+
+    method = default_start_method()  # ranks forked from a server that imported torch once, as workers are
+    if method == "forkserver":
+        preload_forkserver()
     with tempfile.TemporaryDirectory() as tmp:
         mp.start_processes(_rank_main, args=(algorithm, factory, inputs, num_classes, _free_port(), tmp),
-                           nprocs=2, join=True, start_method="spawn")
+                           nprocs=2, join=True, start_method=method)
         a, b = (torch.load(Path(tmp, f"rank{r}.pt"), weights_only=True) for r in (0, 1))
     assert a.keys() == b.keys() and any(k.startswith("param:arch.") for k in a)
     differ = [k for k in a if not torch.equal(a[k], b[k])]
