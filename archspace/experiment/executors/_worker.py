@@ -131,7 +131,7 @@ def die_with_parent(parent: int) -> None:
     """Arrange for this process to end when its parent, process ``parent``, ends (the ranks of a
     multi-process trial, which their worker starts as plain subprocesses)."""
     _arm_parent_death_signal()
-    if os.getppid() != parent:  # the driver died before the signal was armed
+    if os.getppid() != parent:  # the parent died before the signal was armed
         os._exit(1)
 
     def watch() -> None:
