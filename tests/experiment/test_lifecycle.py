@@ -68,23 +68,25 @@ def _driver(directory: Path, start_method: str = "", **extra: str) -> subprocess
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _running_workers(driver: subprocess.Popen[bytes], db: Path) -> list[int]:
+def _running_workers(driver: subprocess.Popen[bytes], db: Path, running: int = 1) -> list[int]:
+    """The driver's two workers, once ``running`` trials are running (a trial is "running" once its
+    worker said it started it, so with 2 both workers are past their start-up)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert driver.poll() is None, driver.communicate()
-        if _running(db):
+        if _running(db) >= running:
             workers = workers_of(driver.pid)
             if len(workers) >= 2:
                 return workers
         time.sleep(0.05)
-    raise AssertionError("the driver never had two workers running trials")
+    raise AssertionError(f"the driver never had two workers and {running} trials running")
 
 
-def _running(db: Path) -> bool:
+def _running(db: Path) -> int:
     try:
-        return bool(SQLiteStorage(db, read_only=True).trials("running"))
+        return len(SQLiteStorage(db, read_only=True).trials("running"))
     except StorageError:  # not created, or not migrated yet
-        return False
+        return 0
 
 
 def _parent(pid: int) -> int:
@@ -112,7 +114,9 @@ def test_workers_die_with_a_sigkilled_driver(tmp_path: Path, start_method: str) 
     """Running and stopped workers alike (a stopped forked worker once kept its fork server, and so
     itself, alive after the driver died)."""
     driver = _driver(tmp_path, start_method)
-    workers = _running_workers(driver, tmp_path / "experiment.db")
+    # both workers past their start-up: one stopped while still importing (before it can arm its
+    # guards) would outlive the driver — a window of seconds when spawned, milliseconds when forked
+    workers = _running_workers(driver, tmp_path / "experiment.db", running=2)
     forked = [pid for pid in workers if _parent(pid) != driver.pid]
     assert len(forked) == (len(workers) if start_method == "forkserver" else 0)  # the fork server's children
     os.kill(workers[0], signal.SIGSTOP)  # a stopped worker cannot act on its own: the kernel must end it

@@ -9,6 +9,10 @@ a worker forked by the fork server is the server's child, not the driver's:
   however the driver dies — ends the worker at once;
 - on Linux the kernel also kills the worker when its parent dies (``PR_SET_PDEATHSIG``): the
   driver under ``spawn``, the fork server under ``forkserver`` (which exits when its driver does).
+
+Both are armed by the worker itself, first thing in :func:`worker_main`: a worker stopped (SIGSTOP)
+before that is not covered — under ``spawn`` a window of the seconds it spends importing torch,
+under ``forkserver`` of milliseconds.
 """
 
 from __future__ import annotations
