@@ -90,12 +90,15 @@ def test_a_toml_config_with_executor_options(tmp_path: Path) -> None:
         'strategy = "random"\n'
         '[evaluator]\nname = "classification"\ndata = "digits"\nepochs = 1\n'
         '[experiment]\nmax_trials = 3\ndirectory = "out"\nprogress = false\n'
-        '[experiment.executor]\nname = "process"\nmax_trials_per_worker = 1\n'
+        '[experiment.executor]\nname = "process"\nmax_trials_per_worker = 1\nstart_method = "spawn"\n'
     )
     done = cli(["run", "exp.toml"], tmp_path)
     assert done.returncode == 0, done.stderr
     workers = [t.worker for t in SQLiteStorage(tmp_path / "out" / "experiment.db", read_only=True).trials()]
     assert workers == ["worker-0", "worker-1", "worker-2"]  # recycled after every trial
+    (tmp_path / "bad.toml").write_text((tmp_path / "exp.toml").read_text().replace('"spawn"', '"fork"'))
+    done = cli(["run", "bad.toml"], tmp_path)
+    assert done.returncode != 0 and "start_method must be one of forkserver, spawn, got 'fork'" in done.stderr
 
 
 # 2. one driver per experiment, lock-free readers ---------------------------------------------------
