@@ -238,11 +238,13 @@ def check_two_ranks_identical(algorithm: Algorithm, factory: SpaceFactory, input
     """
     import torch.multiprocessing as mp
 
-    from archspace.experiment.executors.process import default_start_method, preload_forkserver
+    from archspace.experiment.executors.process import default_start_method, fork_server_fits, launch_fork_server
 
     method = default_start_method()  # ranks forked from a server that imported torch once, as workers are
-    if method == "forkserver":
-        preload_forkserver()
+    if method == "forkserver" and fork_server_fits():
+        launch_fork_server()
+    else:
+        method = "spawn"
     with tempfile.TemporaryDirectory() as tmp:
         mp.start_processes(_rank_main, args=(algorithm, factory, inputs, num_classes, _free_port(), tmp),
                            nprocs=2, join=True, start_method=method)

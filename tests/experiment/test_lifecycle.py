@@ -162,6 +162,21 @@ def test_a_forked_worker_sees_the_drivers_environment_as_it_is_when_the_worker_s
     assert "torch" in preload and "__main__" not in preload  # not the driver's script: see the next test
 
 
+def test_a_changed_import_time_variable_makes_the_next_workers_spawned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fork server's torch was imported under the environment it started with: after a variable
+    read then (CUDA_*, OMP_*, TORCH_*, ...) changes, workers are spawned; once it is back, forked."""
+    def run() -> float:
+        experiment = Experiment(TinySpace(), FunctionalEvaluator(environment_and_parent), GridSearch(), max_trials=1,
+                                executor=ProcessExecutor(1, start_method="forkserver"), progress=False)
+        return float(experiment.run()[0].metrics["ppid"])
+
+    assert run() != os.getpid()  # forked: the fork server's child
+    with monkeypatch.context() as patch:
+        patch.setenv("TORCH_ARCHSPACE_TEST", str(time.time()))
+        assert run() == os.getpid()  # spawned: the driver's own child
+    assert run() != os.getpid()
+
+
 @pytest.mark.parametrize("method", ["fork", "thread", ""])
 def test_an_unknown_start_method_is_refused_with_the_allowed_ones(method: str) -> None:
     with pytest.raises(ValueError, match="start_method must be one of forkserver, spawn") as info:
@@ -244,3 +259,43 @@ def test_the_fork_server_does_not_run_the_drivers_main_script(tmp_path: Path) ->
     assert {pid for pid, _ in workers} <= {pid for pid, _ in others}  # each worker did, itself
     # (a fourth worker, started as the third was recycled and stopped at the end, may have too)
     assert all(parent in servers for _, parent in others) and driver not in servers
+
+
+COPY_SCRIPT = '''
+import sys
+sys.path.insert(0, {copy!r})  # a checkout the driver uses, not the installed package
+import archspace
+from archspace.evaluate import FunctionalEvaluator
+from archspace.experiment import Experiment, ProcessExecutor
+from archspace.strategy import GridSearch
+from archspace.testing import TinySpace
+
+
+def where(model, ctx):
+    import archspace.experiment.executors._worker as worker
+    return {{"default": 0.0, "file": worker.__file__}}
+
+
+if __name__ == "__main__":
+    print(archspace.__file__)
+    for method in ("forkserver", "spawn"):
+        trials = Experiment(TinySpace(), FunctionalEvaluator(where), GridSearch(), max_trials=1,
+                            executor=ProcessExecutor(1, start_method=method), progress=False).run()
+        print(trials[0].metrics["file"])
+'''
+
+
+def test_forked_workers_run_the_package_copy_the_driver_imported(tmp_path: Path) -> None:
+    """Python 3.11's fork server ignores the driver's sys.path; it is started with it as PYTHONPATH,
+    so a driver that put another copy of archspace first does not fork workers running the installed one."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(ROOT / "archspace", copy / "archspace", ignore=shutil.ignore_patterns("__pycache__"))
+    script = tmp_path / "drive.py"
+    script.write_text(COPY_SCRIPT.format(copy=str(copy)))
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    driver, forked, spawned = done.stdout.strip().splitlines()[-3:]
+    assert driver.startswith(str(copy)) and forked.startswith(str(copy)) and spawned.startswith(str(copy))

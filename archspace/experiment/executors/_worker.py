@@ -11,8 +11,9 @@ a worker forked by the fork server is the server's child, not the driver's:
   driver under ``spawn``, the fork server under ``forkserver`` (which exits when its driver does).
 
 Both are armed by the worker itself, first thing in :func:`worker_main`: a worker stopped (SIGSTOP)
-before that is not covered — under ``spawn`` a window of the seconds it spends importing torch,
-under ``forkserver`` of milliseconds.
+before that is not covered. That window is what comes before ``worker_main`` runs: importing the
+driver's main script (both start methods re-run its module-level code) and, under ``spawn``,
+importing torch — seconds — where a forked worker has torch already.
 """
 
 from __future__ import annotations

@@ -1,15 +1,18 @@
 """The process executor: a pool of long-lived worker processes, one trial at a time each.
 
-Workers are forked from a ``forkserver`` that has imported torch and the worker's code once (where
-the platform has one; else ``spawn``). ``fork`` from the driver itself is never used: after torch
+Workers are forked from a ``forkserver`` that has imported torch and the worker's code once (on
+Linux; ``spawn`` elsewhere, and whenever the running server does not fit the driver: see
+:func:`fork_server_fits`). ``fork`` from the driver itself is never used: after torch
 has used its OpenMP thread pool a forked child can hang, and the fork server never runs torch
 code, only imports it. A worker started this way is ready in tens of milliseconds instead of the
 ~2.4 CPU-seconds a spawned one spends importing torch, which is what recycled, replaced and
 timed-out workers, and every new experiment in a long-lived driver (a notebook, a test run),
 used to pay each time. A worker receives the driver's environment as it is when the worker
-starts (the fork server's own is the one it was started with), the pickled space and evaluator
-once, and then only ``(trial_id, sample)`` messages, so a trial costs a pipe round trip plus the
-freeze. Each worker gets a fair share of torch threads and dies with the driver (see
+starts (the fork server's own is the one it was started with; module-level code of the driver's
+main script, which each worker re-imports before its own code runs, still sees the server's —
+``start_method="spawn"`` where such code reads variables that change between experiments), the
+pickled space and evaluator once, and then only ``(trial_id, sample)`` messages, so a trial costs
+a pipe round trip plus the freeze. Each worker gets a fair share of torch threads and dies with the driver (see
 :mod:`archspace.experiment.executors._worker`).
 
 Faults: a worker that dies during a trial (segfault, OOM kill, SIGKILL) fails its trial with the
@@ -27,11 +30,14 @@ worker's pipe; a stop verdict makes the trial's ``ctx.report`` raise ``TrialPrun
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import multiprocessing.forkserver
 import os
 import pickle
+import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -54,28 +60,85 @@ START_METHODS = ("forkserver", "spawn")
 FORKSERVER_PRELOAD = ("torch", "archspace.experiment.executors._worker")
 
 
+#: environment variables read when torch loads or a GPU runtime starts (or that decide what is
+#: imported): fixed in the fork server's preloaded torch, so a driver whose values differ from the
+#: server's own starts its workers with ``spawn`` instead
+IMPORT_TIME_PREFIXES = ("CUDA_", "HIP_", "ROCR_", "OMP_", "MKL_", "KMP_", "GOMP_", "OPENBLAS_", "PYTORCH_",
+                        "TORCH_", "NCCL_", "LD_", "PYTHON")
+#: the fork server this module launched: its pid and the import-time environment it started under
+_SERVER: dict[str, Any] = {}
+
+
 def default_start_method() -> str:
-    """``forkserver`` where the platform has it (Linux, macOS), else ``spawn``."""
-    return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    """``forkserver`` on Linux, else ``spawn``.
+
+    macOS has a fork server too, but Python itself keeps ``spawn`` as the default there (system
+    frameworks are not fork-safe, and the server would fork after loading torch's), and the
+    kernel's parent-death signal that ends forked workers with their server is Linux's.
+    """
+    return "forkserver" if sys.platform.startswith("linux") and "forkserver" in mp.get_all_start_methods() else "spawn"
+
+
+def _import_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith(IMPORT_TIME_PREFIXES)}
+
+
+def fork_server_fits() -> bool:
+    """Whether workers may be forked from the fork server as it is now.
+
+    Yes when none runs (the next start launches one from this driver's environment), or when the
+    one running is the one this module launched and the variables of :data:`IMPORT_TIME_PREFIXES`
+    are as they were then. No for a server started by other code (its preloads and environment
+    are unknown) or after such a variable changed (``CUDA_VISIBLE_DEVICES`` between two
+    experiments, say): workers are then spawned, which is correct at spawn's cost.
+    """
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    if server is None:
+        return False
+    pid = getattr(server, "_forkserver_pid", None)
+    return pid is None or (_SERVER.get("pid") == pid and _SERVER.get("env") == _import_env())
 
 
 def preload_forkserver() -> None:
     """Have the fork server import torch and the worker's module, if it is not running yet.
 
     Python's default asks the server to import the driver's main script (which it does since
-    CPython gh-126631, in 3.13 and later; before, the request was silently ignored). That is dropped: a
-    script's module-level code (``device = "cuda" if torch.cuda.is_available() else "cpu"`` is
+    CPython gh-126631, in 3.13 and later; before, the request was silently ignored). That is dropped:
+    a script's module-level code (``device = "cuda" if torch.cuda.is_available() else "cpu"`` is
     common) would then run in the server, and CUDA initialised there breaks CUDA in every worker
-    forked from it. Each worker imports the main script itself, as a spawned one does. The server
-    is one per driver process and shared with any other user of the ``forkserver`` start method:
-    modules someone else asked for are kept, and a server already running (started by other code
-    first) is left as it is — its workers then import torch themselves, as spawned ones do.
+    forked from it. Each worker imports the main script itself, as a spawned one does. Modules
+    someone else asked the server to preload are kept.
     """
     server = getattr(multiprocessing.forkserver, "_forkserver", None)
     if server is None or getattr(server, "_forkserver_pid", None) is not None:
         return
     current = [m for m in getattr(server, "_preload_modules", None) or [] if m != "__main__"]
     multiprocessing.forkserver.set_forkserver_preload(current + [m for m in FORKSERVER_PRELOAD if m not in current])
+
+
+def launch_fork_server() -> None:
+    """Start the fork server now, if none runs, so that it imports what this driver would import.
+
+    Python 3.11's server does not take the driver's ``sys.path`` (it is passed and ignored), so a
+    driver that put another copy of a package first on its path would fork workers running the
+    server's copy: the server is started with the driver's path as its ``PYTHONPATH``. Workers do
+    not keep that: each gets the driver's environment as it is (see ``worker_main``).
+    """
+    env = _import_env()
+    preload_forkserver()
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        if before is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = before
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid is not None and pid != _SERVER.get("pid"):
+        _SERVER.update(pid=pid, env=env)
 
 
 class WorkerStartupError(ArchspaceError, RuntimeError):
@@ -165,49 +228,51 @@ class ProcessExecutor(Executor):
         self._source = source
         self._threads = fair_threads(self.concurrency)
         self._directory = None if directory is None else str(directory)
-        self._ctx: Any = mp.get_context(self.start_method)
-        if self.start_method == "forkserver":
-            preload_forkserver()
+        self._method = self.start_method
+        if self._method == "forkserver" and not fork_server_fits():
+            logger.info("the fork server was started by other code or under other values of %s...: workers are "
+                        "spawned", "/".join(IMPORT_TIME_PREFIXES))
+            self._method = "spawn"
+        self._ctx: Any = mp.get_context(self._method)
+        if self._method == "forkserver":
+            launch_fork_server()
         # every worker holds the read end; the driver alone holds the write end, so its death
         # (however it dies) is an end-of-file in each worker (see _worker.die_with_driver)
         self._lifeline_read, self._lifeline_write = self._ctx.Pipe(duplex=False)
         self._workers = [self._spawn() for _ in range(self.concurrency)]
 
     def _spawn(self) -> _Worker:
-        parent, child = self._ctx.Pipe()
         name = f"worker-{self._spawned}"
         self._spawned += 1
-        process = self._ctx.Process(
-            target=worker_main, name=f"archspace-{name}", daemon=True,
-            args=(child, self._payload, self._source, self._threads, self._lifeline_read, self.worker_memory_limit,
-                  self._directory, self.judge is not None, self.keep_weights, self.trial_processes,
-                  dict(os.environ)),
-        )
-        self._start_process(process)
-        child.close()
-        return _Worker(name, process, parent, started=now())
-
-    def _start_process(self, process: Any) -> None:
-        """Start ``process``; under ``forkserver``, ride out a fork server that has just died.
-
-        Python starts a new server when it finds the old one gone, but a server killed a moment ago
-        may not be reapable yet, and connecting to it is then refused: try again a few times.
-        """
-        attempts = 5
+        attempts = 5 if self._method == "forkserver" else 1
         for attempt in range(attempts):
+            parent, child = self._ctx.Pipe()
+            process = self._ctx.Process(
+                target=worker_main, name=f"archspace-{name}", daemon=True,
+                args=(child, self._payload, self._source, self._threads, self._lifeline_read,
+                      self.worker_memory_limit, self._directory, self.judge is not None, self.keep_weights,
+                      self.trial_processes, dict(os.environ)),
+            )
             try:
                 process.start()
-                return
             except (ConnectionError, FileNotFoundError, EOFError) as exc:
-                if self.start_method != "forkserver":
+                # a fork server killed a moment ago may not be reapable yet, so Python still thinks
+                # it runs and connecting is refused: a fresh pipe and process, after a new server
+                parent.close()
+                child.close()
+                if self._method != "forkserver":
                     raise
                 if attempt == attempts - 1:
                     raise WorkerStartupError(
-                        f"could not start a worker through the fork server ({type(exc).__name__}: {exc}); the server "
-                        "imports the driver's main script as it starts, so a script that runs its experiment at "
-                        "import (not under `if __name__ == '__main__':`) or fails to import stops it; or use "
-                        "ProcessExecutor(start_method='spawn')") from exc
+                        f"could not start a worker through the fork server ({type(exc).__name__}: {exc}); it may "
+                        "fail to import torch or archspace as it starts; ProcessExecutor(start_method='spawn') "
+                        "starts workers without it") from exc
                 time.sleep(0.2)
+                launch_fork_server()
+                continue
+            child.close()
+            return _Worker(name, process, parent, started=now())
+        raise AssertionError("unreachable")
 
     def worker_pids(self) -> list[int]:
         """Pids of the live worker processes (for tests and diagnostics)."""
@@ -355,8 +420,10 @@ class ProcessExecutor(Executor):
         worker.process.join(timeout=1)
         code = worker.process.exitcode
         how = killed_by(code) or f"exited with code {code}"
-        if code == 255 and self.start_method == "forkserver":  # the server reports 255 for a child it lost
+        if code == 255 and self._method == "forkserver":  # the server reports 255 for a child it lost
             how += " (or died with the fork server that started it)"
+            with contextlib.suppress(OSError):  # the server died, perhaps not the worker: make sure
+                os.kill(worker.process.pid, signal.SIGKILL)
         return f"{worker.name} (pid {worker.process.pid}) {how} while running the trial"
 
     def _replace(self, index: int, worker: _Worker, reason: str) -> list[Event]:
@@ -399,4 +466,5 @@ class ProcessExecutor(Executor):
         self._lifeline_read = self._lifeline_write = None
 
 
-__all__ = ["ProcessExecutor", "WorkerStartupError", "default_start_method", "preload_forkserver"]
+__all__ = ["ProcessExecutor", "WorkerStartupError", "default_start_method", "fork_server_fits",
+           "launch_fork_server", "preload_forkserver"]
