@@ -12,8 +12,8 @@ starts (the fork server's own is the one it was started with; module-level code 
 main script, which each worker re-imports before its own code runs, still sees the server's —
 ``start_method="spawn"`` where such code reads variables that change between experiments), the
 pickled space and evaluator once, and then only ``(trial_id, sample)`` messages, so a trial costs
-a pipe round trip plus the freeze. Each worker gets a fair share of torch threads and dies with the driver (see
-:mod:`archspace.experiment.executors._worker`).
+a pipe round trip plus the freeze. Each worker gets a fair share of torch threads and dies with
+the driver (see :mod:`archspace.experiment.executors._worker`).
 
 Faults: a worker that dies during a trial (segfault, OOM kill, SIGKILL) fails its trial with the
 signal's name and is replaced; a trial past its timeout has its worker killed and replaced; a
@@ -171,9 +171,9 @@ class ProcessExecutor(Executor):
             after a ``MemoryError``).
         worker_memory_limit: MiB of address space a worker may add beyond its size once ready
             (Linux ``RLIMIT_AS``); a trial over it fails with ``MemoryError`` and the worker is recycled.
-        start_method: ``"forkserver"`` (the default where the platform has it: workers forked from
-            a server that has imported torch once) or ``"spawn"`` (each worker a fresh interpreter
-            that imports everything itself).
+        start_method: ``"forkserver"`` (the default on Linux: workers forked from a server that has
+            imported torch once, where it fits the driver: :func:`fork_server_fits`) or ``"spawn"``
+            (each worker a fresh interpreter that imports everything itself; the default elsewhere).
 
     With ``trial_processes`` > 1 (``Experiment(..., trial_processes=N)``) each worker is the agent
     of its trials, which run as N ranks sharing the worker's threads
