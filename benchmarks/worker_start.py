@@ -34,10 +34,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from archspace.evaluate import FunctionalEvaluator  # noqa: E402
 from archspace.experiment import Experiment, ProcessExecutor  # noqa: E402
 from archspace.hub import NasBench201  # noqa: E402
 from archspace.strategy import Random  # noqa: E402
+from benchmarks.trial_overhead import NoModel  # noqa: E402  (the no-op evaluator that builds no model)
 from tests.experiment.helpers import noop  # noqa: E402  (module level: workers import it)
 
 METHODS = ("spawn", "forkserver")
@@ -47,12 +47,6 @@ sys.path.insert(0, {root!r})
 from benchmarks.worker_start import run
 run({method!r}, trials=2, per_worker=None)
 """
-
-
-class NoModel(FunctionalEvaluator):
-    """The no-op evaluator, told not to build the model: the workers' start-up is what is left."""
-
-    needs_model = False
 
 
 def run(method: str, trials: int, per_worker: int | None) -> float:

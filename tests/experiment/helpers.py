@@ -119,14 +119,24 @@ def environment_and_parent(model: nn.Module, ctx: TrialContext) -> dict[str, Any
     return {"default": float(os.environ.get("ARCHSPACE_TEST_MARK", "0")), "ppid": os.getppid(), "pid": os.getpid()}
 
 
+def _stat(pid: int) -> list[str]:
+    """The fields of ``/proc/PID/stat`` after the command name: state, parent pid, ..."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()
+
+
+def parent_of(pid: int) -> int:
+    """The parent pid of ``pid`` (from /proc)."""
+    return int(_stat(pid)[1])
+
+
 def children_of(pid: int) -> list[int]:
     """Pids whose parent is ``pid`` (from /proc)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
+                fields = _stat(int(entry))
             except OSError:
                 continue
             if int(fields[1]) == pid and fields[0] != "Z":
@@ -134,7 +144,8 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
-def _cmdline(pid: int) -> bytes:
+def cmdline(pid: int) -> bytes:
+    """The command line of ``pid`` (empty once it is gone)."""
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
@@ -147,7 +158,7 @@ def workers_of(driver: int) -> list[int]:
     tracker and the fork server themselves are left out, and so are a worker's own children."""
     found = []
     for pid in children_of(driver):
-        command = _cmdline(pid)
+        command = cmdline(pid)
         if b"resource_tracker" in command:
             continue
         if b"multiprocessing.forkserver" in command:
@@ -160,8 +171,7 @@ def workers_of(driver: int) -> list[int]:
 def alive(pid: int) -> bool:
     """Whether ``pid`` is a live (not zombie) process."""
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+        return _stat(pid)[0] != "Z"
     except OSError:
         return False
 

@@ -18,7 +18,16 @@ from archspace.experiment import Experiment, ProcessExecutor
 from archspace.storage import SQLiteStorage, StorageError
 from archspace.strategy import GridSearch
 from archspace.testing import TinySpace
-from tests.experiment.helpers import HangsOnceAtStartup, alive, environment_and_parent, leaky, worker_pid, workers_of
+from tests.experiment.helpers import (
+    HangsOnceAtStartup,
+    alive,
+    cmdline,
+    environment_and_parent,
+    leaky,
+    parent_of,
+    worker_pid,
+    workers_of,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("killable.py")
@@ -89,17 +98,6 @@ def _running(db: Path) -> int:
         return 0
 
 
-def _parent(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
 def _gone(pids: list[int], limit: float = 10) -> bool:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
@@ -117,7 +115,7 @@ def test_workers_die_with_a_sigkilled_driver(tmp_path: Path, start_method: str) 
     # both workers past their start-up: one stopped while still importing (before it can arm its
     # guards) would outlive the driver — a window of seconds when spawned, milliseconds when forked
     workers = _running_workers(driver, tmp_path / "experiment.db", running=2)
-    forked = [pid for pid in workers if _parent(pid) != driver.pid]
+    forked = [pid for pid in workers if parent_of(pid) != driver.pid]
     assert len(forked) == (len(workers) if start_method == "forkserver" else 0)  # the fork server's children
     os.kill(workers[0], signal.SIGSTOP)  # a stopped worker cannot act on its own: the kernel must end it
     driver.kill()
@@ -130,8 +128,8 @@ def test_a_killed_fork_server_costs_only_the_trials_running_then(tmp_path: Path)
     trials they were running, starts a new server and new workers, and finishes the budget."""
     driver = _driver(tmp_path, "forkserver", ARCHSPACE_TEST_TRIALS="10", ARCHSPACE_TEST_SLEEP="0.6")
     workers = _running_workers(driver, tmp_path / "experiment.db")
-    server = _parent(workers[0])
-    assert server != driver.pid and b"multiprocessing.forkserver" in _cmdline(server)
+    server = parent_of(workers[0])
+    assert server != driver.pid and b"multiprocessing.forkserver" in cmdline(server)
     os.kill(server, signal.SIGKILL)
     out, err = driver.communicate(timeout=120)
     assert driver.returncode == 0, err.decode()[-3000:]
