@@ -795,6 +795,115 @@ def independent(args: argparse.Namespace) -> None:
     print(json.dumps(summary, indent=1))
 
 
+#: the rows `longer` re-trains under a longer protocol: each algorithm's best setting (the README's
+#: "at a glance"), DARTS's collapse, DrNAS's longer search and the ten-cell control
+LONGER_ROWS = {
+    "SPOS": "spos/epochs32/rerank5-b128",
+    "ENAS": "enas-draws100/epochs64/rerank10-b128-iso",
+    "GDAS": "gdas/epochs128/archlr0.0018/rerank5-b128",
+    "ProxylessNAS": "proxyless/epochs32/archlr0.038/warmup8/searchbn/rerank5-b128-iso",
+    "DARTS-PT fix α": "dartspt-fix/epochs10/searchbn/rerank10-b128-iso",
+    "DrNAS": "drnas/epochs10/archlr0.0094/searchbn/rerank5-b128-iso",
+    "DrNAS, 32 epochs": "drnas/epochs32/archlr0.0029",
+    "β-DARTS": "betadarts/epochs10/archlr0.0094/searchbn/rerank5-b128-iso",
+    "DARTS 1st order": "darts1/epochs10/archlr0.0047",
+    "DARTS 2nd order": "darts2/epochs10/archlr0.0047",
+    "control: 10 random cells re-checked": "control-random/epochs0/rerank10-b128-iso",
+}
+
+
+def _longer_answers(data: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """Per :data:`LONGER_ROWS` row: its seeds' own answers ("own": the paper's selection) and
+    re-checked answers ("rechecked", where the row re-checks), as table classes."""
+    rows: dict[str, dict[str, list[str]]] = {}
+    for label, rest in LONGER_ROWS.items():
+        name, _, tail = rest.partition("/")
+        records = [r for k, r in sorted(data["search"].items())
+                   if k.split("/")[0] == name and "/".join(k.split("/")[2:]) == tail]
+        if not records:
+            continue
+        rechecked = "rerank" in tail
+        rows[label] = {"own": [r["paper_pick"]["class"] if rechecked and "paper_pick" in r else r["class"]
+                               for r in records if not rechecked or "paper_pick" in r],
+                       "rechecked": [r["class"] for r in records] if rechecked else []}
+    return rows
+
+
+def longer(args: argparse.Namespace) -> None:
+    """Do the answers' standings hold under a longer training? The table trains each cell for two
+    epochs; the papers' targets come from NB201's 200. The searches' answers (:data:`LONGER_ROWS`)
+    and ``--random`` of the table's cells drawn uniformly are trained again under the table's
+    protocol with ``--epochs`` epochs (seed 0; their own table file, resumable, shardable:
+    ``--shard i --shards n`` in n processes), and each row's answers are placed among the random
+    cells under both protocols: a row whose percentile rises under the longer training was held
+    back by the two-epoch ground truth, one whose percentile does not was not. ``--ceiling`` also
+    trains the random cells with seed 1: the longer protocol's own seed-to-seed tau, the most any
+    ranking of it can agree with it."""
+    torch.set_num_threads(1)
+    protocol = replace(PROTOCOL, name=f"{PROTOCOL.name}-e{args.epochs}", epochs=args.epochs)
+    path = ROOT / "benchmarks" / "results" / f"fashion201_e{args.epochs}_table.json"
+    short = load_fashion201(args.table or DEFAULT_PATH)
+    short_means = table_test_means(dict(short.items()))
+    pool = sorted(short_means)
+    rng = np.random.default_rng(20_000 + args.seed)  # apart from the table's and the control's draws
+    randoms = [pool[i] for i in rng.choice(len(pool), size=min(args.random, len(pool)), replace=False)]
+    rows = _longer_answers(_results())
+    found = [a for r in rows.values() for a in r["own"] + r["rechecked"]]
+    order: list[str] = []  # random and found cells alternate, so a stopped run has some of both
+    for pair in zip(randoms, found + [""] * len(randoms)):
+        order += [a for a in pair if a]
+    order += found[len(randoms):]
+    order = list(dict.fromkeys(order))
+    jobs = [(arch, 0) for arch in order] + [(arch, 1) for arch in randoms if args.ceiling]
+    for arch, seed in jobs[args.shard::args.shards]:
+        entry = lookup_or_train(arch, path, seed=seed, protocol=protocol)
+        print(f"{arch} (seed {seed}): {args.epochs} epochs {entry['test_acc'] * 100:.2f}, "
+              f"2 epochs {short_means[arch] * 100:.2f}", flush=True)
+    if args.shard:
+        return
+    long = load_fashion201(path, protocol=protocol)
+    missing = [a for a, seed in jobs if not long.has(a, seed)]
+    if missing:
+        print(f"{len(missing)} cells not trained yet (the other shards): run shard 0 again when they are", flush=True)
+        return
+    long_acc = {a: long[a][0]["test_acc"] for a in order}
+    ref_short = [short_means[a] for a in randoms]
+    ref_long = [long_acc[a] for a in randoms]
+    tau = stats.kendalltau(ref_short, ref_long)
+    result: dict[str, Any] = {"epochs": args.epochs, "random_cells": len(randoms), "seed": args.seed,
+                              "random_tau_2_vs_long": round(float(tau.statistic), 3),
+                              "random_spearman_2_vs_long": round(float(stats.spearmanr(ref_short, ref_long).statistic), 3),
+                              "random_long": {"mean": statistics.mean(ref_long), "median": statistics.median(ref_long),
+                                              "p90": float(np.percentile(ref_long, 90)),
+                                              "p95": float(np.percentile(ref_long, 95)), "max": max(ref_long)},
+                              "rows": {}}
+    for label, r in rows.items():
+        for kind in ("own", "rechecked"):
+            cells = r[kind]
+            if not cells:
+                continue
+            result["rows"][f"{label} ({kind})"] = {
+                "answers": len(cells), "key": LONGER_ROWS[label],
+                "short_acc": statistics.mean(short_means[a] for a in cells),
+                "long_acc": statistics.mean(long_acc[a] for a in cells),
+                "short_percentile_among_random": statistics.mean(percentile(short_means[a], ref_short) for a in cells),
+                "long_percentile_among_random": statistics.mean(percentile(long_acc[a], ref_long) for a in cells),
+                "short_percentile_in_table": statistics.mean(percentile(short_means[a], list(short_means.values()))
+                                                             for a in cells)}
+    if args.ceiling:  # the longer protocol's own noise ceiling
+        seeds = [[long[a][seed]["test_acc"] for a in randoms] for seed in (0, 1)]
+        result["long_seed_tau"] = round(float(stats.kendalltau(*seeds).statistic), 3)
+        print(f"{args.epochs} epochs, seed 0 vs seed 1 on the random cells: Kendall tau {result['long_seed_tau']}")
+    data = _results()
+    data.setdefault("longer", {})[f"epochs{args.epochs}/random{len(randoms)}"] = result
+    _save(data)
+    print(f"{len(randoms)} random table cells: Kendall tau 2 vs {args.epochs} epochs {tau.statistic:.3f}")
+    print(f"| row | answers | 2 epochs: acc. / percentile among the random cells | {args.epochs} epochs: acc. / percentile |")
+    for label, row in result["rows"].items():
+        print(f"| {label} | {row['answers']} | {row['short_acc'] * 100:.2f} / {row['short_percentile_among_random']:.0f} "
+              f"| {row['long_acc'] * 100:.2f} / {row['long_percentile_among_random']:.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="step", required=True)
@@ -870,6 +979,13 @@ def main() -> None:
     p.add_argument("--top", type=int, default=10, help="random cells re-checked per seed (its first half: a second row)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--first-seed", type=int, default=0, help="start at this seed (two processes side by side)")
+    p = sub.add_parser("longer")
+    p.add_argument("--epochs", type=int, default=8, help="epochs of the longer protocol (the table's: 2)")
+    p.add_argument("--random", type=int, default=48, help="table cells drawn uniformly as the reference")
+    p.add_argument("--seed", type=int, default=0, help="the draw of the reference cells")
+    p.add_argument("--ceiling", action="store_true", help="also train the random cells with seed 1 (the noise ceiling)")
+    p.add_argument("--shard", type=int, default=0, help="this process's share of the cells (0: also reports)")
+    p.add_argument("--shards", type=int, default=1)
     p = sub.add_parser("independent")
     p.add_argument("--shard", type=int, default=0, help="this process's share of the cells (0: also reports)")
     p.add_argument("--shards", type=int, default=1)
@@ -887,7 +1003,8 @@ def main() -> None:
     args = parser.parse_args()
     {"search": search, "fidelity": fidelity, "summary": summarise, "rescore": rescore,
      "invariance": invariance, "fewshot": fewshot, "rerank": rerank,
-     "repeat": repeat, "control": control, "independent": independent}[args.step](args)
+     "repeat": repeat, "control": control, "independent": independent,
+     "longer": longer}[args.step](args)
 
 
 if __name__ == "__main__":
