@@ -836,17 +836,21 @@ def longer(args: argparse.Namespace) -> None:
     protocol with ``--epochs`` epochs (seed 0; their own table file, resumable, shardable:
     ``--shard i --shards n`` in n processes), and each row's answers are placed among the random
     cells under both protocols: a row whose percentile rises under the longer training was held
-    back by the two-epoch ground truth, one whose percentile does not was not. ``--ceiling`` also
-    trains the random cells with seed 1: the longer protocol's own seed-to-seed tau, the most any
-    ranking of it can agree with it."""
+    back by the two-epoch ground truth, one whose percentile does not was not. ``--ceiling N`` also
+    trains the first N random cells with seed 1: the longer protocol's own seed-to-seed tau, the
+    most any ranking of it can agree with it."""
     torch.set_num_threads(1)
     protocol = replace(PROTOCOL, name=f"{PROTOCOL.name}-e{args.epochs}", epochs=args.epochs)
     path = ROOT / "benchmarks" / "results" / f"fashion201_e{args.epochs}_table.json"
     short = load_fashion201(args.table or DEFAULT_PATH)
     short_means = table_test_means(dict(short.items()))
     pool = sorted(short_means)
-    rng = np.random.default_rng(20_000 + args.seed)  # apart from the table's and the control's draws
-    randoms = [pool[i] for i in rng.choice(len(pool), size=min(args.random, len(pool)), replace=False)]
+    # apart from the table's and the control's draws; a larger --random extends the same draw (the
+    # first run's 48, then a permutation of the rest), so cells trained before are kept
+    first = [int(i) for i in np.random.default_rng(20_000 + args.seed).choice(len(pool), size=min(48, len(pool)),
+                                                                               replace=False)]
+    rest = [int(i) for i in np.random.default_rng(30_000 + args.seed).permutation(len(pool)) if i not in set(first)]
+    randoms = [pool[i] for i in (first + rest)[:args.random]]
     rows = _longer_answers(_results())
     found = [a for r in rows.values() for a in r["own"] + r["rechecked"]]
     order: list[str] = []  # random and found cells alternate, so a stopped run has some of both
@@ -854,7 +858,7 @@ def longer(args: argparse.Namespace) -> None:
         order += [a for a in pair if a]
     order += found[len(randoms):]
     order = list(dict.fromkeys(order))
-    jobs = [(arch, 0) for arch in order] + [(arch, 1) for arch in randoms if args.ceiling]
+    jobs = [(arch, 0) for arch in order] + [(arch, 1) for arch in randoms[:args.ceiling]]
     for arch, seed in jobs[args.shard::args.shards]:
         entry = lookup_or_train(arch, path, seed=seed, protocol=protocol)
         print(f"{arch} (seed {seed}): {args.epochs} epochs {entry['test_acc'] * 100:.2f}, "
@@ -890,10 +894,16 @@ def longer(args: argparse.Namespace) -> None:
                 "long_percentile_among_random": statistics.mean(percentile(long_acc[a], ref_long) for a in cells),
                 "short_percentile_in_table": statistics.mean(percentile(short_means[a], list(short_means.values()))
                                                              for a in cells)}
-    if args.ceiling:  # the longer protocol's own noise ceiling
-        seeds = [[long[a][seed]["test_acc"] for a in randoms] for seed in (0, 1)]
+    if args.ceiling:  # the longer protocol's own noise ceiling, and the short one's on the same cells
+        cells = randoms[:args.ceiling]
+        seeds = [[long[a][seed]["test_acc"] for a in cells] for seed in (0, 1)]
+        result["ceiling_cells"] = len(cells)
         result["long_seed_tau"] = round(float(stats.kendalltau(*seeds).statistic), 3)
-        print(f"{args.epochs} epochs, seed 0 vs seed 1 on the random cells: Kendall tau {result['long_seed_tau']}")
+        result["long_seed0_vs_short_tau"] = round(float(stats.kendalltau(seeds[0], [short_means[a] for a in cells])
+                                                        .statistic), 3)
+        result["long_mean_abs_seed_diff"] = statistics.mean(abs(x - y) for x, y in zip(*seeds))
+        print(f"{args.epochs} epochs, seed 0 vs seed 1 on {len(cells)} random cells: Kendall tau "
+              f"{result['long_seed_tau']} (seed 0 vs the table's 2 epochs on them: {result['long_seed0_vs_short_tau']})")
     data = _results()
     data.setdefault("longer", {})[f"epochs{args.epochs}/random{len(randoms)}"] = result
     _save(data)
@@ -983,7 +993,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=8, help="epochs of the longer protocol (the table's: 2)")
     p.add_argument("--random", type=int, default=48, help="table cells drawn uniformly as the reference")
     p.add_argument("--seed", type=int, default=0, help="the draw of the reference cells")
-    p.add_argument("--ceiling", action="store_true", help="also train the random cells with seed 1 (the noise ceiling)")
+    p.add_argument("--ceiling", type=int, default=0, help="also train this many random cells with seed 1 (the noise ceiling)")
     p.add_argument("--shard", type=int, default=0, help="this process's share of the cells (0: also reports)")
     p.add_argument("--shards", type=int, default=1)
     p = sub.add_parser("independent")
