@@ -35,6 +35,7 @@ import statistics
 import sys
 import time
 from dataclasses import replace
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -851,15 +852,13 @@ def longer(args: argparse.Namespace) -> None:
     # first run's 48, then a permutation of the rest), so cells trained before are kept
     first = [int(i) for i in np.random.default_rng(20_000 + args.seed).choice(len(pool), size=min(48, len(pool)),
                                                                                replace=False)]
-    rest = [int(i) for i in np.random.default_rng(30_000 + args.seed).permutation(len(pool)) if i not in set(first)]
+    drawn = set(first)
+    rest = [int(i) for i in np.random.default_rng(30_000 + args.seed).permutation(len(pool)) if i not in drawn]
     randoms = [pool[i] for i in (first + rest)[:args.random]]
     rows = _longer_answers(_results())
     found = [a for r in rows.values() for a in r["own"] + r["rechecked"]]
-    order: list[str] = []  # random and found cells alternate, so a stopped run has some of both
-    for pair in zip(randoms, found + [""] * len(randoms)):
-        order += [a for a in pair if a]
-    order += found[len(randoms):]
-    order = list(dict.fromkeys(order))
+    # random and found cells alternate, so a stopped run has some of both
+    order = list(dict.fromkeys(a for pair in zip_longest(randoms, found) for a in pair if a))
     jobs = [(arch, 0) for arch in order] + [(arch, 1) for arch in randoms[:args.ceiling]]
     for arch, seed in jobs[args.shard::args.shards]:
         entry = lookup_or_train(arch, path, seed=seed, protocol=protocol)
