@@ -87,6 +87,10 @@ ALGORITHMS: dict[str, tuple[str, dict[str, Any]]] = {
     "proxyless-full": ("proxylessnas", {"binary_mode": "full"}),
     # the official code's zero-op skip: no logit update for a decision whose active path is none
     "proxyless-skipzero": ("proxylessnas", {"skip_zero_active": True}),
+    # the paper's REINFORCE update (Proxyless-R; the official --arch_algo rl): ten networks scored per
+    # update, one update every 4 batches of 64 — the official ratio of scored to trained images (ten
+    # networks on 1,000 validation images per 16 batches of 256: ~2.4)
+    "proxyless-rl": ("proxylessnas", {"arch_algo": "rl", "arch_every": 4}),
     "betadarts": ("betadarts", {}),
     # DARTS-PT: the paper's proj_intv 5 at 100 supernet epochs is 0.5 at 10: 1, the least whole epoch
     "dartspt": ("dartspt", {"projection_interval": 1}),
@@ -105,19 +109,26 @@ ALGORITHMS: dict[str, tuple[str, dict[str, Any]]] = {
 #: ProxylessNAS's official search (``search/imagenet_arch_search.py``): 120 epochs after the warm-up,
 #: architecture steps from the second on, one every 5 batches of 256 from ImageNet's training set
 #: less the 50,000 images it holds out for validation (4,809 batches per epoch), Adam at 1e-3.
+#: Its REINFORCE mode (``--arch_algo rl``): 300 updates an epoch (``rl_update_steps_per_epoch``) for
+#: the same 119 epochs, Adam at 1e-3 too.
 PAPER_ARCH_STEPS = {"darts": 50 * 391, "gumbel": 250 * 391, "drnas": 100 * 391, "betadarts": 100 * 391,
-                    "dartspt": 100 * 391, "proxylessnas": 119 * 4809 // 5}
+                    "dartspt": 100 * 391, "proxylessnas": 119 * 4809 // 5, "proxylessnas-rl": 119 * 300}
 #: each paper's architecture learning rate (3e-4 where not listed: DARTS's, which the others keep)
-PAPER_ARCH_LR = {"proxylessnas": 1e-3}
+PAPER_ARCH_LR = {"proxylessnas": 1e-3, "proxylessnas-rl": 1e-3}
 
 
-def arch_settings(registry_name: str, epochs: int, steps_per_epoch: int, mode: str) -> dict[str, Any]:
+def arch_settings(registry_name: str, epochs: int, steps_per_epoch: int, mode: str,
+                  settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """The architecture learning rate for ``mode`` 'steps' (scaled to the paper's step count; see
-    :data:`PAPER_ARCH_STEPS`) or 'paper' (unchanged: no setting)."""
-    if mode == "paper" or registry_name not in PAPER_ARCH_STEPS:
+    :data:`PAPER_ARCH_STEPS`) or 'paper' (unchanged: no setting). ``settings``: the algorithm's own
+    (an ``arch_every`` spaces the steps; ProxylessNAS's ``arch_algo="rl"`` has its own count)."""
+    settings = settings or {}
+    name = registry_name + ("-rl" if settings.get("arch_algo") == "rl" else "")
+    if mode == "paper" or name not in PAPER_ARCH_STEPS:
         return {}
-    scale = max(1.0, PAPER_ARCH_STEPS[registry_name] / (epochs * steps_per_epoch))
-    return {"arch_learning_rate": float(f"{PAPER_ARCH_LR.get(registry_name, 3e-4) * scale:.2g}")}
+    steps = epochs * -(-steps_per_epoch // settings.get("arch_every", 1))
+    scale = max(1.0, PAPER_ARCH_STEPS[name] / steps)
+    return {"arch_learning_rate": float(f"{PAPER_ARCH_LR.get(name, 3e-4) * scale:.2g}")}
 
 
 def space(search: bool = False) -> Fashion201Net:
@@ -169,7 +180,8 @@ def search(args: argparse.Namespace) -> None:
         for seed in range(args.first_seed, args.seeds):
             arch_lr = ({} if ALGORITHMS[name][1].get("fix_alpha") else  # no architecture step to scale
                        {"arch_learning_rate": args.arch_lr} if args.arch_lr is not None else
-                       arch_settings(registry_name, args.epochs - args.warmup, len(train_b), args.arch_lr_scale))
+                       arch_settings(registry_name, args.epochs - args.warmup, len(train_b), args.arch_lr_scale,
+                                     ALGORITHMS[name][1]))
             key = f"{name}/seed{seed}/epochs{args.epochs}" + (f"/archlr{arch_lr['arch_learning_rate']}" if arch_lr else "")
             settings = {**ALGORITHMS[name][1], **arch_lr}
             if args.sampler == "classes" and registry_name == "spos":  # de-isomorphic sampling

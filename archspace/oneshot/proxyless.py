@@ -65,6 +65,27 @@ lose only on steps where a real op runs. A decision's zero candidates are its La
 on Fashion-201 it did not stop the collapse to ``none`` (every seed ended with ``none`` on five of
 six edges; README), since ``none``'s own gate gradient is always 0 and it gains whenever a real
 op's ``dL/dg`` is positive.
+
+**The REINFORCE update** (``arch_algo="rl"``; the paper's section 3.3.2 and its CIFAR-10
+"Proxyless-R", the official code's ``--arch_algo rl``, ``RLArchSearchConfig`` and
+``rl_update_step``): the architecture step draws ``rl_batch_size`` (official: 10) single-path
+networks from ``p`` and scores each by its top-1 accuracy on the one validation batch, in
+training mode and without gradients (``-loss`` when the output is not class logits); with a
+latency term the reward is MnasNet's ``acc * (target / LAT(path)) ** rl_tradeoff`` (official
+``rl_tradeoff_ratio`` 0.1; ``LAT`` the table's latency of the drawn path, ``target`` the
+term's ``target_ms``). The baseline moves toward the draws' mean reward by the official code's
+rule ``b <- b + w (mean R - b)``, ``w = rl_baseline_weight`` (its ``rl_baseline_decay_weight``,
+0.99, which weighs the *new* mean, so ``b`` is nearly that mean; the first update sets ``b``
+to it), and the logits take one Adam step on ``-mean_j (R_j - b) log p(path_j)``: each decision's
+gradient is ``-mean_j (R_j - b) (onehot(drawn_j) - p)``. Every candidate is judged by the
+accuracy of whole networks it ran in, not by ``dL/dg = <dL/dout, o>``, so the pull toward
+``none`` of the gate gradients (whose own ``dL/dg`` is always 0; README) does not arise.
+Deviations: the reward passes leave the batch-norm running statistics as they were (the
+official code's training-mode passes update them; as ENAS here); the updates come every
+``arch_every`` batches (the official 300 per epoch of 4,809 batches is one per 16), where
+the gradient mode's ``binary_mode``, rescaling, activation recomputation and zero-op skip do
+not apply (the last is refused). Under ``torchrun`` the rewards are averaged across ranks.
+
 Under ``torchrun`` every rank starts from rank 0's gate generator, so
 all ranks draw the same gates at every step. In evaluation mode the supernet runs each
 decision's strongest candidate.
@@ -72,13 +93,17 @@ decision's strongest candidate.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+from torch import distributed as dist
 
 from archspace.errors import SpaceDefinitionError
 from archspace.nn.space import ModelSpace
+from archspace.oneshot._reward import accuracy_or_loss
+from archspace.oneshot.buffers import kept_buffers
 from archspace.oneshot.distributed import average_gradients, broadcast_buffers, is_distributed
 from archspace.oneshot.latency_loss import LatencyLoss, LatencyLossError
 from archspace.oneshot.loop import Batch, LossFn, OneShotTrainer
@@ -156,6 +181,13 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
             candidate's gate gradient, one active path; see the module docstring).
         skip_zero_active: leave a decision's logits alone in an architecture step whose active
             path is its zero (``none``) candidate, as the official code does (module docstring).
+        arch_algo: "grad" (the gradient of the binary gates, ``binary_mode``) or "rl" (the
+            paper's REINFORCE update, its "Proxyless-R"; module docstring).
+        rl_batch_size: with ``arch_algo="rl"``, networks drawn and scored per update (official: 10).
+        rl_baseline_weight: with "rl", the weight of the draws' mean reward in the baseline's
+            update ``b <- b + w (mean R - b)`` (official: 0.99).
+        rl_tradeoff: with "rl" and a latency term, the exponent of ``target / LAT`` in the reward
+            (official: 0.1).
         arch_learning_rate, arch_betas, arch_weight_decay: Adam on the logits; the paper's code's
             1e-3, (0, 0.999) and 0 by default.
         weight_decay: of the weights' SGD (paper's code: 4e-5).
@@ -174,7 +206,9 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
     def __init__(self, *, latency: LatencyLoss | None = None, warmup_epochs: int = 0, arch_every: int = 1,
                  recompute_arch: bool = True, binary_mode: str = "two", skip_zero_active: bool = False,
                  arch_learning_rate: float = 1e-3, arch_betas: tuple[float, float] = (0.0, 0.999),
-                 arch_weight_decay: float = 0.0, weight_decay: float = 4e-5, **kwargs: Any) -> None:
+                 arch_weight_decay: float = 0.0, weight_decay: float = 4e-5, arch_algo: str = "grad",
+                 rl_batch_size: int = 10, rl_baseline_weight: float = 0.99, rl_tradeoff: float = 0.1,
+                 **kwargs: Any) -> None:
         super().__init__(arch_learning_rate=arch_learning_rate, arch_betas=arch_betas,
                          arch_weight_decay=arch_weight_decay, weight_decay=weight_decay, **kwargs)
         if latency is not None and not isinstance(latency, LatencyLoss):
@@ -189,6 +223,29 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
         if not isinstance(skip_zero_active, bool):
             raise ValueError(f"ProxylessNAS skip_zero_active must be True or False, got {skip_zero_active!r}")
         self.skip_zero_active = skip_zero_active
+        if arch_algo not in ("grad", "rl"):
+            raise ValueError(f"ProxylessNAS arch_algo must be 'grad' (the binary gates' gradient) or 'rl' (the "
+                             f"paper's REINFORCE update), got {arch_algo!r}")
+        if arch_algo == "rl" and skip_zero_active:
+            raise ValueError("ProxylessNAS skip_zero_active applies to arch_algo='grad' only (a REINFORCE update "
+                             "has no gate gradient to skip); drop it or use arch_algo='grad'")
+        if isinstance(rl_batch_size, bool) or not isinstance(rl_batch_size, int) or rl_batch_size < 1:
+            raise ValueError(f"ProxylessNAS rl_batch_size must be an int >= 1 (networks per update), got "
+                             f"{rl_batch_size!r}")
+        for name, number in (("rl_baseline_weight", rl_baseline_weight), ("rl_tradeoff", rl_tradeoff)):
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or not 0 <= number <= (
+                    1 if name == "rl_baseline_weight" else math.inf):
+                allowed = "in [0, 1]" if name == "rl_baseline_weight" else "a number >= 0"
+                raise ValueError(f"ProxylessNAS {name} must be {allowed}, got {number!r}")
+        if arch_algo == "rl" and latency is not None and latency.target_ms is None:
+            raise LatencyLossError("ProxylessNAS arch_algo='rl' with a latency term rewards acc * (target / LAT) ** "
+                                   "rl_tradeoff: give the LatencyLoss a target_ms")
+        self.arch_algo = arch_algo
+        self.rl_batch_size = rl_batch_size
+        self.rl_baseline_weight = float(rl_baseline_weight)
+        self.rl_tradeoff = float(rl_tradeoff)
+        #: the REINFORCE baseline (None before the first ``arch_algo="rl"`` update)
+        self.rl_baseline: float | None = None
         #: label -> candidate positions that are zero ops in every LayerChoice of that label
         self._zero: dict[str, frozenset[int]] = {}
         self.latency = latency
@@ -264,7 +321,10 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
 
     def arch_step(self, val: Batch, loss_fn: LossFn) -> dict[str, float]:
         """One architecture update on a validation batch with two paths per decision, then the
-        rescaling (``binary_mode="full"``: every path, no rescaling); returns the losses."""
+        rescaling (``binary_mode="full"``: every path, no rescaling; ``arch_algo="rl"``: the
+        REINFORCE update of :meth:`rl_step`); returns the losses."""
+        if self.arch_algo == "rl":
+            return self.rl_step(val, loss_fn)
         policy = self.policy
         policy.paths = 2 if self.binary_mode == "two" else "all"
         policy.recompute = self.recompute_arch  # each Mix tells its op (the backward pass recomputes)
@@ -293,6 +353,54 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
             policy.paths = 1
             policy.recompute = False
         return out
+
+    def rl_reward(self, output: Any, target: torch.Tensor, drawn: Mapping[str, Mix], loss_fn: LossFn) -> float:
+        """A drawn network's reward: its accuracy on the batch (averaged across ranks), times
+        ``(target / LAT) ** rl_tradeoff`` with a latency term."""
+        reward = accuracy_or_loss(output, target, loss_fn)
+        if is_distributed():
+            total = torch.tensor([reward], dtype=torch.float64)
+            dist.all_reduce(total)
+            reward = float(total) / dist.get_world_size()
+        if self.latency is not None:
+            arch = self.supernet.arch
+            hot = {}
+            for label in self.latency.labels():
+                weights = torch.zeros(len(arch.logits(label)))
+                weights[drawn[label].indices[0]] = 1.0
+                hot[label] = weights
+            latency = float(self.latency.latency(hot))
+            assert self.latency.target_ms is not None  # checked in __init__
+            reward *= (self.latency.target_ms / max(latency, 1e-9)) ** self.rl_tradeoff
+        return reward
+
+    def rl_step(self, val: Batch, loss_fn: LossFn) -> dict[str, float]:
+        """The paper's REINFORCE update (module docstring): ``rl_batch_size`` single-path networks
+        drawn from the current probabilities, scored on ``val``, one Adam step of the logits."""
+        policy = self.policy
+        policy.paths = 1
+        xv, yv = val
+        rewards: list[float] = []
+        paths: list[dict[str, int]] = []
+        for _ in range(self.rl_batch_size):
+            with torch.no_grad(), kept_buffers(self.supernet):
+                output, drawn = self.supernet.run(xv)
+            rewards.append(self.rl_reward(output, yv, drawn, loss_fn))
+            paths.append({label: mix.indices[0] for label, mix in drawn.items()})
+            self.last_arch_draw = drawn
+        mean = sum(rewards) / len(rewards)
+        baseline = mean if self.rl_baseline is None else self.rl_baseline
+        baseline += self.rl_baseline_weight * (mean - baseline)
+        self.rl_baseline = baseline
+        arch = self.supernet.arch
+        log_probs = {label: torch.log_softmax(arch.logits(label), -1) for label in paths[0]}
+        objective = sum((reward - baseline) * sum(log_probs[label][index] for label, index in path.items())
+                        for reward, path in zip(rewards, paths))
+        self.arch_optimizer.zero_grad(set_to_none=True)
+        self.arch_backward(-torch.as_tensor(objective) / len(rewards))
+        average_gradients(list(self.supernet.arch_parameters()))
+        self.arch_optimizer.step()
+        return {"reward": mean, "baseline": baseline}
 
     def skip_zero_decisions(self, drawn: Mapping[str, Mix]) -> list[str]:
         """Drop the logits' gradient of every decision whose active path in ``drawn`` is a zero
@@ -324,10 +432,13 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
 
     # Checkpoints ----------------------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
-        return {"proxyless_batch": self._batch}
+        return {"proxyless_batch": self._batch,
+                "proxyless_rl_baseline": float("nan") if self.rl_baseline is None else self.rl_baseline}
 
     def load_extra_state(self, state: Mapping[str, Any]) -> None:
         self._batch = int(state.get("proxyless_batch", 0))
+        baseline = float(state.get("proxyless_rl_baseline", float("nan")))
+        self.rl_baseline = None if math.isnan(baseline) else baseline
 
 
 __all__ = ["BinaryGates", "ProxylessNAS"]
