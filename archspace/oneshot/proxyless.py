@@ -73,7 +73,7 @@ networks from ``p`` and scores each by its top-1 accuracy on the one validation 
 training mode and without gradients (``-loss`` when the output is not class logits); with a
 latency term the reward is MnasNet's ``acc * (target / LAT(path)) ** rl_tradeoff`` (official
 ``rl_tradeoff_ratio`` 0.1; ``LAT`` the table's latency of the drawn path, ``target`` the
-term's ``target_ms``). The baseline moves toward the draws' mean reward by the official code's
+term's ``target_ms``; a ``-loss`` reward is divided by the factor, so slower still scores lower). The baseline moves toward the draws' mean reward by the official code's
 rule ``b <- b + w (mean R - b)``, ``w = rl_baseline_weight`` (its ``rl_baseline_decay_weight``,
 0.99, which weighs the *new* mean, so ``b`` is nearly that mean; the first update sets ``b``
 to it), and the logits take one Adam step on ``-mean_j (R_j - b) log p(path_j)``: each decision's
@@ -356,7 +356,8 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
 
     def rl_reward(self, output: Any, target: torch.Tensor, drawn: Mapping[str, Mix], loss_fn: LossFn) -> float:
         """A drawn network's reward: its accuracy on the batch (averaged across ranks), times
-        ``(target / LAT) ** rl_tradeoff`` with a latency term."""
+        ``(target / LAT) ** rl_tradeoff`` with a latency term (a negative ``-loss`` reward is
+        divided by it instead, so that a slower network still scores lower)."""
         reward = accuracy_or_loss(output, target, loss_fn)
         if is_distributed():
             total = torch.tensor([reward], dtype=torch.float64)
@@ -371,7 +372,9 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
                 hot[label] = weights
             latency = float(self.latency.latency(hot))
             assert self.latency.target_ms is not None  # checked in __init__
-            reward *= (self.latency.target_ms / max(latency, 1e-9)) ** self.rl_tradeoff
+            factor = (self.latency.target_ms / max(latency, 1e-9)) ** self.rl_tradeoff
+            # a -loss reward (not class logits) is negative: dividing keeps "slower is worse"
+            reward = reward * factor if reward >= 0 else reward / factor
         return reward
 
     def rl_step(self, val: Batch, loss_fn: LossFn) -> dict[str, float]:

@@ -128,11 +128,18 @@ def test_the_latency_reward_is_mnasnets_product_with_the_paths_latency() -> None
     supernet = trainer.build(Three())
     x, y = _labelled(16, seed=3)
     for index, name in enumerate(["none", "good", "bad"]):
-        output = supernet.net.op.candidates[name](x)
+        with torch.no_grad():
+            output = supernet.net.op.candidates[name](x)
         drawn = {"op": type("M", (), {"indices": (index,)})()}
         accuracy = float((output.argmax(1) == y).float().mean())
         expected = accuracy * (2.0 / (0.5 + [1.0, 2.0, 4.0][index])) ** 0.3
         assert trainer.rl_reward(output, y, drawn, nn.functional.cross_entropy) == pytest.approx(expected)
+        # not class logits (a float target): the reward is -loss, divided by the factor, so a
+        # slower path still scores lower
+        target = torch.zeros_like(output)
+        loss = float(nn.functional.mse_loss(output, target))
+        slower = loss * ((0.5 + [1.0, 2.0, 4.0][index]) / 2.0) ** 0.3
+        assert trainer.rl_reward(output, target, drawn, nn.functional.mse_loss) == pytest.approx(-slower)
 
 
 def test_the_contract_on_a_hub_space_and_a_users_spaces() -> None:
