@@ -817,6 +817,7 @@ LONGER_ROWS = {
     "ENAS": "enas-draws100/epochs64/rerank10-b128-iso",
     "GDAS": "gdas/epochs128/archlr0.0018/rerank5-b128",
     "ProxylessNAS": "proxyless/epochs32/archlr0.038/warmup8/searchbn/rerank5-b128-iso",
+    "ProxylessNAS, REINFORCE": "proxyless-rl/epochs32/archlr0.046/warmup8/searchbn/rerank5-b128-iso",
     "DARTS-PT fix α": "dartspt-fix/epochs10/searchbn/rerank10-b128-iso",
     "DrNAS": "drnas/epochs10/archlr0.0094/searchbn/rerank5-b128-iso",
     "DrNAS, 32 epochs": "drnas/epochs32/archlr0.0029",
