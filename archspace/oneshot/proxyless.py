@@ -364,18 +364,28 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
             dist.all_reduce(total)
             reward = float(total) / dist.get_world_size()
         if self.latency is not None:
-            arch = self.supernet.arch
-            hot = {}
-            for label in self.latency.labels():
-                weights = torch.zeros(len(arch.logits(label)))
-                weights[drawn[label].indices[0]] = 1.0
-                hot[label] = weights
-            latency = float(self.latency.latency(hot))
+            latency = self.path_latency(drawn)
             assert self.latency.target_ms is not None  # checked in __init__
             factor = (self.latency.target_ms / max(latency, 1e-9)) ** self.rl_tradeoff
             # a -loss reward (not class logits) is negative: dividing keeps "slower is worse"
             reward = reward * factor if reward >= 0 else reward / factor
         return reward
+
+    def path_latency(self, drawn: Mapping[str, Mix]) -> float:
+        """The latency table's latency (ms) of the single path in ``drawn`` (label -> Mix).
+
+        Raises:
+            LatencyLossError: the trainer has no latency term.
+        """
+        if self.latency is None:
+            raise LatencyLossError("path_latency needs a latency term: ProxylessNAS(latency=LatencyLoss(table))")
+        arch = self.supernet.arch
+        hot = {}
+        for label in self.latency.labels():
+            weights = torch.zeros(len(arch.logits(label)))
+            weights[drawn[label].indices[0]] = 1.0
+            hot[label] = weights
+        return float(self.latency.latency(hot))
 
     def rl_step(self, val: Batch, loss_fn: LossFn) -> dict[str, float]:
         """The paper's REINFORCE update (module docstring): ``rl_batch_size`` single-path networks
@@ -385,11 +395,14 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
         xv, yv = val
         rewards: list[float] = []
         paths: list[dict[str, int]] = []
+        latencies: list[float] = []
         for _ in range(self.rl_batch_size):
             with torch.no_grad(), kept_buffers(self.supernet):
                 output, drawn = self.supernet.run(xv)
             rewards.append(self.rl_reward(output, yv, drawn, loss_fn))
             paths.append({label: mix.indices[0] for label, mix in drawn.items()})
+            if self.latency is not None:
+                latencies.append(self.path_latency(drawn))
             self.last_arch_draw = drawn
         mean = sum(rewards) / len(rewards)
         baseline = mean if self.rl_baseline is None else self.rl_baseline
@@ -403,7 +416,10 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
         self.arch_backward(-torch.as_tensor(objective) / len(rewards))
         average_gradients(list(self.supernet.arch_parameters()))
         self.arch_optimizer.step()
-        return {"reward": mean, "baseline": baseline}
+        stats = {"reward": mean, "baseline": baseline}
+        if latencies:  # the drawn networks' mean latency, as the gradient mode reports its expected one
+            stats["latency_ms"] = sum(latencies) / len(latencies)
+        return stats
 
     def skip_zero_decisions(self, drawn: Mapping[str, Mix]) -> list[str]:
         """Drop the logits' gradient of every decision whose active path in ``drawn`` is a zero

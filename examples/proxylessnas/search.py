@@ -83,19 +83,26 @@ class Batches:
 
 def search(space: ProxylessNASSpace, train: tuple[torch.Tensor, torch.Tensor], *, epochs: int, batch_size: int,
            mode: str, target_ms: float, beta: float, lam: float, warmup_epochs: int, seed: int,
-           output: Path | None, table: LatencyTable, device: str = "cpu", resume: bool = False) -> dict[str, Any]:
+           output: Path | None, table: LatencyTable, device: str = "cpu", resume: bool = False,
+           arch_algo: str = "grad", rl_tradeoff: float = 0.1) -> dict[str, Any]:
     """Search with ``table``'s latencies; return ``{"sample", "predicted_ms"}``.
 
-    ``mode="add"`` with ``lam=0`` searches on cross-entropy alone.
+    ``mode="add"`` with ``lam=0`` searches on cross-entropy alone. ``arch_algo="rl"``: the paper's
+    REINFORCE update, whose reward ``acc * (target / LAT) ** rl_tradeoff`` uses only the target of
+    the term (its mode, beta and lam do not apply; ``mode="add"`` with ``lam=0``: accuracy alone).
     """
     term = None
-    if mode == "mul":
+    if arch_algo == "rl":
+        if mode == "mul" or lam > 0:
+            term = LatencyLoss(table, mode="mul", log=False, alpha=1.0, beta=beta, target_ms=target_ms)
+    elif mode == "mul":
         term = LatencyLoss(table, mode="mul", log=False, alpha=1.0, beta=beta, target_ms=target_ms)
     elif lam > 0:
         term = LatencyLoss(table, mode="add", alpha=lam, beta=1.0, target_ms=1.0)
     x, y = train
     half = len(x) // 2
-    trainer = ProxylessNAS(epochs=epochs, latency=term, warmup_epochs=warmup_epochs, seed=seed, learning_rate=0.05)
+    trainer = ProxylessNAS(epochs=epochs, latency=term, warmup_epochs=warmup_epochs, seed=seed, learning_rate=0.05,
+                           arch_algo=arch_algo, rl_tradeoff=rl_tradeoff)
     sample = trainer.fit(space, Batches(x[:half], y[:half], batch_size, seed), Batches(x[half:], y[half:], batch_size,
                                                                                         seed + 1, flip=False),
                          loss_fn=label_smoothing_loss(), directory=output, device=device, resume=resume)
@@ -121,6 +128,10 @@ def main() -> None:
     parser.add_argument("--target-ms", type=float, default=0.0, help="latency target (0: the default sample's)")
     parser.add_argument("--beta", type=float, default=0.3, help="exponent of the 'mul' term")
     parser.add_argument("--lam", type=float, default=0.1, help="weight of the 'add' term per ms (0: no latency term)")
+    parser.add_argument("--arch-algo", choices=["grad", "rl"], default="grad",
+                        help="the architecture update: the binary gates' gradient, or the paper's REINFORCE")
+    parser.add_argument("--rl-tradeoff", type=float, default=0.1,
+                        help="with --arch-algo rl: the exponent of target / latency in the reward (official: 0.1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--resume", action="store_true")
@@ -146,12 +157,13 @@ def main() -> None:
     target = args.target_ms if args.target_ms > 0 else table.predict(space.default_sample())
     found = search(space, train, epochs=args.epochs, batch_size=args.batch_size, mode=args.mode, target_ms=target,
                    beta=args.beta, lam=args.lam, warmup_epochs=args.warmup_epochs, seed=args.seed, output=output,
-                   table=table, device=args.device, resume=args.resume)
+                   table=table, device=args.device, resume=args.resume, arch_algo=args.arch_algo,
+                   rl_tradeoff=args.rl_tradeoff)
     if int(os.environ.get("RANK", 0)) == 0:
         (output / "arch.json").write_text(json.dumps(found["sample"], indent=2) + "\n")
         table.save(output / "latency_table.json")
         summary = {"sample": found["sample"], "predicted_ms": found["predicted_ms"], "target_ms": target,
-                   "mode": args.mode, "width": args.width, "smoke": args.smoke}
+                   "mode": args.mode, "arch_algo": args.arch_algo, "width": args.width, "smoke": args.smoke}
         (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         print(f"architecture written to {output / 'arch.json'}; predicted latency {found['predicted_ms']:.3f} ms "
               f"(target {target:.3f} ms)")

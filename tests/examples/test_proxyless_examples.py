@@ -38,3 +38,17 @@ def test_search_then_retrain_and_export_smoke(tmp_path: Path) -> None:
     assert "epoch 0: loss" in retrain.stdout and "test accuracy" in retrain.stdout
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "model.onnx")).metadata_props}
     assert json.loads(meta["archspace.sample"]) == arch
+
+
+def test_the_reinforce_search_smoke(tmp_path: Path) -> None:
+    search = subprocess.run([sys.executable, str(ROOT / "examples/proxylessnas/search.py"), "--smoke", "--arch-algo",
+                             "rl", "--output", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert search.returncode == 0, search.stderr[-2000:]
+    space = fashion_space(smoke=True)
+    arch = json.loads((tmp_path / "arch.json").read_text())
+    assert space.validate(arch) == arch
+    history = json.loads((tmp_path / "arch_history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1]
+    assert "reward" not in history[0]  # epoch 0 warms the weights up
+    assert 0.0 <= history[1]["reward"] <= 1.0 and history[1]["latency_ms"] > 0  # the reward's accuracy, the paths' latency
+    assert json.loads((tmp_path / "summary.json").read_text())["arch_algo"] == "rl"

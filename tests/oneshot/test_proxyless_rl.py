@@ -183,3 +183,7 @@ def test_bad_settings_are_refused() -> None:
     with pytest.raises(LatencyLossError, match="give the LatencyLoss a target_ms"):
         ProxylessNAS(arch_algo="rl", latency=LatencyLoss(Table()))  # type: ignore[arg-type]
     assert math.isclose(ProxylessNAS(arch_algo="rl").rl_baseline_weight, 0.99)
+    trainer = ProxylessNAS(arch_algo="rl")
+    trainer.build(Three())
+    with pytest.raises(LatencyLossError, match="path_latency needs a latency term"):
+        trainer.path_latency({})
