@@ -69,22 +69,22 @@ op's ``dL/dg`` is positive.
 **The REINFORCE update** (``arch_algo="rl"``; the paper's section 3.3.2 and its CIFAR-10
 "Proxyless-R", the official code's ``--arch_algo rl``, ``RLArchSearchConfig`` and
 ``rl_update_step``): the architecture step draws ``rl_batch_size`` (official: 10) single-path
-networks from ``p`` and scores each by its top-1 accuracy on the one validation batch, in
-training mode and without gradients (``-loss`` when the output is not class logits); with a
-latency term the reward is MnasNet's ``acc * (target / LAT(path)) ** rl_tradeoff`` (official
-``rl_tradeoff_ratio`` 0.1; ``LAT`` the table's latency of the drawn path, ``target`` the
-term's ``target_ms``; a ``-loss`` reward is divided by the factor, so slower still scores lower). The baseline moves toward the draws' mean reward by the official code's
-rule ``b <- b + w (mean R - b)``, ``w = rl_baseline_weight`` (its ``rl_baseline_decay_weight``,
-0.99, which weighs the *new* mean, so ``b`` is nearly that mean; the first update sets ``b``
-to it), and the logits take one Adam step on ``-mean_j (R_j - b) log p(path_j)``: each decision's
-gradient is ``-mean_j (R_j - b) (onehot(drawn_j) - p)``. Every candidate is judged by the
-accuracy of whole networks it ran in, not by ``dL/dg = <dL/dout, o>``, so the pull toward
-``none`` of the gate gradients (whose own ``dL/dg`` is always 0; README) does not arise.
-Deviations: the reward passes leave the batch-norm running statistics as they were (the
-official code's training-mode passes update them; as ENAS here); the updates come every
-``arch_every`` batches (the official 300 per epoch of 4,809 batches is one per 16), where
-the gradient mode's ``binary_mode``, rescaling, activation recomputation and zero-op skip do
-not apply (the last is refused). Under ``torchrun`` the rewards are averaged across ranks.
+networks from ``p`` and scores each by its top-1 accuracy on the one validation batch, in training
+mode and without gradients (``-loss`` when the output is not class logits); with a latency term the
+reward is MnasNet's ``acc * (target / LAT(path)) ** rl_tradeoff`` (official ``rl_tradeoff_ratio``
+0.1; ``LAT`` the table's latency of the drawn path, ``target`` the term's ``target_ms``; a
+``-loss`` reward is divided by the factor, so slower still scores lower). The baseline moves toward
+the draws' mean reward by the official code's rule ``b <- b + w (mean R - b)``, ``w =
+rl_baseline_weight`` (its ``rl_baseline_decay_weight``, 0.99, which weighs the *new* mean, so ``b``
+is nearly that mean; the first update sets ``b`` to it), and the logits take one Adam step on
+``-mean_j (R_j - b) log p(path_j)``: each decision's gradient is ``-mean_j (R_j - b)
+(onehot(drawn_j) - p)``. Every candidate is judged by the accuracy of whole networks it ran in, not
+by ``dL/dg = <dL/dout, o>``, so the pull toward ``none`` of the gate gradients (whose own ``dL/dg``
+is always 0; README) does not arise. Deviations: the reward passes leave the batch-norm running
+statistics as they were (the official code's training-mode passes update them; as ENAS here); the
+updates come every ``arch_every`` batches (the official 300 per epoch of 4,809 batches is one per
+16). The gradient mode's ``binary_mode``, rescaling and activation recomputation do not apply to
+it, and its zero-op skip is refused. Under ``torchrun`` the rewards are averaged across ranks.
 
 Under ``torchrun`` every rank starts from rank 0's gate generator, so
 all ranks draw the same gates at every step. In evaluation mode the supernet runs each
