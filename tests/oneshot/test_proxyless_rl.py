@@ -88,12 +88,14 @@ def test_the_update_is_reinforce_with_the_official_baseline_exactly() -> None:
 
     trainer.arch_optimizer.step = capturing  # type: ignore[method-assign]
     baseline: float | None = None
+    drawn_anywhere: set[int] = set()
     for update in range(3):
         seen.clear()
         p = torch.softmax(supernet.arch.logits("op").detach(), -1)
         x, y = _labelled(32, seed=update)
         stats = trainer.arch_step((x, y), nn.functional.cross_entropy)
         assert len(seen) == 4
+        drawn_anywhere |= {i for _, i in seen}
         for value, index in seen:  # the reward is the drawn network's accuracy on the batch
             output = x @ TRUE.T if index == 1 else supernet.net.op.candidates["bad"](x) if index == 2 else x[:, :3] * 0
             assert value == pytest.approx(float((output.argmax(1) == y).float().mean()))
@@ -102,7 +104,7 @@ def test_the_update_is_reinforce_with_the_official_baseline_exactly() -> None:
         assert stats == {"reward": pytest.approx(mean), "baseline": pytest.approx(baseline)}
         expected = -sum((v - baseline) * (nn.functional.one_hot(torch.tensor(i), 3).float() - p) for v, i in seen) / 4
         assert torch.allclose(grads[-1], expected, atol=1e-6), (grads[-1], expected)
-    assert len({i for _, i in seen}) > 1 or len(grads) == 3  # draws vary (and every update stepped)
+    assert len(grads) == 3 and len(drawn_anywhere) > 1  # every update stepped; the draws vary
 
 
 def test_the_accurate_candidate_wins_and_none_loses() -> None:
@@ -112,7 +114,7 @@ def test_the_accurate_candidate_wins_and_none_loses() -> None:
         trainer.arch_step(_labelled(64, seed=100 + update), nn.functional.cross_entropy)
     p = torch.softmax(supernet.arch.logits("op").detach(), -1)
     assert float(p[1]) > 0.8 and float(p[0]) < 0.1, p
-    assert supernet.export() == {"op": "good"} or dict(supernet.export())["op"] == "good"
+    assert dict(supernet.export())["op"] == "good"
 
 
 def test_the_latency_reward_is_mnasnets_product_with_the_paths_latency() -> None:
