@@ -498,6 +498,10 @@ def fidelity(args: argparse.Namespace) -> None:
         settings = {**settings, "evolution": False}
         if args.sampler == "classes":
             settings["path_sampler"] = class_uniform_sampler()
+    if args.arch_lr is not None:  # the search's architecture rate (e.g. the steps-scaled one of its row)
+        settings = {**settings, "arch_learning_rate": args.arch_lr}
+    if args.warmup:  # weights alone first, as the search's --warmup
+        settings = {**settings, "warmup_epochs": args.warmup}
     trainer = create_oneshot(registry_name, epochs=max(args.epochs), seed=args.seed, progress=False, **settings)
     start = time.time()
 
@@ -532,6 +536,9 @@ def fidelity(args: argparse.Namespace) -> None:
         key = f"{args.algorithm}/seed{args.seed}" + (f"/lr{args.learning_rate}" if args.learning_rate is not None else "")
         key += f"/minlr{args.min_learning_rate}" if args.min_learning_rate is not None else ""
         key += "/classes" if args.sampler == "classes" and registry_name == "spos" else ""
+        key += f"/archlr{args.arch_lr}" if args.arch_lr is not None else ""
+        key += f"/warmup{args.warmup}" if args.warmup else ""
+        key += "/searchbn" if args.search_form else ""
         return key + (f"/{args.tag}" if args.tag else "")
 
     def save() -> None:
@@ -546,7 +553,7 @@ def fidelity(args: argparse.Namespace) -> None:
         _save(data)
 
     arch_data: Any = None if registry_name == "spos" else batches(valid, args.batch, args.limit)
-    trainer.fit(space(), train_b, arch_data, threads=1, on_epoch=on_epoch)
+    trainer.fit(space(args.search_form), train_b, arch_data, threads=1, on_epoch=on_epoch)
 
 
 def _saved_supernet(checkpoint: str) -> Any:
@@ -959,6 +966,10 @@ def main() -> None:
                         "and the steps-scaled one)")
     p = sub.add_parser("fidelity")
     p.add_argument("--algorithm", default="spos", choices=sorted(ALGORITHMS))
+    p.add_argument("--arch-lr", type=float, default=None, help="the architecture learning rate (default: the paper's)")
+    p.add_argument("--warmup", type=int, default=0, help="epochs of weight training before the architecture steps")
+    p.add_argument("--search-form", action="store_true",
+                   help="the supernet in NB201's search form (the subnets scored are the same cells; key /searchbn)")
     p.add_argument("--learning-rate", type=float, default=None, help="the weights' learning rate (default: the loop's)")
     p.add_argument("--min-learning-rate", type=float, default=None,
                    help="where the cosine schedule ends (default: the loop's; the learning rate itself: constant)")

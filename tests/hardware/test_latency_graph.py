@@ -3,6 +3,7 @@ and the timing harness (pinned CPUs, rotating inputs)."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from pathlib import Path
@@ -228,7 +229,13 @@ def test_loose_end_cells_are_keyed_by_which_nodes_are_loose() -> None:
         sample = space.random_sample(seed)
         assert profile(space, sample).params == count_params(space.freeze(sample))
     table = LatencyTable.measure(space, SHAPE, backend="onnxruntime", repeats=1, warmup=0)
-    predictions = {table.predict(space.random_sample(seed), calibrated=False) for seed in range(6)}
-    assert len(predictions) > 1 and all(ms > 0 for ms in predictions)
+    samples = [space.random_sample(seed) for seed in range(6)]
+    predictions = {table.predict(sample, calibrated=False) for sample in samples}
+    # every unit's own time is positive; the total is not asserted: the fixed part is the median of
+    # whole-network time minus the units' sum, signed by design (ONNX Runtime fuses across units),
+    # and one repeat on a loaded machine can leave it below the smaller samples' units
+    assert len(predictions) > 1 and all(math.isfinite(ms) for ms in predictions)
+    assert all(ms > 0 for unit in table.unit_latencies().values() for ms in unit.values())
+    assert all(sum(table.kind_ms(sample).values()) > 0 for sample in samples)
     weights = {label: torch.full((len(values),), 1.0 / len(values)) for label, values in table.domains.items()}
     assert float(table.expected_latency(weights)) > 0
