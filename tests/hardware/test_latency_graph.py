@@ -231,11 +231,11 @@ def test_loose_end_cells_are_keyed_by_which_nodes_are_loose() -> None:
     table = LatencyTable.measure(space, SHAPE, backend="onnxruntime", repeats=1, warmup=0)
     samples = [space.random_sample(seed) for seed in range(6)]
     predictions = {table.predict(sample, calibrated=False) for sample in samples}
-    # every unit's own time is positive; the total is not asserted: the fixed part is the median of
-    # whole-network time minus the units' sum, signed by design (ONNX Runtime fuses across units),
-    # and one repeat on a loaded machine can leave it below the smaller samples' units
+    # no sign is asserted: a unit's entry is its time exclusive of its children's and the fixed
+    # part the median of whole-network time minus the units' sum (ONNX Runtime fuses across units),
+    # both differences of timings, which one repeat on a loaded machine can push below zero (a
+    # CI-style run did)
     assert len(predictions) > 1 and all(math.isfinite(ms) for ms in predictions)
-    assert all(ms > 0 for unit in table.unit_latencies().values() for ms in unit.values())
-    assert all(sum(table.kind_ms(sample).values()) > 0 for sample in samples)
+    assert all(math.isfinite(ms) for unit in table.unit_latencies().values() for ms in unit.values())
     weights = {label: torch.full((len(values),), 1.0 / len(values)) for label, values in table.domains.items()}
     assert float(table.expected_latency(weights)) > 0
