@@ -354,17 +354,19 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
             policy.recompute = False
         return out
 
-    def rl_reward(self, output: Any, target: torch.Tensor, drawn: Mapping[str, Mix], loss_fn: LossFn) -> float:
+    def rl_reward(self, output: Any, target: torch.Tensor, drawn: Mapping[str, Mix], loss_fn: LossFn,
+                  latency: float | None = None) -> float:
         """A drawn network's reward: its accuracy on the batch (averaged across ranks), times
         ``(target / LAT) ** rl_tradeoff`` with a latency term (a negative ``-loss`` reward is
-        divided by it instead, so that a slower network still scores lower)."""
+        divided by it instead, so that a slower network still scores lower). ``latency``: the
+        path's, when the caller has it (else looked up)."""
         reward = accuracy_or_loss(output, target, loss_fn)
         if is_distributed():
             total = torch.tensor([reward], dtype=torch.float64)
             dist.all_reduce(total)
             reward = float(total) / dist.get_world_size()
         if self.latency is not None:
-            latency = self.path_latency(drawn)
+            latency = self.path_latency(drawn) if latency is None else latency
             assert self.latency.target_ms is not None  # checked in __init__
             factor = (self.latency.target_ms / max(latency, 1e-9)) ** self.rl_tradeoff
             # a -loss reward (not class logits) is negative: dividing keeps "slower is worse"
@@ -399,10 +401,11 @@ class ProxylessNAS(OneShotTrainer[BinaryGates]):
         for _ in range(self.rl_batch_size):
             with torch.no_grad(), kept_buffers(self.supernet):
                 output, drawn = self.supernet.run(xv)
-            rewards.append(self.rl_reward(output, yv, drawn, loss_fn))
+            latency = self.path_latency(drawn) if self.latency is not None else None
+            rewards.append(self.rl_reward(output, yv, drawn, loss_fn, latency))
             paths.append({label: mix.indices[0] for label, mix in drawn.items()})
-            if self.latency is not None:
-                latencies.append(self.path_latency(drawn))
+            if latency is not None:
+                latencies.append(latency)
             self.last_arch_draw = drawn
         mean = sum(rewards) / len(rewards)
         baseline = mean if self.rl_baseline is None else self.rl_baseline

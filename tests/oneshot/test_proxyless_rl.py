@@ -73,8 +73,8 @@ def test_the_update_is_reinforce_with_the_official_baseline_exactly() -> None:
     seen: list[tuple[float, int]] = []
     reward = trainer.rl_reward
 
-    def recording(output: Any, target: torch.Tensor, drawn: Any, loss_fn: Any) -> float:
-        value = reward(output, target, drawn, loss_fn)
+    def recording(output: Any, target: torch.Tensor, drawn: Any, loss_fn: Any, *rest: Any) -> float:
+        value = reward(output, target, drawn, loss_fn, *rest)
         seen.append((value, drawn["op"].indices[0]))
         return value
 
